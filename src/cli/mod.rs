@@ -1,0 +1,113 @@
+//! Command-line interface: argument parsing and the commands.
+//!
+//! Owns what the user types and what they read back. Errors carry an exit code
+//! (0 ok, 1 runtime failure, 2 usage or configuration error) and a message that
+//! names the file, key or thing at fault.
+
+mod config_cmd;
+mod sample;
+
+use crate::config::{self, Config, Paths, Sources};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rogue-hunter",
+    version,
+    about = "Finds the process behind a slow or stalling machine and keeps the evidence"
+)]
+pub struct Cli {
+    /// Use this configuration file instead of $XDG_CONFIG_HOME/rogue-hunter/config.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More console logging (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score every process now, without a daemon (like `top -b`).
+    Sample(sample::SampleArgs),
+    /// Show, locate, check, reset or edit the configuration.
+    Config {
+        #[command(subcommand)]
+        action: config_cmd::ConfigAction,
+    },
+}
+
+/// A failed command: what to tell the user and which exit code to use.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn runtime(message: impl Into<String>) -> Self {
+        CliError {
+            code: 1,
+            message: message.into(),
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<config::ConfigError> for CliError {
+    fn from(e: config::ConfigError) -> Self {
+        match e {
+            config::ConfigError::Paths(m) => CliError::runtime(m),
+            other => CliError::usage(format!("configuration error: {other}")),
+        }
+    }
+}
+
+/// Shared context for commands: where things are and the loaded configuration.
+pub struct Context {
+    pub paths: Paths,
+    pub sources: Sources,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> Result<Context, CliError> {
+        let paths = Paths::from_env()?;
+        let sources = Sources::new(&paths, cli.config.as_deref());
+        Ok(Context { paths, sources })
+    }
+
+    pub fn load_config(&self) -> Result<Config, CliError> {
+        Ok(config::load(&self.sources)?)
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let _log = crate::logging::init_console(cli.verbose);
+    let ctx = Context::new(&cli)?;
+    match cli.command {
+        Command::Sample(args) => sample::run(&ctx, args),
+        Command::Config { action } => config_cmd::run(&ctx, action),
+    }
+}
+
+/// Write to stdout, treating a closed pipe (`| head`) as a normal end.
+pub fn out(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(CliError::runtime(format!("cannot write to stdout: {e}"))),
+    }
+}

@@ -1,0 +1,73 @@
+//! `rogue-hunter sample`: score processes now, no daemon needed.
+
+use super::{CliError, Context, out};
+use crate::collect::Sampler;
+use crate::format;
+use crate::platform;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct SampleArgs {
+    /// Number of samples to print.
+    #[arg(short = 'n', long, default_value_t = 1)]
+    pub count: u64,
+    /// Seconds between samples (default: [system] sample_interval).
+    #[arg(short, long)]
+    pub interval: Option<f64>,
+    /// Processes per sample (default: [selection] top_n).
+    #[arg(short, long)]
+    pub top: Option<usize>,
+    /// One ProcessSamples JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
+    let mut config = ctx.load_config()?;
+    if let Some(i) = args.interval {
+        config.system.sample_interval = i;
+    }
+    if let Some(t) = args.top {
+        config.selection.top_n = t;
+    }
+    config
+        .validate()
+        .map_err(|e| CliError::usage(format!("{e} (from the command line)")))?;
+    if args.count == 0 {
+        return Err(CliError::usage("--count must be at least 1"));
+    }
+    let interval = Duration::from_secs_f64(config.system.sample_interval);
+    let source = platform::native_source().map_err(CliError::runtime)?;
+    let mut sampler = Sampler::new(source, config);
+    // The first round primes the counters; rates need two readings.
+    sampler.sample(crate::unix_now());
+    let mut next = Instant::now() + interval;
+    for i in 0..args.count {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next += interval;
+        let samples = sampler.sample(crate::unix_now());
+        if args.json {
+            let line = serde_json::to_string(&samples)
+                .map_err(|e| CliError::runtime(format!("cannot encode sample: {e}")))?;
+            out(&format!("{line}\n"))?;
+        } else {
+            let mut text = String::new();
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "{}  {} processes  max score {:.1}  ({:.1} ms)\n",
+                format::local_time(samples.timestamp),
+                samples.process_count,
+                samples.max_score,
+                samples.elapsed_ms
+            ));
+            text.push_str(&format::samples_table(&samples, 48));
+            out(&text)?;
+        }
+    }
+    Ok(())
+}

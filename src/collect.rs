@@ -1,0 +1,539 @@
+//! Collection: raw counters from a platform source become `ProcessScore`s with
+//! rates, then scores, then the top N as `ProcessSamples`.
+//!
+//! Owns the rate math (`derive`, a plain function of now, previous and the time
+//! between) and the choice of which processes get the expensive reads. Does no
+//! OS calls itself: those belong to the `ProcessSource` in `platform`.
+
+use crate::config::Config;
+use crate::model::{MetricValue, ProcessKey, ProcessSamples, ProcessScore, ProcessState, metric};
+use crate::score::{self, Capacity};
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+/// What the machine is, as the platform reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SystemInfo {
+    pub cpu_count: usize,
+    pub mem_total_bytes: Option<u64>,
+    /// Unix milliseconds.
+    pub boot_time_ms: u64,
+}
+
+/// Counters that are read on their own schedule (Linux: `status`, `schedstat`
+/// and every thread, for a few processes a sample). `read_at` tells `derive`
+/// whether they are fresh; between reads their last rates carry over.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeepCounters {
+    /// Unix seconds when these were read.
+    pub read_at: f64,
+    /// Context switches, voluntary + involuntary, all threads.
+    pub csw: Option<u64>,
+    /// Voluntary context switches, all threads (the wakeups proxy on Linux).
+    pub wakeups: Option<u64>,
+    /// Time runnable but waiting for a CPU, ns, all threads.
+    pub runnable_ns: Option<u64>,
+    pub peak_resident_bytes: Option<u64>,
+    pub cgroup: Option<String>,
+}
+
+/// One process as the platform read it: cumulative counters and gauges, no
+/// rates. `None` = could not be measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawProcess {
+    pub pid: u32,
+    /// Unix milliseconds.
+    pub start_time_ms: u64,
+    pub command: String,
+    pub state: ProcessState,
+    pub priority: Option<i32>,
+    /// User + system CPU time, ns, all threads.
+    pub cpu_time_ns: Option<u64>,
+    pub resident_bytes: Option<u64>,
+    pub faults: Option<u64>,
+    pub pageins: Option<u64>,
+    /// Bytes read from and written to storage.
+    pub disk_bytes: Option<u64>,
+    pub syscalls: Option<u64>,
+    pub threads: Option<u64>,
+    pub gpu_time_ns: Option<u64>,
+    pub mach_msgs: Option<u64>,
+    pub instructions: Option<u64>,
+    pub cycles: Option<u64>,
+    /// Energy, nanojoules.
+    pub energy_nj: Option<u64>,
+    pub qos_interactive_ns: Option<u64>,
+    pub deep: Option<DeepCounters>,
+}
+
+impl RawProcess {
+    pub fn new(pid: u32, start_time_ms: u64, command: String) -> RawProcess {
+        RawProcess {
+            pid,
+            start_time_ms,
+            command,
+            state: ProcessState::Unknown,
+            priority: None,
+            cpu_time_ns: None,
+            resident_bytes: None,
+            faults: None,
+            pageins: None,
+            disk_bytes: None,
+            syscalls: None,
+            threads: None,
+            gpu_time_ns: None,
+            mach_msgs: None,
+            instructions: None,
+            cycles: None,
+            energy_nj: None,
+            qos_interactive_ns: None,
+            deep: None,
+        }
+    }
+
+    pub fn key(&self) -> ProcessKey {
+        ProcessKey {
+            pid: self.pid,
+            start_time: self.start_time_ms,
+        }
+    }
+}
+
+/// A platform's process table.
+pub trait ProcessSource {
+    /// Cores, memory, boot time.
+    fn system(&mut self) -> SystemInfo;
+    /// The cheap pass: every process, replacing `out`'s contents.
+    fn scan(&mut self, out: &mut Vec<RawProcess>);
+    /// The expensive pass for one process: fill `raw.deep` (read at `now`).
+    fn deepen(&mut self, raw: &mut RawProcess, now: f64);
+}
+
+/// What `derive` remembers about a process between samples.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Previous {
+    pub at: f64,
+    pub cpu_time_ns: Option<u64>,
+    pub faults: Option<u64>,
+    pub pageins: Option<u64>,
+    pub disk_bytes: Option<u64>,
+    pub syscalls: Option<u64>,
+    pub gpu_time_ns: Option<u64>,
+    pub mach_msgs: Option<u64>,
+    pub instructions: Option<u64>,
+    pub cycles: Option<u64>,
+    pub energy_nj: Option<u64>,
+    pub qos_interactive_ns: Option<u64>,
+    pub deep: Option<DeepCounters>,
+    /// Rates from the last two deep reads: csw, wakeups, runnable.
+    pub deep_rates: [Option<f64>; 3],
+    /// Sampling round of the last deep read, and how many there have been.
+    pub deep_round: Option<u64>,
+    pub deep_reads: u32,
+    pub seen_round: u64,
+}
+
+fn rate(now: Option<u64>, prev: Option<u64>, dt: f64) -> Option<f64> {
+    match (now, prev) {
+        (Some(n), Some(p)) if dt > 0.0 => Some(n.saturating_sub(p) as f64 / dt),
+        _ => None,
+    }
+}
+
+fn as_f64(v: Option<u64>) -> Option<f64> {
+    v.map(|x| x as f64)
+}
+
+/// Turn one raw reading (and the previous one of the same identity) into a
+/// `ProcessScore` with rates. Pure. Scores are filled later by `score`.
+/// The first sight of a process has no rates (`None`): it primes the deltas.
+pub fn derive(raw: &RawProcess, prev: Option<&Previous>, now: f64) -> (ProcessScore, Previous) {
+    let mut p = ProcessScore::new(raw.pid, raw.start_time_ms, raw.command.clone(), now);
+    p.state = raw.state;
+    p.priority = raw.priority;
+    let dt = prev.map_or(0.0, |pr| now - pr.at);
+    let pr = |f: fn(&Previous) -> Option<u64>| prev.and_then(f);
+
+    p.cpu = metric(rate(raw.cpu_time_ns, pr(|x| x.cpu_time_ns), dt).map(|ns| ns / 1e7));
+    p.mem = metric(as_f64(raw.resident_bytes));
+    p.pageins = metric(as_f64(raw.pageins));
+    p.pageins_rate = metric(rate(raw.pageins, pr(|x| x.pageins), dt));
+    p.faults = metric(as_f64(raw.faults));
+    p.faults_rate = metric(rate(raw.faults, pr(|x| x.faults), dt));
+    p.disk_io = metric(as_f64(raw.disk_bytes));
+    p.disk_io_rate = metric(rate(raw.disk_bytes, pr(|x| x.disk_bytes), dt));
+    p.syscalls = metric(as_f64(raw.syscalls));
+    p.syscalls_rate = metric(rate(raw.syscalls, pr(|x| x.syscalls), dt));
+    p.threads = metric(as_f64(raw.threads));
+    p.mach_msgs = metric(as_f64(raw.mach_msgs));
+    p.mach_msgs_rate = metric(rate(raw.mach_msgs, pr(|x| x.mach_msgs), dt));
+    p.instructions = metric(as_f64(raw.instructions));
+    p.cycles = metric(as_f64(raw.cycles));
+    p.ipc = metric(ipc(raw, prev));
+    p.energy = metric(as_f64(raw.energy_nj));
+    p.energy_rate = metric(rate(raw.energy_nj, pr(|x| x.energy_nj), dt));
+    p.qos_interactive = metric(as_f64(raw.qos_interactive_ns));
+    p.qos_interactive_rate = metric(rate(
+        raw.qos_interactive_ns,
+        pr(|x| x.qos_interactive_ns),
+        dt,
+    ));
+    p.gpu_time = metric(as_f64(raw.gpu_time_ns));
+    p.gpu_time_rate = metric(rate(raw.gpu_time_ns, pr(|x| x.gpu_time_ns), dt));
+
+    // Deep counters: fresh rates when they were read again, else carried.
+    let prev_deep = prev.and_then(|x| x.deep.as_ref());
+    let mut deep_rates = prev.map_or([None; 3], |x| x.deep_rates);
+    if let Some(d) = &raw.deep {
+        match prev_deep {
+            Some(old) if old.read_at < d.read_at => {
+                let ddt = d.read_at - old.read_at;
+                deep_rates = [
+                    rate(d.csw, old.csw, ddt),
+                    rate(d.wakeups, old.wakeups, ddt),
+                    rate(d.runnable_ns, old.runnable_ns, ddt),
+                ];
+            }
+            Some(_) => {}
+            None => deep_rates = [None; 3],
+        }
+        p.csw = metric(as_f64(d.csw));
+        p.wakeups = metric(as_f64(d.wakeups));
+        p.runnable_time = metric(as_f64(d.runnable_ns));
+        p.mem_peak = metric(as_f64(d.peak_resident_bytes.max(raw.resident_bytes)));
+        p.cgroup = d.cgroup.clone();
+    } else {
+        deep_rates = [None; 3];
+    }
+    p.csw_rate = metric(deep_rates[0]);
+    p.wakeups_rate = metric(deep_rates[1]);
+    p.runnable_time_rate = metric(deep_rates[2]);
+
+    let next = Previous {
+        at: now,
+        cpu_time_ns: raw.cpu_time_ns,
+        faults: raw.faults,
+        pageins: raw.pageins,
+        disk_bytes: raw.disk_bytes,
+        syscalls: raw.syscalls,
+        gpu_time_ns: raw.gpu_time_ns,
+        mach_msgs: raw.mach_msgs,
+        instructions: raw.instructions,
+        cycles: raw.cycles,
+        energy_nj: raw.energy_nj,
+        qos_interactive_ns: raw.qos_interactive_ns,
+        deep: raw.deep.clone(),
+        deep_rates,
+        deep_round: prev.and_then(|x| x.deep_round),
+        deep_reads: prev.map_or(0, |x| x.deep_reads),
+        seen_round: prev.map_or(0, |x| x.seen_round),
+    };
+    (p, next)
+}
+
+/// Instructions per cycle over the last interval (or since start, first time).
+fn ipc(raw: &RawProcess, prev: Option<&Previous>) -> Option<f64> {
+    let (i, c) = (raw.instructions?, raw.cycles?);
+    let (di, dc) = match prev.and_then(|p| p.instructions.zip(p.cycles)) {
+        Some((pi, pc)) => (i.saturating_sub(pi), c.saturating_sub(pc)),
+        None => (i, c),
+    };
+    (dc > 0).then(|| di as f64 / dc as f64)
+}
+
+/// Spread the periodic deep reads of all processes evenly over the period.
+fn due_for_refresh(pid: u32, round: u64, period: u64) -> bool {
+    let slot = u64::from(pid.wrapping_mul(2_654_435_761)) % period;
+    round % period == slot
+}
+
+/// Samples a process source: scan, derive, score, deepen the candidates,
+/// score again, keep the top N.
+pub struct Sampler<S: ProcessSource> {
+    source: S,
+    config: Config,
+    previous: HashMap<ProcessKey, Previous>,
+    pinned: HashSet<ProcessKey>,
+    raws: Vec<RawProcess>,
+    round: u64,
+}
+
+impl<S: ProcessSource> Sampler<S> {
+    pub fn new(source: S, config: Config) -> Self {
+        Sampler {
+            source,
+            config,
+            previous: HashMap::new(),
+            pinned: HashSet::new(),
+            raws: Vec::new(),
+            round: 0,
+        }
+    }
+
+    /// Processes that get the expensive reads every sample (tracked ones).
+    pub fn set_pinned(&mut self, keys: impl IntoIterator<Item = ProcessKey>) {
+        self.pinned = keys.into_iter().collect();
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn system(&mut self) -> SystemInfo {
+        self.source.system()
+    }
+
+    /// One sampling round at Unix time `now`. Returns the top N and, for callers
+    /// that want every process (the tracker), all scored processes.
+    pub fn sample_all(&mut self, now: f64) -> (ProcessSamples, Vec<ProcessScore>) {
+        let started = Instant::now();
+        self.round += 1;
+        let round = self.round;
+        let system = self.source.system();
+        let capacity = Capacity {
+            cpu_count: system.cpu_count,
+            mem_total_bytes: system.mem_total_bytes,
+        };
+        let mut raws = std::mem::take(&mut self.raws);
+        self.source.scan(&mut raws);
+
+        let mut scored = Vec::with_capacity(raws.len());
+        let mut nexts = Vec::with_capacity(raws.len());
+        for raw in &raws {
+            let (p, n) = derive(raw, self.previous.get(&raw.key()), now);
+            scored.push(p);
+            nexts.push(n);
+        }
+        let cfg = &self.config;
+        score::score_all(&mut scored, &capacity, &cfg.scoring, &cfg.bands);
+
+        // Who gets the expensive reads: the top candidates by score, pinned
+        // processes, newcomers (two reads give them rates) and a rotating slice.
+        let mut order: Vec<usize> = (0..scored.len()).collect();
+        order.sort_unstable_by(|&a, &b| scored[b].score.total_cmp(&scored[a].score));
+        let mut deepen = vec![false; scored.len()];
+        for &i in order.iter().take(cfg.selection.deep_candidates) {
+            deepen[i] = true;
+        }
+        let period = cfg.selection.deep_refresh_samples.max(1);
+        for (i, next) in nexts.iter().enumerate() {
+            if next.deep_reads < 2
+                || self.pinned.contains(&raws[i].key())
+                || due_for_refresh(raws[i].pid, round, period)
+            {
+                deepen[i] = true;
+            }
+        }
+        let mut any_deep = false;
+        for i in 0..raws.len() {
+            if !deepen[i] {
+                continue;
+            }
+            any_deep = true;
+            self.source.deepen(&mut raws[i], now);
+            let (p, mut n) = derive(&raws[i], self.previous.get(&raws[i].key()), now);
+            n.deep_round = Some(round);
+            n.deep_reads = nexts[i].deep_reads.saturating_add(1);
+            scored[i] = p;
+            nexts[i] = n;
+        }
+        if any_deep {
+            score::score_all(&mut scored, &capacity, &cfg.scoring, &cfg.bands);
+        }
+
+        for (raw, mut next) in raws.iter().zip(nexts) {
+            next.seen_round = round;
+            self.previous.insert(raw.key(), next);
+        }
+        self.previous.retain(|_, p| p.seen_round == round);
+        self.raws = raws;
+
+        let process_count = scored.len() as u32;
+        let mut order: Vec<usize> = (0..scored.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            scored[b]
+                .score
+                .total_cmp(&scored[a].score)
+                .then(scored[a].pid.cmp(&scored[b].pid))
+        });
+        let top: Vec<ProcessScore> = order
+            .iter()
+            .take(cfg.selection.top_n)
+            .map(|&i| scored[i].clone())
+            .collect();
+        let max_score = top.first().map_or(0.0, |p| p.score);
+        let samples = ProcessSamples {
+            timestamp: now,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+            process_count,
+            max_score,
+            rogues: top,
+        };
+        (samples, scored)
+    }
+
+    /// One sampling round: the top N.
+    pub fn sample(&mut self, now: f64) -> ProcessSamples {
+        self.sample_all(now).0
+    }
+}
+
+/// Keep only metric values that are finite (guards JSON against NaN).
+pub fn sanitize(p: &mut ProcessScore) {
+    for m in p.metrics_mut() {
+        if let Some(MetricValue { current, .. }) = m
+            && !current.is_finite()
+        {
+            *m = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pid: u32, cpu_ns: u64, disk: u64) -> RawProcess {
+        let mut r = RawProcess::new(pid, 1000, "x".into());
+        r.cpu_time_ns = Some(cpu_ns);
+        r.disk_bytes = Some(disk);
+        r.resident_bytes = Some(4096);
+        r
+    }
+
+    #[test]
+    fn first_sight_has_no_rates() {
+        let (p, _) = derive(&raw(1, 5_000_000_000, 10), None, 100.0);
+        assert_eq!(p.cpu, None);
+        assert_eq!(p.disk_io_rate, None);
+        assert_eq!(p.mem.unwrap().current, 4096.0);
+        assert_eq!(p.disk_io.unwrap().current, 10.0);
+    }
+
+    #[test]
+    fn rates_from_deltas() {
+        let (_, prev) = derive(&raw(1, 1_000_000_000, 0), None, 100.0);
+        // half a second of CPU in half a second = 100% of one core
+        let (p, _) = derive(&raw(1, 1_500_000_000, 1_000_000), Some(&prev), 100.5);
+        assert!((p.cpu.unwrap().current - 100.0).abs() < 1e-9);
+        assert!((p.disk_io_rate.unwrap().current - 2_000_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn counter_going_backwards_is_zero_not_negative() {
+        let (_, prev) = derive(&raw(1, 2_000, 50), None, 1.0);
+        let (p, _) = derive(&raw(1, 1_000, 10), Some(&prev), 2.0);
+        assert_eq!(p.cpu.unwrap().current, 0.0);
+        assert_eq!(p.disk_io_rate.unwrap().current, 0.0);
+    }
+
+    #[test]
+    fn deep_rates_are_fresh_on_read_and_carried_between_reads() {
+        let with_deep = |at: f64, wake: u64| {
+            let mut r = raw(1, 0, 0);
+            r.deep = Some(DeepCounters {
+                read_at: at,
+                wakeups: Some(wake),
+                csw: Some(wake * 2),
+                runnable_ns: Some(0),
+                ..Default::default()
+            });
+            r
+        };
+        let (_, p1) = derive(&with_deep(10.0, 100), None, 10.0);
+        let (s2, p2) = derive(&with_deep(11.0, 1100), Some(&p1), 11.0);
+        assert_eq!(s2.wakeups_rate.unwrap().current, 1000.0);
+        assert_eq!(s2.csw_rate.unwrap().current, 2000.0);
+        // Not read again at 11.5: the carried counters keep the last rate.
+        let (s3, _) = derive(&with_deep(11.0, 1100), Some(&p2), 11.5);
+        assert_eq!(s3.wakeups_rate.unwrap().current, 1000.0);
+    }
+
+    #[test]
+    fn ipc_uses_interval_deltas() {
+        let mut a = raw(1, 0, 0);
+        a.instructions = Some(1000);
+        a.cycles = Some(1000);
+        let (_, prev) = derive(&a, None, 1.0);
+        a.instructions = Some(4000);
+        a.cycles = Some(2000);
+        let (p, _) = derive(&a, Some(&prev), 2.0);
+        assert_eq!(p.ipc.unwrap().current, 3.0);
+    }
+
+    #[test]
+    fn refresh_slots_cover_every_round_evenly() {
+        let period = 30;
+        let mut per_round = vec![0; period as usize];
+        for pid in 1..3001u32 {
+            let hits: Vec<u64> = (0..period)
+                .filter(|&r| due_for_refresh(pid, r, period))
+                .collect();
+            assert_eq!(hits.len(), 1);
+            per_round[hits[0] as usize] += 1;
+        }
+        assert!(
+            per_round.iter().all(|&n| n > 50 && n < 150),
+            "{per_round:?}"
+        );
+    }
+
+    struct FakeSource {
+        rounds: Vec<Vec<RawProcess>>,
+        deepened: Vec<u32>,
+    }
+
+    impl ProcessSource for FakeSource {
+        fn system(&mut self) -> SystemInfo {
+            SystemInfo {
+                cpu_count: 2,
+                mem_total_bytes: Some(1 << 34),
+                boot_time_ms: 0,
+            }
+        }
+        fn scan(&mut self, out: &mut Vec<RawProcess>) {
+            *out = self.rounds.remove(0);
+        }
+        fn deepen(&mut self, raw: &mut RawProcess, now: f64) {
+            self.deepened.push(raw.pid);
+            raw.deep = Some(DeepCounters {
+                read_at: now,
+                ..Default::default()
+            });
+        }
+    }
+
+    #[test]
+    fn reused_pid_does_not_inherit_counters() {
+        let old = raw(7, 0, 0);
+        let mut new = raw(7, 10_000_000_000, 0);
+        new.start_time_ms = 2000; // same PID, different process
+        let source = FakeSource {
+            rounds: vec![vec![old], vec![new]],
+            deepened: vec![],
+        };
+        let mut s = Sampler::new(source, Config::default());
+        s.sample(1.0);
+        let out = s.sample(2.0);
+        assert_eq!(out.rogues[0].start_time, 2000);
+        assert_eq!(out.rogues[0].cpu, None, "a new process has no rate yet");
+    }
+
+    #[test]
+    fn sampler_ranks_and_truncates() {
+        let mk = |cpu_a: u64, cpu_b: u64| vec![raw(1, cpu_a, 0), raw(2, cpu_b, 0)];
+        let source = FakeSource {
+            rounds: vec![mk(0, 0), mk(10_000_000, 1_000_000_000)],
+            deepened: vec![],
+        };
+        let mut config = Config::default();
+        config.selection.top_n = 1;
+        let mut s = Sampler::new(source, config);
+        s.sample(1.0);
+        let out = s.sample(2.0);
+        assert_eq!(out.process_count, 2);
+        assert_eq!(out.rogues.len(), 1);
+        assert_eq!(out.rogues[0].pid, 2);
+        assert_eq!(out.max_score, out.rogues[0].score);
+    }
+}

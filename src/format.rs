@@ -1,0 +1,247 @@
+//! Formatting for people: human units, terminal-safe strings, aligned tables.
+//!
+//! Pure. Every untrusted string (process names, command lines, log lines) goes
+//! through `escape` before it reaches a terminal.
+
+use crate::model::{ProcessSamples, ProcessScore};
+use std::fmt::Write as _;
+
+/// True for characters that must never reach a terminal raw: control
+/// characters and the bidirectional/format characters that reorder text.
+fn is_dangerous(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}'
+        )
+}
+
+/// Make an untrusted string safe to print: control and bidi characters become
+/// visible escapes (`\u{1b}`, `\n`, `\u{202e}`); everything else is kept.
+pub fn escape(s: &str) -> String {
+    if !s.chars().any(is_dangerous) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_dangerous(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Cut to at most `width` characters, marking the cut with `…`.
+pub fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+/// 1536 → "1.5K", 3.2e9 → "3.0G" (binary units).
+pub fn bytes(v: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
+    if !v.is_finite() {
+        return "-".into();
+    }
+    let mut x = v.abs();
+    let mut unit = 0;
+    while x >= 1024.0 && unit < UNITS.len() - 1 {
+        x /= 1024.0;
+        unit += 1;
+    }
+    let sign = if v < 0.0 { "-" } else { "" };
+    if unit == 0 {
+        format!("{sign}{x:.0}B")
+    } else if x < 10.0 {
+        format!("{sign}{x:.1}{}", UNITS[unit])
+    } else {
+        format!("{sign}{x:.0}{}", UNITS[unit])
+    }
+}
+
+/// Bytes per second.
+pub fn byte_rate(v: f64) -> String {
+    format!("{}/s", bytes(v))
+}
+
+/// A count per second with k/M suffixes.
+pub fn count_rate(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v >= 1e6 {
+        format!("{:.1}M/s", v / 1e6)
+    } else if v >= 1e4 {
+        format!("{:.0}k/s", v / 1e3)
+    } else if v >= 1e3 {
+        format!("{:.1}k/s", v / 1e3)
+    } else {
+        format!("{v:.0}/s")
+    }
+}
+
+/// Seconds as "3s", "4m05s", "2h10m", "3d04h".
+pub fn duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "-".into();
+    }
+    let s = secs.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// A metric's current value, or "-" when unknown.
+fn or_dash(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map_or_else(|| "-".to_string(), f)
+}
+
+/// Left/right alignment of a table column.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// Render rows as aligned columns. Cells must already be escaped.
+pub fn table(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|(h, _)| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        let mut parts = Vec::new();
+        for ((_, align), (w, cell)) in headers.iter().zip(widths.iter().zip(cells)) {
+            let pad = w.saturating_sub(cell.chars().count());
+            parts.push(match align {
+                Align::Left => format!("{cell}{}", " ".repeat(pad)),
+                Align::Right => format!("{}{cell}", " ".repeat(pad)),
+            });
+        }
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+    };
+    line(&mut out, &mut headers.iter().map(|(h, _)| *h));
+    for row in rows {
+        line(&mut out, &mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// The `sample` table: one row per process, worst first.
+pub fn samples_table(s: &ProcessSamples, command_width: usize) -> String {
+    let headers = [
+        ("PID", Align::Right),
+        ("SCORE", Align::Right),
+        ("BAND", Align::Left),
+        ("DOMINANT", Align::Left),
+        ("CPU%", Align::Right),
+        ("MEM", Align::Right),
+        ("DISK/s", Align::Right),
+        ("WAKE/s", Align::Right),
+        ("THR", Align::Right),
+        ("S", Align::Left),
+        ("COMMAND", Align::Left),
+    ];
+    let rows: Vec<Vec<String>> = s
+        .rogues
+        .iter()
+        .map(|p| process_row(p, command_width))
+        .collect();
+    table(&headers, &rows)
+}
+
+fn process_row(p: &ProcessScore, command_width: usize) -> Vec<String> {
+    let cur = ProcessScore::current;
+    vec![
+        p.pid.to_string(),
+        format!("{:.1}", p.score),
+        p.band.to_string(),
+        p.dominant_resource.to_string(),
+        or_dash(cur(&p.cpu), |v| format!("{v:.1}")),
+        or_dash(cur(&p.mem), bytes),
+        or_dash(cur(&p.disk_io_rate), bytes),
+        or_dash(cur(&p.wakeups_rate), |v| format!("{v:.0}")),
+        or_dash(cur(&p.threads), |v| format!("{v:.0}")),
+        p.state.letter().to_string(),
+        truncate(&escape(&p.command), command_width),
+    ]
+}
+
+/// Local time of a Unix timestamp as `YYYY-MM-DD HH:MM:SS`.
+pub fn local_time(unix_secs: f64) -> String {
+    let t = unix_secs.floor() as libc::time_t;
+    // SAFETY: tm is plain data; localtime_r writes into it and returns null on failure.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return format!("@{unix_secs:.0}");
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_neutralises_terminal_attacks() {
+        let hostile = "evil\x1b[2J\x1b]0;pwned\x07\r\nname\u{202e}txt.exe\u{2066}";
+        let safe = escape(hostile);
+        assert!(!safe.chars().any(is_dangerous), "{safe}");
+        assert!(safe.contains("\\u{1b}[2J"));
+        assert!(safe.contains("\\u{202e}"));
+        assert!(safe.contains("\\n"));
+        assert_eq!(escape("plain café ñ"), "plain café ñ");
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(bytes(512.0), "512B");
+        assert_eq!(bytes(1536.0), "1.5K");
+        assert_eq!(bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3.0G");
+        assert_eq!(bytes(200.0 * 1024.0 * 1024.0), "200M");
+        assert_eq!(byte_rate(2048.0), "2.0K/s");
+        assert_eq!(count_rate(12_345.0), "12k/s");
+        assert_eq!(count_rate(1_500.0), "1.5k/s");
+        assert_eq!(duration(59.4), "59s");
+        assert_eq!(duration(245.0), "4m05s");
+        assert_eq!(duration(7800.0), "2h10m");
+        assert_eq!(duration(3.0 * 86400.0 + 4.0 * 3600.0), "3d04h");
+    }
+
+    #[test]
+    fn truncation_and_table_alignment() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+        let t = table(
+            &[("A", Align::Right), ("NAME", Align::Left)],
+            &[
+                vec!["1".into(), "x".into()],
+                vec!["100".into(), "yy".into()],
+            ],
+        );
+        assert_eq!(t, "  A  NAME\n  1  x\n100  yy\n");
+    }
+}

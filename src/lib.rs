@@ -1,0 +1,22 @@
+//! rogue-hunter: finds the process behind a slow or stalling machine and keeps
+//! the evidence.
+//!
+//! Pure core (`model`, `score`, `ringbuffer`) with I/O at the edges (`platform`,
+//! `collect`, `config`, `logging`, `cli`). See docs/architecture.md.
+
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod format;
+pub mod logging;
+pub mod model;
+pub mod platform;
+pub mod ringbuffer;
+pub mod score;
+
+/// Unix time now, seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

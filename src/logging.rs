@@ -1,0 +1,81 @@
+//! Logging: human-readable lines on the console, JSON Lines in the state
+//! directory's `daemon.log` (rotated by size, a fixed number kept).
+//!
+//! Owns the tracing subscriber. Library code logs with `tracing` macros and a
+//! stable event name (`info!(event_name = "rogue_enter", pid, score)`); nothing
+//! else prints diagnostics.
+
+use crate::config::{LoggingConfig, Paths};
+use logroller::{LogRollerBuilder, Rotation, RotationSize};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Keeps the background log writer alive; drop it last (it flushes).
+pub struct LogGuard {
+    _file: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+fn filter(level: &str) -> EnvFilter {
+    EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Console only (warnings and errors by default): for one-shot commands.
+pub fn init_console(verbose: u8) -> LogGuard {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter(level))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .compact(),
+        )
+        .try_init();
+    LogGuard { _file: None }
+}
+
+/// Console plus the rotated JSON Lines file: for the daemon.
+pub fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, String> {
+    std::fs::create_dir_all(&paths.state_dir).map_err(|e| {
+        format!(
+            "cannot create log directory {}: {e}",
+            paths.state_dir.display()
+        )
+    })?;
+    let roller = LogRollerBuilder::new(
+        paths.state_dir.as_path(),
+        std::path::Path::new("daemon.log"),
+    )
+    .rotation(Rotation::SizeBased(RotationSize::Bytes(cfg.max_file_bytes)))
+    .max_keep_files(cfg.keep_files as u64)
+    .graceful_shutdown(true)
+    .build()
+    .map_err(|e| format!("cannot open log file {}: {e}", paths.log_file().display()))?;
+    let (writer, guard) = tracing_appender::non_blocking(roller);
+    let _ = tracing_subscriber::registry()
+        .with(filter(&cfg.level))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr.with_max_level(tracing::Level::INFO))
+                .with_target(false)
+                .compact(),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_writer(writer),
+        )
+        .try_init();
+    Ok(LogGuard { _file: Some(guard) })
+}

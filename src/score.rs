@@ -1,0 +1,299 @@
+//! Scoring: pure functions from a batch of measured processes to scored ones.
+//!
+//! Pure: no clock, no I/O, no platform. Shares are capacity-aware: a process's
+//! use of a resource is measured against what the machine has (CPU against its
+//! cores, memory against its RAM, disk and wakeups against what the machine is
+//! doing now with a floor), so a lone hog on a quiet machine still scores high.
+//! The formula and its calibration are in docs/scoring.md.
+
+use crate::config::{BandsConfig, ScoringConfig};
+use crate::model::{ProcessScore, Resource};
+
+/// What the machine has, for capacity-aware shares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    pub cpu_count: usize,
+    pub mem_total_bytes: Option<u64>,
+}
+
+/// Machine-wide totals of one batch, computed once per sample.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Totals {
+    use_sum: [f64; 5],
+    active: [u32; 5],
+}
+
+fn index(r: Resource) -> usize {
+    match r {
+        Resource::Cpu => 0,
+        Resource::Gpu => 1,
+        Resource::Memory => 2,
+        Resource::Disk => 3,
+        Resource::Wakeups => 4,
+    }
+}
+
+/// The raw use of a resource in its natural unit (cpu %, ns/s of GPU, bytes,
+/// bytes/s, wakeups/s), if measured.
+pub fn raw_use(p: &ProcessScore, r: Resource) -> Option<f64> {
+    let v = match r {
+        Resource::Cpu => &p.cpu,
+        Resource::Gpu => &p.gpu_time_rate,
+        Resource::Memory => &p.mem,
+        Resource::Disk => &p.disk_io_rate,
+        Resource::Wakeups => &p.wakeups_rate,
+    };
+    v.map(|m| m.current.max(0.0))
+}
+
+/// The amount of a resource that counts as the whole machine, in the same unit
+/// as `raw_use`. `None` when the machine's capacity is unknown.
+fn capacity_of(r: Resource, cap: &Capacity, totals: &Totals, cfg: &ScoringConfig) -> Option<f64> {
+    match r {
+        Resource::Cpu => Some(cap.cpu_count.max(1) as f64 * 100.0),
+        Resource::Gpu => Some(cfg.gpu_capacity * 1e9),
+        Resource::Memory => cap.mem_total_bytes.filter(|&m| m > 0).map(|m| m as f64),
+        Resource::Disk => Some(cfg.disk_capacity_floor.max(totals.use_sum[index(r)])),
+        Resource::Wakeups => Some(cfg.wakeups_capacity_floor.max(totals.use_sum[index(r)])),
+    }
+}
+
+/// The curve: 0 at or below one fair share, `scale × log2(weighted)` above,
+/// capped at 100.
+pub fn curve(weighted: f64, scale: f64) -> f64 {
+    if weighted.is_nan() || weighted <= 1.0 {
+        return 0.0;
+    }
+    (scale * weighted.log2()).min(100.0)
+}
+
+/// Score every process in place: shares, weighted sum, curve, state multiplier,
+/// band, dominant resource and disproportionality.
+pub fn score_all(
+    procs: &mut [ProcessScore],
+    cap: &Capacity,
+    cfg: &ScoringConfig,
+    bands: &BandsConfig,
+) {
+    let mut totals = Totals::default();
+    for p in procs.iter() {
+        for r in Resource::ALL {
+            if let Some(u) = raw_use(p, r) {
+                totals.use_sum[index(r)] += u;
+                if u >= cfg.active_thresholds.get(r) && u > 0.0 {
+                    totals.active[index(r)] += 1;
+                }
+            }
+        }
+    }
+    for p in procs.iter_mut() {
+        score_one(p, cap, &totals, cfg, bands);
+    }
+}
+
+fn score_one(
+    p: &mut ProcessScore,
+    cap: &Capacity,
+    totals: &Totals,
+    cfg: &ScoringConfig,
+    bands: &BandsConfig,
+) {
+    let mut weighted = 0.0;
+    let mut dominant = (Resource::Cpu, 0.0);
+    for r in Resource::ALL {
+        let share = raw_use(p, r)
+            .zip(capacity_of(r, cap, totals, cfg))
+            .map(|(u, c)| u / c * 100.0 / cfg.fair_share_percent);
+        let rounded = share.map(|s| (s * 100.0).round() / 100.0);
+        match r {
+            Resource::Cpu => p.cpu_share = rounded,
+            Resource::Gpu => p.gpu_share = rounded,
+            Resource::Memory => p.mem_share = rounded,
+            Resource::Disk => p.disk_share = rounded,
+            Resource::Wakeups => p.wakeups_share = rounded,
+        }
+        if let Some(s) = share {
+            let w = cfg.weights.get(r) * s;
+            weighted += w;
+            if w > dominant.1 {
+                dominant = (r, w);
+            }
+        }
+    }
+    let multiplier = cfg.state_multipliers.get(p.state);
+    let score = curve(weighted, cfg.curve_scale) * multiplier;
+    p.score = (score * 10.0).round() / 10.0;
+    p.band = bands.band_for(p.score);
+    p.dominant_resource = dominant.0;
+    p.disproportionality = disproportionality(p, dominant.0, totals);
+}
+
+/// Use of `r` as a multiple of an even split among the processes actively
+/// using it (the seed's fair share). 1.0 = exactly its even part.
+fn disproportionality(p: &ProcessScore, r: Resource, totals: &Totals) -> f64 {
+    let i = index(r);
+    let total = totals.use_sum[i];
+    let Some(u) = raw_use(p, r) else {
+        return 0.0;
+    };
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let even = total / f64::from(totals.active[i].max(1));
+    ((u / even) * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::model::{Band, MetricValue, ProcessState};
+
+    const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+    fn machine() -> Capacity {
+        Capacity {
+            cpu_count: 2,
+            mem_total_bytes: Some((24.0 * GIB) as u64),
+        }
+    }
+
+    fn proc_with(pid: u32, cpu: f64, mem: f64, disk: f64, wake: f64) -> ProcessScore {
+        let mut p = ProcessScore::new(pid, 1, format!("p{pid}"), 0.0);
+        p.state = ProcessState::Sleeping;
+        p.cpu = Some(MetricValue::new(cpu));
+        p.mem = Some(MetricValue::new(mem));
+        p.disk_io_rate = Some(MetricValue::new(disk));
+        p.wakeups_rate = Some(MetricValue::new(wake));
+        p
+    }
+
+    fn quiet_background() -> Vec<ProcessScore> {
+        (100..160)
+            .map(|pid| proc_with(pid, 0.3, 30e6, 0.0, 5.0))
+            .collect()
+    }
+
+    fn run(mut procs: Vec<ProcessScore>) -> Vec<ProcessScore> {
+        let c = Config::default();
+        score_all(&mut procs, &machine(), &c.scoring, &c.bands);
+        procs.sort_by(|a, b| b.score.total_cmp(&a.score));
+        procs
+    }
+
+    #[test]
+    fn curve_shape() {
+        assert_eq!(curve(0.5, 10.0), 0.0);
+        assert_eq!(curve(1.0, 10.0), 0.0);
+        assert!((curve(50.0, 10.0) - 56.4).abs() < 0.1);
+        assert!((curve(200.0, 10.0) - 76.4).abs() < 0.1);
+        assert_eq!(curve(1e40, 10.0), 100.0);
+        assert_eq!(curve(f64::NAN, 10.0), 0.0);
+    }
+
+    #[test]
+    fn lone_cpu_spinner_on_quiet_machine_is_high_and_first() {
+        let mut procs = quiet_background();
+        procs.push(proc_with(1, 100.0, 2e6, 0.0, 1.0));
+        let out = run(procs);
+        assert_eq!(out[0].pid, 1);
+        assert_eq!(out[0].dominant_resource, Resource::Cpu);
+        assert!(out[0].band >= Band::High, "{}", out[0].score);
+        assert_eq!(out[0].cpu_share, Some(50.0));
+    }
+
+    #[test]
+    fn memory_hog_is_high() {
+        let mut procs = quiet_background();
+        procs.push(proc_with(2, 0.0, 0.4 * 24.0 * GIB, 0.0, 0.0));
+        let out = run(procs);
+        assert_eq!(out[0].pid, 2);
+        assert_eq!(out[0].dominant_resource, Resource::Memory);
+        assert!(out[0].band >= Band::High, "{}", out[0].score);
+    }
+
+    #[test]
+    fn lone_disk_writer_saturating_is_elevated_or_more() {
+        let mut procs = quiet_background();
+        procs.push(proc_with(3, 5.0, 5e6, 200e6, 50.0));
+        let out = run(procs);
+        assert_eq!(out[0].pid, 3);
+        assert_eq!(out[0].dominant_resource, Resource::Disk);
+        assert!(out[0].band >= Band::Elevated);
+    }
+
+    #[test]
+    fn small_writer_under_the_floor_stays_low() {
+        let mut procs = quiet_background();
+        procs.push(proc_with(4, 0.5, 5e6, 200e3, 5.0));
+        let out = run(procs);
+        let p = out.iter().find(|p| p.pid == 4).unwrap();
+        assert!(p.band <= Band::Low, "{}", p.score);
+    }
+
+    #[test]
+    fn waker_is_flagged_with_wakeups_dominant() {
+        let mut procs = quiet_background();
+        procs.push(proc_with(5, 3.0, 3e6, 0.0, 8000.0));
+        let out = run(procs);
+        assert_eq!(out[0].pid, 5);
+        assert_eq!(out[0].dominant_resource, Resource::Wakeups);
+        assert!(out[0].band >= Band::Elevated);
+    }
+
+    #[test]
+    fn quiet_machine_stays_at_or_below_medium() {
+        let out = run(quiet_background());
+        assert!(out.iter().all(|p| p.band <= Band::Medium));
+        assert!(out.iter().all(|p| p.band == Band::Low));
+    }
+
+    #[test]
+    fn zombies_and_idle_threads_score_zero() {
+        let mut z = proc_with(6, 100.0, 0.0, 0.0, 0.0);
+        z.state = ProcessState::Zombie;
+        let mut i = proc_with(7, 100.0, 0.0, 0.0, 0.0);
+        i.state = ProcessState::Idle;
+        let out = run(vec![z, i]);
+        assert!(out.iter().all(|p| p.score == 0.0 && p.band == Band::Low));
+    }
+
+    #[test]
+    fn unknown_metrics_give_null_shares_not_zero() {
+        let mut p = ProcessScore::new(9, 1, "x".into(), 0.0);
+        p.cpu = Some(MetricValue::new(10.0));
+        let out = run(vec![p]);
+        assert_eq!(out[0].gpu_share, None);
+        assert_eq!(out[0].mem_share, None);
+        assert_eq!(out[0].cpu_share, Some(5.0));
+    }
+
+    #[test]
+    fn gpu_share_counts() {
+        let mut p = proc_with(10, 1.0, 1e6, 0.0, 0.0);
+        p.gpu_time_rate = Some(MetricValue::new(0.8e9));
+        let out = run(vec![p]);
+        assert_eq!(out[0].dominant_resource, Resource::Gpu);
+        assert_eq!(out[0].gpu_share, Some(80.0));
+        assert!(out[0].band >= Band::High);
+    }
+
+    #[test]
+    fn disproportionality_is_multiple_of_even_split() {
+        let a = proc_with(1, 90.0, 0.0, 0.0, 0.0);
+        let b = proc_with(2, 10.0, 0.0, 0.0, 0.0);
+        let out = run(vec![a, b]);
+        // even split among two active users is 50%: 90 is 1.8x of it
+        assert_eq!(out[0].disproportionality, 1.8);
+    }
+
+    #[test]
+    fn more_use_never_scores_less() {
+        let mut last = 0.0;
+        for cpu in [0.0, 1.0, 5.0, 20.0, 50.0, 100.0, 150.0, 200.0] {
+            let out = run(vec![proc_with(1, cpu, 0.0, 0.0, 0.0)]);
+            assert!(out[0].score >= last);
+            last = out[0].score;
+        }
+    }
+}
