@@ -13,6 +13,8 @@ pub mod model;
 pub mod platform;
 pub mod ringbuffer;
 pub mod score;
+pub mod storage;
+pub mod tracker;
 
 /// Unix time now, seconds.
 pub fn unix_now() -> f64 {

@@ -1,0 +1,1 @@
+//! Storage: SQLite history (being written).

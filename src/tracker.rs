@@ -1,0 +1,1 @@
+//! Event tracking: a pure state machine over scored samples (being written).
