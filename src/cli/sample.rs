@@ -4,6 +4,7 @@ use super::{CliError, Context, out};
 use crate::collect::Sampler;
 use crate::format;
 use crate::platform;
+use crate::ringbuffer::RingBuffer;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
@@ -38,6 +39,7 @@ pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
     }
     let interval = Duration::from_secs_f64(config.system.sample_interval);
     let source = platform::native_source().map_err(CliError::runtime)?;
+    let mut ring = RingBuffer::new(config.system.ring_buffer_size);
     let mut sampler = Sampler::new(source, config);
     // The first round primes the counters; rates need two readings.
     sampler.sample(crate::unix_now());
@@ -48,9 +50,10 @@ pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
             std::thread::sleep(next - now);
         }
         next += interval;
-        let samples = sampler.sample(crate::unix_now());
+        // The ring buffer widens each metric's low/high over the samples so far.
+        let samples = ring.push(sampler.sample(crate::unix_now()));
         if args.json {
-            let line = serde_json::to_string(&samples)
+            let line = serde_json::to_string(&*samples)
                 .map_err(|e| CliError::runtime(format!("cannot encode sample: {e}")))?;
             out(&format!("{line}\n"))?;
         } else {

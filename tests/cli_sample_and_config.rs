@@ -1,0 +1,408 @@
+//! The `sample` and `config` commands as a user and a script see them: exit
+//! codes, JSON that holds to the schema for every process, errors that name
+//! the file and key, layers that override each other.
+
+mod common;
+
+use common::Sandbox;
+use serde_json::Value;
+use std::process::Output;
+
+#[test]
+fn hog_entry() {
+    common::hog_entry();
+}
+
+fn run(mut c: std::process::Command) -> Output {
+    c.output().expect("run rogue-hunter")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+const METRICS: [&str; 29] = [
+    "cpu",
+    "mem",
+    "mem_peak",
+    "pageins",
+    "pageins_rate",
+    "faults",
+    "faults_rate",
+    "disk_io",
+    "disk_io_rate",
+    "csw",
+    "csw_rate",
+    "syscalls",
+    "syscalls_rate",
+    "threads",
+    "mach_msgs",
+    "mach_msgs_rate",
+    "instructions",
+    "cycles",
+    "ipc",
+    "energy",
+    "energy_rate",
+    "wakeups",
+    "wakeups_rate",
+    "runnable_time",
+    "runnable_time_rate",
+    "qos_interactive",
+    "qos_interactive_rate",
+    "gpu_time",
+    "gpu_time_rate",
+];
+
+/// Check one ProcessScore object against DESIGN §3.
+fn check_process(p: &Value) -> Result<(), String> {
+    let obj = p.as_object().ok_or("process is not an object")?;
+    let int = |k: &str| {
+        obj.get(k)
+            .and_then(Value::as_u64)
+            .ok_or(format!("{k} not an unsigned integer"))
+    };
+    int("pid")?;
+    int("start_time")?;
+    obj.get("command")
+        .and_then(Value::as_str)
+        .ok_or("command not a string")?;
+    obj.get("captured_at")
+        .and_then(Value::as_f64)
+        .ok_or("captured_at not a number")?;
+    for m in METRICS {
+        match obj.get(m) {
+            None => return Err(format!("{m} missing")),
+            Some(Value::Null) => {}
+            Some(v) => {
+                let f = |k: &str| {
+                    v.get(k)
+                        .and_then(Value::as_f64)
+                        .ok_or(format!("{m}.{k} not a number"))
+                };
+                let (c, lo, hi) = (f("current")?, f("low")?, f("high")?);
+                if !(lo <= c && c <= hi) {
+                    return Err(format!("{m}: low {lo} <= current {c} <= high {hi} fails"));
+                }
+                if c < 0.0 {
+                    return Err(format!("{m} negative: {c}"));
+                }
+            }
+        }
+    }
+    // Linux cannot measure these: they must be null, never a fake zero.
+    for m in [
+        "mach_msgs",
+        "instructions",
+        "cycles",
+        "ipc",
+        "energy",
+        "qos_interactive",
+    ] {
+        if !obj[m].is_null() {
+            return Err(format!("{m} should be null on Linux"));
+        }
+    }
+    let score = obj.get("score").and_then(Value::as_f64).ok_or("score")?;
+    if !(0.0..=100.0).contains(&score) {
+        return Err(format!("score {score} out of range"));
+    }
+    let one_of = |k: &str, allowed: &[&str]| -> Result<(), String> {
+        let v = obj
+            .get(k)
+            .and_then(Value::as_str)
+            .ok_or(format!("{k} not a string"))?;
+        if allowed.contains(&v) {
+            Ok(())
+        } else {
+            Err(format!("{k} = {v}"))
+        }
+    };
+    one_of("band", &["low", "medium", "elevated", "high", "critical"])?;
+    one_of(
+        "dominant_resource",
+        &["cpu", "gpu", "memory", "disk", "wakeups"],
+    )?;
+    one_of(
+        "state",
+        &[
+            "running",
+            "sleeping",
+            "disk_sleep",
+            "stopped",
+            "zombie",
+            "idle",
+            "dead",
+            "unknown",
+        ],
+    )?;
+    for k in [
+        "cpu_share",
+        "gpu_share",
+        "mem_share",
+        "disk_share",
+        "wakeups_share",
+    ] {
+        match obj.get(k) {
+            Some(Value::Null) => {}
+            Some(v) if v.as_f64().is_some_and(|x| x >= 0.0) => {}
+            other => return Err(format!("{k} = {other:?}")),
+        }
+    }
+    obj.get("disproportionality")
+        .and_then(Value::as_f64)
+        .ok_or("disproportionality")?;
+    if !(obj["priority"].is_null() || obj["priority"].is_i64()) {
+        return Err("priority".into());
+    }
+    if !(obj["cgroup"].is_null() || obj["cgroup"].is_string()) {
+        return Err("cgroup".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn sample_json_holds_to_the_schema_for_every_process() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args([
+        "sample",
+        "--json",
+        "--count",
+        "2",
+        "--interval",
+        "0.3",
+        "--top",
+        "1000",
+    ]);
+    let o = run(c);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per sample");
+    for line in lines {
+        let v: Value = serde_json::from_str(line).expect("valid JSON");
+        let count = v["process_count"].as_u64().expect("process_count");
+        let rogues = v["rogues"].as_array().expect("rogues");
+        assert_eq!(
+            rogues.len() as u64,
+            count,
+            "--top 1000 covers every process"
+        );
+        assert!(count > 5);
+        assert!(v["timestamp"].as_f64().is_some() && v["elapsed_ms"].as_f64().is_some());
+        assert_eq!(v["max_score"].as_f64(), rogues[0]["score"].as_f64());
+        let mut last = f64::INFINITY;
+        for p in rogues {
+            check_process(p).unwrap_or_else(|e| panic!("{e}: {p}"));
+            let s = p["score"].as_f64().unwrap_or(0.0);
+            assert!(s <= last, "sorted worst first");
+            last = s;
+        }
+        // This process is alive and readable: its CPU rate is measured.
+        assert!(rogues.iter().any(|p| !p["cpu"].is_null()));
+    }
+}
+
+#[test]
+fn sample_table_is_aligned_and_escapes_names() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["sample", "--top", "5"]);
+    let o = run(c);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let header = out.lines().nth(1).expect("header");
+    assert!(header.contains("PID") && header.contains("SCORE") && header.contains("COMMAND"));
+    assert_eq!(out.lines().count(), 2 + 5);
+    assert!(!out.contains('\x1b'));
+}
+
+#[test]
+fn sample_works_unprivileged_with_denied_files_as_null() {
+    if rogue_hunter::config::current_uid() != 0 {
+        return; // already unprivileged: the schema test covers it
+    }
+    let sb = Sandbox::new();
+    std::fs::set_permissions(
+        sb.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let mut c = sb.cmd();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    cmd.arg(c.get_program());
+    cmd.args(["sample", "--json", "--top", "1000"]);
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    c = cmd;
+    let o = run(c);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "as nobody: {err}");
+    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    let rogues = v["rogues"].as_array().expect("rogues");
+    // PID 1 belongs to root: its io file is denied, so disk is unknown, not 0,
+    // and the process is still listed.
+    let init = rogues.iter().find(|p| p["pid"] == 1).expect("pid 1 listed");
+    assert!(init["disk_io"].is_null(), "{init}");
+    assert!(!init["mem"].is_null());
+}
+
+#[test]
+fn unknown_key_exits_2_naming_file_line_and_key() {
+    let sb = Sandbox::new();
+    let path = sb.write_config("[system]\nsample_interval = 0.5\nring_bufer_size = 10\n");
+    for args in [vec!["config", "validate"], vec!["sample"]] {
+        let mut c = sb.cmd();
+        c.args(&args);
+        let o = run(c);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("line 3") && err.contains("system.ring_bufer_size"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn bad_value_and_bad_env_exit_2_naming_the_key() {
+    let sb = Sandbox::new();
+    sb.write_config("[bands]\nmedium = 80.0\n");
+    let mut c = sb.cmd();
+    c.args(["config", "validate"]);
+    let o = run(c);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("bands.elevated"), "{err}");
+
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["config", "validate"])
+        .env("ROGUE_HUNTER_SYSTEM__SAMPLE_INTERVAL", "fast");
+    let o = run(c);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.to_lowercase().contains("sample_interval"), "{err}");
+}
+
+#[test]
+fn layers_defaults_file_env_and_flags() {
+    let sb = Sandbox::new();
+    let sys = sb.path().join("etc.toml");
+    std::fs::write(
+        &sys,
+        "[system]\nring_buffer_size = 11\nheartbeat_samples = 5\n",
+    )
+    .expect("write");
+    sb.write_config("[system]\nring_buffer_size = 22\n");
+    let mut c = sb.cmd();
+    c.args(["config", "show"])
+        .env("ROGUE_HUNTER_SYSTEM_CONFIG", &sys)
+        .env("ROGUE_HUNTER_SELECTION__TOP_N", "7");
+    let o = run(c);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: toml::Value = toml::from_str(&out).expect("show prints TOML");
+    assert_eq!(
+        v["system"]["ring_buffer_size"].as_integer(),
+        Some(22),
+        "user beats /etc"
+    );
+    assert_eq!(
+        v["system"]["heartbeat_samples"].as_integer(),
+        Some(5),
+        "/etc beats defaults"
+    );
+    assert_eq!(
+        v["selection"]["top_n"].as_integer(),
+        Some(7),
+        "env beats files"
+    );
+
+    // A flag beats the environment.
+    let mut c = sb.cmd();
+    c.args(["sample", "--json", "--top", "3"])
+        .env("ROGUE_HUNTER_SELECTION__TOP_N", "7");
+    let o = run(c);
+    let (out, _) = text(&o);
+    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(v["rogues"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn explicit_config_flag_must_exist() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["--config", "/nonexistent/rh.toml", "config", "show"]);
+    let o = run(c);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("/nonexistent/rh.toml"), "{err}");
+}
+
+#[test]
+fn config_path_reset_and_edit() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["config", "path"]);
+    let (out, _) = text(&run(c));
+    assert_eq!(out.trim(), sb.config_file().display().to_string());
+
+    sb.write_config("[system]\nring_buffer_size = 5\n");
+    let mut c = sb.cmd();
+    c.args(["config", "reset"]);
+    let o = run(c);
+    assert!(o.status.success());
+    let now = std::fs::read_to_string(sb.config_file()).expect("reset file");
+    assert!(now.contains("ring_buffer_size = 900"));
+    let backups: Vec<_> = std::fs::read_dir(sb.config_file().parent().expect("dir"))
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".bak-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "the old file is kept");
+
+    // An editor that leaves the file valid.
+    let mut c = sb.cmd();
+    c.args(["config", "edit"]).env("VISUAL", "true");
+    let o = run(c);
+    assert!(o.status.success(), "{:?}", text(&o));
+
+    // An editor that breaks it: exit 2, the key named, the file kept.
+    let bad = sb.path().join("bad.toml");
+    std::fs::write(&bad, "[tui]\ncolor_high = \"mauve-ish\"\n").expect("write");
+    let mut c = sb.cmd();
+    c.args(["config", "edit"])
+        .env("VISUAL", format!("cp {}", bad.display()));
+    let o = run(c);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("tui.color_high"), "{err}");
+    assert!(
+        std::fs::read_to_string(sb.config_file())
+            .expect("kept")
+            .contains("mauve")
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["sample", "--count", "zero"]);
+    assert_eq!(run(c).status.code(), Some(2));
+    let mut c = sb.cmd();
+    c.args(["sample", "--interval", "0.001"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("system.sample_interval"));
+}

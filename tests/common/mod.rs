@@ -1,0 +1,192 @@
+//! Shared helpers for the integration tests: real misbehaving processes (the
+//! test binary re-executed in a "hog" role), isolated XDG trees, polling with a
+//! deadline.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const HOG_ENV: &str = "ROGUE_HUNTER_TEST_HOG";
+
+/// The rogue-hunter binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rogue-hunter"))
+}
+
+/// A spawned misbehaving process, killed and reaped on drop.
+pub struct Hog {
+    pub child: Child,
+}
+
+impl Hog {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start this test binary again in the hog role `kind` (see `run_hog`). Every
+/// test file using this must contain `#[test] fn hog_entry() { common::hog_entry() }`.
+pub fn spawn_hog(kind: &str) -> Hog {
+    let exe = std::env::current_exe().expect("test binary path");
+    let child = Command::new(exe)
+        .args([
+            "--exact",
+            "hog_entry",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(HOG_ENV, kind)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn hog");
+    Hog { child }
+}
+
+/// In the hog role, misbehave forever (until killed); otherwise return at once.
+pub fn hog_entry() {
+    if let Ok(kind) = std::env::var(HOG_ENV) {
+        run_hog(&kind);
+    }
+}
+
+fn spin() -> ! {
+    let mut x: u64 = 0;
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+}
+
+fn wake_loop(micros: u64) -> ! {
+    loop {
+        std::thread::sleep(Duration::from_micros(micros));
+    }
+}
+
+fn run_hog(kind: &str) -> ! {
+    let (name, arg) = kind.split_once(':').unwrap_or((kind, ""));
+    match name {
+        // One core, flat out.
+        "cpu" => spin(),
+        // Many thousands of wakeups a second, almost no CPU.
+        "wake" => wake_loop(100),
+        // Main thread asleep; two threads spinning and one waking constantly:
+        // only a whole-process reading sees the load.
+        "threads" => {
+            for _ in 0..2 {
+                std::thread::spawn(|| spin());
+            }
+            std::thread::spawn(|| wake_loop(100));
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        // Allocate and touch `arg` bytes, then hold them.
+        "mem" => {
+            let bytes: usize = arg.parse().expect("mem:<bytes>");
+            let mut v: Vec<u8> = Vec::with_capacity(bytes);
+            // SAFETY: u8 has no invalid values; every byte is written below.
+            unsafe { v.set_len(bytes) };
+            for i in (0..bytes).step_by(4096) {
+                v[i] = 1;
+            }
+            std::hint::black_box(&v);
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        // Rewrite a 4 MiB file and fsync it, over and over.
+        "fsync" => {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::File::create(arg).expect("fsync:<path>");
+            let block = vec![0x5au8; 4 << 20];
+            loop {
+                f.seek(SeekFrom::Start(0)).expect("seek");
+                f.write_all(&block).expect("write");
+                f.sync_all().expect("fsync");
+            }
+        }
+        // Exist quietly.
+        "sleep" => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+        other => panic!("unknown hog kind {other}"),
+    }
+}
+
+/// Poll `f` until it returns Some or the deadline passes.
+pub fn poll<T>(
+    timeout: Duration,
+    interval: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// An isolated XDG tree: config, data, state and runtime under one temp dir.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.path().join("config/rogue-hunter/config.toml")
+    }
+
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let p = self.config_file();
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    /// A command for the binary with every path pointed into the sandbox.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        let runtime = self.path().join("run");
+        let _ = std::fs::create_dir_all(&runtime);
+        c.env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env("XDG_STATE_HOME", self.path().join("state"))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("ROGUE_HUNTER_SYSTEM_CONFIG", "")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ROGUE_HUNTER_") && k != "ROGUE_HUNTER_SYSTEM_CONFIG" {
+                c.env_remove(k);
+            }
+        }
+        c
+    }
+}
