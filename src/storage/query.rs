@@ -1,0 +1,321 @@
+//! The read side: what the CLI and status commands ask of the history.
+//!
+//! Owns the SELECT SQL. Every answer is a plain serde-serialisable struct, so
+//! `--json` prints exactly what the database holds.
+
+use super::write::{get_state, keys};
+use super::{
+    CaptureStatus, SnapshotType, StorageError, Store, get_enum, get_json, get_json_opt, get_u64,
+    parse_resource,
+};
+use crate::model::{Band, ProcessSamples, ProcessScore, Resource};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+/// Which events `list_events` returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    /// Only events that have not closed yet.
+    pub open_only: bool,
+    /// Only events active at or after this Unix time: still open, or closed at
+    /// or after it (an event that began earlier but was still running counts).
+    pub since: Option<f64>,
+    /// At most this many, newest first.
+    pub limit: Option<usize>,
+}
+
+/// One rogue episode of one process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub pid: u32,
+    /// Process start, Unix milliseconds.
+    pub start_time: u64,
+    pub command: String,
+    /// Machine boot, Unix milliseconds.
+    pub boot_time: u64,
+    /// Unix seconds.
+    pub entry_time: f64,
+    /// Unix seconds; `None` while the event is open.
+    pub exit_time: Option<f64>,
+    pub entry_band: Band,
+    pub peak_band: Band,
+    pub peak_score: f64,
+    /// Unix seconds.
+    pub peak_time: f64,
+    pub dominant_resource: Resource,
+    /// Why it closed: the tracker's reason, or "daemon_restart" / "reboot".
+    pub close_reason: Option<String>,
+    /// Forensic captures taken for this event.
+    pub forensics_count: u64,
+}
+
+/// One snapshot of an event's process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRow {
+    pub snapshot_type: SnapshotType,
+    /// Unix seconds.
+    pub captured_at: f64,
+    pub score: f64,
+    pub band: Band,
+    /// The full process record as it was at `captured_at`.
+    pub process: ProcessScore,
+}
+
+/// A snapshot with the event it belongs to, for `history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub event_id: i64,
+    pub pid: u32,
+    pub command: String,
+    #[serde(flatten)]
+    pub snapshot: SnapshotRow,
+}
+
+/// How much a prune removes (or would remove).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneCounts {
+    pub events: u64,
+    pub snapshots: u64,
+    pub captures: u64,
+}
+
+/// One forensic capture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptureRow {
+    pub id: i64,
+    pub event_id: i64,
+    /// Unix seconds.
+    pub captured_at: f64,
+    pub trigger: String,
+    pub status: CaptureStatus,
+    pub duration_ms: Option<f64>,
+    /// Per-source outcome, as the forensics engine wrote it.
+    pub sources: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// The ring buffer as it was when a capture was triggered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BufferContextRow {
+    pub id: i64,
+    pub capture_id: i64,
+    pub frozen: Vec<ProcessSamples>,
+    pub culprits: Option<serde_json::Value>,
+}
+
+/// What the daemon last said about itself (`status`). Each field is `None` when
+/// never recorded (or unreadable).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DaemonState {
+    pub pid: Option<u32>,
+    pub started_at: Option<f64>,
+    /// Unix milliseconds.
+    pub boot_time: Option<u64>,
+    pub version: Option<String>,
+    pub sample_count: Option<u64>,
+    pub last_heartbeat: Option<f64>,
+    /// Set on a clean stop; absent while running or after a crash.
+    pub stopped_at: Option<f64>,
+    pub latest_sample: Option<ProcessSamples>,
+    pub worst_process: Option<ProcessScore>,
+}
+
+const EVENT_COLUMNS: &str = "e.id, e.pid, e.start_time, e.command, e.boot_time, e.entry_time, \
+     e.exit_time, e.entry_band, e.peak_band, e.peak_score, e.peak_time, e.dominant_resource, \
+     e.close_reason, (SELECT COUNT(*) FROM forensic_captures c WHERE c.event_id = e.id)";
+
+fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        id: row.get(0)?,
+        pid: row.get(1)?,
+        start_time: get_u64(row, 2)?,
+        command: row.get(3)?,
+        boot_time: get_u64(row, 4)?,
+        entry_time: row.get(5)?,
+        exit_time: row.get(6)?,
+        entry_band: get_enum(row, 7, Band::parse)?,
+        peak_band: get_enum(row, 8, Band::parse)?,
+        peak_score: row.get(9)?,
+        peak_time: row.get(10)?,
+        dominant_resource: get_enum(row, 11, parse_resource)?,
+        close_reason: row.get(12)?,
+        forensics_count: get_u64(row, 13)?,
+    })
+}
+
+const SNAPSHOT_COLUMNS: &str = "s.snapshot_type, s.captured_at, s.score, s.band, s.process_json";
+
+/// Reads `SNAPSHOT_COLUMNS` starting at column `at`.
+fn snapshot_row(row: &Row<'_>, at: usize) -> rusqlite::Result<SnapshotRow> {
+    Ok(SnapshotRow {
+        snapshot_type: get_enum(row, at, SnapshotType::parse)?,
+        captured_at: row.get(at + 1)?,
+        score: row.get(at + 2)?,
+        band: get_enum(row, at + 3, Band::parse)?,
+        process: get_json(row, at + 4)?,
+    })
+}
+
+fn capture_row(row: &Row<'_>) -> rusqlite::Result<CaptureRow> {
+    Ok(CaptureRow {
+        id: row.get(0)?,
+        event_id: row.get(1)?,
+        captured_at: row.get(2)?,
+        trigger: row.get(3)?,
+        status: get_enum(row, 4, CaptureStatus::parse)?,
+        duration_ms: row.get(5)?,
+        sources: get_json_opt(row, 6)?,
+        error: row.get(7)?,
+    })
+}
+
+impl Store {
+    /// Events matching `filter`, newest (by entry time) first.
+    pub fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StorageError> {
+        let limit = filter
+            .limit
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM process_events e
+             WHERE (?1 = 0 OR e.exit_time IS NULL)
+               AND (?2 IS NULL OR e.exit_time IS NULL OR e.exit_time >= ?2)
+             ORDER BY e.entry_time DESC, e.id DESC
+             LIMIT ?3"
+        );
+        let run = || -> rusqlite::Result<Vec<EventRow>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![filter.open_only, filter.since, limit], event_row)?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// One event, if it exists.
+    pub fn event(&self, id: i64) -> Result<Option<EventRow>, StorageError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM process_events e WHERE e.id = ?1");
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row([id], event_row).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    /// One event and its snapshots in time order.
+    pub fn event_detail(
+        &self,
+        id: i64,
+    ) -> Result<Option<(EventRow, Vec<SnapshotRow>)>, StorageError> {
+        let Some(event) = self.event(id)? else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM process_snapshots s
+             WHERE s.event_id = ?1 ORDER BY s.captured_at, s.id"
+        );
+        let run = || -> rusqlite::Result<Vec<SnapshotRow>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map([id], |r| snapshot_row(r, 0))?;
+            rows.collect()
+        };
+        let snapshots = run().map_err(|e| self.err(e))?;
+        Ok(Some((event, snapshots)))
+    }
+
+    /// Every snapshot captured at or after `since` (Unix seconds), oldest first,
+    /// with the event it belongs to.
+    pub fn history(&self, since: f64) -> Result<Vec<HistoryRow>, StorageError> {
+        let sql = format!(
+            "SELECT e.id, e.pid, e.command, {SNAPSHOT_COLUMNS}
+             FROM process_snapshots s JOIN process_events e ON e.id = s.event_id
+             WHERE s.captured_at >= ?1
+             ORDER BY s.captured_at, s.id"
+        );
+        let run = || -> rusqlite::Result<Vec<HistoryRow>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map([since], |r| {
+                Ok(HistoryRow {
+                    event_id: r.get(0)?,
+                    pid: r.get(1)?,
+                    command: r.get(2)?,
+                    snapshot: snapshot_row(r, 3)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Events not closed yet.
+    pub fn open_event_count(&self) -> Result<u64, StorageError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM process_events WHERE exit_time IS NULL",
+                [],
+                |r| get_u64(r, 0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every event, open or closed.
+    pub fn event_count(&self) -> Result<u64, StorageError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM process_events", [], |r| get_u64(r, 0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forensic captures of one event, oldest first.
+    pub fn captures(&self, event_id: i64) -> Result<Vec<CaptureRow>, StorageError> {
+        let run = || -> rusqlite::Result<Vec<CaptureRow>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, event_id, captured_at, \"trigger\", status, duration_ms,
+                        sources_json, error
+                 FROM forensic_captures WHERE event_id = ?1 ORDER BY captured_at, id",
+            )?;
+            let rows = stmt.query_map([event_id], capture_row)?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// The frozen ring buffer stored for a capture, if any.
+    pub fn buffer_context(
+        &self,
+        capture_id: i64,
+    ) -> Result<Option<BufferContextRow>, StorageError> {
+        self.conn
+            .query_row(
+                "SELECT id, capture_id, frozen_json, culprits_json FROM buffer_context
+                 WHERE capture_id = ?1 ORDER BY id LIMIT 1",
+                [capture_id],
+                |r| {
+                    Ok(BufferContextRow {
+                        id: r.get(0)?,
+                        capture_id: r.get(1)?,
+                        frozen: get_json(r, 2)?,
+                        culprits: get_json_opt(r, 3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The daemon's self-description from `daemon_state`.
+    pub fn daemon_state(&self) -> Result<DaemonState, StorageError> {
+        let get = |key: &str| get_state(&self.conn, key).map_err(|e| self.err(e));
+        let parse = |key: &str| -> Result<Option<f64>, StorageError> {
+            Ok(get(key)?.and_then(|v| v.parse().ok()))
+        };
+        Ok(DaemonState {
+            pid: get(keys::PID)?.and_then(|v| v.parse().ok()),
+            started_at: parse(keys::STARTED_AT)?,
+            boot_time: get(keys::BOOT_TIME)?.and_then(|v| v.parse().ok()),
+            version: get(keys::VERSION)?,
+            sample_count: get(keys::SAMPLE_COUNT)?.and_then(|v| v.parse().ok()),
+            last_heartbeat: parse(keys::LAST_HEARTBEAT)?,
+            stopped_at: parse(keys::STOPPED_AT)?,
+            latest_sample: get(keys::LATEST_SAMPLE)?.and_then(|v| serde_json::from_str(&v).ok()),
+            worst_process: get(keys::WORST_PROCESS)?.and_then(|v| serde_json::from_str(&v).ok()),
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! Schema versions and the forward-only migration runner.
+//!
+//! Owns the DDL. `PRAGMA user_version` records how many migrations a file has had;
+//! each migration is one SQL batch applied in the same transaction as the bump.
+//! Migrations only ever add: a user's history is never dropped by an upgrade.
+
+use super::Fail;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Marks the file as rogue-hunter's (`PRAGMA application_id`, "RHNT").
+pub const APPLICATION_ID: i64 = 0x5248_4E54;
+
+/// Schema version this build writes and understands (= `MIGRATIONS.len()`).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Ordered migrations: entry `i` takes a file from version `i` to `i + 1`.
+/// Never edit a released entry; append a new one.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// Version 1. u64 values are stored as INTEGER (i64); timestamps are REAL Unix
+/// seconds except `start_time` and `boot_time`, which are INTEGER Unix
+/// milliseconds (identity values, compared exactly).
+const V1: &str = "
+CREATE TABLE daemon_state (
+    key        TEXT PRIMARY KEY NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+
+CREATE TABLE process_events (
+    id                INTEGER PRIMARY KEY,
+    pid               INTEGER NOT NULL,
+    start_time        INTEGER NOT NULL,
+    command           TEXT NOT NULL,
+    boot_time         INTEGER NOT NULL,
+    entry_time        REAL NOT NULL,
+    exit_time         REAL,
+    entry_band        TEXT NOT NULL,
+    peak_band         TEXT NOT NULL,
+    peak_score        REAL NOT NULL,
+    peak_time         REAL NOT NULL,
+    dominant_resource TEXT NOT NULL,
+    close_reason      TEXT
+);
+CREATE INDEX process_events_entry_time ON process_events(entry_time);
+CREATE INDEX process_events_exit_time ON process_events(exit_time);
+CREATE INDEX process_events_identity ON process_events(pid, start_time);
+
+CREATE TABLE process_snapshots (
+    id                INTEGER PRIMARY KEY,
+    event_id          INTEGER NOT NULL REFERENCES process_events(id) ON DELETE CASCADE,
+    snapshot_type     TEXT NOT NULL
+                      CHECK (snapshot_type IN ('entry', 'peak', 'checkpoint', 'exit')),
+    captured_at       REAL NOT NULL,
+    score             REAL NOT NULL,
+    band              TEXT NOT NULL,
+    cpu               REAL,
+    mem               REAL,
+    disk_io_rate      REAL,
+    wakeups_rate      REAL,
+    dominant_resource TEXT NOT NULL,
+    process_json      TEXT NOT NULL
+);
+CREATE INDEX process_snapshots_event ON process_snapshots(event_id, captured_at);
+CREATE INDEX process_snapshots_captured_at ON process_snapshots(captured_at);
+
+CREATE TABLE forensic_captures (
+    id           INTEGER PRIMARY KEY,
+    event_id     INTEGER NOT NULL REFERENCES process_events(id) ON DELETE CASCADE,
+    captured_at  REAL NOT NULL,
+    \"trigger\"  TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'complete', 'partial', 'failed')),
+    duration_ms  REAL,
+    sources_json TEXT,
+    error        TEXT
+);
+CREATE INDEX forensic_captures_event ON forensic_captures(event_id);
+
+CREATE TABLE buffer_context (
+    id            INTEGER PRIMARY KEY,
+    capture_id    INTEGER NOT NULL REFERENCES forensic_captures(id) ON DELETE CASCADE,
+    frozen_json   TEXT NOT NULL,
+    culprits_json TEXT
+);
+CREATE INDEX buffer_context_capture ON buffer_context(capture_id);
+";
+
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+/// Bring the file up to `migrations.len()`, each step in the same IMMEDIATE
+/// transaction as the version bump, so a crash leaves the old version intact.
+pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), Fail> {
+    let target = migrations.len() as i64;
+    if user_version(conn)? == target {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Re-read under the write lock: another process may have migrated already.
+    let found = user_version(&tx)?;
+    if found > target {
+        return Err(Fail::Newer {
+            found,
+            supported: target,
+        });
+    }
+    for (index, sql) in migrations.iter().enumerate().skip(found.max(0) as usize) {
+        tx.execute_batch(sql).map_err(|e| {
+            tracing::error!(migration = index + 1, error = %e, "schema migration failed");
+            e
+        })?;
+    }
+    if found == 0 {
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
+    tx.pragma_update(None, "user_version", target)?;
+    tx.commit()?;
+    if found > 0 {
+        tracing::info!(from = found, to = target, "database schema upgraded");
+    }
+    Ok(())
+}

@@ -1,0 +1,862 @@
+//! Tests of the storage module against real SQLite files in temporary
+//! directories: migrations, refusals, the event lifecycle, the writer thread.
+
+use super::*;
+use crate::model::{Band, MetricValue, ProcessSamples, ProcessScore, ProcessState, Resource};
+use std::time::{Duration, Instant};
+
+fn db(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("data").join("data.db")
+}
+
+/// A process with most fields filled, so round-trips exercise them.
+fn proc_at(pid: u32, score: f64, band: Band, at: f64) -> ProcessScore {
+    let mut p = ProcessScore::new(pid, 1_700_000_000_123, format!("hog-{pid} \u{1b}[31m"), at);
+    for (i, m) in p.metrics_mut().into_iter().enumerate() {
+        if i % 3 != 2 {
+            *m = Some(MetricValue {
+                current: i as f64 * 1.5 + score,
+                low: i as f64,
+                high: i as f64 * 2.0 + score,
+            });
+        }
+    }
+    p.state = ProcessState::Running;
+    p.priority = Some(20);
+    p.cgroup = Some("/user.slice/app.scope".into());
+    p.score = score;
+    p.band = band;
+    p.cpu_share = Some(3.5);
+    p.mem_share = Some(0.25);
+    p.disproportionality = 12.0;
+    p.dominant_resource = Resource::Cpu;
+    p
+}
+
+fn samples(at: f64, rogues: Vec<ProcessScore>) -> ProcessSamples {
+    ProcessSamples {
+        timestamp: at,
+        elapsed_ms: 4.2,
+        process_count: 321,
+        max_score: rogues.first().map_or(0.0, |p| p.score),
+        rogues,
+    }
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    store
+        .conn
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn migrates_an_empty_file_and_sets_pragmas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let mode: String = store
+        .conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = store
+        .conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1);
+    let sync: i64 = store
+        .conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 1, "NORMAL");
+    let app: i64 = store
+        .conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(app, APPLICATION_ID);
+    for table in [
+        "daemon_state",
+        "process_events",
+        "process_snapshots",
+        "forensic_captures",
+        "buffer_context",
+    ] {
+        assert_eq!(count(&store, table), 0, "{table}");
+    }
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    assert!(store.db_bytes() > 0);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn reopening_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let id = {
+        let mut store = Store::open(&path).unwrap();
+        store.set_state("k", "v").unwrap();
+        store
+            .open_event(&proc_at(10, 60.0, Band::High, 100.0), 5_000, 100.0)
+            .unwrap()
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.get_state("k").unwrap().as_deref(), Some("v"));
+    assert_eq!(store.get_state("nope").unwrap(), None);
+    assert_eq!(store.event(id).unwrap().unwrap().pid, 10);
+    let ro = Store::open_read_only(&path).unwrap();
+    assert!(ro.is_read_only());
+    assert_eq!(ro.open_event_count().unwrap(), 1);
+}
+
+#[test]
+fn later_migrations_keep_existing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let id = {
+        let mut store = Store::open(&path).unwrap();
+        store
+            .open_event(&proc_at(1, 40.0, Band::Medium, 10.0), 1, 10.0)
+            .unwrap()
+    };
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    let v2: &[&str] = &[
+        schema::MIGRATIONS[0],
+        "ALTER TABLE process_events ADD COLUMN note TEXT;
+         CREATE TABLE extra (x INTEGER);",
+    ];
+    schema::migrate(&mut conn, v2).unwrap();
+    assert_eq!(schema::user_version(&conn).unwrap(), 2);
+    let (pid, note): (u32, Option<String>) = conn
+        .query_row(
+            "SELECT pid, note FROM process_events WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((pid, note), (1, None));
+    // Running it again is a no-op.
+    schema::migrate(&mut conn, v2).unwrap();
+    // And this build now refuses the file as newer.
+    drop(conn);
+    assert!(matches!(
+        Store::open(&path),
+        Err(StorageError::NewerVersion { found: 2, .. })
+    ));
+}
+
+#[test]
+fn a_failed_migration_leaves_the_old_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    drop(Store::open(&path).unwrap());
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    let broken: &[&str] = &[
+        schema::MIGRATIONS[0],
+        "CREATE TABLE half (x INTEGER); THIS IS NOT SQL;",
+    ];
+    assert!(schema::migrate(&mut conn, broken).is_err());
+    assert_eq!(schema::user_version(&conn).unwrap(), 1);
+    let half: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(half, 0, "the partial migration was rolled back");
+}
+
+#[test]
+fn newer_schema_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE process_events (id INTEGER PRIMARY KEY, future TEXT);")
+            .unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    match &err {
+        StorageError::NewerVersion {
+            found, supported, ..
+        } => {
+            assert_eq!(*found, SCHEMA_VERSION + 1);
+            assert_eq!(*supported, SCHEMA_VERSION);
+        }
+        other => panic!("expected NewerVersion, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("future.db") && text.contains("upgrade rogue-hunter"),
+        "{text}"
+    );
+    assert!(matches!(
+        Store::open_read_only(&path),
+        Err(StorageError::NewerVersion { .. })
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), before, "file changed");
+    assert!(!dir.path().join("future.db-wal").exists());
+}
+
+#[test]
+fn garbage_file_is_corrupt_not_a_panic_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.db");
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &garbage).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("data.db") && text.contains("Move it aside"),
+        "{text}"
+    );
+    assert!(matches!(
+        Store::open_read_only(&path),
+        Err(StorageError::Corrupt { .. })
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
+
+#[test]
+fn another_applications_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn read_only_open_of_a_missing_file_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope").join("data.db");
+    let err = Store::open_read_only(&path).unwrap_err();
+    assert!(matches!(err, StorageError::Missing { .. }), "{err:?}");
+    assert!(err.to_string().contains(&path.display().to_string()));
+    assert!(
+        !path.exists() && !path.parent().unwrap().exists(),
+        "created nothing"
+    );
+}
+
+#[test]
+fn read_only_open_of_an_old_schema_asks_for_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").unwrap();
+    let err = Store::open_read_only(&path).unwrap_err();
+    assert!(
+        matches!(err, StorageError::OutdatedSchema { found: 0, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn unwritable_directory_gives_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let path = locked.join("sub").join("data.db");
+    let result = Store::open(&path);
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = crate::config::current_uid() == 0;
+    match result {
+        // Root ignores directory permissions.
+        Ok(_) => assert!(root, "opened a database under a 0555 directory"),
+        Err(e) => {
+            assert!(!root, "{e}");
+            let text = e.to_string();
+            assert!(text.contains("locked"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_file_where_a_directory_should_be_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("share");
+    std::fs::write(&blocker, b"i am a file").unwrap();
+    let path = blocker.join("rogue-hunter").join("data.db");
+    let err = Store::open(&path).unwrap_err();
+    match &err {
+        StorageError::NotADirectory { blocker: b, .. } => assert_eq!(b, &blocker),
+        other => panic!("expected NotADirectory, got {other:?}"),
+    }
+    assert!(err.to_string().contains("is not a directory"), "{err}");
+    // Read-only: the database cannot exist there.
+    assert!(matches!(
+        Store::open_read_only(&path),
+        Err(StorageError::Missing { .. })
+    ));
+    // The database path itself being a directory.
+    let as_dir = dir.path().join("d.db");
+    std::fs::create_dir(&as_dir).unwrap();
+    assert!(Store::open(&as_dir).is_err());
+    assert!(matches!(
+        Store::open_read_only(&as_dir),
+        Err(StorageError::CannotOpen { .. })
+    ));
+}
+
+#[test]
+fn writing_through_a_read_only_store_is_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    drop(Store::open(&path).unwrap());
+    let mut ro = Store::open_read_only(&path).unwrap();
+    let err = ro.set_state("k", "v").unwrap_err();
+    assert!(matches!(err, StorageError::ReadOnly { .. }), "{err:?}");
+    assert!(err.to_string().contains("data.db"));
+}
+
+#[test]
+fn a_held_write_lock_gives_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut store = Store::open_with_timeout(&path, Duration::from_millis(50)).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = store.set_state("k", "v").unwrap_err();
+    assert!(matches!(err, StorageError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("locked"));
+    other.execute_batch("COMMIT").unwrap();
+    store.set_state("k", "v").unwrap();
+}
+
+#[test]
+fn direct_event_lifecycle_and_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut store = Store::open(&path).unwrap();
+    let entry = proc_at(42, 35.0, Band::Medium, 1000.0);
+    let id = store.open_event(&entry, 7_000, 1000.0).unwrap();
+    let peak = proc_at(42, 80.0, Band::Critical, 1002.0);
+    store.update_peak(id, &peak).unwrap();
+    let exit = proc_at(42, 10.0, Band::Low, 1010.0);
+    store
+        .close_event(id, 1010.0, "recovered", Some(&exit))
+        .unwrap();
+    // Closing twice is refused; unknown events are NotFound.
+    assert!(matches!(
+        store.close_event(id, 1011.0, "again", None),
+        Err(StorageError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.update_peak(9999, &peak),
+        Err(StorageError::NotFound { id: 9999, .. })
+    ));
+    assert!(matches!(
+        store.add_snapshot(9999, SnapshotType::Checkpoint, &peak),
+        Err(StorageError::NotFound { id: 9999, .. })
+    ));
+    let (event, snaps) = store.event_detail(id).unwrap().unwrap();
+    assert_eq!(event.entry_band, Band::Medium);
+    assert_eq!(event.peak_band, Band::Critical);
+    assert_eq!(event.peak_score, 80.0);
+    assert_eq!(event.peak_time, 1002.0);
+    assert_eq!(event.exit_time, Some(1010.0));
+    assert_eq!(event.close_reason.as_deref(), Some("recovered"));
+    assert_eq!(event.boot_time, 7_000);
+    assert_eq!(event.start_time, 1_700_000_000_123);
+    let kinds: Vec<_> = snaps.iter().map(|s| s.snapshot_type).collect();
+    assert_eq!(
+        kinds,
+        [SnapshotType::Entry, SnapshotType::Peak, SnapshotType::Exit]
+    );
+    assert_eq!(snaps[0].process, entry);
+    assert_eq!(snaps[2].process, exit);
+    assert!(store.event_detail(12345).unwrap().is_none());
+    // JSON of the rows is plain.
+    let json = serde_json::to_value(&event).unwrap();
+    assert_eq!(json["peak_band"], "critical");
+    assert_eq!(json["dominant_resource"], "cpu");
+    assert!(json["exit_time"].is_number());
+}
+
+#[test]
+fn list_events_filters_and_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    let a = store
+        .open_event(&proc_at(1, 40.0, Band::Medium, 100.0), 1, 100.0)
+        .unwrap();
+    store.close_event(a, 150.0, "recovered", None).unwrap();
+    let b = store
+        .open_event(&proc_at(2, 40.0, Band::Medium, 200.0), 1, 200.0)
+        .unwrap();
+    let c = store
+        .open_event(&proc_at(3, 40.0, Band::Medium, 300.0), 1, 300.0)
+        .unwrap();
+    store.close_event(c, 350.0, "exited", None).unwrap();
+    let ids = |f: EventFilter| -> Vec<i64> {
+        store
+            .list_events(&f)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(ids(EventFilter::default()), [c, b, a]);
+    assert_eq!(
+        ids(EventFilter {
+            open_only: true,
+            ..Default::default()
+        }),
+        [b]
+    );
+    assert_eq!(
+        ids(EventFilter {
+            limit: Some(2),
+            ..Default::default()
+        }),
+        [c, b]
+    );
+    // b began before 160 but is still open, so it counts as active since 160.
+    assert_eq!(
+        ids(EventFilter {
+            since: Some(160.0),
+            ..Default::default()
+        }),
+        [c, b]
+    );
+    assert_eq!(store.open_event_count().unwrap(), 1);
+    assert_eq!(store.event_count().unwrap(), 3);
+}
+
+#[test]
+fn close_dangling_closes_only_open_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    let closed = store
+        .open_event(&proc_at(1, 40.0, Band::Medium, 10.0), 1, 10.0)
+        .unwrap();
+    store.close_event(closed, 20.0, "recovered", None).unwrap();
+    let open1 = store
+        .open_event(&proc_at(2, 40.0, Band::Medium, 30.0), 1, 30.0)
+        .unwrap();
+    let open2 = store
+        .open_event(&proc_at(3, 40.0, Band::Medium, 40.0), 1, 40.0)
+        .unwrap();
+    assert_eq!(store.close_dangling(99.0, "daemon_restart").unwrap(), 2);
+    assert_eq!(store.open_event_count().unwrap(), 0);
+    let e = store.event(closed).unwrap().unwrap();
+    assert_eq!(
+        (e.exit_time, e.close_reason.as_deref()),
+        (Some(20.0), Some("recovered"))
+    );
+    for id in [open1, open2] {
+        let e = store.event(id).unwrap().unwrap();
+        assert_eq!(
+            (e.exit_time, e.close_reason.as_deref()),
+            (Some(99.0), Some("daemon_restart"))
+        );
+    }
+    assert_eq!(store.close_dangling(100.0, "again").unwrap(), 0);
+
+    // Per-boot reasons.
+    let old_boot = store
+        .open_event(&proc_at(4, 40.0, Band::Medium, 50.0), 1, 50.0)
+        .unwrap();
+    let this_boot = store
+        .open_event(&proc_at(5, 40.0, Band::Medium, 60.0), 2, 60.0)
+        .unwrap();
+    assert_eq!(store.close_dangling_for_boot(70.0, 2).unwrap(), 2);
+    let reason = |id| store.event(id).unwrap().unwrap().close_reason.unwrap();
+    assert_eq!(reason(old_boot), "reboot");
+    assert_eq!(reason(this_boot), "daemon_restart");
+}
+
+#[test]
+fn prune_removes_only_old_closed_events_and_cascades() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    let old = store
+        .open_event(&proc_at(1, 90.0, Band::Critical, 100.0), 1, 100.0)
+        .unwrap();
+    store
+        .add_snapshot(
+            old,
+            SnapshotType::Checkpoint,
+            &proc_at(1, 91.0, Band::Critical, 101.0),
+        )
+        .unwrap();
+    let capture = store.insert_capture(old, 101.0, "critical").unwrap();
+    store
+        .insert_buffer_context(
+            capture,
+            &[samples(99.0, vec![proc_at(1, 50.0, Band::Elevated, 99.0)])],
+            Some(&serde_json::json!([1])),
+        )
+        .unwrap();
+    store
+        .finish_capture(
+            capture,
+            CaptureStatus::Partial,
+            Some(850.0),
+            Some(&serde_json::json!({"stack": "permission denied"})),
+            None,
+        )
+        .unwrap();
+    store
+        .close_event(
+            old,
+            200.0,
+            "recovered",
+            Some(&proc_at(1, 5.0, Band::Low, 200.0)),
+        )
+        .unwrap();
+    let recent = store
+        .open_event(&proc_at(2, 40.0, Band::Medium, 900.0), 1, 900.0)
+        .unwrap();
+    store.close_event(recent, 950.0, "recovered", None).unwrap();
+    let still_open = store
+        .open_event(&proc_at(3, 40.0, Band::Medium, 50.0), 1, 50.0)
+        .unwrap();
+
+    assert_eq!(store.event(old).unwrap().unwrap().forensics_count, 1);
+    let caps = store.captures(old).unwrap();
+    assert_eq!(caps.len(), 1);
+    assert_eq!(caps[0].status, CaptureStatus::Partial);
+    assert_eq!(caps[0].trigger, "critical");
+    assert_eq!(
+        caps[0].sources,
+        Some(serde_json::json!({"stack": "permission denied"}))
+    );
+    let ctx = store.buffer_context(capture).unwrap().unwrap();
+    assert_eq!(ctx.frozen.len(), 1);
+    assert_eq!(ctx.frozen[0].rogues[0].pid, 1);
+
+    let plan = store.prune_plan(500.0).unwrap();
+    let expected = PruneCounts {
+        events: 1,
+        snapshots: 3,
+        captures: 1,
+    };
+    assert_eq!(plan, expected);
+    assert_eq!(count(&store, "process_events"), 3, "plan deletes nothing");
+    assert_eq!(store.prune(500.0).unwrap(), expected);
+    assert!(store.event(old).unwrap().is_none());
+    assert!(store.event(recent).unwrap().is_some());
+    assert!(store.event(still_open).unwrap().is_some());
+    assert_eq!(count(&store, "process_snapshots"), 2);
+    assert_eq!(count(&store, "forensic_captures"), 0);
+    assert_eq!(count(&store, "buffer_context"), 0);
+    assert_eq!(store.prune(500.0).unwrap(), PruneCounts::default());
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn daemon_state_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    assert_eq!(store.daemon_state().unwrap(), DaemonState::default());
+    store
+        .record_daemon_start(4321, 1000.5, 1_699_999_000_000, "0.1.0")
+        .unwrap();
+    let worst = proc_at(9, 70.0, Band::High, 1001.0);
+    let s = samples(1001.0, vec![worst.clone()]);
+    store.record_sample(&s, 3).unwrap();
+    let state = store.daemon_state().unwrap();
+    assert_eq!(state.pid, Some(4321));
+    assert_eq!(state.started_at, Some(1000.5));
+    assert_eq!(state.boot_time, Some(1_699_999_000_000));
+    assert_eq!(state.version.as_deref(), Some("0.1.0"));
+    assert_eq!(state.sample_count, Some(3));
+    assert_eq!(state.last_heartbeat, Some(1001.0));
+    assert_eq!(state.latest_sample, Some(s));
+    assert_eq!(state.worst_process, Some(worst));
+    assert_eq!(state.stopped_at, None);
+    store.record_daemon_stop(1005.0).unwrap();
+    assert_eq!(store.daemon_state().unwrap().stopped_at, Some(1005.0));
+    // A new start forgets the previous run's sample and stop.
+    store.record_daemon_start(5, 2000.0, 1, "0.1.1").unwrap();
+    let state = store.daemon_state().unwrap();
+    assert_eq!(
+        (state.latest_sample, state.stopped_at, state.sample_count),
+        (None, None, Some(0))
+    );
+}
+
+#[test]
+fn writer_event_lifecycle_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn(path.clone(), 64).unwrap();
+    let entry = proc_at(77, 30.0, Band::Medium, 500.0);
+    let checkpoint = proc_at(77, 45.0, Band::Elevated, 505.0);
+    let peak = proc_at(77, 85.0, Band::Critical, 507.0);
+    let exit = proc_at(77, 5.0, Band::Low, 520.0);
+    let ops = vec![
+        WriteOp::DaemonStart {
+            pid: 1,
+            started_at: 499.0,
+            boot_time: 9,
+            version: "test".into(),
+        },
+        WriteOp::CloseDangling {
+            now: 499.0,
+            reason: "daemon_restart".into(),
+        },
+        WriteOp::OpenEvent {
+            event_key: 1,
+            process: Box::new(entry.clone()),
+            boot_time: 9,
+            entry_time: 500.0,
+        },
+        WriteOp::Snapshot {
+            event_key: 1,
+            kind: SnapshotType::Checkpoint,
+            process: Box::new(checkpoint.clone()),
+        },
+        WriteOp::Peak {
+            event_key: 1,
+            process: Box::new(peak.clone()),
+        },
+        WriteOp::InsertCapture {
+            capture_key: 1,
+            event_key: 1,
+            captured_at: 507.0,
+            trigger: "critical".into(),
+        },
+        WriteOp::BufferContext {
+            capture_key: 1,
+            frozen: vec![samples(506.0, vec![checkpoint.clone()])],
+            culprits: None,
+        },
+        WriteOp::CloseEvent {
+            event_key: 1,
+            exit_time: 520.0,
+            reason: "recovered".into(),
+            exit: Some(Box::new(exit.clone())),
+        },
+        // Captures finish after their event has closed.
+        WriteOp::FinishCapture {
+            capture_key: 1,
+            status: CaptureStatus::Complete,
+            duration_ms: Some(120.0),
+            sources: None,
+            error: None,
+        },
+        WriteOp::Sample {
+            samples: Box::new(samples(520.0, vec![exit.clone()])),
+            sample_count: 60,
+        },
+    ];
+    for op in ops {
+        writer.send(op).unwrap();
+    }
+    writer.flush(Duration::from_secs(10)).unwrap();
+    let stats = writer.shutdown().unwrap();
+    assert_eq!(stats.applied, 10);
+    assert_eq!((stats.failed, stats.dropped), (0, 0));
+
+    let store = Store::open_read_only(&path).unwrap();
+    let events = store.list_events(&EventFilter::default()).unwrap();
+    assert_eq!(events.len(), 1);
+    let (event, snaps) = store.event_detail(events[0].id).unwrap().unwrap();
+    assert_eq!(event.pid, 77);
+    assert_eq!(event.command, entry.command, "command stored raw");
+    assert_eq!(event.peak_score, 85.0);
+    assert_eq!(event.exit_time, Some(520.0));
+    assert_eq!(event.forensics_count, 1);
+    let kinds: Vec<_> = snaps.iter().map(|s| s.snapshot_type).collect();
+    assert_eq!(
+        kinds,
+        [
+            SnapshotType::Entry,
+            SnapshotType::Checkpoint,
+            SnapshotType::Peak,
+            SnapshotType::Exit
+        ]
+    );
+    let processes: Vec<_> = snaps.iter().map(|s| s.process.clone()).collect();
+    assert_eq!(processes, [entry, checkpoint, peak, exit]);
+    assert!(
+        snaps
+            .windows(2)
+            .all(|w| w[0].captured_at <= w[1].captured_at)
+    );
+    assert_eq!(snaps[2].band, Band::Critical);
+    let caps = store.captures(event.id).unwrap();
+    assert_eq!(caps[0].status, CaptureStatus::Complete);
+    assert!(store.buffer_context(caps[0].id).unwrap().is_some());
+    assert_eq!(store.daemon_state().unwrap().sample_count, Some(60));
+
+    let history = store.history(506.0).unwrap();
+    assert_eq!(history.len(), 2, "peak and exit");
+    assert_eq!(history[0].event_id, event.id);
+    let json = serde_json::to_value(&history[0]).unwrap();
+    assert_eq!(json["snapshot_type"], "peak");
+    assert_eq!(json["pid"], 77);
+    let back: HistoryRow = serde_json::from_value(json).unwrap();
+    assert_eq!(back, history[0]);
+}
+
+#[test]
+fn writer_skips_a_failing_op_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn(path.clone(), 16).unwrap();
+    let p = proc_at(5, 50.0, Band::Elevated, 10.0);
+    writer
+        .send(WriteOp::OpenEvent {
+            event_key: 1,
+            process: Box::new(p.clone()),
+            boot_time: 1,
+            entry_time: 10.0,
+        })
+        .unwrap();
+    // Unknown key, then a duplicate open: both skipped.
+    writer
+        .send(WriteOp::Peak {
+            event_key: 99,
+            process: Box::new(p.clone()),
+        })
+        .unwrap();
+    writer
+        .send(WriteOp::OpenEvent {
+            event_key: 1,
+            process: Box::new(p.clone()),
+            boot_time: 1,
+            entry_time: 10.0,
+        })
+        .unwrap();
+    writer
+        .send(WriteOp::Snapshot {
+            event_key: 1,
+            kind: SnapshotType::Checkpoint,
+            process: Box::new(p),
+        })
+        .unwrap();
+    let stats = writer.shutdown().unwrap();
+    assert_eq!((stats.applied, stats.failed), (2, 2));
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(store.event_count().unwrap(), 1);
+    assert_eq!(count(&store, "process_snapshots"), 2);
+}
+
+#[test]
+fn writer_applies_a_thousand_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn(path.clone(), 2048).unwrap();
+    for i in 0..1000u64 {
+        let op = if i % 2 == 0 {
+            WriteOp::OpenEvent {
+                event_key: i,
+                process: Box::new(proc_at(i as u32, 40.0, Band::Medium, i as f64)),
+                boot_time: 1,
+                entry_time: i as f64,
+            }
+        } else {
+            WriteOp::Snapshot {
+                event_key: i - 1,
+                kind: SnapshotType::Checkpoint,
+                process: Box::new(proc_at(i as u32 - 1, 41.0, Band::Medium, i as f64)),
+            }
+        };
+        writer.send(op).unwrap();
+    }
+    let stats = writer.shutdown().unwrap();
+    assert_eq!(stats.applied, 1000);
+    assert_eq!((stats.failed, stats.dropped), (0, 0));
+    assert!(stats.batches >= 1);
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(store.event_count().unwrap(), 500);
+    assert_eq!(store.open_event_count().unwrap(), 500);
+    assert_eq!(count(&store, "process_snapshots"), 1000);
+}
+
+#[test]
+fn a_full_queue_refuses_instead_of_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn(path.clone(), 2).unwrap();
+    // Another connection holds the write lock, so the writer's batch waits.
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let op = |i: u64| WriteOp::SetState {
+        key: format!("k{i}"),
+        value: i.to_string(),
+    };
+    // The first op is taken at once and its batch waits for the lock: wait
+    // until the writer holds it, so the queue's 2 slots are all that is left.
+    writer.send(op(0)).unwrap();
+    let waiting = Instant::now();
+    while writer.queue_depth() > 0 {
+        assert!(waiting.elapsed() < Duration::from_secs(4), "writer idle");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    let mut accepted = 1u64;
+    let mut refused = None;
+    for i in 1..20 {
+        match writer.send(op(i)) {
+            Ok(()) => accepted += 1,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "sending blocked"
+    );
+    assert_eq!(refused, Some(SendError::Full { capacity: 2 }));
+    assert_eq!(accepted, 3, "one in the blocked batch plus a full queue");
+    assert_eq!(writer.dropped(), 1);
+    assert_eq!(writer.queue_depth(), 2);
+    let again = writer.send(op(99)).unwrap_err();
+    assert!(again.to_string().contains("full"), "{again}");
+    assert_eq!(
+        writer.flush(Duration::from_millis(50)),
+        Err(SendError::Timeout(Duration::from_millis(50)))
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    let stats = writer.shutdown().unwrap();
+    assert_eq!(stats.applied, accepted);
+    assert_eq!(stats.dropped, 2);
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(count(&store, "daemon_state") as u64, accepted);
+}
+
+#[test]
+fn writer_reports_open_errors_synchronously() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.db");
+    std::fs::write(&path, vec![0xAAu8; 4096]).unwrap();
+    let err = Writer::spawn(path, 4).err().unwrap();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
+}
+
+#[test]
+fn sends_after_shutdown_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::spawn(db(&dir), 4).unwrap();
+    let sender = writer.sender();
+    writer.shutdown().unwrap();
+    assert_eq!(
+        sender.send(WriteOp::Prune { older_than: 0.0 }),
+        Err(SendError::Closed)
+    );
+    assert_eq!(sender.dropped(), 1);
+}

@@ -1,0 +1,482 @@
+//! The write side: inserts and updates of events, snapshots, captures and daemon
+//! state. Owns the INSERT/UPDATE/DELETE SQL.
+//!
+//! The free functions run on any connection or open transaction (the writer
+//! thread calls them inside its batch); the `Store` methods wrap each in a
+//! transaction of its own.
+
+use super::query::PruneCounts;
+use super::{CaptureStatus, Fail, SnapshotType, StorageError, Store, to_i64};
+use crate::model::{ProcessSamples, ProcessScore};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// Keys of the `daemon_state` table.
+pub mod keys {
+    /// Daemon process id (text).
+    pub const PID: &str = "pid";
+    /// Unix seconds the daemon started.
+    pub const STARTED_AT: &str = "started_at";
+    /// Boot time of the machine the daemon runs on, Unix milliseconds.
+    pub const BOOT_TIME: &str = "boot_time";
+    /// rogue-hunter version of the running daemon.
+    pub const VERSION: &str = "version";
+    /// Samples taken since the daemon started.
+    pub const SAMPLE_COUNT: &str = "sample_count";
+    /// Unix seconds of the latest recorded sample.
+    pub const LAST_HEARTBEAT: &str = "last_heartbeat";
+    /// Unix seconds the daemon stopped cleanly (absent while it runs).
+    pub const STOPPED_AT: &str = "stopped_at";
+    /// The latest `ProcessSamples`, JSON.
+    pub const LATEST_SAMPLE: &str = "latest_sample";
+    /// The worst process of the latest sample, `ProcessScore` JSON.
+    pub const WORST_PROCESS: &str = "worst_process";
+}
+
+/// A foreign-key failure on insert means the parent row is not there.
+fn missing_parent(e: rusqlite::Error, what: &'static str, id: i64) -> Fail {
+    match e.sqlite_error() {
+        Some(err) if err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+            Fail::NotFound { what, id }
+        }
+        _ => Fail::Sql(e),
+    }
+}
+
+pub(crate) fn set_state(conn: &Connection, key: &str, value: &str) -> Result<(), Fail> {
+    conn.prepare_cached(
+        "INSERT INTO daemon_state (key, value, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )?
+    .execute(params![key, value, crate::unix_now()])?;
+    Ok(())
+}
+
+pub(crate) fn delete_state(conn: &Connection, key: &str) -> Result<(), Fail> {
+    conn.prepare_cached("DELETE FROM daemon_state WHERE key = ?1")?
+        .execute([key])?;
+    Ok(())
+}
+
+pub(crate) fn get_state(conn: &Connection, key: &str) -> Result<Option<String>, Fail> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM daemon_state WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn record_daemon_start(
+    conn: &Connection,
+    pid: u32,
+    started_at: f64,
+    boot_time: u64,
+    version: &str,
+) -> Result<(), Fail> {
+    set_state(conn, keys::PID, &pid.to_string())?;
+    set_state(conn, keys::STARTED_AT, &started_at.to_string())?;
+    set_state(conn, keys::BOOT_TIME, &boot_time.to_string())?;
+    set_state(conn, keys::VERSION, version)?;
+    set_state(conn, keys::SAMPLE_COUNT, "0")?;
+    set_state(conn, keys::LAST_HEARTBEAT, &started_at.to_string())?;
+    // What the previous run left describes a machine that has moved on.
+    for key in [keys::STOPPED_AT, keys::LATEST_SAMPLE, keys::WORST_PROCESS] {
+        delete_state(conn, key)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn record_daemon_stop(conn: &Connection, stopped_at: f64) -> Result<(), Fail> {
+    set_state(conn, keys::STOPPED_AT, &stopped_at.to_string())
+}
+
+pub(crate) fn record_sample(
+    conn: &Connection,
+    samples: &ProcessSamples,
+    sample_count: u64,
+) -> Result<(), Fail> {
+    set_state(conn, keys::LATEST_SAMPLE, &serde_json::to_string(samples)?)?;
+    match samples.rogues.first() {
+        Some(worst) => set_state(conn, keys::WORST_PROCESS, &serde_json::to_string(worst)?)?,
+        None => delete_state(conn, keys::WORST_PROCESS)?,
+    }
+    set_state(conn, keys::SAMPLE_COUNT, &sample_count.to_string())?;
+    set_state(conn, keys::LAST_HEARTBEAT, &samples.timestamp.to_string())?;
+    Ok(())
+}
+
+pub(crate) fn open_event(
+    conn: &Connection,
+    p: &ProcessScore,
+    boot_time: u64,
+    entry_time: f64,
+) -> Result<i64, Fail> {
+    conn.prepare_cached(
+        "INSERT INTO process_events
+           (pid, start_time, command, boot_time, entry_time, entry_band, peak_band,
+            peak_score, peak_time, dominant_resource)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        p.pid,
+        to_i64(p.start_time)?,
+        p.command,
+        to_i64(boot_time)?,
+        entry_time,
+        p.band.as_str(),
+        p.score,
+        p.captured_at,
+        p.dominant_resource.as_str(),
+    ])?;
+    let id = conn.last_insert_rowid();
+    add_snapshot(conn, id, SnapshotType::Entry, p)?;
+    Ok(id)
+}
+
+pub(crate) fn add_snapshot(
+    conn: &Connection,
+    event_id: i64,
+    kind: SnapshotType,
+    p: &ProcessScore,
+) -> Result<i64, Fail> {
+    let json = serde_json::to_string(p)?;
+    conn.prepare_cached(
+        "INSERT INTO process_snapshots
+           (event_id, snapshot_type, captured_at, score, band, cpu, mem, disk_io_rate,
+            wakeups_rate, dominant_resource, process_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        event_id,
+        kind.as_str(),
+        p.captured_at,
+        p.score,
+        p.band.as_str(),
+        ProcessScore::current(&p.cpu),
+        ProcessScore::current(&p.mem),
+        ProcessScore::current(&p.disk_io_rate),
+        ProcessScore::current(&p.wakeups_rate),
+        p.dominant_resource.as_str(),
+        json,
+    ])
+    .map_err(|e| missing_parent(e, "event", event_id))?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(crate) fn update_peak(conn: &Connection, event_id: i64, p: &ProcessScore) -> Result<(), Fail> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE process_events
+             SET peak_score = ?2, peak_band = ?3, peak_time = ?4, dominant_resource = ?5
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            event_id,
+            p.score,
+            p.band.as_str(),
+            p.captured_at,
+            p.dominant_resource.as_str(),
+        ])?;
+    if changed == 0 {
+        return Err(Fail::NotFound {
+            what: "event",
+            id: event_id,
+        });
+    }
+    add_snapshot(conn, event_id, SnapshotType::Peak, p)?;
+    Ok(())
+}
+
+pub(crate) fn close_event(
+    conn: &Connection,
+    event_id: i64,
+    exit_time: f64,
+    reason: &str,
+    exit: Option<&ProcessScore>,
+) -> Result<(), Fail> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE process_events SET exit_time = ?2, close_reason = ?3
+             WHERE id = ?1 AND exit_time IS NULL",
+        )?
+        .execute(params![event_id, exit_time, reason])?;
+    if changed == 0 {
+        return Err(Fail::NotFound {
+            what: "open event",
+            id: event_id,
+        });
+    }
+    if let Some(p) = exit {
+        add_snapshot(conn, event_id, SnapshotType::Exit, p)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn close_dangling(conn: &Connection, now: f64, reason: &str) -> Result<usize, Fail> {
+    Ok(conn.execute(
+        "UPDATE process_events SET exit_time = ?1, close_reason = ?2 WHERE exit_time IS NULL",
+        params![now, reason],
+    )?)
+}
+
+pub(crate) fn close_dangling_for_boot(
+    conn: &Connection,
+    now: f64,
+    current_boot_time: u64,
+) -> Result<usize, Fail> {
+    let boot = to_i64(current_boot_time)?;
+    Ok(conn.execute(
+        "UPDATE process_events
+         SET exit_time = ?1,
+             close_reason = CASE WHEN boot_time = ?2 THEN 'daemon_restart' ELSE 'reboot' END
+         WHERE exit_time IS NULL",
+        params![now, boot],
+    )?)
+}
+
+pub(crate) fn insert_capture(
+    conn: &Connection,
+    event_id: i64,
+    captured_at: f64,
+    trigger: &str,
+) -> Result<i64, Fail> {
+    conn.prepare_cached(
+        "INSERT INTO forensic_captures (event_id, captured_at, \"trigger\", status)
+         VALUES (?1, ?2, ?3, 'pending')",
+    )?
+    .execute(params![event_id, captured_at, trigger])
+    .map_err(|e| missing_parent(e, "event", event_id))?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(crate) fn finish_capture(
+    conn: &Connection,
+    capture_id: i64,
+    status: CaptureStatus,
+    duration_ms: Option<f64>,
+    sources: Option<&serde_json::Value>,
+    error: Option<&str>,
+) -> Result<(), Fail> {
+    let sources = sources.map(serde_json::to_string).transpose()?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE forensic_captures
+             SET status = ?2, duration_ms = ?3, sources_json = ?4, error = ?5
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            capture_id,
+            status.as_str(),
+            duration_ms,
+            sources,
+            error
+        ])?;
+    if changed == 0 {
+        return Err(Fail::NotFound {
+            what: "forensic capture",
+            id: capture_id,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn insert_buffer_context(
+    conn: &Connection,
+    capture_id: i64,
+    frozen: &[ProcessSamples],
+    culprits: Option<&serde_json::Value>,
+) -> Result<i64, Fail> {
+    let frozen = serde_json::to_string(frozen)?;
+    let culprits = culprits.map(serde_json::to_string).transpose()?;
+    conn.prepare_cached(
+        "INSERT INTO buffer_context (capture_id, frozen_json, culprits_json) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![capture_id, frozen, culprits])
+    .map_err(|e| missing_parent(e, "forensic capture", capture_id))?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The WHERE clause of everything `prune` removes.
+const PRUNABLE: &str = "exit_time IS NOT NULL AND exit_time < ?1";
+
+pub(crate) fn prune_counts(conn: &Connection, older_than: f64) -> Result<PruneCounts, Fail> {
+    let count = |sql: &str| -> Result<u64, Fail> {
+        let n: i64 = conn.query_row(sql, [older_than], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    Ok(PruneCounts {
+        events: count(&format!(
+            "SELECT COUNT(*) FROM process_events WHERE {PRUNABLE}"
+        ))?,
+        snapshots: count(&format!(
+            "SELECT COUNT(*) FROM process_snapshots WHERE event_id IN
+               (SELECT id FROM process_events WHERE {PRUNABLE})"
+        ))?,
+        captures: count(&format!(
+            "SELECT COUNT(*) FROM forensic_captures WHERE event_id IN
+               (SELECT id FROM process_events WHERE {PRUNABLE})"
+        ))?,
+    })
+}
+
+pub(crate) fn prune(conn: &Connection, older_than: f64) -> Result<PruneCounts, Fail> {
+    let counts = prune_counts(conn, older_than)?;
+    conn.execute(
+        &format!("DELETE FROM process_events WHERE {PRUNABLE}"),
+        [older_than],
+    )?;
+    Ok(counts)
+}
+
+/// The write API for direct use (the CLI's `prune`, daemon start-up, tests).
+/// Each method is one transaction. The daemon's steady-state writes go through
+/// `Writer` instead, which batches them on its own thread.
+impl Store {
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T, Fail>,
+    ) -> Result<T, StorageError> {
+        let path = self.path().to_path_buf();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StorageError::from_sqlite(&path, e))?;
+        let value = f(&tx).map_err(|e| e.at(&path))?;
+        tx.commit()
+            .map_err(|e| StorageError::from_sqlite(&path, e))?;
+        Ok(value)
+    }
+
+    /// Record a daemon start: pid, start time, boot time (Unix ms), version; the
+    /// sample count restarts at 0 and the previous run's latest sample goes.
+    pub fn record_daemon_start(
+        &mut self,
+        pid: u32,
+        started_at: f64,
+        boot_time: u64,
+        version: &str,
+    ) -> Result<(), StorageError> {
+        self.write(|c| record_daemon_start(c, pid, started_at, boot_time, version))
+    }
+
+    /// Record a clean daemon stop.
+    pub fn record_daemon_stop(&mut self, stopped_at: f64) -> Result<(), StorageError> {
+        self.write(|c| record_daemon_stop(c, stopped_at))
+    }
+
+    /// Store the latest sample (and its worst process), the sample count and
+    /// the heartbeat time (= `samples.timestamp`).
+    pub fn record_sample(
+        &mut self,
+        samples: &ProcessSamples,
+        sample_count: u64,
+    ) -> Result<(), StorageError> {
+        self.write(|c| record_sample(c, samples, sample_count))
+    }
+
+    pub fn set_state(&mut self, key: &str, value: &str) -> Result<(), StorageError> {
+        self.write(|c| set_state(c, key, value))
+    }
+
+    pub fn get_state(&self, key: &str) -> Result<Option<String>, StorageError> {
+        get_state(&self.conn, key).map_err(|e| self.err(e))
+    }
+
+    /// Open an event for `p` and record its entry snapshot. `boot_time` is Unix
+    /// milliseconds; `entry_time` Unix seconds. Returns the event id.
+    pub fn open_event(
+        &mut self,
+        p: &ProcessScore,
+        boot_time: u64,
+        entry_time: f64,
+    ) -> Result<i64, StorageError> {
+        self.write(|c| open_event(c, p, boot_time, entry_time))
+    }
+
+    /// Add a snapshot to an event (open or closed). Returns the snapshot id.
+    pub fn add_snapshot(
+        &mut self,
+        event_id: i64,
+        kind: SnapshotType,
+        p: &ProcessScore,
+    ) -> Result<i64, StorageError> {
+        self.write(|c| add_snapshot(c, event_id, kind, p))
+    }
+
+    /// Record a new peak: peak score/band/time and dominant resource, plus a
+    /// 'peak' snapshot.
+    pub fn update_peak(&mut self, event_id: i64, p: &ProcessScore) -> Result<(), StorageError> {
+        self.write(|c| update_peak(c, event_id, p))
+    }
+
+    /// Close an open event, with an exit snapshot when `exit` is given.
+    /// Closing an event that is already closed (or absent) is `NotFound`.
+    pub fn close_event(
+        &mut self,
+        event_id: i64,
+        exit_time: f64,
+        reason: &str,
+        exit: Option<&ProcessScore>,
+    ) -> Result<(), StorageError> {
+        self.write(|c| close_event(c, event_id, exit_time, reason, exit))
+    }
+
+    /// Close every event still open (left by a crash or a reboot) at `now`
+    /// with `reason`. Returns how many were closed.
+    pub fn close_dangling(&mut self, now: f64, reason: &str) -> Result<usize, StorageError> {
+        self.write(|c| close_dangling(c, now, reason))
+    }
+
+    /// Like `close_dangling`, choosing the reason per event: "daemon_restart"
+    /// for events of the current boot, "reboot" for events of earlier boots.
+    pub fn close_dangling_for_boot(
+        &mut self,
+        now: f64,
+        current_boot_time: u64,
+    ) -> Result<usize, StorageError> {
+        self.write(|c| close_dangling_for_boot(c, now, current_boot_time))
+    }
+
+    /// Start a forensic capture for an event (status 'pending'). Returns its id.
+    pub fn insert_capture(
+        &mut self,
+        event_id: i64,
+        captured_at: f64,
+        trigger: &str,
+    ) -> Result<i64, StorageError> {
+        self.write(|c| insert_capture(c, event_id, captured_at, trigger))
+    }
+
+    /// Record how a capture ended: status, duration, per-source outcome (JSON)
+    /// and an overall error.
+    pub fn finish_capture(
+        &mut self,
+        capture_id: i64,
+        status: CaptureStatus,
+        duration_ms: Option<f64>,
+        sources: Option<&serde_json::Value>,
+        error: Option<&str>,
+    ) -> Result<(), StorageError> {
+        self.write(|c| finish_capture(c, capture_id, status, duration_ms, sources, error))
+    }
+
+    /// Attach the frozen ring buffer (and optionally the culprits) to a capture.
+    pub fn insert_buffer_context(
+        &mut self,
+        capture_id: i64,
+        frozen: &[ProcessSamples],
+        culprits: Option<&serde_json::Value>,
+    ) -> Result<i64, StorageError> {
+        self.write(|c| insert_buffer_context(c, capture_id, frozen, culprits))
+    }
+
+    /// What `prune(older_than)` would delete, without deleting.
+    pub fn prune_plan(&self, older_than: f64) -> Result<PruneCounts, StorageError> {
+        prune_counts(&self.conn, older_than).map_err(|e| self.err(e))
+    }
+
+    /// Delete closed events whose exit time is before `older_than` (Unix
+    /// seconds), with their snapshots, captures and buffer context, in one
+    /// transaction. Open events are never pruned. Returns what went.
+    pub fn prune(&mut self, older_than: f64) -> Result<PruneCounts, StorageError> {
+        self.write(|c| prune(c, older_than))
+    }
+}

@@ -1,0 +1,662 @@
+//! The daemon's single writer thread: owns the read-write connection and applies
+//! `WriteOp`s from a bounded queue, batched, one transaction per batch.
+//!
+//! Senders never block: a full queue drops the op and counts it. Events and
+//! captures are addressed by caller-chosen keys, mapped here to row ids.
+
+use super::write as sql;
+use super::{CaptureStatus, Fail, SnapshotType, StorageError, Store};
+use crate::model::{ProcessSamples, ProcessScore};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One write for the writer thread. Events are named by `event_key` and
+/// captures by `capture_key`: numbers the caller picks, unique per daemon run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    DaemonStart {
+        pid: u32,
+        started_at: f64,
+        /// Unix milliseconds.
+        boot_time: u64,
+        version: String,
+    },
+    DaemonStop {
+        stopped_at: f64,
+    },
+    SetState {
+        key: String,
+        value: String,
+    },
+    /// Latest sample, worst process, sample count and heartbeat.
+    Sample {
+        samples: Box<ProcessSamples>,
+        sample_count: u64,
+    },
+    /// Open an event (with its entry snapshot) and remember `event_key`.
+    OpenEvent {
+        event_key: u64,
+        process: Box<ProcessScore>,
+        /// Unix milliseconds.
+        boot_time: u64,
+        entry_time: f64,
+    },
+    Snapshot {
+        event_key: u64,
+        kind: SnapshotType,
+        process: Box<ProcessScore>,
+    },
+    Peak {
+        event_key: u64,
+        process: Box<ProcessScore>,
+    },
+    /// Close an event (exit snapshot when `exit` is given) and forget its key.
+    CloseEvent {
+        event_key: u64,
+        exit_time: f64,
+        reason: String,
+        exit: Option<Box<ProcessScore>>,
+    },
+    /// Close every open event in the database. Send it at start-up, before any
+    /// `OpenEvent`; it also forgets every event key.
+    CloseDangling {
+        now: f64,
+        reason: String,
+    },
+    /// Start a capture ('pending') for an event and remember `capture_key`.
+    /// The event key may already be closed: captures outlive their trigger.
+    InsertCapture {
+        capture_key: u64,
+        event_key: u64,
+        captured_at: f64,
+        trigger: String,
+    },
+    /// Attach the frozen ring buffer to a capture. Send before `FinishCapture`.
+    BufferContext {
+        capture_key: u64,
+        frozen: Vec<ProcessSamples>,
+        culprits: Option<serde_json::Value>,
+    },
+    /// Record a capture's outcome and forget `capture_key`.
+    FinishCapture {
+        capture_key: u64,
+        status: CaptureStatus,
+        duration_ms: Option<f64>,
+        sources: Option<serde_json::Value>,
+        error: Option<String>,
+    },
+    /// Delete closed events older than `older_than` (retention).
+    Prune {
+        older_than: f64,
+    },
+}
+
+impl WriteOp {
+    /// Short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WriteOp::DaemonStart { .. } => "daemon_start",
+            WriteOp::DaemonStop { .. } => "daemon_stop",
+            WriteOp::SetState { .. } => "set_state",
+            WriteOp::Sample { .. } => "sample",
+            WriteOp::OpenEvent { .. } => "open_event",
+            WriteOp::Snapshot { .. } => "snapshot",
+            WriteOp::Peak { .. } => "peak",
+            WriteOp::CloseEvent { .. } => "close_event",
+            WriteOp::CloseDangling { .. } => "close_dangling",
+            WriteOp::InsertCapture { .. } => "insert_capture",
+            WriteOp::BufferContext { .. } => "buffer_context",
+            WriteOp::FinishCapture { .. } => "finish_capture",
+            WriteOp::Prune { .. } => "prune",
+        }
+    }
+}
+
+/// Why an op was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("storage queue full ({capacity} writes waiting): write dropped")]
+    Full { capacity: usize },
+    #[error("storage writer has stopped: write dropped")]
+    Closed,
+    #[error("storage writer did not finish within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Counters of a writer, for logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Ops written.
+    pub applied: u64,
+    /// Ops that reached the writer but failed (logged and skipped).
+    pub failed: u64,
+    /// Ops refused because the queue was full or the writer had stopped.
+    pub dropped: u64,
+    /// Batches (transactions) committed.
+    pub batches: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    depth: AtomicUsize,
+    applied: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    batches: AtomicU64,
+}
+
+impl Counters {
+    fn stats(&self) -> WriterStats {
+        WriterStats {
+            applied: self.applied.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+        }
+    }
+}
+
+enum Msg {
+    Op(WriteOp),
+    Flush(mpsc::Sender<()>),
+    Shutdown,
+}
+
+/// A cloneable, never-blocking handle for queueing writes (for the sampler,
+/// forensics jobs, ...). Sends fail once the writer has shut down.
+#[derive(Clone)]
+pub struct WriteSender {
+    tx: SyncSender<Msg>,
+    counters: Arc<Counters>,
+    capacity: usize,
+}
+
+impl WriteSender {
+    /// Queue `op` without blocking. A full queue drops it (counted in
+    /// `dropped()`) and says so.
+    pub fn send(&self, op: WriteOp) -> Result<(), SendError> {
+        self.counters.depth.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(Msg::Op(op)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.counters.depth.fetch_sub(1, Ordering::Relaxed);
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                Err(match e {
+                    TrySendError::Full(_) => SendError::Full {
+                        capacity: self.capacity,
+                    },
+                    TrySendError::Disconnected(_) => SendError::Closed,
+                })
+            }
+        }
+    }
+
+    /// Ops dropped so far (queue full or writer gone).
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Ops queued and not yet picked up by the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.counters.depth.load(Ordering::Relaxed)
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        self.counters.stats()
+    }
+}
+
+/// The writer thread. Dropping it shuts it down like `shutdown` (errors are
+/// logged).
+pub struct Writer {
+    sender: WriteSender,
+    path: PathBuf,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Open the database on a new thread and start applying writes from a
+    /// queue of `queue` ops (at least 1). An open error is returned here.
+    pub fn spawn(path: PathBuf, queue: usize) -> Result<Writer, StorageError> {
+        let capacity = queue.max(1);
+        let (tx, rx) = mpsc::sync_channel(capacity);
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StorageError>>();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread_path = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("rh-storage".into())
+            .spawn(move || match Store::open(&thread_path) {
+                Ok(store) => {
+                    let _ = ready_tx.send(Ok(()));
+                    run(store, rx, &thread_counters);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|source| StorageError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Writer {
+                sender: WriteSender {
+                    tx,
+                    counters,
+                    capacity,
+                },
+                path,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let detail = thread_failure(thread.join());
+                Err(StorageError::WriterGone { path, detail })
+            }
+        }
+    }
+
+    /// Queue `op` without blocking; see `WriteSender::send`.
+    pub fn send(&self, op: WriteOp) -> Result<(), SendError> {
+        self.sender.send(op)
+    }
+
+    /// A cloneable handle for other threads.
+    pub fn sender(&self) -> WriteSender {
+        self.sender.clone()
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.sender.dropped()
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.sender.queue_depth()
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        self.sender.stats()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Wait until everything queued before this call is committed. Blocks (up
+    /// to `timeout`): for start-up, tests and tools, not the sampling loop.
+    pub fn flush(&self, timeout: Duration) -> Result<(), SendError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let (ack_tx, ack_rx) = mpsc::channel();
+        let mut msg = Msg::Flush(ack_tx);
+        loop {
+            match self.sender.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return Err(SendError::Closed),
+                Err(TrySendError::Full(back)) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(SendError::Timeout(timeout));
+                    }
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match ack_rx.recv_timeout(left) {
+            Ok(()) => Ok(()),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(SendError::Timeout(timeout)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(SendError::Closed),
+        }
+    }
+
+    /// Apply everything queued, commit, stop the thread and join it.
+    pub fn shutdown(mut self) -> Result<WriterStats, StorageError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<WriterStats, StorageError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(self.stats());
+        };
+        // Blocking send: the writer is draining, so room appears.
+        let _ = self.sender.tx.send(Msg::Shutdown);
+        match thread.join() {
+            Ok(()) => Ok(self.stats()),
+            Err(panic) => Err(StorageError::WriterGone {
+                path: self.path.clone(),
+                detail: thread_failure(Err(panic)),
+            }),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::error!(error = %e, "storage writer did not shut down cleanly");
+        }
+    }
+}
+
+fn thread_failure(joined: std::thread::Result<()>) -> String {
+    match joined {
+        Ok(()) => "it exited before opening the database".into(),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            format!("it panicked: {msg}")
+        }
+    }
+}
+
+/// Event and capture keys → row ids of the current run.
+#[derive(Debug, Clone, Default)]
+struct Keys {
+    events: HashMap<u64, i64>,
+    captures: HashMap<u64, i64>,
+    /// Event rows of keys already closed, so late captures still find them.
+    closed_events: HashMap<u64, i64>,
+}
+
+/// Most recently closed event keys remembered for late captures.
+const CLOSED_KEYS_KEPT: usize = 1024;
+
+impl Keys {
+    fn event(&self, key: u64) -> Result<i64, Fail> {
+        self.events
+            .get(&key)
+            .copied()
+            .ok_or_else(|| Fail::Invalid(format!("event key {key} is not open")))
+    }
+
+    fn event_any(&self, key: u64) -> Result<i64, Fail> {
+        self.events
+            .get(&key)
+            .or_else(|| self.closed_events.get(&key))
+            .copied()
+            .ok_or_else(|| Fail::Invalid(format!("event key {key} is unknown")))
+    }
+
+    fn capture(&self, key: u64) -> Result<i64, Fail> {
+        self.captures
+            .get(&key)
+            .copied()
+            .ok_or_else(|| Fail::Invalid(format!("capture key {key} is unknown")))
+    }
+}
+
+/// What a successful op changes in the key maps.
+enum Effect {
+    None,
+    Opened(u64, i64),
+    Closed(u64),
+    ForgetAllEvents,
+    CaptureOpened(u64, i64),
+    CaptureFinished(u64),
+}
+
+impl Effect {
+    fn apply(self, keys: &mut Keys) {
+        match self {
+            Effect::None => {}
+            Effect::Opened(key, id) => {
+                keys.events.insert(key, id);
+            }
+            Effect::Closed(key) => {
+                if let Some(id) = keys.events.remove(&key) {
+                    if keys.closed_events.len() >= CLOSED_KEYS_KEPT {
+                        keys.closed_events.clear();
+                    }
+                    keys.closed_events.insert(key, id);
+                }
+            }
+            Effect::ForgetAllEvents => {
+                keys.events.clear();
+                keys.closed_events.clear();
+            }
+            Effect::CaptureOpened(key, id) => {
+                keys.captures.insert(key, id);
+            }
+            Effect::CaptureFinished(key) => {
+                keys.captures.remove(&key);
+            }
+        }
+    }
+}
+
+fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
+    match op {
+        WriteOp::DaemonStart {
+            pid,
+            started_at,
+            boot_time,
+            version,
+        } => sql::record_daemon_start(conn, *pid, *started_at, *boot_time, version)?,
+        WriteOp::DaemonStop { stopped_at } => sql::record_daemon_stop(conn, *stopped_at)?,
+        WriteOp::SetState { key, value } => sql::set_state(conn, key, value)?,
+        WriteOp::Sample {
+            samples,
+            sample_count,
+        } => sql::record_sample(conn, samples, *sample_count)?,
+        WriteOp::OpenEvent {
+            event_key,
+            process,
+            boot_time,
+            entry_time,
+        } => {
+            if keys.events.contains_key(event_key) {
+                return Err(Fail::Invalid(format!(
+                    "event key {event_key} is already open"
+                )));
+            }
+            let id = sql::open_event(conn, process, *boot_time, *entry_time)?;
+            return Ok(Effect::Opened(*event_key, id));
+        }
+        WriteOp::Snapshot {
+            event_key,
+            kind,
+            process,
+        } => {
+            sql::add_snapshot(conn, keys.event(*event_key)?, *kind, process)?;
+        }
+        WriteOp::Peak { event_key, process } => {
+            sql::update_peak(conn, keys.event(*event_key)?, process)?;
+        }
+        WriteOp::CloseEvent {
+            event_key,
+            exit_time,
+            reason,
+            exit,
+        } => {
+            let id = keys.event(*event_key)?;
+            sql::close_event(conn, id, *exit_time, reason, exit.as_deref())?;
+            return Ok(Effect::Closed(*event_key));
+        }
+        WriteOp::CloseDangling { now, reason } => {
+            let closed = sql::close_dangling(conn, *now, reason)?;
+            if closed > 0 {
+                tracing::info!(closed, reason = %reason, "closed events left open");
+            }
+            return Ok(Effect::ForgetAllEvents);
+        }
+        WriteOp::InsertCapture {
+            capture_key,
+            event_key,
+            captured_at,
+            trigger,
+        } => {
+            if keys.captures.contains_key(capture_key) {
+                return Err(Fail::Invalid(format!(
+                    "capture key {capture_key} is already in use"
+                )));
+            }
+            let id = sql::insert_capture(conn, keys.event_any(*event_key)?, *captured_at, trigger)?;
+            return Ok(Effect::CaptureOpened(*capture_key, id));
+        }
+        WriteOp::BufferContext {
+            capture_key,
+            frozen,
+            culprits,
+        } => {
+            sql::insert_buffer_context(
+                conn,
+                keys.capture(*capture_key)?,
+                frozen,
+                culprits.as_ref(),
+            )?;
+        }
+        WriteOp::FinishCapture {
+            capture_key,
+            status,
+            duration_ms,
+            sources,
+            error,
+        } => {
+            sql::finish_capture(
+                conn,
+                keys.capture(*capture_key)?,
+                *status,
+                *duration_ms,
+                sources.as_ref(),
+                error.as_deref(),
+            )?;
+            return Ok(Effect::CaptureFinished(*capture_key));
+        }
+        WriteOp::Prune { older_than } => {
+            let counts = sql::prune(conn, *older_than)?;
+            tracing::info!(
+                events = counts.events,
+                snapshots = counts.snapshots,
+                captures = counts.captures,
+                older_than,
+                "pruned old events"
+            );
+        }
+    }
+    Ok(Effect::None)
+}
+
+/// The thread's loop: wait for one message, drain whatever else is queued,
+/// apply the ops as one transaction, acknowledge flushes, repeat.
+fn run(mut store: Store, rx: Receiver<Msg>, counters: &Counters) {
+    let mut keys = Keys::default();
+    let mut stopping = false;
+    while !stopping {
+        let Ok(first) = rx.recv() else {
+            break; // every sender is gone
+        };
+        let mut ops = Vec::new();
+        let mut acks = Vec::new();
+        let mut take = |msg: Msg| match msg {
+            Msg::Op(op) => ops.push(op),
+            Msg::Flush(ack) => acks.push(ack),
+            Msg::Shutdown => stopping = true,
+        };
+        take(first);
+        while let Ok(msg) = rx.try_recv() {
+            take(msg);
+        }
+        counters.depth.fetch_sub(ops.len(), Ordering::Relaxed);
+        if !ops.is_empty() {
+            apply_batch(&mut store, &mut keys, &ops, counters);
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+    // Let SQLite refresh its planner statistics before the connection closes.
+    if let Err(e) = store.conn.execute_batch("PRAGMA optimize") {
+        tracing::debug!(error = %e, "PRAGMA optimize failed");
+    }
+}
+
+/// Attempts at starting a batch while another process holds the write lock
+/// (each waits up to the busy timeout).
+const BEGIN_ATTEMPTS: u32 = 3;
+
+fn begin(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
+    let mut attempt = 1;
+    loop {
+        // A failed BEGIN leaves no transaction behind, so retrying is safe.
+        let busy = match Transaction::new_unchecked(conn, TransactionBehavior::Immediate) {
+            Err(e)
+                if attempt < BEGIN_ATTEMPTS
+                    && e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                e
+            }
+            other => return other,
+        };
+        tracing::warn!(attempt, error = %busy, "database busy; retrying the write batch");
+        attempt += 1;
+    }
+}
+
+/// Apply `ops` in one transaction; each op in a savepoint, so a failing op is
+/// rolled back, logged and skipped while the rest commit.
+fn apply_batch(store: &mut Store, keys: &mut Keys, ops: &[WriteOp], counters: &Counters) {
+    let path = store.path().to_path_buf();
+    let mut work = keys.clone();
+    let outcome = (|| -> rusqlite::Result<(u64, u64)> {
+        let mut tx = begin(&store.conn)?;
+        let (mut applied, mut failed) = (0u64, 0u64);
+        for op in ops {
+            let sp = tx.savepoint()?;
+            match apply(&sp, &work, op) {
+                Ok(effect) => {
+                    sp.commit()?;
+                    effect.apply(&mut work);
+                    applied += 1;
+                }
+                Err(e) => {
+                    drop(sp); // rolls this op back
+                    log_failed(&path, op, &e);
+                    failed += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok((applied, failed))
+    })();
+    match outcome {
+        Ok((applied, failed)) => {
+            *keys = work;
+            counters.applied.fetch_add(applied, Ordering::Relaxed);
+            counters.failed.fetch_add(failed, Ordering::Relaxed);
+            counters.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            let e = StorageError::from_sqlite(&path, e);
+            tracing::error!(error = %e, ops = ops.len(), "storage batch lost");
+            counters
+                .failed
+                .fetch_add(ops.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+fn log_failed(path: &Path, op: &WriteOp, e: &Fail) {
+    tracing::warn!(
+        op = op.name(),
+        path = %path.display(),
+        error = %e,
+        "storage write skipped"
+    );
+}
