@@ -8,6 +8,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod format;
+pub mod ipc;
 pub mod logging;
 pub mod model;
 pub mod platform;

@@ -1,0 +1,3 @@
+//! Live stream between the daemon and its clients over a Unix socket.
+
+pub mod protocol;
