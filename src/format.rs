@@ -181,6 +181,25 @@ fn process_row(p: &ProcessScore, command_width: usize) -> Vec<String> {
     ]
 }
 
+/// The dominant resource with its current value, e.g. "cpu 99.7%",
+/// "memory 9.6G", "disk 180M/s", "wakeups 8.1k/s".
+pub fn dominant_value(p: &ProcessScore) -> String {
+    use crate::model::Resource;
+    let cur = ProcessScore::current;
+    let value = match p.dominant_resource {
+        Resource::Cpu => cur(&p.cpu).map(|v| format!("{v:.1}%")),
+        Resource::Gpu => cur(&p.gpu_time_rate).map(|v| format!("{:.1}%", v / 1e7)),
+        Resource::Memory => cur(&p.mem).map(bytes),
+        Resource::Disk => cur(&p.disk_io_rate).map(byte_rate),
+        Resource::Wakeups => cur(&p.wakeups_rate).map(count_rate),
+    };
+    format!(
+        "{} {}",
+        p.dominant_resource,
+        value.unwrap_or_else(|| "-".into())
+    )
+}
+
 /// Local time of a Unix timestamp as `YYYY-MM-DD HH:MM:SS`.
 pub fn local_time(unix_secs: f64) -> String {
     let t = unix_secs.floor() as libc::time_t;

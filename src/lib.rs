@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod daemon;
 pub mod format;
 pub mod ipc;
 pub mod logging;

@@ -7,6 +7,7 @@
 
 use crate::config::{LoggingConfig, Paths};
 use logroller::{LogRollerBuilder, Rotation, RotationSize};
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::layer::SubscriberExt;
@@ -36,6 +37,7 @@ pub fn init_console(verbose: u8) -> LogGuard {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_target(false)
                 .compact(),
         )
@@ -66,6 +68,7 @@ pub fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, Strin
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr.with_max_level(tracing::Level::INFO))
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_target(false)
                 .compact(),
         )

@@ -5,7 +5,12 @@
 //! names the file, key or thing at fault.
 
 mod config_cmd;
+mod daemon;
+pub mod events;
+mod history;
+mod prune;
 mod sample;
+pub mod status;
 
 use crate::config::{self, Config, Paths, Sources};
 use clap::{Parser, Subcommand};
@@ -32,6 +37,16 @@ pub struct Cli {
 pub enum Command {
     /// Score every process now, without a daemon (like `top -b`).
     Sample(sample::SampleArgs),
+    /// Run the sampler in the foreground (service managers background it).
+    Daemon,
+    /// Is the daemon running; uptime, samples, open events, the worst process now.
+    Status(status::StatusArgs),
+    /// Events recorded by the daemon; `events show ID` for one event's timeline.
+    Events(events::EventsArgs),
+    /// Recorded snapshots over time.
+    History(history::HistoryArgs),
+    /// Delete closed events older than the retention period.
+    Prune(prune::PruneArgs),
     /// Show, locate, check, reset or edit the configuration.
     Config {
         #[command(subcommand)]
@@ -88,12 +103,44 @@ impl Context {
     }
 }
 
+/// Parse "90s", "10m", "2h", "3d" or plain seconds into seconds.
+pub fn parse_duration(text: &str) -> Result<f64, CliError> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let mult = match unit {
+        "s" | "sec" | "secs" => 1.0,
+        "m" | "min" | "mins" => 60.0,
+        "h" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86400.0,
+        "w" | "week" | "weeks" => 7.0 * 86400.0,
+        _ => f64::NAN,
+    };
+    match num.trim().parse::<f64>() {
+        Ok(n) if n >= 0.0 && mult.is_finite() => Ok(n * mult),
+        _ => Err(CliError::usage(format!(
+            "`{text}` is not a duration (examples: 90s, 10m, 2h, 3d)"
+        ))),
+    }
+}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let _log = crate::logging::init_console(cli.verbose);
+    // The daemon sets up its own logging (console + JSON file).
+    let _log = match cli.command {
+        Command::Daemon => None,
+        _ => Some(crate::logging::init_console(cli.verbose)),
+    };
     let ctx = Context::new(&cli)?;
     match cli.command {
         Command::Sample(args) => sample::run(&ctx, args),
+        Command::Daemon => daemon::run(&ctx),
+        Command::Status(args) => status::run(&ctx, args),
+        Command::Events(args) => events::run(&ctx, args),
+        Command::History(args) => history::run(&ctx, args),
+        Command::Prune(args) => prune::run(&ctx, args),
         Command::Config { action } => config_cmd::run(&ctx, action),
     }
 }
@@ -109,5 +156,22 @@ pub fn out(text: &str) -> Result<(), CliError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(e) => Err(CliError::runtime(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), 90.0);
+        assert_eq!(parse_duration("10m").unwrap(), 600.0);
+        assert_eq!(parse_duration("2h").unwrap(), 7200.0);
+        assert_eq!(parse_duration("3d").unwrap(), 259200.0);
+        assert_eq!(parse_duration("45").unwrap(), 45.0);
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("-5m").is_err());
     }
 }

@@ -94,9 +94,8 @@ fn run_hog(kind: &str) -> ! {
         // Allocate and touch `arg` bytes, then hold them.
         "mem" => {
             let bytes: usize = arg.parse().expect("mem:<bytes>");
-            let mut v: Vec<u8> = Vec::with_capacity(bytes);
-            // SAFETY: u8 has no invalid values; every byte is written below.
-            unsafe { v.set_len(bytes) };
+            // Zeroed pages are not resident until written: touch every page.
+            let mut v: Vec<u8> = vec![0; bytes];
             for i in (0..bytes).step_by(4096) {
                 v[i] = 1;
             }
@@ -114,6 +113,20 @@ fn run_hog(kind: &str) -> ! {
                 f.seek(SeekFrom::Start(0)).expect("seek");
                 f.write_all(&block).expect("write");
                 f.sync_all().expect("fsync");
+            }
+        }
+        // Spin for `arg` seconds, then sleep: a burst that ends.
+        "burst" => {
+            let secs: f64 = arg.parse().expect("burst:<seconds>");
+            let end = std::time::Instant::now() + Duration::from_secs_f64(secs);
+            let mut x: u64 = 0;
+            while std::time::Instant::now() < end {
+                for _ in 0..100_000 {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            }
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
             }
         }
         // Exist quietly.

@@ -1,0 +1,110 @@
+//! `rogue-hunter history`: every recorded snapshot over a time window.
+
+use super::{CliError, Context, out};
+use crate::format::{self, Align};
+use crate::storage::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// How far back, in hours.
+    #[arg(long, default_value_t = 24.0)]
+    pub hours: f64,
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+    pub format: HistoryFormat,
+}
+
+/// Quote a CSV field when it needs it (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
+    if !(args.hours.is_finite() && args.hours > 0.0) {
+        return Err(CliError::usage(format!(
+            "--hours {} must be above 0",
+            args.hours
+        )));
+    }
+    let store = Store::open_read_only(&ctx.paths.database())
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let rows = store
+        .history(crate::unix_now() - args.hours * 3600.0)
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    match args.format {
+        HistoryFormat::Json => {
+            let text = serde_json::to_string_pretty(&rows)
+                .map_err(|e| CliError::runtime(format!("cannot encode history: {e}")))?;
+            out(&format!("{text}\n"))
+        }
+        HistoryFormat::Csv => {
+            let mut t = String::from(
+                "captured_at,event_id,pid,command,snapshot_type,score,band,dominant_resource,cpu,mem,disk_io_rate,wakeups_rate\n",
+            );
+            for r in &rows {
+                let p = &r.snapshot.process;
+                let num = |m: &Option<crate::model::MetricValue>| {
+                    m.map(|v| v.current.to_string()).unwrap_or_default()
+                };
+                t.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                    r.snapshot.captured_at,
+                    r.event_id,
+                    r.pid,
+                    // CSV goes to files and scripts: raw, only quoted.
+                    csv_field(&r.command),
+                    r.snapshot.snapshot_type,
+                    r.snapshot.score,
+                    r.snapshot.band,
+                    p.dominant_resource,
+                    num(&p.cpu),
+                    num(&p.mem),
+                    num(&p.disk_io_rate),
+                    num(&p.wakeups_rate),
+                ));
+            }
+            out(&t)
+        }
+        HistoryFormat::Table => {
+            if rows.is_empty() {
+                return out(&format!("no snapshots in the last {} hours\n", args.hours));
+            }
+            let headers = [
+                ("TIME", Align::Left),
+                ("EVENT", Align::Right),
+                ("PID", Align::Right),
+                ("TYPE", Align::Left),
+                ("SCORE", Align::Right),
+                ("BAND", Align::Left),
+                ("DOMINANT", Align::Left),
+                ("COMMAND", Align::Left),
+            ];
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        format::local_time(r.snapshot.captured_at),
+                        r.event_id.to_string(),
+                        r.pid.to_string(),
+                        r.snapshot.snapshot_type.to_string(),
+                        format!("{:.1}", r.snapshot.score),
+                        r.snapshot.band.to_string(),
+                        format::dominant_value(&r.snapshot.process),
+                        format::truncate(&format::escape(&r.command), 40),
+                    ]
+                })
+                .collect();
+            out(&format::table(&headers, &table))
+        }
+    }
+}

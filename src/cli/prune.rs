@@ -1,0 +1,68 @@
+//! `rogue-hunter prune`: delete closed events older than the retention period.
+
+use super::{CliError, Context, out};
+use crate::storage::Store;
+use std::io::{BufRead, IsTerminal, Write};
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Show what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Keep events from the last N days (default: [retention] events_days).
+    #[arg(long, value_name = "N")]
+    pub events_days: Option<u32>,
+}
+
+pub fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
+    let config = ctx.load_config()?;
+    let days = args.events_days.unwrap_or(config.retention.events_days);
+    if days == 0 {
+        return Err(CliError::usage("--events-days must be at least 1"));
+    }
+    let older_than = crate::unix_now() - f64::from(days) * 86400.0;
+    let db = ctx.paths.database();
+    let plan = Store::open_read_only(&db)
+        .and_then(|s| s.prune_plan(older_than))
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let summary = format!(
+        "{} events, {} snapshots and {} forensic captures closed more than {days} days ago",
+        plan.events, plan.snapshots, plan.captures
+    );
+    if plan.events == 0 {
+        return out(&format!(
+            "nothing to prune: no events closed more than {days} days ago\n"
+        ));
+    }
+    if args.dry_run {
+        return out(&format!("would delete {summary}\n"));
+    }
+    if !args.yes {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Err(CliError::usage(format!(
+                "would delete {summary}; refusing without --yes when not on a terminal"
+            )));
+        }
+        eprint!("delete {summary}? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        stdin
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| CliError::runtime(format!("cannot read answer: {e}")))?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return out("nothing deleted\n");
+        }
+    }
+    let done = Store::open(&db)
+        .and_then(|mut s| s.prune(older_than))
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    out(&format!(
+        "deleted {} events, {} snapshots and {} forensic captures\n",
+        done.events, done.snapshots, done.captures
+    ))
+}

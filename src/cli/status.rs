@@ -1,0 +1,121 @@
+//! `rogue-hunter status`: is the daemon up, how long, how much, who is worst.
+
+use super::{CliError, Context, out};
+use crate::daemon::lock::InstanceLock;
+use crate::format;
+use crate::model::ProcessScore;
+use crate::storage::{self, StorageError, Store};
+use serde::Serialize;
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The stable JSON shape of `status --json`.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub started_at: Option<f64>,
+    pub uptime_s: Option<f64>,
+    pub sample_count: Option<u64>,
+    pub open_events: Option<u64>,
+    pub total_events: Option<u64>,
+    pub db_path: String,
+    pub db_bytes: u64,
+    /// Unix seconds of the newest recorded sample.
+    pub last_sample_at: Option<f64>,
+    pub worst: Option<ProcessScore>,
+}
+
+pub fn gather(ctx: &Context) -> Result<Status, CliError> {
+    let db = ctx.paths.database();
+    let holder = InstanceLock::holder(&ctx.paths.lock_file());
+    let mut status = Status {
+        running: holder.is_some(),
+        pid: holder,
+        started_at: None,
+        uptime_s: None,
+        sample_count: None,
+        open_events: None,
+        total_events: None,
+        db_path: db.display().to_string(),
+        db_bytes: storage::db_bytes(&db),
+        last_sample_at: None,
+        worst: None,
+    };
+    match Store::open_read_only(&db) {
+        Ok(store) => {
+            let state = store
+                .daemon_state()
+                .map_err(|e| CliError::runtime(e.to_string()))?;
+            status.open_events = Some(
+                store
+                    .open_event_count()
+                    .map_err(|e| CliError::runtime(e.to_string()))?,
+            );
+            status.total_events = Some(
+                store
+                    .event_count()
+                    .map_err(|e| CliError::runtime(e.to_string()))?,
+            );
+            if status.running {
+                status.started_at = state.started_at;
+                status.uptime_s = state.started_at.map(|s| (crate::unix_now() - s).max(0.0));
+                status.sample_count = state.sample_count;
+                status.worst = state.worst_process;
+            }
+            status.last_sample_at = state.latest_sample.as_ref().map(|s| s.timestamp);
+        }
+        Err(StorageError::Missing { .. }) => {}
+        Err(e) => return Err(CliError::runtime(e.to_string())),
+    }
+    Ok(status)
+}
+
+pub fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
+    let status = gather(ctx)?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&status)
+            .map_err(|e| CliError::runtime(format!("cannot encode status: {e}")))?;
+        return out(&format!("{text}\n"));
+    }
+    let mut t = String::new();
+    match (status.running, status.pid) {
+        (true, Some(pid)) => t.push_str(&format!("daemon      running (pid {pid})\n")),
+        _ => t.push_str("daemon      not running (start it with `rogue-hunter daemon`)\n"),
+    }
+    if let Some(up) = status.uptime_s {
+        t.push_str(&format!("uptime      {}\n", format::duration(up)));
+    }
+    if let Some(n) = status.sample_count {
+        t.push_str(&format!("samples     {n}\n"));
+    }
+    if let Some(n) = status.open_events {
+        t.push_str(&format!(
+            "events      {n} open, {} recorded\n",
+            status.total_events.unwrap_or(0)
+        ));
+    }
+    t.push_str(&format!(
+        "database    {} ({})\n",
+        status.db_path,
+        format::bytes(status.db_bytes as f64)
+    ));
+    if let Some(at) = status.last_sample_at {
+        t.push_str(&format!("last sample {}\n", format::local_time(at)));
+    }
+    if let Some(w) = &status.worst {
+        t.push_str(&format!(
+            "worst now   pid {} {} — score {:.1} ({}), {}\n",
+            w.pid,
+            format::truncate(&format::escape(&w.command), 60),
+            w.score,
+            w.band,
+            format::dominant_value(w)
+        ));
+    }
+    out(&t)
+}
