@@ -7,7 +7,7 @@
 //! Then the sampling pipeline's own CPU use at 3 Hz (getrusage over 15 s).
 //!
 //! Run: `cargo bench --bench collect` (add `-- --extra N` for N extra sleeping
-//! processes, default 1000; `-- --rounds N`, default 40).
+//! processes, default 1000; `-- --rounds N`, default 60).
 
 use rogue_hunter::collect::{ProcessSource, Sampler};
 use rogue_hunter::config::Config;
@@ -106,7 +106,7 @@ fn cpu_seconds() -> f64 {
 
 fn main() {
     let extra = arg("--extra", 1000);
-    let rounds = arg("--rounds", 40);
+    let rounds = arg("--rounds", 60);
     let mut children: Vec<Child> = Vec::new();
     for _ in 0..extra {
         match Command::new("sleep")
@@ -125,6 +125,26 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500));
 
     let mut sampler = Sampler::new(LinuxSource::new().expect("procfs"), Config::default());
+    // Profiling aid: `-- --profile N` runs only N full samples (for perf/callgrind).
+    let profile = arg("--profile", 0);
+    if profile > 0 {
+        let scan_only = std::env::args().any(|a| a == "--scan-only");
+        let mut source = LinuxSource::new().expect("procfs");
+        let mut raws = Vec::new();
+        std::thread::sleep(Duration::from_secs(2));
+        for _ in 0..profile {
+            if scan_only {
+                source.scan(&mut raws);
+            } else {
+                sampler.sample(rogue_hunter::unix_now());
+            }
+        }
+        for mut c in children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        return;
+    }
     let mut sys = System::new().expect("sysinfo");
     let kind = ProcessRefreshKind::nothing()
         .with_cpu()
@@ -148,32 +168,49 @@ fn main() {
     let (mut ours, mut theirs, mut floor, mut kept, mut scans, mut kept_both) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut count = 0usize;
-    for _ in 0..rounds {
-        let t = Instant::now();
-        let s = sampler.sample(rogue_hunter::unix_now());
-        let n = s.process_count as f64;
-        ours.push(t.elapsed().as_secs_f64() * 1e6 / n);
-        count = s.process_count as usize;
-
-        let t = Instant::now();
-        scan_only.scan(&mut raws);
-        scans.push(t.elapsed().as_secs_f64() * 1e6 / raws.len().max(1) as f64);
-
-        let t = Instant::now();
-        sys.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
-        theirs.push(t.elapsed().as_secs_f64() * 1e6 / sys.processes().len().max(1) as f64);
-
-        let t = Instant::now();
-        let n = stat_floor(&mut buf).max(1) as f64;
-        floor.push(t.elapsed().as_secs_f64() * 1e6 / n);
-
-        let t = Instant::now();
-        let n = stat_kept(&mut kept_files, &mut kept_buf).max(1) as f64;
-        kept.push(t.elapsed().as_secs_f64() * 1e6 / n);
-        let t = Instant::now();
-        let n = stat_io_kept(&mut kept_io, &mut kept_buf).max(1) as f64;
-        kept_both.push(t.elapsed().as_secs_f64() * 1e6 / n);
-        std::thread::sleep(Duration::from_millis(50));
+    // Each method runs a block of rounds on its own (so one method's cache
+    // footprint does not tax the next), and blocks alternate three times so
+    // slow drifts of the machine hit every method alike.
+    let block = (rounds / 3).max(1);
+    let pause = Duration::from_millis(30);
+    for _ in 0..3 {
+        for _ in 0..block {
+            let t = Instant::now();
+            let s = sampler.sample(rogue_hunter::unix_now());
+            ours.push(t.elapsed().as_secs_f64() * 1e6 / s.process_count.max(1) as f64);
+            count = s.process_count as usize;
+            std::thread::sleep(pause);
+        }
+        for _ in 0..block {
+            let t = Instant::now();
+            scan_only.scan(&mut raws);
+            scans.push(t.elapsed().as_secs_f64() * 1e6 / raws.len().max(1) as f64);
+            std::thread::sleep(pause);
+        }
+        for _ in 0..block {
+            let t = Instant::now();
+            sys.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
+            theirs.push(t.elapsed().as_secs_f64() * 1e6 / sys.processes().len().max(1) as f64);
+            std::thread::sleep(pause);
+        }
+        for _ in 0..block {
+            let t = Instant::now();
+            let n = stat_floor(&mut buf).max(1) as f64;
+            floor.push(t.elapsed().as_secs_f64() * 1e6 / n);
+            std::thread::sleep(pause);
+        }
+        for _ in 0..block {
+            let t = Instant::now();
+            let n = stat_kept(&mut kept_files, &mut kept_buf).max(1) as f64;
+            kept.push(t.elapsed().as_secs_f64() * 1e6 / n);
+            std::thread::sleep(pause);
+        }
+        for _ in 0..block {
+            let t = Instant::now();
+            let n = stat_io_kept(&mut kept_io, &mut kept_buf).max(1) as f64;
+            kept_both.push(t.elapsed().as_secs_f64() * 1e6 / n);
+            std::thread::sleep(pause);
+        }
     }
     let (o, s, f, k) = (
         median(&mut ours),

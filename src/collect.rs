@@ -35,6 +35,9 @@ pub struct DeepCounters {
     pub runnable_ns: Option<u64>,
     pub peak_resident_bytes: Option<u64>,
     pub cgroup: Option<String>,
+    /// GPU busy time, ns, where reading it is expensive (Linux DRM fdinfo).
+    /// Used only when `RawProcess::gpu_time_ns` is `None`.
+    pub gpu_time_ns: Option<u64>,
 }
 
 /// One process as the platform read it: cumulative counters and gauges, no
@@ -125,8 +128,8 @@ pub struct Previous {
     pub energy_nj: Option<u64>,
     pub qos_interactive_ns: Option<u64>,
     pub deep: Option<DeepCounters>,
-    /// Rates from the last two deep reads: csw, wakeups, runnable.
-    pub deep_rates: [Option<f64>; 3],
+    /// Rates from the last two deep reads: csw, wakeups, runnable, gpu time.
+    pub deep_rates: [Option<f64>; 4],
     /// Sampling round of the last deep read, and how many there have been.
     pub deep_round: Option<u64>,
     pub deep_reads: u32,
@@ -183,7 +186,7 @@ pub fn derive(raw: &RawProcess, prev: Option<&Previous>, now: f64) -> (ProcessSc
 
     // Deep counters: fresh rates when they were read again, else carried.
     let prev_deep = prev.and_then(|x| x.deep.as_ref());
-    let mut deep_rates = prev.map_or([None; 3], |x| x.deep_rates);
+    let mut deep_rates = prev.map_or([None; 4], |x| x.deep_rates);
     if let Some(d) = &raw.deep {
         match prev_deep {
             Some(old) if old.read_at < d.read_at => {
@@ -192,18 +195,24 @@ pub fn derive(raw: &RawProcess, prev: Option<&Previous>, now: f64) -> (ProcessSc
                     rate(d.csw, old.csw, ddt),
                     rate(d.wakeups, old.wakeups, ddt),
                     rate(d.runnable_ns, old.runnable_ns, ddt),
+                    rate(d.gpu_time_ns, old.gpu_time_ns, ddt),
                 ];
             }
             Some(_) => {}
-            None => deep_rates = [None; 3],
+            None => deep_rates = [None; 4],
         }
         p.csw = metric(as_f64(d.csw));
         p.wakeups = metric(as_f64(d.wakeups));
         p.runnable_time = metric(as_f64(d.runnable_ns));
         p.mem_peak = metric(as_f64(d.peak_resident_bytes.max(raw.resident_bytes)));
         p.cgroup = d.cgroup.clone();
+        // GPU time read in the deep pass (Linux), when the cheap pass has none.
+        if raw.gpu_time_ns.is_none() {
+            p.gpu_time = metric(as_f64(d.gpu_time_ns));
+            p.gpu_time_rate = metric(deep_rates[3]);
+        }
     } else {
-        deep_rates = [None; 3];
+        deep_rates = [None; 4];
     }
     p.csw_rate = metric(deep_rates[0]);
     p.wakeups_rate = metric(deep_rates[1]);
@@ -254,7 +263,13 @@ pub struct Sampler<S: ProcessSource> {
     config: Config,
     previous: HashMap<ProcessKey, Previous>,
     pinned: HashSet<ProcessKey>,
+    // Buffers reused every round (large: allocating them anew each round costs
+    // page faults).
     raws: Vec<RawProcess>,
+    scored: Vec<ProcessScore>,
+    nexts: Vec<Previous>,
+    order: Vec<usize>,
+    deepen: Vec<bool>,
     round: u64,
 }
 
@@ -266,6 +281,10 @@ impl<S: ProcessSource> Sampler<S> {
             previous: HashMap::new(),
             pinned: HashSet::new(),
             raws: Vec::new(),
+            scored: Vec::new(),
+            nexts: Vec::new(),
+            order: Vec::new(),
+            deepen: Vec::new(),
             round: 0,
         }
     }
@@ -285,7 +304,7 @@ impl<S: ProcessSource> Sampler<S> {
 
     /// One sampling round at Unix time `now`. Returns the top N and, for callers
     /// that want every process (the tracker), all scored processes.
-    pub fn sample_all(&mut self, now: f64) -> (ProcessSamples, Vec<ProcessScore>) {
+    pub fn sample_all(&mut self, now: f64) -> (ProcessSamples, &[ProcessScore]) {
         let started = Instant::now();
         self.round += 1;
         let round = self.round;
@@ -294,24 +313,29 @@ impl<S: ProcessSource> Sampler<S> {
             cpu_count: system.cpu_count,
             mem_total_bytes: system.mem_total_bytes,
         };
-        let mut raws = std::mem::take(&mut self.raws);
-        self.source.scan(&mut raws);
-
-        let mut scored = Vec::with_capacity(raws.len());
-        let mut nexts = Vec::with_capacity(raws.len());
-        for raw in &raws {
+        let raws = &mut self.raws;
+        let scored = &mut self.scored;
+        let nexts = &mut self.nexts;
+        self.source.scan(raws);
+        scored.clear();
+        nexts.clear();
+        for raw in raws.iter() {
             let (p, n) = derive(raw, self.previous.get(&raw.key()), now);
             scored.push(p);
             nexts.push(n);
         }
         let cfg = &self.config;
-        score::score_all(&mut scored, &capacity, &cfg.scoring, &cfg.bands);
+        score::score_all(scored, &capacity, &cfg.scoring, &cfg.bands);
 
         // Who gets the expensive reads: the top candidates by score, pinned
         // processes, newcomers (two reads give them rates) and a rotating slice.
-        let mut order: Vec<usize> = (0..scored.len()).collect();
+        let order = &mut self.order;
+        order.clear();
+        order.extend(0..scored.len());
         order.sort_unstable_by(|&a, &b| scored[b].score.total_cmp(&scored[a].score));
-        let mut deepen = vec![false; scored.len()];
+        let deepen = &mut self.deepen;
+        deepen.clear();
+        deepen.resize(scored.len(), false);
         for &i in order.iter().take(cfg.selection.deep_candidates) {
             deepen[i] = true;
         }
@@ -338,18 +362,19 @@ impl<S: ProcessSource> Sampler<S> {
             nexts[i] = n;
         }
         if any_deep {
-            score::score_all(&mut scored, &capacity, &cfg.scoring, &cfg.bands);
+            score::score_all(scored, &capacity, &cfg.scoring, &cfg.bands);
         }
 
-        for (raw, mut next) in raws.iter().zip(nexts) {
+        for (raw, next) in raws.iter().zip(nexts.drain(..)) {
+            let mut next = next;
             next.seen_round = round;
             self.previous.insert(raw.key(), next);
         }
         self.previous.retain(|_, p| p.seen_round == round);
-        self.raws = raws;
 
         let process_count = scored.len() as u32;
-        let mut order: Vec<usize> = (0..scored.len()).collect();
+        order.clear();
+        order.extend(0..scored.len());
         order.sort_unstable_by(|&a, &b| {
             scored[b]
                 .score
@@ -369,7 +394,7 @@ impl<S: ProcessSource> Sampler<S> {
             max_score,
             rogues: top,
         };
-        (samples, scored)
+        (samples, &self.scored)
     }
 
     /// One sampling round: the top N.
@@ -447,6 +472,70 @@ mod tests {
         // Not read again at 11.5: the carried counters keep the last rate.
         let (s3, _) = derive(&with_deep(11.0, 1100), Some(&p2), 11.5);
         assert_eq!(s3.wakeups_rate.unwrap().current, 1000.0);
+    }
+
+    #[test]
+    fn deep_gpu_time_gives_gpu_rate_and_carries_between_reads() {
+        let with_gpu = |at: f64, gpu: Option<u64>| {
+            let mut r = raw(1, 0, 0);
+            r.deep = Some(DeepCounters {
+                read_at: at,
+                gpu_time_ns: gpu,
+                ..Default::default()
+            });
+            r
+        };
+        let (s1, p1) = derive(&with_gpu(10.0, Some(1_000)), None, 10.0);
+        assert_eq!(s1.gpu_time.unwrap().current, 1_000.0);
+        assert_eq!(s1.gpu_time_rate, None, "first read primes the delta");
+        let (s2, p2) = derive(&with_gpu(12.0, Some(1_000_001_000)), Some(&p1), 12.0);
+        assert_eq!(s2.gpu_time_rate.unwrap().current, 5e8);
+        // Not read again: the carried counters keep the last rate.
+        let (s3, _) = derive(&with_gpu(12.0, Some(1_000_001_000)), Some(&p2), 12.3);
+        assert_eq!(s3.gpu_time_rate.unwrap().current, 5e8);
+        // No DRM client: null, not zero.
+        let (s4, _) = derive(&with_gpu(10.0, None), None, 10.0);
+        assert_eq!((s4.gpu_time, s4.gpu_time_rate), (None, None));
+        // A cheap-pass reading (macOS) wins over the deep one.
+        let mut both = with_gpu(13.0, Some(5));
+        both.gpu_time_ns = Some(2_000_001_000);
+        let (s5, _) = derive(&both, Some(&p2), 13.0);
+        assert_eq!(s5.gpu_time.unwrap().current, 2_000_001_000.0);
+    }
+
+    #[test]
+    fn deep_gpu_time_ranks_a_gpu_hog_through_the_sampler() {
+        struct GpuSource;
+        impl ProcessSource for GpuSource {
+            fn system(&mut self) -> SystemInfo {
+                SystemInfo {
+                    cpu_count: 2,
+                    mem_total_bytes: Some(1 << 34),
+                    boot_time_ms: 0,
+                }
+            }
+            fn scan(&mut self, out: &mut Vec<RawProcess>) {
+                *out = vec![raw(1, 0, 0), raw(2, 0, 0)];
+            }
+            fn deepen(&mut self, raw: &mut RawProcess, now: f64) {
+                // pid 2 keeps the GPU 70 % busy; pid 1 holds no DRM client.
+                raw.deep = Some(DeepCounters {
+                    read_at: now,
+                    gpu_time_ns: (raw.pid == 2).then_some((now * 0.7e9) as u64),
+                    ..Default::default()
+                });
+            }
+        }
+        let mut s = Sampler::new(GpuSource, Config::default());
+        s.sample(1.0);
+        let out = s.sample(2.0);
+        let top = &out.rogues[0];
+        assert_eq!(top.pid, 2);
+        assert_eq!(top.gpu_share, Some(70.0));
+        assert_eq!(top.dominant_resource, crate::model::Resource::Gpu);
+        assert!(top.score > 50.0, "{}", top.score);
+        let other = &out.rogues[1];
+        assert_eq!((other.gpu_time, other.gpu_share), (None, None));
     }
 
     #[test]

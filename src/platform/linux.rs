@@ -4,12 +4,13 @@
 //! Two tiers: the cheap pass reads `stat` and `io` of every process through file
 //! descriptors kept open between samples (`pread` at offset 0 returns fresh
 //! values); the deep pass reads `status`, `schedstat`, every thread's counters and
-//! the cgroup for the few processes `collect` asks about. A vanished process or a
-//! denied file is normal: the field is `None` and the process still appears.
+//! the cgroup for the few processes `collect` asks about, plus their GPU time from
+//! DRM fdinfo when the machine has a DRM device (`/dev/dri`). A vanished process
+//! or a denied file is normal: the field is `None` and the process still appears.
 
 use crate::collect::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
 use crate::platform::parse::{
-    self, ProcStat, parse_cgroup, parse_io, parse_schedstat, parse_stat, parse_status,
+    self, ProcStat, parse_cgroup, parse_io_bytes, parse_schedstat, parse_stat_fields, parse_status,
 };
 use std::collections::HashMap;
 use std::fs::File;
@@ -35,6 +36,8 @@ struct Entry {
     io: Slot,
     command: String,
     deep: Option<DeepCounters>,
+    /// The scan that last saw this process.
+    seen: u64,
 }
 
 /// Reads `/proc` for `collect`.
@@ -48,7 +51,11 @@ pub struct LinuxSource {
     fd_budget: u64,
     fds_kept: u64,
     buf: Vec<u8>,
+    text_buf: Vec<u8>,
     pids: Vec<u32>,
+    generation: u64,
+    /// Read GPU time from DRM fdinfo in the deep pass.
+    drm: bool,
 }
 
 impl LinuxSource {
@@ -76,8 +83,17 @@ impl LinuxSource {
             fd_budget: raise_fd_limit().saturating_sub(FD_RESERVE),
             fds_kept: 0,
             buf: vec![0; 4096],
+            text_buf: Vec::with_capacity(16 * 1024),
             pids: Vec::new(),
+            generation: 0,
+            drm: Path::new("/dev/dri").is_dir(),
         })
+    }
+
+    /// Whether the deep pass reads GPU time from DRM fdinfo. Default: when
+    /// `/dev/dri` exists (without a DRM device the walk would only cost).
+    pub fn set_drm_fdinfo(&mut self, enabled: bool) {
+        self.drm = enabled;
     }
 
     fn keep_or_reopen(&mut self, pid: u32, name: &str) -> Slot {
@@ -121,8 +137,24 @@ impl LinuxSource {
         }
     }
 
-    fn read_text(&self, pid: u32, rel: &str) -> Option<String> {
-        std::fs::read_to_string(self.proc_root.join(pid.to_string()).join(rel)).ok()
+    /// Read a small per-process file in one `read` into a reused buffer.
+    fn read_text(&mut self, pid: u32, rel: &str) -> Option<String> {
+        let path = self.proc_root.join(pid.to_string()).join(rel);
+        let mut f = File::open(path).ok()?;
+        let buf = &mut self.text_buf;
+        buf.clear();
+        buf.resize(buf.capacity().max(16 * 1024), 0);
+        let mut n = 0;
+        loop {
+            let got = f.read(&mut buf[n..]).ok()?;
+            n += got;
+            // Single-shot proc files produce their whole text in one read.
+            if got == 0 || n < buf.len() {
+                break;
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+        String::from_utf8(buf[..n].to_vec()).ok()
     }
 
     fn to_raw(
@@ -152,7 +184,7 @@ impl LinuxSource {
         self.boot_time_ms + (start_ticks as f64 * self.ns_per_tick / 1e6) as u64
     }
 
-    fn command_for(&self, pid: u32, comm: &str) -> String {
+    fn command_for(&mut self, pid: u32, comm: &str) -> String {
         match self.read_text(pid, "cmdline") {
             Some(text) if !text.is_empty() => parse::cmdline_to_command(&text),
             // Kernel threads have no command line; show them as ps does.
@@ -214,13 +246,14 @@ impl ProcessSource for LinuxSource {
         }
         let mut buf = std::mem::take(&mut self.buf);
         let root = self.proc_root.clone();
-        let mut alive: HashMap<u32, ()> = HashMap::with_capacity(pids.len());
+        self.generation += 1;
+        let generation = self.generation;
         for &pid in &pids {
             // Known process: read through the kept descriptor.
             let mut stat = None;
             if let Some(entry) = self.entries.get(&pid) {
                 stat = Self::read_slot(&root, pid, "stat", &entry.stat, &mut buf)
-                    .and_then(|n| parse_stat(&buf[..n]))
+                    .and_then(|n| parse_stat_fields(&buf[..n]).map(|(_, s)| s))
                     .filter(|s| s.start_ticks == entry.start_ticks);
                 if stat.is_none()
                     && let Some(old) = self.entries.remove(&pid)
@@ -233,8 +266,11 @@ impl ProcessSource for LinuxSource {
                 Some(s) => s,
                 None => {
                     let slot = self.keep_or_reopen(pid, "stat");
-                    let Some(s) = Self::read_slot(&root, pid, "stat", &slot, &mut buf)
-                        .and_then(|n| parse_stat(&buf[..n]))
+                    let Some((comm, s)) = Self::read_slot(&root, pid, "stat", &slot, &mut buf)
+                        .and_then(|n| {
+                            parse_stat_fields(&buf[..n])
+                                .map(|(c, s)| (String::from_utf8_lossy(c).into_owned(), s))
+                        })
                     else {
                         if matches!(slot, Slot::Kept(_)) {
                             self.fds_kept = self.fds_kept.saturating_sub(1);
@@ -242,7 +278,7 @@ impl ProcessSource for LinuxSource {
                         continue; // exited between listing and reading
                     };
                     let io = self.keep_or_reopen(pid, "io");
-                    let command = self.command_for(pid, &s.comm);
+                    let command = self.command_for(pid, &comm);
                     self.entries.insert(
                         pid,
                         Entry {
@@ -251,30 +287,35 @@ impl ProcessSource for LinuxSource {
                             io,
                             command,
                             deep: None,
+                            seen: generation,
                         },
                     );
                     s
                 }
             };
-            let Some(entry) = self.entries.get(&pid) else {
+            let Some(entry) = self.entries.get_mut(&pid) else {
                 continue;
             };
+            entry.seen = generation;
             let io = Self::read_slot(&root, pid, "io", &entry.io, &mut buf)
-                .and_then(|n| std::str::from_utf8(&buf[..n]).ok().and_then(parse_io));
-            out.push(self.to_raw(pid, &stat, entry, io));
-            alive.insert(pid, ());
+                .and_then(|n| parse_io_bytes(&buf[..n]));
+            if let Some(entry) = self.entries.get(&pid) {
+                out.push(self.to_raw(pid, &stat, entry, io));
+            }
         }
         // Forget processes that were not listed this round.
-        let gone: Vec<u32> = self
-            .entries
-            .keys()
-            .filter(|p| !alive.contains_key(p))
-            .copied()
-            .collect();
-        for pid in gone {
-            if let Some(old) = self.entries.remove(&pid) {
-                self.release(&old);
+        let before = self.entries.len();
+        let mut released = 0u64;
+        self.entries.retain(|_, e| {
+            let keep = e.seen == generation;
+            if !keep {
+                released += u64::from(matches!(e.stat, Slot::Kept(_)))
+                    + u64::from(matches!(e.io, Slot::Kept(_)));
             }
+            keep
+        });
+        if self.entries.len() != before {
+            self.fds_kept = self.fds_kept.saturating_sub(released);
         }
         self.buf = buf;
         self.pids = pids;
@@ -302,15 +343,16 @@ impl ProcessSource for LinuxSource {
                 status.nonvoluntary_ctxt_switches,
             )
         };
+        // A process rarely changes cgroup: read it on the first deep read only.
         let previous_cgroup = self
             .entries
             .get(&pid)
             .and_then(|e| e.deep.as_ref())
-            .and_then(|d| d.cgroup.clone());
-        let cgroup = self
-            .read_text(pid, "cgroup")
-            .and_then(|t| parse_cgroup(&t))
-            .or(previous_cgroup);
+            .map(|d| d.cgroup.clone());
+        let cgroup = match previous_cgroup {
+            Some(known) => known,
+            None => self.read_text(pid, "cgroup").and_then(|t| parse_cgroup(&t)),
+        };
         let deep = DeepCounters {
             read_at: now,
             csw: voluntary.zip(involuntary).map(|(v, i)| v + i),
@@ -318,12 +360,40 @@ impl ProcessSource for LinuxSource {
             runnable_ns,
             peak_resident_bytes: status.vm_hwm_kb.map(|kb| kb * 1024),
             cgroup,
+            gpu_time_ns: if self.drm {
+                drm_gpu_time_ns(&self.proc_root, pid)
+            } else {
+                None
+            },
         };
         if let Some(entry) = self.entries.get_mut(&pid) {
             entry.deep = Some(deep.clone());
         }
         raw.deep = Some(deep);
     }
+}
+
+/// GPU time of one process from DRM fdinfo, ns: every descriptor that is a DRM
+/// device node (`/dev/dri/...`) has its fdinfo parsed, shared clients counted
+/// once (`parse::drm_gpu_time_ns`). `None` when the process holds no DRM client
+/// reporting engine time, or its descriptors are not readable (another user's
+/// process, unless root). Costs a readlink per descriptor: deep pass only.
+fn drm_gpu_time_ns(proc_root: &Path, pid: u32) -> Option<u64> {
+    let dir = proc_root.join(pid.to_string());
+    let mut clients = Vec::new();
+    for entry in std::fs::read_dir(dir.join("fd")).ok()?.flatten() {
+        let is_drm =
+            std::fs::read_link(entry.path()).is_ok_and(|target| target.starts_with("/dev/dri/"));
+        if !is_drm {
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join("fdinfo").join(entry.file_name()))
+            && let Some(client) = parse::parse_drm_fdinfo(&text)
+        {
+            clients.push(client);
+        }
+    }
+    parse::drm_gpu_time_ns(&clients)
 }
 
 /// Read a /proc file from offset 0 through a kept descriptor.
@@ -378,4 +448,68 @@ fn raise_fd_limit() -> u64 {
         }
     }
     lim.rlim_cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    const CLIENT: &str = "pos:\t0\nflags:\t02100002\ndrm-driver:\ti915\ndrm-pdev:\t0000:00:02.0\ndrm-client-id:\t7\ndrm-engine-render:\t7000 ns\ndrm-engine-video:\t1000 ns\ndrm-engine-capacity-video:\t2\n";
+    const OTHER_CLIENT: &str = "drm-driver:\ti915\ndrm-pdev:\t0000:00:02.0\ndrm-client-id:\t8\ndrm-engine-render:\t500 ns\n";
+    const NOT_DRM: &str = "drm-driver:\tfake\ndrm-client-id:\t1\ndrm-engine-x:\t99 ns\n";
+
+    /// A fake procfs with one process (pid 42) holding a DRM client through two
+    /// descriptors, another DRM client, and a regular file.
+    fn fake_proc() -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        let p = root.path();
+        std::fs::write(p.join("stat"), "cpu 1 2 3\nbtime 1700000000\n").unwrap();
+        let proc42 = p.join("42");
+        std::fs::create_dir_all(proc42.join("fd")).unwrap();
+        std::fs::create_dir_all(proc42.join("fdinfo")).unwrap();
+        std::fs::write(
+            proc42.join("status"),
+            "Name:\tgame\nThreads:\t1\nVmHWM:\t100 kB\nvoluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t1\n",
+        )
+        .unwrap();
+        std::fs::write(proc42.join("schedstat"), "100 20 3\n").unwrap();
+        let fds = [
+            ("3", "/dev/dri/renderD128", CLIENT),
+            ("4", "/dev/dri/renderD128", CLIENT), // dup() of fd 3: same client
+            ("5", "/dev/dri/card0", OTHER_CLIENT),
+            ("6", "/home/u/save.dat", NOT_DRM),
+        ];
+        for (fd, target, info) in fds {
+            symlink(target, proc42.join("fd").join(fd)).unwrap();
+            std::fs::write(proc42.join("fdinfo").join(fd), info).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn drm_walk_dedups_clients_and_ignores_non_drm_descriptors() {
+        let root = fake_proc();
+        assert_eq!(drm_gpu_time_ns(root.path(), 42), Some(8_000 + 500));
+        assert_eq!(drm_gpu_time_ns(root.path(), 43), None, "no such process");
+    }
+
+    #[test]
+    fn deepen_fills_gpu_time_only_when_drm_is_enabled() {
+        let root = fake_proc();
+        let mut source = LinuxSource::with_root(root.path()).unwrap();
+        let mut raw = RawProcess::new(42, 0, "game".into());
+        source.set_drm_fdinfo(true);
+        source.deepen(&mut raw, 10.0);
+        let deep = raw.deep.clone().unwrap();
+        assert_eq!(deep.gpu_time_ns, Some(8_500));
+        assert_eq!(deep.csw, Some(6));
+        assert_eq!(
+            raw.gpu_time_ns, None,
+            "the cheap pass's field stays untouched"
+        );
+        source.set_drm_fdinfo(false);
+        source.deepen(&mut raw, 11.0);
+        assert_eq!(raw.deep.unwrap().gpu_time_ns, None);
+    }
 }

@@ -1,5 +1,6 @@
 //! Parsers for Linux `/proc` text: plain functions over bytes, compiled and
-//! tested on every platform. No I/O here.
+//! tested on every platform. No I/O here. Includes the DRM fdinfo parser
+//! (`/proc/PID/fdinfo/FD` of GPU clients) and the per-process GPU time sum.
 
 use crate::model::ProcessState;
 
@@ -25,37 +26,82 @@ pub struct ProcStat {
 /// Parse `/proc/PID/stat`. The command sits in parentheses and may itself hold
 /// spaces and parentheses, so fields are counted from the *last* `)`.
 pub fn parse_stat(buf: &[u8]) -> Option<ProcStat> {
+    let (comm, fields) = parse_stat_fields(buf)?;
+    Some(ProcStat {
+        comm: String::from_utf8_lossy(comm).into_owned(),
+        ..fields
+    })
+}
+
+/// `parse_stat` without allocating: the command's bytes and the numeric fields
+/// (with an empty `comm`). Used on the sampling path, where the command is
+/// already known.
+pub fn parse_stat_fields(buf: &[u8]) -> Option<(&[u8], ProcStat)> {
     let open = buf.iter().position(|&b| b == b'(')?;
     let close = buf.iter().rposition(|&b| b == b')')?;
     if close < open {
         return None;
     }
-    let comm = String::from_utf8_lossy(&buf[open + 1..close]).into_owned();
-    let rest = std::str::from_utf8(buf.get(close + 1..)?).ok()?;
-    let mut fields = rest.split_ascii_whitespace();
+    let comm = &buf[open + 1..close];
+    let mut rest = buf.get(close + 1..)?;
     // Field 3 (state) is the first after the command.
-    let state = *fields.next()?.as_bytes().first()?;
+    rest = skip_spaces(rest);
+    let state = *rest.first()?;
+    rest = rest.get(1..)?;
+    // f[i] holds field i + 3; fields 4..=24 (ppid .. rss).
     let mut f = [0i64; 22];
-    // Fields 4..=24 (ppid .. rss) into f[4..=24-3].
-    for slot in f.iter_mut().take(22).skip(1) {
-        *slot = fields.next()?.parse::<i64>().ok()?;
+    for slot in f.iter_mut().skip(1) {
+        let (v, tail) = next_int(rest)?;
+        *slot = v;
+        rest = tail;
     }
-    // f[i] holds field i + 3.
     let field = |n: usize| f[n - 3];
-    Some(ProcStat {
+    Some((
         comm,
-        state,
-        ppid: field(4) as u32,
-        minflt: field(10) as u64,
-        majflt: field(12) as u64,
-        utime: field(14) as u64,
-        stime: field(15) as u64,
-        priority: field(18),
-        nice: field(19),
-        num_threads: field(20) as u64,
-        start_ticks: field(22) as u64,
-        rss_pages: field(24),
-    })
+        ProcStat {
+            comm: String::new(),
+            state,
+            ppid: field(4) as u32,
+            minflt: field(10) as u64,
+            majflt: field(12) as u64,
+            utime: field(14) as u64,
+            stime: field(15) as u64,
+            priority: field(18),
+            nice: field(19),
+            num_threads: field(20) as u64,
+            start_ticks: field(22) as u64,
+            rss_pages: field(24),
+        },
+    ))
+}
+
+fn skip_spaces(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &b[n..]
+}
+
+/// The next whitespace-separated signed decimal integer and what follows it.
+fn next_int(b: &[u8]) -> Option<(i64, &[u8])> {
+    let b = skip_spaces(b);
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let len = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+    if len == 0 || len > 20 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in &digits[..len] {
+        // Wraps only for values above i64::MAX, which /proc prints for "unlimited"
+        // fields we do not use.
+        v = v.wrapping_mul(10).wrapping_add(i64::from(d - b'0'));
+    }
+    let rest = &digits[len..];
+    if rest.first().is_some_and(|c| !c.is_ascii_whitespace()) {
+        return None;
+    }
+    Some((if neg { v.wrapping_neg() } else { v }, rest))
 }
 
 /// `/proc/PID/io`.
@@ -71,26 +117,31 @@ pub struct ProcIo {
 }
 
 pub fn parse_io(text: &str) -> Option<ProcIo> {
+    parse_io_bytes(text.as_bytes())
+}
+
+/// `parse_io` over raw bytes (the sampling path reads bytes).
+pub fn parse_io_bytes(buf: &[u8]) -> Option<ProcIo> {
     let mut io = ProcIo::default();
     let mut seen = 0;
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else {
+    for line in buf.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
-        let Ok(v) = value.trim().parse::<u64>() else {
+        let Some((v, _)) = next_int(&line[colon + 1..]) else {
             continue;
         };
-        let slot = match key {
-            "rchar" => &mut io.rchar,
-            "wchar" => &mut io.wchar,
-            "syscr" => &mut io.syscr,
-            "syscw" => &mut io.syscw,
-            "read_bytes" => &mut io.read_bytes,
-            "write_bytes" => &mut io.write_bytes,
-            "cancelled_write_bytes" => &mut io.cancelled_write_bytes,
+        let slot = match &line[..colon] {
+            b"rchar" => &mut io.rchar,
+            b"wchar" => &mut io.wchar,
+            b"syscr" => &mut io.syscr,
+            b"syscw" => &mut io.syscw,
+            b"read_bytes" => &mut io.read_bytes,
+            b"write_bytes" => &mut io.write_bytes,
+            b"cancelled_write_bytes" => &mut io.cancelled_write_bytes,
             _ => continue,
         };
-        *slot = v;
+        *slot = v as u64;
         seen += 1;
     }
     (seen > 0).then_some(io)
@@ -221,6 +272,86 @@ pub fn state_from_letter(letter: u8) -> ProcessState {
     }
 }
 
+/// One DRM client as its `/proc/PID/fdinfo/FD` describes it (the kernel's DRM
+/// client usage stats: `drm-driver`, `drm-pdev`, `drm-client-id`,
+/// `drm-engine-<name>: <N> ns`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrmClient {
+    pub driver: String,
+    /// The device (PCI address) when the driver says; client ids are unique
+    /// per device, not necessarily across devices.
+    pub pdev: Option<String>,
+    pub client_id: u64,
+    /// Busy time summed over the client's engines, ns. `None` when the driver
+    /// reports no engine time (some report cycles only).
+    pub engine_ns: Option<u64>,
+}
+
+/// Parse one fdinfo file. `None` for descriptors that are not DRM clients (no
+/// `drm-driver` or no `drm-client-id`). Engine lines are
+/// `drm-engine-<name>: <N> ns`; `drm-engine-capacity-<name>` (an engine count),
+/// memory (`drm-memory-*`, `drm-*-memory`) and cycle lines are not time and are
+/// skipped.
+pub fn parse_drm_fdinfo(text: &str) -> Option<DrmClient> {
+    let mut driver = None;
+    let mut pdev = None;
+    let mut client_id = None;
+    let mut engine_ns: Option<u64> = None;
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key {
+            "drm-driver" => driver = Some(value.to_string()),
+            "drm-pdev" => pdev = Some(value.to_string()),
+            "drm-client-id" => client_id = value.parse::<u64>().ok(),
+            _ => {
+                let Some(engine) = key.strip_prefix("drm-engine-") else {
+                    continue;
+                };
+                if engine.starts_with("capacity-") {
+                    continue;
+                }
+                let mut parts = value.split_ascii_whitespace();
+                if let (Some(n), Some("ns"), None) = (parts.next(), parts.next(), parts.next())
+                    && let Ok(ns) = n.parse::<u64>()
+                {
+                    engine_ns = Some(engine_ns.unwrap_or(0).saturating_add(ns));
+                }
+            }
+        }
+    }
+    Some(DrmClient {
+        driver: driver.filter(|d| !d.is_empty())?,
+        pdev,
+        client_id: client_id?,
+        engine_ns,
+    })
+}
+
+/// GPU time of one process, ns, from the DRM clients of its descriptors: each
+/// client counted once (several descriptors can share one client, identified
+/// by driver, device and `drm-client-id`; the largest reading wins), then
+/// summed over clients. `None` when no client reports engine time.
+pub fn drm_gpu_time_ns(clients: &[DrmClient]) -> Option<u64> {
+    let mut seen: Vec<(&str, Option<&str>, u64, u64)> = Vec::with_capacity(clients.len());
+    for c in clients {
+        let Some(ns) = c.engine_ns else {
+            continue;
+        };
+        let key = (c.driver.as_str(), c.pdev.as_deref(), c.client_id);
+        match seen.iter_mut().find(|s| (s.0, s.1, s.2) == key) {
+            Some(s) => s.3 = s.3.max(ns),
+            None => seen.push((key.0, key.1, key.2, ns)),
+        }
+    }
+    if seen.is_empty() {
+        return None;
+    }
+    Some(seen.iter().fold(0u64, |a, s| a.saturating_add(s.3)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +389,10 @@ mod tests {
         assert!(parse_stat(b"").is_none());
         assert!(parse_stat(b")(").is_none());
         assert!(parse_stat(&STAT[..STAT.len() / 2]).is_none());
+        assert!(
+            parse_stat(b"42 (x) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 2x 21 22\n")
+                .is_none()
+        );
     }
 
     #[test]
@@ -266,6 +401,11 @@ mod tests {
         assert_eq!(io.read_bytes + io.write_bytes, 12288);
         assert_eq!(io.syscr + io.syscw, 12);
         assert!(parse_io("").is_none());
+        assert_eq!(
+            parse_io_bytes(b"read_bytes: 7\nwrite_bytes: 8\n")
+                .map(|i| i.read_bytes + i.write_bytes),
+            Some(15)
+        );
     }
 
     #[test]
@@ -321,5 +461,66 @@ mod tests {
         );
         assert_eq!(state_from_letter(b'D'), ProcessState::DiskSleep);
         assert_eq!(state_from_letter(b'?'), ProcessState::Unknown);
+    }
+
+    const AMDGPU_FDINFO: &str = "pos:\t0\nflags:\t02100002\nmnt_id:\t24\nino:\t1077\ndrm-driver:\tamdgpu\ndrm-client-id:\t42\ndrm-pdev:\t0000:03:00.0\npasid:\t32770\ndrm-memory-vram:\t1024 KiB\ndrm-memory-gtt:\t2048 KiB\ndrm-memory-cpu:\t0 KiB\namd-memory-visible-vram:\t0 KiB\namd-evicted-vram:\t0 KiB\ndrm-engine-gfx:\t12345 ns\ndrm-engine-compute:\t655 ns\ndrm-engine-dec:\t0 ns\n";
+
+    const I915_FDINFO: &str = "pos:\t0\nflags:\t02100002\nmnt_id:\t26\nino:\t716\ndrm-driver:\ti915\ndrm-pdev:\t0000:00:02.0\ndrm-client-id:\t7\ndrm-engine-render:\t7865 ns\ndrm-engine-copy:\t0 ns\ndrm-engine-video:\t1000 ns\ndrm-engine-capacity-video:\t2\ndrm-engine-video-enhance:\t35 ns\n";
+
+    #[test]
+    fn drm_fdinfo_amdgpu() {
+        let c = parse_drm_fdinfo(AMDGPU_FDINFO).unwrap();
+        assert_eq!(c.driver, "amdgpu");
+        assert_eq!(c.pdev.as_deref(), Some("0000:03:00.0"));
+        assert_eq!(c.client_id, 42);
+        assert_eq!(c.engine_ns, Some(12345 + 655), "memory lines are not time");
+    }
+
+    #[test]
+    fn drm_fdinfo_i915() {
+        let c = parse_drm_fdinfo(I915_FDINFO).unwrap();
+        assert_eq!(c.driver, "i915");
+        assert_eq!(c.client_id, 7);
+        assert_eq!(c.engine_ns, Some(7865 + 1000 + 35), "capacity is a count");
+    }
+
+    #[test]
+    fn drm_fdinfo_not_a_client() {
+        // A plain file's fdinfo, and DRM without a client id.
+        assert_eq!(
+            parse_drm_fdinfo("pos:\t0\nflags:\t02\nmnt_id:\t9\nino:\t5\n"),
+            None
+        );
+        assert_eq!(
+            parse_drm_fdinfo("drm-driver:\tv3d\ndrm-engine-bin:\t5 ns\n"),
+            None
+        );
+        assert_eq!(parse_drm_fdinfo(""), None);
+        // A client whose driver reports cycles only has no engine time.
+        let xe = "drm-driver:\txe\ndrm-client-id:\t3\ndrm-cycles-rcs:\t100\ndrm-total-cycles-rcs:\t900\n";
+        assert_eq!(parse_drm_fdinfo(xe).unwrap().engine_ns, None);
+        // Garbage values are skipped, not misread.
+        let odd = "drm-driver:\tx\ndrm-client-id:\t1\ndrm-engine-a:\tlots ns\ndrm-engine-b:\t5 us\ndrm-engine-c:\t9 ns\n";
+        assert_eq!(parse_drm_fdinfo(odd).unwrap().engine_ns, Some(9));
+    }
+
+    #[test]
+    fn drm_gpu_time_dedups_shared_clients_and_sums_the_rest() {
+        let amd = parse_drm_fdinfo(AMDGPU_FDINFO).unwrap();
+        let intel = parse_drm_fdinfo(I915_FDINFO).unwrap();
+        // The same client through a dup()ed fd, read a moment later.
+        let mut amd_dup = amd.clone();
+        amd_dup.engine_ns = Some(13_500);
+        // Same client id on another device is another client.
+        let mut other_gpu = amd.clone();
+        other_gpu.pdev = Some("0000:04:00.0".into());
+        other_gpu.engine_ns = Some(1);
+        let total = drm_gpu_time_ns(&[amd.clone(), amd_dup, intel.clone(), other_gpu]);
+        assert_eq!(total, Some(13_500 + 8_900 + 1));
+        assert_eq!(drm_gpu_time_ns(&[amd.clone(), amd]), Some(13_000));
+        let mut silent = intel;
+        silent.engine_ns = None;
+        assert_eq!(drm_gpu_time_ns(&[silent]), None);
+        assert_eq!(drm_gpu_time_ns(&[]), None);
     }
 }
