@@ -232,14 +232,14 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         let (top, all) = sampler.sample_all(now);
         sample_count += 1;
         let stored = ring.push(top);
-        for cmd in tracker.update(now, &all) {
+        for cmd in tracker.update(now, all) {
             log_command(&cmd);
             if let Some(op) = write_for(&cmd, now, boot_time) {
                 send(&writer, op);
             }
         }
         sampler.set_pinned(tracker.tracked());
-        if sample_count % STATE_EVERY == 0 {
+        if sample_count.is_multiple_of(STATE_EVERY) {
             send(
                 &writer,
                 WriteOp::Sample {
@@ -248,7 +248,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
                 },
             );
         }
-        if sample_count % heartbeat_every == 0 {
+        if sample_count.is_multiple_of(heartbeat_every) {
             info!(
                 event_name = "heartbeat",
                 samples = sample_count,

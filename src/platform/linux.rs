@@ -38,7 +38,14 @@ struct Entry {
     deep: Option<DeepCounters>,
     /// The scan that last saw this process.
     seen: u64,
+    /// CPU ticks and `io` counters at the last `io` read, and that read's scan.
+    io_ticks: u64,
+    last_io: Option<parse::ProcIo>,
+    io_generation: u64,
 }
+
+/// Re-read `io` of an idle process at least this often (scans).
+const IO_REFRESH_SCANS: u64 = 30;
 
 /// Reads `/proc` for `collect`.
 pub struct LinuxSource {
@@ -288,6 +295,9 @@ impl ProcessSource for LinuxSource {
                             command,
                             deep: None,
                             seen: generation,
+                            io_ticks: u64::MAX,
+                            last_io: None,
+                            io_generation: 0,
                         },
                     );
                     s
@@ -297,8 +307,25 @@ impl ProcessSource for LinuxSource {
                 continue;
             };
             entry.seen = generation;
-            let io = Self::read_slot(&root, pid, "io", &entry.io, &mut buf)
-                .and_then(|n| parse_io_bytes(&buf[..n]));
+            // I/O needs CPU: a process that has not run a clock tick since the
+            // last read cannot have moved its counters by more than a trifle, and
+            // the cumulative counters catch up at the next read.
+            let ticks = stat.utime + stat.stime;
+            let io = if ticks == entry.io_ticks
+                && generation - entry.io_generation < IO_REFRESH_SCANS
+                && !matches!(entry.io, Slot::Denied)
+            {
+                entry.last_io
+            } else {
+                let io = Self::read_slot(&root, pid, "io", &entry.io, &mut buf)
+                    .and_then(|n| parse_io_bytes(&buf[..n]));
+                entry.io_ticks = ticks;
+                entry.last_io = io;
+                // Spread idle processes' refreshes over the period.
+                entry.io_generation =
+                    generation.saturating_sub(u64::from(pid) % (IO_REFRESH_SCANS / 2));
+                io
+            };
             if let Some(entry) = self.entries.get(&pid) {
                 out.push(self.to_raw(pid, &stat, entry, io));
             }

@@ -1,12 +1,19 @@
 //! Platform bindings: one file per OS, each a `ProcessSource` for `collect`.
 //!
-//! Thin: reads raw counters, never computes rates or scores. Parsers live in
-//! `parse` as plain functions so they are tested on every platform.
+//! Thin: reads raw counters, never computes rates or scores. Parsers and
+//! conversion rules live in plain modules compiled and tested on every
+//! platform: `parse` (Linux `/proc` text, DRM fdinfo) and `darwin` (macOS
+//! libproc/IOKit values → `RawProcess`). Only the system calls are gated:
+//! `linux` on Linux, `macos` on macOS.
 
+pub mod darwin;
 pub mod parse;
 
 #[cfg(target_os = "linux")]
 pub mod linux;
+
+#[cfg(target_os = "macos")]
+pub mod macos;
 
 use crate::collect::{ProcessSource, RawProcess, SystemInfo};
 
@@ -19,7 +26,15 @@ pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, String> {
 }
 
 /// The process source for the platform this binary runs on.
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "macos")]
+pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, String> {
+    macos::MacSource::new()
+        .map(|s| Box::new(s) as Box<dyn ProcessSource + Send>)
+        .map_err(|e| format!("cannot read the process table: {e}"))
+}
+
+/// The process source for the platform this binary runs on.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, String> {
     Err(format!(
         "no process collector is built for {} yet",
