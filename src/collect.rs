@@ -133,6 +133,10 @@ pub struct Previous {
     /// Sampling round of the last deep read, and how many there have been.
     pub deep_round: Option<u64>,
     pub deep_reads: u32,
+    /// CPU time at the last deep read: a process that has not run since then
+    /// cannot have switched or woken enough to matter, so its periodic deep
+    /// read is skipped.
+    pub deep_cpu_time_ns: Option<u64>,
     pub seen_round: u64,
 }
 
@@ -234,6 +238,7 @@ pub fn derive(raw: &RawProcess, prev: Option<&Previous>, now: f64) -> (ProcessSc
         deep: raw.deep.clone(),
         deep_rates,
         deep_round: prev.and_then(|x| x.deep_round),
+        deep_cpu_time_ns: prev.and_then(|x| x.deep_cpu_time_ns),
         deep_reads: prev.map_or(0, |x| x.deep_reads),
         seen_round: prev.map_or(0, |x| x.seen_round),
     };
@@ -341,9 +346,14 @@ impl<S: ProcessSource> Sampler<S> {
         }
         let period = cfg.selection.deep_refresh_samples.max(1);
         for (i, next) in nexts.iter().enumerate() {
+            // Skip the periodic read of a process that has not run since its last
+            // deep read and whose last deep rates were already ~0: nothing to update.
+            let idle_and_quiet = raws[i].cpu_time_ns.is_some()
+                && raws[i].cpu_time_ns == next.deep_cpu_time_ns
+                && next.deep_rates.iter().all(|r| r.is_none_or(|v| v < 1.0));
             if next.deep_reads < 2
                 || self.pinned.contains(&raws[i].key())
-                || due_for_refresh(raws[i].pid, round, period)
+                || (due_for_refresh(raws[i].pid, round, period) && !idle_and_quiet)
             {
                 deepen[i] = true;
             }
@@ -357,6 +367,7 @@ impl<S: ProcessSource> Sampler<S> {
             self.source.deepen(&mut raws[i], now);
             let (p, mut n) = derive(&raws[i], self.previous.get(&raws[i].key()), now);
             n.deep_round = Some(round);
+            n.deep_cpu_time_ns = raws[i].cpu_time_ns;
             n.deep_reads = nexts[i].deep_reads.saturating_add(1);
             scored[i] = p;
             nexts[i] = n;
@@ -590,6 +601,30 @@ mod tests {
                 ..Default::default()
             });
         }
+    }
+
+    #[test]
+    fn idle_quiet_processes_skip_periodic_deep_reads_but_busy_ones_do_not() {
+        let mut config = Config::default();
+        config.selection.deep_candidates = 0;
+        config.selection.deep_refresh_samples = 1; // every round is a refresh round
+        let rounds = (0..6)
+            .map(|r| vec![raw(1, 0, 0), raw(2, r * 10_000_000, 0)])
+            .collect();
+        let mut s = Sampler::new(
+            FakeSource {
+                rounds,
+                deepened: vec![],
+            },
+            config,
+        );
+        for r in 0..6 {
+            s.sample(f64::from(r));
+        }
+        let idle = s.source.deepened.iter().filter(|&&p| p == 1).count();
+        let busy = s.source.deepened.iter().filter(|&&p| p == 2).count();
+        assert_eq!(idle, 2, "newcomer reads only, then skipped while idle");
+        assert_eq!(busy, 6, "a running process is read every refresh");
     }
 
     #[test]

@@ -127,3 +127,399 @@ pub fn decode<T: for<'de> Deserialize<'de>>(line: &[u8], max: usize) -> Result<T
     serde_json::from_str(text.trim_end_matches(['\n', '\r']))
         .map_err(|e| DecodeError::Malformed(e.to_string()))
 }
+
+/// `initial_state` with borrowed history, so the server need not deep-copy its
+/// ring buffer for every new client. Encodes exactly as
+/// `ServerMessage::InitialState`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "initial_state")]
+struct InitialStateRef<'a> {
+    version: u32,
+    daemon: &'a DaemonInfo,
+    history: Vec<&'a ProcessSamples>,
+}
+
+/// `sample` with a borrowed payload; encodes exactly as `ServerMessage::Sample`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "sample")]
+struct SampleRef<'a> {
+    samples: &'a ProcessSamples,
+}
+
+/// Encode an `initial_state` line (version = `PROTOCOL_VERSION`) from borrowed
+/// parts, history oldest first.
+pub fn encode_initial_state<'a>(
+    daemon: &'a DaemonInfo,
+    history: impl IntoIterator<Item = &'a ProcessSamples>,
+) -> Result<String, serde_json::Error> {
+    encode(&InitialStateRef {
+        version: PROTOCOL_VERSION,
+        daemon,
+        history: history.into_iter().collect(),
+    })
+}
+
+/// Encode a `sample` line from a borrowed `ProcessSamples`.
+pub fn encode_sample(samples: &ProcessSamples) -> Result<String, serde_json::Error> {
+    encode(&SampleRef { samples })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MetricValue, ProcessScore};
+    use proptest::prelude::*;
+
+    fn info() -> DaemonInfo {
+        DaemonInfo {
+            pid: 4242,
+            started_at: 1_700_000_000.25,
+            sample_interval: 1.0 / 3.0,
+            sample_count: 17,
+            boot_time: 1_699_990_000_000,
+            open_events: 2,
+        }
+    }
+
+    fn samples(n: usize, t: f64) -> ProcessSamples {
+        let rogues = (0..n)
+            .map(|i| {
+                let mut p = ProcessScore::new(
+                    100 + i as u32,
+                    1_700_000_000_000 + i as u64,
+                    format!("proc-{i} \u{202e}evil\x1b[31m"),
+                    t,
+                );
+                p.cpu = Some(MetricValue {
+                    current: 97.5,
+                    low: 1.0,
+                    high: 99.0,
+                });
+                p.mem = Some(MetricValue::new(1.5e9));
+                p.cgroup = Some("/system.slice/x.service".into());
+                p.score = 80.0 - i as f64;
+                p.band = Band::High;
+                p.cpu_share = Some(0.9);
+                p.dominant_resource = Resource::Cpu;
+                p
+            })
+            .collect();
+        ProcessSamples {
+            timestamp: t,
+            elapsed_ms: 12.5,
+            process_count: 321,
+            max_score: 80.0,
+            rogues,
+        }
+    }
+
+    fn notice(kind: EventKind) -> EventNotice {
+        EventNotice {
+            kind,
+            event_key: 9,
+            pid: 77,
+            start_time: 1_700_000_000_123,
+            command: "hog\nwith newline".into(),
+            band: Band::Critical,
+            score: 93.25,
+            dominant_resource: Resource::Disk,
+            at: 1_700_000_100.5,
+            reason: (kind == EventKind::Closed).then(|| "recovered".to_string()),
+        }
+    }
+
+    fn event_row() -> EventRow {
+        EventRow {
+            id: 3,
+            pid: 77,
+            start_time: 1_700_000_000_123,
+            command: "hog".into(),
+            boot_time: 1_699_990_000_000,
+            entry_time: 1_700_000_050.0,
+            exit_time: None,
+            entry_band: Band::Elevated,
+            peak_band: Band::Critical,
+            peak_score: 93.25,
+            peak_time: 1_700_000_060.0,
+            dominant_resource: Resource::Memory,
+            close_reason: None,
+            forensics_count: 1,
+        }
+    }
+
+    fn every_server_message() -> Vec<ServerMessage> {
+        let mut v = vec![
+            ServerMessage::InitialState {
+                version: PROTOCOL_VERSION,
+                daemon: info(),
+                history: vec![samples(0, 1.0), samples(3, 2.0)],
+            },
+            ServerMessage::InitialState {
+                version: PROTOCOL_VERSION,
+                daemon: info(),
+                history: vec![],
+            },
+            ServerMessage::Sample {
+                samples: samples(5, 3.0),
+            },
+            ServerMessage::Events {
+                events: vec![event_row()],
+            },
+            ServerMessage::Events { events: vec![] },
+            ServerMessage::Pong,
+            ServerMessage::Error {
+                message: "malformed message: \"quoted\"\n".into(),
+            },
+        ];
+        for kind in [
+            EventKind::Opened,
+            EventKind::Escalated,
+            EventKind::Closed,
+            EventKind::Forensics,
+        ] {
+            v.push(ServerMessage::Event {
+                event: notice(kind),
+            });
+        }
+        v
+    }
+
+    fn every_client_message() -> Vec<ClientMessage> {
+        vec![
+            ClientMessage::Ping,
+            ClientMessage::GetEvents {
+                limit: None,
+                open_only: false,
+            },
+            ClientMessage::GetEvents {
+                limit: Some(50),
+                open_only: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips_as_one_line() {
+        for msg in every_server_message() {
+            let line = encode(&msg).unwrap();
+            assert!(line.ends_with('\n'));
+            assert_eq!(line.matches('\n').count(), 1, "one line: {line}");
+            let back: ServerMessage = decode(line.as_bytes(), MAX_SERVER_LINE).unwrap();
+            assert_eq!(back, msg);
+        }
+        for msg in every_client_message() {
+            let line = encode(&msg).unwrap();
+            assert_eq!(line.matches('\n').count(), 1);
+            let back: ClientMessage = decode(line.as_bytes(), MAX_CLIENT_LINE).unwrap();
+            assert_eq!(back, msg);
+        }
+    }
+
+    #[test]
+    fn wire_names_are_snake_case_types() {
+        let json = |m: &ServerMessage| serde_json::to_value(m).unwrap();
+        let all = every_server_message();
+        let types: Vec<String> = all
+            .iter()
+            .map(|m| json(m)["type"].as_str().unwrap().to_string())
+            .collect();
+        for t in [
+            "initial_state",
+            "sample",
+            "events",
+            "pong",
+            "error",
+            "event",
+        ] {
+            assert!(types.iter().any(|x| x == t), "{t} missing");
+        }
+        assert_eq!(json(&all[0])["version"], PROTOCOL_VERSION);
+        assert_eq!(
+            encode(&ClientMessage::Ping).unwrap(),
+            "{\"type\":\"ping\"}\n"
+        );
+    }
+
+    #[test]
+    fn borrowed_encoders_match_the_owned_messages() {
+        let history = vec![samples(2, 1.0), samples(4, 2.0)];
+        let line = encode_initial_state(&info(), history.iter()).unwrap();
+        let owned = encode(&ServerMessage::InitialState {
+            version: PROTOCOL_VERSION,
+            daemon: info(),
+            history: history.clone(),
+        })
+        .unwrap();
+        assert_eq!(line, owned);
+
+        let s = samples(3, 5.0);
+        let line = encode_sample(&s).unwrap();
+        assert_eq!(
+            line,
+            encode(&ServerMessage::Sample { samples: s.clone() }).unwrap()
+        );
+        let back: ServerMessage = decode(line.as_bytes(), MAX_SERVER_LINE).unwrap();
+        assert_eq!(back, ServerMessage::Sample { samples: s });
+    }
+
+    #[test]
+    fn get_events_fields_default() {
+        let m: ClientMessage = decode(br#"{"type":"get_events"}"#, MAX_CLIENT_LINE).unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::GetEvents {
+                limit: None,
+                open_only: false
+            }
+        );
+    }
+
+    /// Decision: unknown extra fields are ignored, so a newer client may add
+    /// optional fields without breaking an older daemon. Unknown `type`s are not.
+    #[test]
+    fn extra_fields_are_ignored() {
+        let m: ClientMessage = decode(br#"{"type":"ping","x":1}"#, MAX_CLIENT_LINE).unwrap();
+        assert_eq!(m, ClientMessage::Ping);
+        let m: ClientMessage = decode(
+            br#"{"x":[1,2],"type":"get_events","limit":3,"future":{}}"#,
+            MAX_CLIENT_LINE,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::GetEvents {
+                limit: Some(3),
+                open_only: false
+            }
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_malformed() {
+        let bad: &[&[u8]] = &[
+            br#"{"type":"nope"}"#,
+            br#"{"type":42}"#,
+            br#"{"type":null}"#,
+            br#"{"type":"PING"}"#,
+            br#"{"Type":"ping"}"#,
+            br#"{}"#,
+            b"[]",
+            b"null",
+            b"42",
+            br#""ping""#,
+            b"",
+            b"   ",
+            br#"{"type":"ping"} {"type":"ping"}"#,
+            br#"{"type":"get_events","limit":-1}"#,
+            br#"{"type":"get_events","limit":"ten"}"#,
+            br#"{"type":"get_events","open_only":"yes"}"#,
+            br#"{"type":"get_events","limit":1e400}"#,
+            br#"{"type":"pong"}"#,
+        ];
+        for line in bad {
+            let r = decode::<ClientMessage>(line, MAX_CLIENT_LINE);
+            assert!(
+                matches!(r, Err(DecodeError::Malformed(_))),
+                "{:?} -> {r:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // A client message is not a server message and vice versa.
+        assert!(decode::<ServerMessage>(br#"{"type":"ping"}"#, MAX_SERVER_LINE).is_err());
+        assert!(
+            decode::<ServerMessage>(br#"{"type":"sample","samples":{}}"#, MAX_SERVER_LINE).is_err()
+        );
+    }
+
+    #[test]
+    fn non_utf8_is_reported_as_such() {
+        assert_eq!(
+            decode::<ClientMessage>(b"{\"type\":\"ping\xff\"}", MAX_CLIENT_LINE),
+            Err(DecodeError::NotUtf8)
+        );
+    }
+
+    #[test]
+    fn huge_line_is_too_long_before_parsing() {
+        let mut line = br#"{"type":"ping","pad":""#.to_vec();
+        line.extend(std::iter::repeat_n(b'a', MAX_CLIENT_LINE));
+        line.extend(br#""}"#);
+        assert_eq!(
+            decode::<ClientMessage>(&line, MAX_CLIENT_LINE),
+            Err(DecodeError::TooLong {
+                len: line.len(),
+                max: MAX_CLIENT_LINE
+            })
+        );
+        // Even when the bytes are not UTF-8: the length check comes first.
+        let junk = vec![0xffu8; MAX_CLIENT_LINE + 1];
+        assert!(matches!(
+            decode::<ClientMessage>(&junk, MAX_CLIENT_LINE),
+            Err(DecodeError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn every_truncation_of_a_real_message_is_an_error_not_a_panic() {
+        for msg in every_server_message() {
+            let line = encode(&msg).unwrap();
+            let body = line.trim_end().as_bytes();
+            for cut in 0..body.len() {
+                let r = decode::<ServerMessage>(&body[..cut], MAX_SERVER_LINE);
+                assert!(r.is_err(), "prefix of {cut} bytes decoded: {r:?}");
+            }
+        }
+        for msg in every_client_message() {
+            let line = encode(&msg).unwrap();
+            let body = line.trim_end().as_bytes();
+            for cut in 0..body.len() {
+                assert!(decode::<ClientMessage>(&body[..cut], MAX_CLIENT_LINE).is_err());
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode::<ClientMessage>(&bytes, MAX_CLIENT_LINE);
+            let _ = decode::<ServerMessage>(&bytes, MAX_SERVER_LINE);
+            // A tiny cap must be honoured whatever the bytes are.
+            let r = decode::<ClientMessage>(&bytes, 8);
+            if bytes.len() > 8 {
+                prop_assert!(
+                    matches!(r, Err(DecodeError::TooLong { .. })),
+                    "expected TooLong, got {:?}",
+                    r
+                );
+            }
+        }
+
+        #[test]
+        fn random_json_ish_text_never_panics(text in r#"[\{\}\[\]":,a-z0-9 \-\.eE_]{0,200}"#) {
+            let _ = decode::<ClientMessage>(text.as_bytes(), MAX_CLIENT_LINE);
+            let _ = decode::<ServerMessage>(text.as_bytes(), MAX_SERVER_LINE);
+        }
+
+        #[test]
+        fn mutated_real_messages_never_panic(
+            which in 0usize..11,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let all = every_server_message();
+            let mut bytes = encode(&all[which % all.len()]).unwrap().into_bytes();
+            for (at, b) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+            let _ = decode::<ServerMessage>(&bytes, MAX_SERVER_LINE);
+            let _ = decode::<ClientMessage>(&bytes, MAX_CLIENT_LINE);
+        }
+
+        #[test]
+        fn get_events_round_trips(limit in proptest::option::of(0usize..1_000_000), open_only in any::<bool>()) {
+            let msg = ClientMessage::GetEvents { limit, open_only };
+            let line = encode(&msg).unwrap();
+            prop_assert_eq!(decode::<ClientMessage>(line.as_bytes(), MAX_CLIENT_LINE).unwrap(), msg);
+        }
+    }
+}

@@ -1,0 +1,918 @@
+//! The daemon's side of the live stream: binds the Unix socket, checks each
+//! peer's uid, and fans samples and events out to clients through bounded
+//! per-client queues, so a slow client is dropped instead of ever slowing the
+//! sampler. Runs on its own thread with a current-thread tokio runtime.
+
+use super::IpcError;
+use super::lines::{LineReader, ReadLine};
+use super::protocol::{
+    ClientMessage, DaemonInfo, DecodeError, EventNotice, MAX_CLIENT_LINE, MAX_SERVER_LINE,
+    ServerMessage, decode, encode, encode_initial_state, encode_sample,
+};
+use crate::model::ProcessSamples;
+use crate::storage::{EventFilter, EventRow};
+use std::collections::VecDeque;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Samples kept for `initial_state` when the config does not say.
+pub const DEFAULT_HISTORY_LEN: usize = 60;
+/// Per-client queue length when the config does not say (~21 s at 3 Hz).
+pub const DEFAULT_CLIENT_QUEUE: usize = 64;
+/// `get_events` without a limit returns at most this many events.
+pub const DEFAULT_EVENTS_LIMIT: usize = 100;
+/// `get_events` never returns more than this many events, whatever it asks.
+pub const MAX_EVENTS_LIMIT: usize = 1000;
+/// How long shutdown waits for client tasks to say goodbye.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The socket path (normally `config::Paths::socket()`).
+    pub socket: PathBuf,
+    /// Samples kept for `initial_state`, e.g. 60.
+    pub history_len: usize,
+    /// Messages queued per client before that client is dropped, e.g. 64.
+    pub client_queue: usize,
+    /// A single write to a client taking longer than this drops the client.
+    pub write_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for everything but the socket path.
+    pub fn new(socket: PathBuf) -> ServerConfig {
+        ServerConfig {
+            socket,
+            history_len: DEFAULT_HISTORY_LEN,
+            client_queue: DEFAULT_CLIENT_QUEUE,
+            write_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Answers `get_events`; the daemon passes a closure that opens the database
+/// read-only. Runs on tokio's blocking pool.
+pub type EventQuery = Arc<dyn Fn(EventFilter) -> Result<Vec<EventRow>, String> + Send + Sync>;
+
+/// One line shared by every client it goes to.
+type Line = Arc<str>;
+
+/// A connected client as the hub sees it.
+struct Slot {
+    id: u64,
+    tx: mpsc::Sender<Line>,
+    /// Fired (with the reason) when the hub drops the client.
+    kick: Option<oneshot::Sender<&'static str>>,
+}
+
+struct HubState {
+    daemon: DaemonInfo,
+    history: VecDeque<Arc<ProcessSamples>>,
+    history_len: usize,
+    client_queue: usize,
+    clients: Vec<Slot>,
+}
+
+struct HubInner {
+    state: Mutex<HubState>,
+    next_id: AtomicU64,
+}
+
+/// State shared between the sampling thread and the server: the recent history,
+/// the daemon's self-description and the connected clients' queues. Cheap to
+/// clone. Publishing never blocks on a client: it only takes a short mutex and
+/// does a `try_send` per client.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Hub")
+            .field("history", &st.history.len())
+            .field("history_len", &st.history_len)
+            .field("client_queue", &st.client_queue)
+            .field("clients", &st.clients.len())
+            .finish()
+    }
+}
+
+impl Hub {
+    /// A hub keeping `DEFAULT_HISTORY_LEN` samples and `DEFAULT_CLIENT_QUEUE`
+    /// messages per client; `Server::start` applies its `ServerConfig` values.
+    pub fn new(daemon: DaemonInfo) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                state: Mutex::new(HubState {
+                    daemon,
+                    history: VecDeque::with_capacity(DEFAULT_HISTORY_LEN),
+                    history_len: DEFAULT_HISTORY_LEN,
+                    client_queue: DEFAULT_CLIENT_QUEUE,
+                    clients: Vec::new(),
+                }),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock leaves consistent data behind (every
+        // update is a single push/replace), so poisoning is ignored.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn configure(&self, history_len: usize, client_queue: usize) {
+        let mut st = self.lock();
+        st.history_len = history_len;
+        st.client_queue = client_queue.max(1);
+        while st.history.len() > history_len {
+            st.history.pop_front();
+        }
+    }
+
+    /// Record a sample for `initial_state` and queue it for every client. Called
+    /// from the (non-async) sampling thread; never blocks on clients: a client
+    /// whose queue is full is dropped.
+    pub fn publish_sample(&self, samples: Arc<ProcessSamples>) {
+        // Encode outside the lock when someone is listening (the usual case with a
+        // TUI open); under it only if a client arrived in between.
+        let mut line = if self.client_count() > 0 {
+            encode_line(encode_sample(&samples), "sample")
+        } else {
+            None
+        };
+        let mut st = self.lock();
+        if st.history_len > 0 {
+            if st.history.len() >= st.history_len {
+                st.history.pop_front();
+            }
+            st.history.push_back(Arc::clone(&samples));
+        }
+        if st.clients.is_empty() {
+            return;
+        }
+        if line.is_none() {
+            line = encode_line(encode_sample(&samples), "sample");
+        }
+        if let Some(line) = line {
+            fan_out(&mut st, &line);
+        }
+    }
+
+    /// Queue an event notice for every client (events are not kept in history).
+    pub fn publish_event(&self, notice: EventNotice) {
+        if self.client_count() == 0 {
+            return;
+        }
+        let Some(line) = encode_line(encode(&ServerMessage::Event { event: notice }), "event")
+        else {
+            return;
+        };
+        fan_out(&mut self.lock(), &line);
+    }
+
+    /// Replace what `initial_state` says about the daemon.
+    pub fn set_daemon_info(&self, info: DaemonInfo) {
+        self.lock().daemon = info;
+    }
+
+    /// Change what `initial_state` says about the daemon in place (e.g. bump
+    /// `sample_count`). `f` runs under the hub's lock: keep it trivial.
+    pub fn update_daemon_info(&self, f: impl FnOnce(&mut DaemonInfo)) {
+        f(&mut self.lock().daemon);
+    }
+
+    /// What `initial_state` currently says about the daemon.
+    pub fn daemon_info(&self) -> DaemonInfo {
+        self.lock().daemon.clone()
+    }
+
+    /// Clients currently connected and subscribed.
+    pub fn client_count(&self) -> usize {
+        self.lock().clients.len()
+    }
+
+    /// Subscribe a new client: what its `initial_state` says plus its queue.
+    /// Atomic with respect to `publish_sample`, so the client sees every sample
+    /// exactly once (in the history or in the queue).
+    fn subscribe(&self) -> Subscription {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (daemon, history, rx, kick) = {
+            let mut st = self.lock();
+            let (tx, rx) = mpsc::channel(st.client_queue);
+            let (kick_tx, kick_rx) = oneshot::channel();
+            st.clients.push(Slot {
+                id,
+                tx,
+                kick: Some(kick_tx),
+            });
+            let history: Vec<Arc<ProcessSamples>> = st.history.iter().cloned().collect();
+            (st.daemon.clone(), history, rx, kick_rx)
+        };
+        let guard = Unsubscribe {
+            hub: self.clone(),
+            id,
+        };
+        Subscription {
+            id,
+            daemon,
+            history,
+            rx,
+            kick,
+            _guard: guard,
+        }
+    }
+
+    fn unsubscribe(&self, id: u64) {
+        self.lock().clients.retain(|s| s.id != id);
+    }
+}
+
+/// Encode `initial_state`, dropping the oldest history until it fits in a line a
+/// client accepts.
+fn initial_state_line(
+    daemon: &DaemonInfo,
+    history: &[Arc<ProcessSamples>],
+    max: usize,
+) -> Result<String, serde_json::Error> {
+    let mut skip = 0;
+    loop {
+        let line = encode_initial_state(daemon, history[skip..].iter().map(|s| &**s))?;
+        if line.len() <= max || skip == history.len() {
+            if skip > 0 {
+                tracing::warn!(
+                    event_name = "initial_state_trimmed",
+                    dropped = skip,
+                    kept = history.len() - skip,
+                    "history too large for one line: oldest samples left out"
+                );
+            }
+            return Ok(line);
+        }
+        skip = (skip * 2).max(1).min(history.len());
+    }
+}
+
+fn encode_line(r: Result<String, serde_json::Error>, what: &'static str) -> Option<Line> {
+    match r {
+        Ok(line) if line.len() <= MAX_SERVER_LINE => Some(Arc::from(line)),
+        Ok(line) => {
+            tracing::warn!(
+                event_name = "ipc_message_too_large",
+                what,
+                bytes = line.len(),
+                max = MAX_SERVER_LINE,
+                "not sent to clients"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(event_name = "ipc_encode_failed", what, error = %e);
+            None
+        }
+    }
+}
+
+/// Queue `line` for every client; drop those whose queue is full.
+fn fan_out(st: &mut HubState, line: &Line) {
+    let mut kicked = Vec::new();
+    st.clients
+        .retain_mut(|slot| match slot.tx.try_send(Arc::clone(line)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                kicked.extend(slot.kick.take());
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    for kick in kicked {
+        let _ = kick.send("queue full: client not reading fast enough");
+    }
+}
+
+struct Subscription {
+    id: u64,
+    daemon: DaemonInfo,
+    history: Vec<Arc<ProcessSamples>>,
+    rx: mpsc::Receiver<Line>,
+    kick: oneshot::Receiver<&'static str>,
+    _guard: Unsubscribe,
+}
+
+/// Removes the client from the hub however its task ends.
+struct Unsubscribe {
+    hub: Hub,
+    id: u64,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.id);
+    }
+}
+
+/// The running server: a thread with its own tokio runtime.
+pub struct Server {
+    socket: PathBuf,
+    /// (dev, inode) of the socket we bound, so shutdown removes only our own.
+    identity: Option<(u64, u64)>,
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Ctx {
+    hub: Hub,
+    events: EventQuery,
+    write_timeout: Duration,
+    uid: u32,
+}
+
+impl Server {
+    /// Bind `cfg.socket` and serve on a dedicated thread.
+    ///
+    /// **Precondition:** the caller holds the daemon's instance lock, so a socket
+    /// file already at the path is left over from a dead daemon and is removed
+    /// (unless something answers on it, which is reported as "address in use").
+    /// A non-socket file at the path is never removed.
+    ///
+    /// Creates the parent directory private (0700, `config::ensure_private_dir`)
+    /// and makes the socket 0600.
+    pub fn start(cfg: ServerConfig, hub: Hub, events: EventQuery) -> Result<Server, IpcError> {
+        let path = cfg.socket.clone();
+        let dir = path.parent().ok_or_else(|| IpcError::Setup {
+            path: path.clone(),
+            message: "the socket path has no parent directory".into(),
+        })?;
+        crate::config::ensure_private_dir(dir).map_err(|e| IpcError::Setup {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+
+        hub.configure(cfg.history_len, cfg.client_queue);
+        let ctx = Arc::new(Ctx {
+            hub,
+            events,
+            write_timeout: cfg.write_timeout,
+            uid: crate::config::current_uid(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        // Everything async (stale check, bind) happens on the server's own thread
+        // and runtime, so `start` works from any thread, async or not.
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let thread_path = path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rh-ipc".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(source) => {
+                        let _ = ready_tx.send(Err(IpcError::Runtime {
+                            path: thread_path,
+                            source,
+                        }));
+                        return;
+                    }
+                };
+                let listener = match rt.block_on(bind_socket(&thread_path)) {
+                    Ok((listener, identity)) => {
+                        let _ = ready_tx.send(Ok(identity));
+                        listener
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(serve(listener, ctx, stop_rx, &thread_path));
+                rt.shutdown_timeout(Duration::from_secs(1));
+            });
+        let thread = spawned.map_err(|source| IpcError::Runtime {
+            path: path.clone(),
+            source,
+        })?;
+        let identity = match ready_rx.recv() {
+            Ok(Ok(identity)) => identity,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(IpcError::Runtime {
+                    path,
+                    source: std::io::Error::other("the server thread died while starting"),
+                });
+            }
+        };
+        tracing::info!(event_name = "ipc_server_started", socket = %path.display());
+        Ok(Server {
+            socket: path,
+            identity: Some(identity),
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The socket this server listens on.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Stop accepting, close every client, join the thread and remove the socket
+    /// file (if it is still the one this server bound). Dropping a `Server` does
+    /// the same.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let _ = self.stop.send(true);
+        if thread.join().is_err() {
+            tracing::error!(event_name = "ipc_server_panicked", socket = %self.socket.display());
+        }
+        let ours = std::fs::symlink_metadata(&self.socket)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if ours.is_some()
+            && ours == self.identity
+            && let Err(e) = std::fs::remove_file(&self.socket)
+        {
+            tracing::warn!(
+                event_name = "socket_remove_failed",
+                socket = %self.socket.display(),
+                error = %e
+            );
+        }
+        tracing::info!(event_name = "ipc_server_stopped", socket = %self.socket.display());
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("socket", &self.socket)
+            .field("running", &self.thread.is_some())
+            .finish()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Replace a stale socket, bind, make the socket 0600. Returns the listener and
+/// the socket file's (dev, inode).
+async fn bind_socket(path: &Path) -> Result<(UnixListener, (u64, u64)), IpcError> {
+    remove_stale_socket(path).await?;
+    let bind_err = |source| IpcError::Bind {
+        path: path.to_path_buf(),
+        source,
+    };
+    let listener = UnixListener::bind(path).map_err(bind_err)?;
+    // The directory is already 0700; this is the second fence.
+    let meta = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::symlink_metadata(path));
+    match meta {
+        Ok(m) => Ok((listener, (m.dev(), m.ino()))),
+        Err(source) => {
+            drop(listener);
+            let _ = std::fs::remove_file(path);
+            Err(bind_err(source))
+        }
+    }
+}
+
+/// Remove a socket file left by a dead daemon. Refuses a non-socket and a socket
+/// something still answers on.
+async fn remove_stale_socket(path: &Path) -> Result<(), IpcError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(IpcError::Bind {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if !meta.file_type().is_socket() {
+        return Err(IpcError::NotASocket {
+            path: path.to_path_buf(),
+        });
+    }
+    // Nonblocking connect with a timeout: a live daemon with a full backlog
+    // (EAGAIN) or a slow one must neither hang us nor lose its socket. Only
+    // "connection refused" proves nobody is listening.
+    match tokio::time::timeout(Duration::from_millis(500), UnixStream::connect(path)).await {
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Ok(Err(source)) if source.kind() != std::io::ErrorKind::WouldBlock => {
+            return Err(IpcError::Bind {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        _ => {
+            return Err(IpcError::InUse {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    std::fs::remove_file(path).map_err(|source| IpcError::Bind {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    tracing::info!(event_name = "stale_socket_removed", socket = %path.display());
+    Ok(())
+}
+
+async fn serve(
+    listener: UnixListener,
+    ctx: Arc<Ctx>,
+    mut stop: watch::Receiver<bool>,
+    socket: &Path,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tasks.spawn(serve_client(stream, Arc::clone(&ctx), stop.clone()));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(
+                        event_name = "ipc_accept_failed",
+                        socket = %socket.display(),
+                        error = %e
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
+}
+
+/// Why a client's connection ended.
+enum End {
+    Dropped(&'static str),
+    Protocol(String),
+    WriteFailed(String),
+    Shutdown,
+}
+
+async fn write_line(
+    wr: &mut tokio::net::unix::WriteHalf<'_>,
+    line: &[u8],
+    timeout: Duration,
+) -> Result<(), String> {
+    match tokio::time::timeout(timeout, wr.write_all(line)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "write timed out after {} ms: client not reading",
+            timeout.as_millis()
+        )),
+    }
+}
+
+fn error_line(message: String) -> String {
+    encode(&ServerMessage::Error { message })
+        .unwrap_or_else(|_| "{\"type\":\"error\",\"message\":\"internal error\"}\n".into())
+}
+
+async fn serve_client(mut stream: UnixStream, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let cred = match stream.peer_cred() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(event_name = "client_refused", reason = "no peer credentials", error = %e);
+            return;
+        }
+    };
+    let (uid, pid) = (cred.uid(), cred.pid());
+    if uid != ctx.uid && uid != 0 {
+        tracing::warn!(
+            event_name = "client_refused",
+            peer_uid = uid,
+            peer_pid = ?pid,
+            reason = "different user"
+        );
+        let line = error_line(format!(
+            "permission denied: uid {uid} may not watch this daemon (owned by uid {})",
+            ctx.uid
+        ));
+        let (_, mut wr) = stream.split();
+        let _ = write_line(&mut wr, line.as_bytes(), ctx.write_timeout).await;
+        let _ = wr.shutdown().await;
+        return;
+    }
+
+    let Subscription {
+        id,
+        daemon,
+        history,
+        mut rx,
+        mut kick,
+        _guard,
+    } = ctx.hub.subscribe();
+    // A full history is a few MB of JSON: encode it off the server thread so a
+    // burst of connecting clients does not stall everyone else's stream.
+    let initial =
+        tokio::task::spawn_blocking(move || initial_state_line(&daemon, &history, MAX_SERVER_LINE))
+            .await;
+    let initial = match initial {
+        Ok(Ok(line)) => line,
+        Ok(Err(e)) => {
+            tracing::error!(event_name = "initial_state_encode_failed", client = id, error = %e);
+            return;
+        }
+        Err(e) => {
+            tracing::error!(event_name = "initial_state_encode_failed", client = id, error = %e);
+            return;
+        }
+    };
+    tracing::info!(
+        event_name = "client_connected",
+        client = id,
+        peer_uid = uid,
+        peer_pid = ?pid,
+        clients = ctx.hub.client_count()
+    );
+
+    let (rd, mut wr) = stream.split();
+    let mut reader = LineReader::new(rd, MAX_CLIENT_LINE);
+    let end = client_loop(
+        &ctx,
+        &mut wr,
+        &mut reader,
+        initial,
+        &mut rx,
+        &mut kick,
+        &mut stop,
+    )
+    .await;
+    let _ = wr.shutdown().await;
+    match end {
+        Ok(()) => tracing::info!(event_name = "client_disconnected", client = id),
+        Err(End::Shutdown) => {
+            tracing::debug!(event_name = "client_closed_for_shutdown", client = id);
+        }
+        Err(End::Dropped(reason)) => {
+            tracing::warn!(event_name = "client_dropped", client = id, reason);
+        }
+        Err(End::WriteFailed(reason)) => {
+            tracing::warn!(event_name = "client_dropped", client = id, reason = %reason);
+        }
+        Err(End::Protocol(reason)) => {
+            tracing::warn!(event_name = "client_protocol_error", client = id, reason = %reason);
+        }
+    }
+}
+
+/// Send `initial`, then interleave queued lines with request handling until the
+/// client leaves, misbehaves, is dropped by the hub, or the server stops.
+/// `Ok` means the client closed cleanly.
+async fn client_loop(
+    ctx: &Ctx,
+    wr: &mut tokio::net::unix::WriteHalf<'_>,
+    reader: &mut LineReader<tokio::net::unix::ReadHalf<'_>>,
+    initial: String,
+    rx: &mut mpsc::Receiver<Line>,
+    kick: &mut oneshot::Receiver<&'static str>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), End> {
+    let wt = ctx.write_timeout;
+    write_line(wr, initial.as_bytes(), wt)
+        .await
+        .map_err(End::WriteFailed)?;
+    drop(initial);
+    loop {
+        tokio::select! {
+            biased;
+            reason = &mut *kick => {
+                return Err(End::Dropped(reason.unwrap_or("removed from the hub")));
+            }
+            _ = stop.changed() => return Err(End::Shutdown),
+            line = rx.recv() => match line {
+                Some(line) => write_line(wr, line.as_bytes(), wt)
+                    .await
+                    .map_err(End::WriteFailed)?,
+                None => return Err(End::Dropped("removed from the hub")),
+            },
+            read = reader.next_line() => {
+                let request = match read {
+                    Ok(ReadLine::Line(bytes)) => decode::<ClientMessage>(&bytes, MAX_CLIENT_LINE),
+                    Ok(ReadLine::TooLong { len }) => {
+                        Err(DecodeError::TooLong { len, max: MAX_CLIENT_LINE })
+                    }
+                    Ok(ReadLine::Closed) => return Ok(()),
+                    Ok(ReadLine::ClosedMidLine { len }) => {
+                        return Err(End::Protocol(format!(
+                            "closed in the middle of a {len}-byte line"
+                        )));
+                    }
+                    Err(e) => return Err(End::Protocol(format!("read failed: {e}"))),
+                };
+                match request {
+                    Ok(msg) => {
+                        let reply = answer(ctx, msg).await;
+                        write_line(wr, reply.as_bytes(), wt)
+                            .await
+                            .map_err(End::WriteFailed)?;
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        let _ = write_line(wr, error_line(text.clone()).as_bytes(), wt).await;
+                        return Err(End::Protocol(text));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reply line to one well-formed request.
+async fn answer(ctx: &Ctx, msg: ClientMessage) -> String {
+    let reply = match msg {
+        ClientMessage::Ping => ServerMessage::Pong,
+        ClientMessage::GetEvents { limit, open_only } => {
+            let filter = EventFilter {
+                open_only,
+                since: None,
+                limit: Some(limit.unwrap_or(DEFAULT_EVENTS_LIMIT).min(MAX_EVENTS_LIMIT)),
+            };
+            let query = Arc::clone(&ctx.events);
+            match tokio::task::spawn_blocking(move || query(filter)).await {
+                Ok(Ok(events)) => ServerMessage::Events { events },
+                Ok(Err(e)) => ServerMessage::Error {
+                    message: format!("get_events failed: {e}"),
+                },
+                Err(e) => ServerMessage::Error {
+                    message: format!("get_events failed: {e}"),
+                },
+            }
+        }
+    };
+    encode(&reply).unwrap_or_else(|e| error_line(format!("cannot encode reply: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> DaemonInfo {
+        DaemonInfo {
+            pid: 1,
+            started_at: 0.0,
+            sample_interval: 1.0 / 3.0,
+            sample_count: 0,
+            boot_time: 0,
+            open_events: 0,
+        }
+    }
+
+    fn initial(sub: &Subscription) -> String {
+        initial_state_line(&sub.daemon, &sub.history, MAX_SERVER_LINE).unwrap()
+    }
+
+    fn sample(t: f64) -> Arc<ProcessSamples> {
+        Arc::new(ProcessSamples {
+            timestamp: t,
+            elapsed_ms: 1.0,
+            process_count: 1,
+            max_score: 0.0,
+            rogues: vec![],
+        })
+    }
+
+    #[test]
+    fn hub_keeps_the_last_history_len_samples() {
+        let hub = Hub::new(info());
+        hub.configure(3, 4);
+        for t in 0..10 {
+            hub.publish_sample(sample(t as f64));
+        }
+        let st = hub.lock();
+        let ts: Vec<f64> = st.history.iter().map(|s| s.timestamp).collect();
+        assert_eq!(ts, vec![7.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn oversized_history_drops_oldest_samples_to_fit() {
+        let history: Vec<_> = (0..10).map(|t| sample(t as f64)).collect();
+        let full = initial_state_line(&info(), &history, usize::MAX).unwrap();
+        let max = full.len() / 2;
+        let line = initial_state_line(&info(), &history, max).unwrap();
+        assert!(line.len() <= max);
+        let ServerMessage::InitialState { history: kept, .. } =
+            decode(line.as_bytes(), MAX_SERVER_LINE).unwrap()
+        else {
+            panic!("not initial_state");
+        };
+        assert!(!kept.is_empty() && kept.len() < 10);
+        assert_eq!(kept.last().unwrap().timestamp, 9.0, "newest kept");
+    }
+
+    #[test]
+    fn zero_history_keeps_nothing() {
+        let hub = Hub::new(info());
+        hub.configure(0, 4);
+        hub.publish_sample(sample(1.0));
+        assert!(hub.lock().history.is_empty());
+    }
+
+    #[test]
+    fn full_queue_kicks_the_client_without_blocking() {
+        let hub = Hub::new(info());
+        hub.configure(5, 2);
+        let mut sub = hub.subscribe();
+        let first: ServerMessage = decode(initial(&sub).as_bytes(), MAX_SERVER_LINE).unwrap();
+        assert!(
+            matches!(first, ServerMessage::InitialState { ref history, .. } if history.is_empty())
+        );
+        hub.publish_sample(sample(1.0));
+        hub.publish_sample(sample(2.0));
+        assert_eq!(hub.client_count(), 1);
+        hub.publish_sample(sample(3.0)); // queue of 2 is full: dropped
+        assert_eq!(hub.client_count(), 0);
+        assert_eq!(
+            sub.kick.try_recv().unwrap(),
+            "queue full: client not reading fast enough"
+        );
+    }
+
+    #[test]
+    fn subscription_sees_each_sample_once() {
+        let hub = Hub::new(info());
+        hub.configure(10, 10);
+        hub.publish_sample(sample(1.0));
+        hub.publish_sample(sample(2.0));
+        let mut sub = hub.subscribe();
+        hub.publish_sample(sample(3.0));
+        let ServerMessage::InitialState { history, .. } =
+            decode(initial(&sub).as_bytes(), MAX_SERVER_LINE).unwrap()
+        else {
+            panic!("not initial_state");
+        };
+        assert_eq!(
+            history.iter().map(|s| s.timestamp).collect::<Vec<_>>(),
+            vec![1.0, 2.0]
+        );
+        let line = sub.rx.try_recv().unwrap();
+        let ServerMessage::Sample { samples } = decode(line.as_bytes(), MAX_SERVER_LINE).unwrap()
+        else {
+            panic!("not a sample");
+        };
+        assert_eq!(samples.timestamp, 3.0);
+        assert!(sub.rx.try_recv().is_err());
+        drop(sub);
+        assert_eq!(hub.client_count(), 0);
+    }
+
+    #[test]
+    fn daemon_info_updates_show_in_initial_state() {
+        let hub = Hub::new(info());
+        hub.update_daemon_info(|d| d.sample_count = 41);
+        hub.update_daemon_info(|d| d.sample_count += 1);
+        let sub = hub.subscribe();
+        let ServerMessage::InitialState {
+            daemon, version, ..
+        } = decode(initial(&sub).as_bytes(), MAX_SERVER_LINE).unwrap()
+        else {
+            panic!("not initial_state");
+        };
+        assert_eq!(daemon.sample_count, 42);
+        assert_eq!(version, super::super::protocol::PROTOCOL_VERSION);
+    }
+}
