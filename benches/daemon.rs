@@ -55,7 +55,9 @@ fn main() {
     };
     let _ = std::fs::create_dir_all(dir.path().join("run"));
     let mut cmd = Command::new(bin);
-    cmd.arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.arg("daemon")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     env(&mut cmd);
     let mut daemon = cmd.spawn().expect("daemon");
     let pid = daemon.id();
@@ -70,17 +72,26 @@ fn main() {
     let rss_peak = status_kb(pid, "VmHWM").unwrap_or(0);
     let rss_now = status_kb(pid, "VmRSS").unwrap_or(0);
     let processes = std::fs::read_dir("/proc")
-        .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok()).count())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+                .count()
+        })
         .unwrap_or(0);
     // SAFETY: kill with the daemon's pid.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let status = daemon.wait().expect("wait");
     let cpu_pct = (c1 - c0) as f64 / ticks_per_s / wall * 100.0;
-    println!("daemon at 3 Hz, {processes} processes ({extra} extra sleepers), {seconds} s measured\n");
+    println!(
+        "daemon at 3 Hz, {processes} processes ({extra} extra sleepers), {seconds} s measured\n"
+    );
     println!("| measure | value | goal |");
     println!("|---|---:|---:|");
     println!("| CPU, % of one core | {cpu_pct:.2} | < 2 |");
-    println!("| peak RSS (VmHWM) | {:.1} MiB | < 30 MiB |", rss_peak as f64 / 1024.0);
+    println!(
+        "| peak RSS (VmHWM) | {:.1} MiB | < 30 MiB |",
+        rss_peak as f64 / 1024.0
+    );
     println!("| RSS at the end | {:.1} MiB | |", rss_now as f64 / 1024.0);
     println!("\ndaemon exited with {status}");
     for c in &mut sleepers {

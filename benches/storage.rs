@@ -18,7 +18,12 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn process(i: usize) -> ProcessScore {
-    let mut p = ProcessScore::new(1000 + (i % 50) as u32, 1, format!("worker-{}", i % 50), i as f64);
+    let mut p = ProcessScore::new(
+        1000 + (i % 50) as u32,
+        1,
+        format!("worker-{}", i % 50),
+        i as f64,
+    );
     p.cpu = Some(MetricValue::new(50.0 + (i % 50) as f64));
     p.mem = Some(MetricValue::new(1e8));
     p.disk_io_rate = Some(MetricValue::new(1e6));
@@ -93,7 +98,10 @@ fn main() {
     println!("snapshots: {n} through the writer, {m} direct\n");
     println!("| writer | snapshots/s | vs one transaction each |");
     println!("|---|---:|---:|");
-    println!("| writer thread, batched transactions | {batched:.0} | {:.1}× |", batched / direct);
+    println!(
+        "| writer thread, batched transactions | {batched:.0} | {:.1}× |",
+        batched / direct
+    );
     println!("| one transaction per snapshot (reference) | {direct:.0} | 1.0× |");
     println!(
         "\nwriter: {} ops applied in {} batches, {} failed; the producer waited for room {} times",

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod daemon;
+pub mod forensics;
 pub mod format;
 pub mod ipc;
 pub mod logging;
@@ -17,6 +18,7 @@ pub mod ringbuffer;
 pub mod score;
 pub mod storage;
 pub mod tracker;
+pub mod tui;
 
 /// Unix time now, seconds.
 pub fn unix_now() -> f64 {

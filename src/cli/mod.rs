@@ -11,6 +11,7 @@ mod history;
 mod prune;
 mod sample;
 pub mod status;
+mod tui;
 
 use crate::config::{self, Config, Paths, Sources};
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Score every process now, without a daemon (like `top -b`).
     Sample(sample::SampleArgs),
+    /// The live dashboard (from the daemon, or an embedded sampler when none runs).
+    Tui,
     /// Run the sampler in the foreground (service managers background it).
     Daemon,
     /// Is the daemon running; uptime, samples, open events, the worst process now.
@@ -129,14 +132,16 @@ pub fn parse_duration(text: &str) -> Result<f64, CliError> {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     // The daemon sets up its own logging (console + JSON file).
+    // The dashboard owns the terminal: no console logging under it.
     let _log = match cli.command {
-        Command::Daemon => None,
+        Command::Daemon | Command::Tui => None,
         _ => Some(crate::logging::init_console(cli.verbose)),
     };
     let ctx = Context::new(&cli)?;
     match cli.command {
         Command::Sample(args) => sample::run(&ctx, args),
         Command::Daemon => daemon::run(&ctx),
+        Command::Tui => tui::run(&ctx),
         Command::Status(args) => status::run(&ctx, args),
         Command::Events(args) => events::run(&ctx, args),
         Command::History(args) => history::run(&ctx, args),

@@ -3,6 +3,7 @@
 use super::{CliError, Context, out};
 use crate::daemon::lock::InstanceLock;
 use crate::format;
+use crate::ipc::protocol::ServerMessage;
 use crate::model::ProcessScore;
 use crate::storage::{self, StorageError, Store};
 use serde::Serialize;
@@ -28,6 +29,9 @@ pub struct Status {
     /// Unix seconds of the newest recorded sample.
     pub last_sample_at: Option<f64>,
     pub worst: Option<ProcessScore>,
+    /// True when the numbers came live from the daemon's socket (else from
+    /// the database, up to a second old).
+    pub live: bool,
 }
 
 pub fn gather(ctx: &Context) -> Result<Status, CliError> {
@@ -45,6 +49,7 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
         db_bytes: storage::db_bytes(&db),
         last_sample_at: None,
         worst: None,
+        live: false,
     };
     match Store::open_read_only(&db) {
         Ok(store) => {
@@ -71,6 +76,26 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
         }
         Err(StorageError::Missing { .. }) => {}
         Err(e) => return Err(CliError::runtime(e.to_string())),
+    }
+    if status.running {
+        let live = crate::ipc::client::fetch_initial_state(
+            &ctx.paths.socket(),
+            std::time::Duration::from_secs(2),
+        );
+        if let Ok(ServerMessage::InitialState {
+            daemon, history, ..
+        }) = live
+        {
+            status.live = true;
+            status.started_at = Some(daemon.started_at);
+            status.uptime_s = Some((crate::unix_now() - daemon.started_at).max(0.0));
+            status.sample_count = Some(daemon.sample_count);
+            status.open_events = Some(daemon.open_events);
+            if let Some(last) = history.last() {
+                status.last_sample_at = Some(last.timestamp);
+                status.worst = last.rogues.first().cloned();
+            }
+        }
     }
     Ok(status)
 }

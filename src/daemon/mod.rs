@@ -11,16 +11,20 @@ pub mod lock;
 
 use crate::collect::Sampler;
 use crate::config::{self, Config, Paths};
+use crate::forensics::{CaptureRequest, Forensics};
+use crate::ipc::protocol::{DaemonInfo, EventKind, EventNotice};
+use crate::ipc::server::{EventQuery, Hub, Server, ServerConfig};
 use crate::model::{ProcessSamples, ProcessScore};
 use crate::platform;
 use crate::ringbuffer::RingBuffer;
 use crate::storage::{SnapshotType, StorageError, Store, WriteOp, Writer};
 use crate::tracker::{Tracker, TrackerCommand};
 use lock::{InstanceLock, LockError};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Writes queued for the writer thread before new ones are dropped (and counted).
 const WRITE_QUEUE: usize = 4096;
@@ -162,6 +166,79 @@ fn log_command(cmd: &TrackerCommand) {
     }
 }
 
+/// The live-stream notice for a tracker command, if it is one clients see.
+/// `last_seen` supplies the process for a close without an exit snapshot.
+pub fn notice_for(
+    cmd: &TrackerCommand,
+    now: f64,
+    last_seen: &HashMap<u64, ProcessScore>,
+) -> Option<EventNotice> {
+    let (kind, event, process, reason) = match cmd {
+        TrackerCommand::Open { event, process } => (EventKind::Opened, *event, Some(process), None),
+        TrackerCommand::Escalate { event, process, .. } => {
+            (EventKind::Escalated, *event, Some(process), None)
+        }
+        TrackerCommand::TriggerForensics { event, process } => {
+            (EventKind::Forensics, *event, Some(process), None)
+        }
+        TrackerCommand::Close {
+            event,
+            reason,
+            process,
+        } => (
+            EventKind::Closed,
+            *event,
+            process.as_ref(),
+            Some(reason.as_str().to_string()),
+        ),
+        TrackerCommand::Peak { .. } | TrackerCommand::Checkpoint { .. } => return None,
+    };
+    let p = process.or_else(|| last_seen.get(&event))?;
+    Some(EventNotice {
+        kind,
+        event_key: event,
+        pid: p.pid,
+        start_time: p.start_time,
+        command: p.command.clone(),
+        band: p.band,
+        score: p.score,
+        dominant_resource: p.dominant_resource,
+        at: now,
+        reason,
+    })
+}
+
+/// Remember the latest process of each open event (for close notices).
+fn remember(cmd: &TrackerCommand, last_seen: &mut HashMap<u64, ProcessScore>) {
+    match cmd {
+        TrackerCommand::Open { event, process }
+        | TrackerCommand::Peak { event, process }
+        | TrackerCommand::Checkpoint { event, process }
+        | TrackerCommand::Escalate { event, process, .. } => {
+            last_seen.insert(*event, process.clone());
+        }
+        TrackerCommand::TriggerForensics { .. } | TrackerCommand::Close { .. } => {}
+    }
+}
+
+/// Start the live-stream server. A daemon that cannot serve clients still
+/// records: the failure is logged as an error, not fatal.
+fn start_server(paths: &Paths, hub: &Hub) -> Option<Server> {
+    let db = paths.database();
+    let events: EventQuery = Arc::new(move |filter| {
+        Store::open_read_only(&db)
+            .and_then(|s| s.list_events(&filter))
+            .map_err(|e| e.to_string())
+    });
+    match Server::start(ServerConfig::new(paths.socket()), hub.clone(), events) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            error!(event_name = "live_stream_unavailable", error = %e);
+            None
+        }
+    }
+}
+
 /// Resident set size of this process, bytes (for the heartbeat).
 fn own_rss_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -191,6 +268,11 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         info!(event_name = "dangling_events_closed", count = closed);
     }
     let writer = Writer::spawn(db.clone(), WRITE_QUEUE)?;
+    // Captures run on their own thread; the loop only hands them a frozen ring.
+    let forensics = config
+        .forensics
+        .enabled
+        .then(|| Forensics::spawn(config.forensics.clone(), writer.sender()));
     let pid = std::process::id();
     send(
         &writer,
@@ -207,6 +289,18 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         db = %db.display(),
         interval_s = config.system.sample_interval,
     );
+
+    let hub = Hub::new(DaemonInfo {
+        pid,
+        started_at,
+        sample_interval: config.system.sample_interval,
+        sample_count: 0,
+        boot_time,
+        open_events: 0,
+    });
+    // The instance lock is held: a socket file left by a dead daemon is stale.
+    let server = start_server(paths, &hub);
+    let mut last_seen: HashMap<u64, ProcessScore> = HashMap::new();
 
     let interval = Duration::from_secs_f64(config.system.sample_interval);
     let heartbeat_every = config.system.heartbeat_samples;
@@ -232,13 +326,36 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         let (top, all) = sampler.sample_all(now);
         sample_count += 1;
         let stored = ring.push(top);
+        hub.publish_sample(Arc::clone(&stored));
         for cmd in tracker.update(now, all) {
             log_command(&cmd);
+            remember(&cmd, &mut last_seen);
+            if let Some(notice) = notice_for(&cmd, now, &last_seen) {
+                hub.publish_event(notice);
+            }
+            if let TrackerCommand::Close { event, .. } = &cmd {
+                last_seen.remove(event);
+            }
             if let Some(op) = write_for(&cmd, now, boot_time) {
                 send(&writer, op);
             }
+            if let (TrackerCommand::TriggerForensics { event, process }, Some(f)) =
+                (&cmd, &forensics)
+            {
+                f.trigger(CaptureRequest::new(
+                    *event,
+                    process.clone(),
+                    ring.freeze(),
+                    now,
+                ));
+            }
         }
         sampler.set_pinned(tracker.tracked());
+        let open_events = tracker.open_count() as u64;
+        hub.update_daemon_info(|d| {
+            d.sample_count = sample_count;
+            d.open_events = open_events;
+        });
         if sample_count.is_multiple_of(STATE_EVERY) {
             send(
                 &writer,
@@ -287,6 +404,13 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         if let Some(op) = write_for(&cmd, now, boot_time) {
             send(&writer, op);
         }
+    }
+    if let Some(server) = server {
+        server.shutdown();
+    }
+    // A running capture finishes (within its timeouts) before the writer stops.
+    if let Some(f) = forensics {
+        f.shutdown();
     }
     send(&writer, WriteOp::DaemonStop { stopped_at: now });
     let stats = writer.shutdown()?;

@@ -8,6 +8,7 @@ use super::{
     CaptureStatus, SnapshotType, StorageError, Store, get_enum, get_json, get_json_opt, get_u64,
     parse_resource,
 };
+use crate::forensics::data::{CaptureData, FrameRecord, LogRecord, PressureRecord, ThreadRecord};
 use crate::model::{Band, ProcessSamples, ProcessScore, Resource};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -298,6 +299,131 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    /// What a capture gathered: threads (each with its frame tree), logs in
+    /// time order, pressure and system snapshots. Empty for a capture that
+    /// stored nothing (or does not exist).
+    pub fn capture_data(&self, capture_id: i64) -> Result<CaptureData, StorageError> {
+        let run = || -> rusqlite::Result<CaptureData> {
+            let mut data = CaptureData::default();
+            let mut thread_ids: Vec<i64> = Vec::new();
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, pid, tid, name, state, wchan, cpu_time, samples, priority, kernel_stack
+                 FROM forensic_threads WHERE capture_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([capture_id], |r| {
+                let samples: Option<i64> = r.get(7)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    ThreadRecord {
+                        pid: r.get(1)?,
+                        tid: get_u64(r, 2)?,
+                        name: r.get(3)?,
+                        state: r.get(4)?,
+                        wchan: r.get(5)?,
+                        cpu_time: r.get(6)?,
+                        samples: samples.and_then(|v| u64::try_from(v).ok()),
+                        priority: r.get(8)?,
+                        kernel_stack: get_json_opt(r, 9)?,
+                        frames: Vec::new(),
+                    },
+                ))
+            })?;
+            for row in rows {
+                let (id, t) = row?;
+                thread_ids.push(id);
+                data.threads.push(t);
+            }
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, thread_id, parent_id, depth, kernel, symbol, module, \"offset\",
+                        address, samples, state
+                 FROM forensic_frames WHERE capture_id = ?1 ORDER BY id",
+            )?;
+            // Frame row id → (thread index, frame index), for the parent links.
+            let mut index: std::collections::HashMap<i64, (usize, usize)> =
+                std::collections::HashMap::new();
+            let rows = stmt.query_map([capture_id], |r| {
+                let opt_u64 = |i: usize| -> rusqlite::Result<Option<u64>> {
+                    Ok(r.get::<_, Option<i64>>(i)?
+                        .and_then(|v| u64::try_from(v).ok()))
+                };
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    FrameRecord {
+                        parent: None,
+                        depth: r.get(3)?,
+                        kernel: r.get(4)?,
+                        symbol: r.get(5)?,
+                        module: r.get(6)?,
+                        offset: opt_u64(7)?,
+                        // Stored as the same 64 bits (see insert_capture_data).
+                        address: r.get::<_, Option<i64>>(8)?.map(|a| a as u64),
+                        samples: opt_u64(9)?,
+                        state: r.get(10)?,
+                    },
+                ))
+            })?;
+            for row in rows {
+                let (id, thread_id, parent_id, mut frame) = row?;
+                let Some(ti) = thread_ids.iter().position(|&t| t == thread_id) else {
+                    continue;
+                };
+                frame.parent = parent_id
+                    .and_then(|p| index.get(&p))
+                    .filter(|(pt, _)| *pt == ti)
+                    .map(|&(_, fi)| fi);
+                let frames = &mut data.threads[ti].frames;
+                index.insert(id, (ti, frames.len()));
+                frames.push(frame);
+            }
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT source, ts, priority, unit, process, pid, message
+                 FROM forensic_logs WHERE capture_id = ?1 ORDER BY ts IS NULL, ts, id",
+            )?;
+            let rows = stmt.query_map([capture_id], |r| {
+                Ok(LogRecord {
+                    source: r.get(0)?,
+                    ts: r.get(1)?,
+                    priority: r.get(2)?,
+                    unit: r.get(3)?,
+                    process: r.get(4)?,
+                    pid: r.get(5)?,
+                    message: r.get(6)?,
+                })
+            })?;
+            data.logs = rows.collect::<rusqlite::Result<_>>()?;
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT resource, kind, avg10, avg60, avg300, total
+                 FROM forensic_pressure WHERE capture_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([capture_id], |r| {
+                let total: Option<i64> = r.get(5)?;
+                Ok(PressureRecord {
+                    resource: r.get(0)?,
+                    kind: r.get(1)?,
+                    avg10: r.get(2)?,
+                    avg60: r.get(3)?,
+                    avg300: r.get(4)?,
+                    total: total.and_then(|v| u64::try_from(v).ok()),
+                })
+            })?;
+            data.pressure = rows.collect::<rusqlite::Result<_>>()?;
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT key, value_json FROM forensic_system WHERE capture_id = ?1 ORDER BY key",
+            )?;
+            let rows = stmt.query_map([capture_id], |r| {
+                Ok((r.get::<_, String>(0)?, get_json::<serde_json::Value>(r, 1)?))
+            })?;
+            for row in rows {
+                let (k, v) = row?;
+                data.system.insert(k, v);
+            }
+            Ok(data)
+        };
+        run().map_err(|e| self.err(e))
     }
 
     /// The daemon's self-description from `daemon_state`.

@@ -15,7 +15,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Ordered migrations: entry `i` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1. u64 values are stored as INTEGER (i64); timestamps are REAL Unix
 /// seconds except `start_time` and `boot_time`, which are INTEGER Unix
@@ -84,6 +84,78 @@ CREATE TABLE buffer_context (
     culprits_json TEXT
 );
 CREATE INDEX buffer_context_capture ON buffer_context(capture_id);
+";
+
+/// Version 2: what forensic captures gathered, normalised. Every table hangs
+/// off `forensic_captures` with ON DELETE CASCADE, so pruning an event removes
+/// its captures' threads, frames, logs, pressure and system snapshots too.
+/// Frames form a tree per thread through `parent_id`.
+const V2: &str = "
+CREATE TABLE forensic_threads (
+    id           INTEGER PRIMARY KEY,
+    capture_id   INTEGER NOT NULL REFERENCES forensic_captures(id) ON DELETE CASCADE,
+    pid          INTEGER,
+    tid          INTEGER NOT NULL,
+    name         TEXT,
+    state        TEXT,
+    wchan        TEXT,
+    cpu_time     REAL,
+    samples      INTEGER,
+    priority     INTEGER,
+    kernel_stack TEXT
+);
+CREATE INDEX forensic_threads_capture ON forensic_threads(capture_id);
+
+CREATE TABLE forensic_frames (
+    id         INTEGER PRIMARY KEY,
+    capture_id INTEGER NOT NULL REFERENCES forensic_captures(id) ON DELETE CASCADE,
+    thread_id  INTEGER NOT NULL REFERENCES forensic_threads(id) ON DELETE CASCADE,
+    parent_id  INTEGER REFERENCES forensic_frames(id) ON DELETE CASCADE,
+    depth      INTEGER NOT NULL,
+    kernel     INTEGER NOT NULL DEFAULT 0,
+    symbol     TEXT,
+    module     TEXT,
+    \"offset\"   INTEGER,
+    address    INTEGER,
+    samples    INTEGER,
+    state      TEXT
+);
+CREATE INDEX forensic_frames_capture ON forensic_frames(capture_id);
+CREATE INDEX forensic_frames_thread ON forensic_frames(thread_id);
+CREATE INDEX forensic_frames_parent ON forensic_frames(parent_id);
+
+CREATE TABLE forensic_logs (
+    id         INTEGER PRIMARY KEY,
+    capture_id INTEGER NOT NULL REFERENCES forensic_captures(id) ON DELETE CASCADE,
+    source     TEXT NOT NULL,
+    ts         REAL,
+    priority   INTEGER,
+    unit       TEXT,
+    process    TEXT,
+    pid        INTEGER,
+    message    TEXT NOT NULL
+);
+CREATE INDEX forensic_logs_capture ON forensic_logs(capture_id, ts);
+
+CREATE TABLE forensic_pressure (
+    id         INTEGER PRIMARY KEY,
+    capture_id INTEGER NOT NULL REFERENCES forensic_captures(id) ON DELETE CASCADE,
+    resource   TEXT NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('some', 'full')),
+    avg10      REAL,
+    avg60      REAL,
+    avg300     REAL,
+    total      INTEGER
+);
+CREATE INDEX forensic_pressure_capture ON forensic_pressure(capture_id);
+
+CREATE TABLE forensic_system (
+    id         INTEGER PRIMARY KEY,
+    capture_id INTEGER NOT NULL REFERENCES forensic_captures(id) ON DELETE CASCADE,
+    key        TEXT NOT NULL,
+    value_json TEXT NOT NULL,
+    UNIQUE (capture_id, key)
+);
 ";
 
 pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {

@@ -123,13 +123,16 @@ fn later_migrations_keep_existing_rows() {
             .unwrap()
     };
     let mut conn = rusqlite::Connection::open(&path).unwrap();
-    let v2: &[&str] = &[
-        schema::MIGRATIONS[0],
+    // A hypothetical next version on top of this build's.
+    let mut next: Vec<&str> = schema::MIGRATIONS.to_vec();
+    next.push(
         "ALTER TABLE process_events ADD COLUMN note TEXT;
          CREATE TABLE extra (x INTEGER);",
-    ];
+    );
+    let v2: &[&str] = &next;
+    let newer = SCHEMA_VERSION + 1;
     schema::migrate(&mut conn, v2).unwrap();
-    assert_eq!(schema::user_version(&conn).unwrap(), 2);
+    assert_eq!(schema::user_version(&conn).unwrap(), newer);
     let (pid, note): (u32, Option<String>) = conn
         .query_row(
             "SELECT pid, note FROM process_events WHERE id = ?1",
@@ -144,7 +147,7 @@ fn later_migrations_keep_existing_rows() {
     drop(conn);
     assert!(matches!(
         Store::open(&path),
-        Err(StorageError::NewerVersion { found: 2, .. })
+        Err(StorageError::NewerVersion { found, .. }) if found == newer
     ));
 }
 
@@ -154,12 +157,11 @@ fn a_failed_migration_leaves_the_old_version() {
     let path = db(&dir);
     drop(Store::open(&path).unwrap());
     let mut conn = rusqlite::Connection::open(&path).unwrap();
-    let broken: &[&str] = &[
-        schema::MIGRATIONS[0],
-        "CREATE TABLE half (x INTEGER); THIS IS NOT SQL;",
-    ];
+    let mut next: Vec<&str> = schema::MIGRATIONS.to_vec();
+    next.push("CREATE TABLE half (x INTEGER); THIS IS NOT SQL;");
+    let broken: &[&str] = &next;
     assert!(schema::migrate(&mut conn, broken).is_err());
-    assert_eq!(schema::user_version(&conn).unwrap(), 1);
+    assert_eq!(schema::user_version(&conn).unwrap(), SCHEMA_VERSION);
     let half: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'",
@@ -859,4 +861,287 @@ fn sends_after_shutdown_are_refused() {
         Err(SendError::Closed)
     );
     assert_eq!(sender.dropped(), 1);
+}
+
+/// A capture's worth of every kind of forensic record, with a frame tree, a
+/// kernel address above i64::MAX and hostile text.
+fn capture_data() -> crate::forensics::CaptureData {
+    use crate::forensics::{FrameRecord, LogRecord, PressureRecord, ThreadRecord};
+    let frame = |parent: Option<usize>, depth: u32, symbol: &str, samples: u64| FrameRecord {
+        parent,
+        depth,
+        kernel: symbol.starts_with('k'),
+        symbol: Some(symbol.into()),
+        module: Some("hog".into()),
+        offset: Some(12),
+        address: Some(0xffff_fe00_0800_0000),
+        samples: Some(samples),
+        state: (depth == 2).then(|| "running".to_string()),
+    };
+    let mut data = crate::forensics::CaptureData {
+        threads: vec![
+            ThreadRecord {
+                pid: Some(42),
+                tid: 42,
+                name: Some("main;$(id)\u{1b}[31m".into()),
+                state: Some("sleeping".into()),
+                wchan: Some("hrtimer_nanosleep".into()),
+                cpu_time: Some(0.25),
+                samples: None,
+                priority: Some(20),
+                kernel_stack: Some(vec![
+                    "hrtimer_nanosleep+0x74/0xf0".into(),
+                    "do_syscall_64+0x71/0x280".into(),
+                ]),
+                frames: vec![],
+            },
+            ThreadRecord {
+                pid: Some(42),
+                tid: 43,
+                name: Some("spin".into()),
+                state: Some("running".into()),
+                cpu_time: Some(9.5),
+                samples: Some(340),
+                kernel_stack: None,
+                frames: vec![
+                    frame(None, 0, "start", 340),
+                    frame(Some(0), 1, "main", 340),
+                    frame(Some(1), 2, "spin", 300),
+                    frame(Some(1), 2, "kwait", 40),
+                    frame(None, 0, "other_root", 1),
+                ],
+                ..ThreadRecord::default()
+            },
+        ],
+        logs: vec![
+            LogRecord {
+                source: "journal".into(),
+                ts: Some(101.0),
+                priority: Some(3),
+                unit: Some("hog.service".into()),
+                process: Some("hog".into()),
+                pid: Some(42),
+                message: "late".into(),
+            },
+            LogRecord {
+                source: "kernel".into(),
+                ts: Some(100.0),
+                priority: Some(4),
+                message: "early \u{1b}]0;title\u{7}".into(),
+                ..LogRecord::default()
+            },
+        ],
+        pressure: vec![PressureRecord {
+            resource: "cpu".into(),
+            kind: "some".into(),
+            avg10: Some(28.82),
+            avg60: Some(35.82),
+            avg300: Some(34.87),
+            total: Some(393_082_440),
+        }],
+        system: Default::default(),
+    };
+    data.system
+        .insert("loadavg".into(), serde_json::json!({"load1": 2.5}));
+    data.system
+        .insert("process.fd_count".into(), serde_json::json!(7));
+    data
+}
+
+fn forensic_counts(store: &Store) -> [i64; 5] {
+    [
+        count(store, "forensic_threads"),
+        count(store, "forensic_frames"),
+        count(store, "forensic_logs"),
+        count(store, "forensic_pressure"),
+        count(store, "forensic_system"),
+    ]
+}
+
+#[test]
+fn capture_data_round_trips_and_prunes_with_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    let event = store
+        .open_event(&proc_at(42, 90.0, Band::Critical, 100.0), 1, 100.0)
+        .unwrap();
+    let capture = store
+        .insert_capture(event, 100.5, "entered critical")
+        .unwrap();
+    let data = capture_data();
+    store.insert_capture_data(capture, &data).unwrap();
+    assert_eq!(forensic_counts(&store), [2, 5, 2, 1, 2]);
+
+    let back = store.capture_data(capture).unwrap();
+    assert_eq!(
+        back.threads, data.threads,
+        "threads and frame trees round-trip"
+    );
+    assert_eq!(back.threads[1].frames[3].parent, Some(1));
+    assert_eq!(
+        back.threads[1].frames[0].address,
+        Some(0xffff_fe00_0800_0000)
+    );
+    assert_eq!(back.pressure, data.pressure);
+    assert_eq!(back.system, data.system);
+    // Logs come back in time order.
+    assert_eq!(back.logs[0].message, data.logs[1].message);
+    assert_eq!(back.logs[1], data.logs[0]);
+    assert_eq!(
+        store.capture_data(capture + 99).unwrap(),
+        Default::default()
+    );
+
+    assert!(matches!(
+        store.insert_capture_data(capture + 99, &data),
+        Err(StorageError::NotFound {
+            what: "forensic capture",
+            ..
+        })
+    ));
+    let mut bad = capture_data();
+    bad.threads[1].frames[0].parent = Some(3);
+    assert!(matches!(
+        store.insert_capture_data(capture, &bad),
+        Err(StorageError::Invalid { .. })
+    ));
+    assert_eq!(
+        forensic_counts(&store),
+        [2, 5, 2, 1, 2],
+        "the bad write rolled back"
+    );
+
+    store.close_event(event, 200.0, "recovered", None).unwrap();
+    store.prune(500.0).unwrap();
+    assert_eq!(forensic_counts(&store), [0; 5], "pruning cascades");
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn writer_stores_capture_data_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn(path.clone(), 16).unwrap();
+    let p = proc_at(42, 90.0, Band::Critical, 100.0);
+    for op in [
+        WriteOp::OpenEvent {
+            event_key: 3,
+            process: Box::new(p),
+            boot_time: 1,
+            entry_time: 100.0,
+        },
+        WriteOp::InsertCapture {
+            capture_key: 8,
+            event_key: 3,
+            captured_at: 100.5,
+            trigger: "entered critical".into(),
+        },
+        WriteOp::CaptureData {
+            capture_key: 8,
+            data: Box::new(capture_data()),
+        },
+        WriteOp::FinishCapture {
+            capture_key: 8,
+            status: CaptureStatus::Partial,
+            duration_ms: Some(1200.0),
+            sources: Some(serde_json::json!({"journal": {"status": "missing"}})),
+            error: Some("journal: missing".into()),
+        },
+        // The key is forgotten once finished.
+        WriteOp::CaptureData {
+            capture_key: 8,
+            data: Box::new(capture_data()),
+        },
+    ] {
+        writer.send(op).unwrap();
+    }
+    writer.flush(Duration::from_secs(10)).unwrap();
+    let stats = writer.shutdown().unwrap();
+    assert_eq!((stats.applied, stats.failed), (4, 1));
+    let store = Store::open_read_only(&path).unwrap();
+    let event = store.list_events(&EventFilter::default()).unwrap()[0].id;
+    let caps = store.captures(event).unwrap();
+    assert_eq!(caps.len(), 1);
+    let back = store.capture_data(caps[0].id).unwrap();
+    let sent = capture_data();
+    assert_eq!(back.threads, sent.threads);
+    assert_eq!((back.pressure, back.system), (sent.pressure, sent.system));
+    assert_eq!(back.logs.len(), 2);
+}
+
+#[test]
+fn migration_1_to_2_keeps_history_and_adds_forensic_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // A version-1 file with an event, snapshots and a finished capture, as the
+    // previous release wrote it.
+    let (event, capture) = {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        schema::migrate(&mut conn, &schema::MIGRATIONS[..1]).unwrap();
+        assert_eq!(schema::user_version(&conn).unwrap(), 1);
+        let event =
+            write::open_event(&conn, &proc_at(9, 88.0, Band::Critical, 50.0), 1, 50.0).unwrap();
+        write::add_snapshot(
+            &conn,
+            event,
+            SnapshotType::Peak,
+            &proc_at(9, 95.0, Band::Critical, 51.0),
+        )
+        .unwrap();
+        let capture = write::insert_capture(&conn, event, 51.0, "critical").unwrap();
+        write::insert_buffer_context(
+            &conn,
+            capture,
+            &[samples(50.0, vec![proc_at(9, 88.0, Band::Critical, 50.0)])],
+            Some(&serde_json::json!([{"pid": 9}])),
+        )
+        .unwrap();
+        write::finish_capture(
+            &conn,
+            capture,
+            CaptureStatus::Complete,
+            Some(10.0),
+            None,
+            None,
+        )
+        .unwrap();
+        write::close_event(&conn, event, 60.0, "recovered", None).unwrap();
+        (event, capture)
+    };
+    // The CLI asks for an upgrade rather than reading an old file.
+    assert!(matches!(
+        Store::open_read_only(&path),
+        Err(StorageError::OutdatedSchema { found: 1, .. })
+    ));
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    let (ev, snaps) = store.event_detail(event).unwrap().unwrap();
+    assert_eq!((ev.pid, ev.peak_score, ev.forensics_count), (9, 88.0, 1));
+    assert_eq!(snaps.len(), 2);
+    let caps = store.captures(event).unwrap();
+    assert_eq!(
+        (caps[0].id, caps[0].status),
+        (capture, CaptureStatus::Complete)
+    );
+    let ctx = store.buffer_context(capture).unwrap().unwrap();
+    assert_eq!(ctx.frozen[0].rogues[0].pid, 9);
+    assert_eq!(forensic_counts(&store), [0; 5]);
+    assert_eq!(store.capture_data(capture).unwrap(), Default::default());
+    // The old capture can take new data, and pruning the old event cascades.
+    store.insert_capture_data(capture, &capture_data()).unwrap();
+    assert_eq!(forensic_counts(&store)[0], 2);
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    store.prune(1000.0).unwrap();
+    assert_eq!(forensic_counts(&store), [0; 5]);
+    assert_eq!(count(&store, "forensic_captures"), 0);
+    drop(store);
+    assert_eq!(
+        Store::open_read_only(&path)
+            .unwrap()
+            .schema_version()
+            .unwrap(),
+        2
+    );
 }

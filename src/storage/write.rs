@@ -7,6 +7,7 @@
 
 use super::query::PruneCounts;
 use super::{CaptureStatus, Fail, SnapshotType, StorageError, Store, to_i64};
+use crate::forensics::data::CaptureData;
 use crate::model::{ProcessSamples, ProcessScore};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -294,6 +295,119 @@ pub(crate) fn insert_buffer_context(
     Ok(conn.last_insert_rowid())
 }
 
+/// Store what a capture gathered: threads with their frame trees, log
+/// entries, pressure and system snapshots.
+pub(crate) fn insert_capture_data(
+    conn: &Connection,
+    capture_id: i64,
+    data: &CaptureData,
+) -> Result<(), Fail> {
+    let exists: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM forensic_captures WHERE id = ?1")?
+        .query_row([capture_id], |r| r.get(0))?;
+    if exists == 0 {
+        return Err(Fail::NotFound {
+            what: "forensic capture",
+            id: capture_id,
+        });
+    }
+    let opt_i64 = |v: Option<u64>| v.map(to_i64).transpose();
+    for t in &data.threads {
+        let stack = t
+            .kernel_stack
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        conn.prepare_cached(
+            "INSERT INTO forensic_threads
+               (capture_id, pid, tid, name, state, wchan, cpu_time, samples, priority,
+                kernel_stack)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            capture_id,
+            t.pid,
+            to_i64(t.tid)?,
+            t.name,
+            t.state,
+            t.wchan,
+            t.cpu_time,
+            opt_i64(t.samples)?,
+            t.priority,
+            stack,
+        ])?;
+        let thread_id = conn.last_insert_rowid();
+        // Row ids of this thread's frames, by index, for the parent links.
+        let mut ids: Vec<i64> = Vec::with_capacity(t.frames.len());
+        for (i, f) in t.frames.iter().enumerate() {
+            let parent = match f.parent {
+                Some(p) if p < i => Some(ids[p]),
+                Some(p) => {
+                    return Err(Fail::Invalid(format!(
+                        "frame {i} of thread {} names parent {p}, not an earlier frame",
+                        t.tid
+                    )));
+                }
+                None => None,
+            };
+            conn.prepare_cached(
+                "INSERT INTO forensic_frames
+                   (capture_id, thread_id, parent_id, depth, kernel, symbol, module, \"offset\",
+                    address, samples, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                capture_id,
+                thread_id,
+                parent,
+                f.depth,
+                f.kernel,
+                f.symbol,
+                f.module,
+                opt_i64(f.offset)?,
+                // Addresses use all 64 bits (kernel ones are above i64::MAX):
+                // stored as the same bits, read back the same way.
+                f.address.map(|a| a as i64),
+                opt_i64(f.samples)?,
+                f.state,
+            ])?;
+            ids.push(conn.last_insert_rowid());
+        }
+    }
+    for l in &data.logs {
+        conn.prepare_cached(
+            "INSERT INTO forensic_logs (capture_id, source, ts, priority, unit, process, pid, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            capture_id, l.source, l.ts, l.priority, l.unit, l.process, l.pid, l.message
+        ])?;
+    }
+    for p in &data.pressure {
+        conn.prepare_cached(
+            "INSERT INTO forensic_pressure (capture_id, resource, kind, avg10, avg60, avg300, total)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            capture_id,
+            p.resource,
+            p.kind,
+            p.avg10,
+            p.avg60,
+            p.avg300,
+            opt_i64(p.total)?,
+        ])?;
+    }
+    for (key, value) in &data.system {
+        conn.prepare_cached(
+            "INSERT INTO forensic_system (capture_id, key, value_json) VALUES (?1, ?2, ?3)
+             ON CONFLICT(capture_id, key) DO UPDATE SET value_json = excluded.value_json",
+        )?
+        .execute(params![capture_id, key, serde_json::to_string(value)?])?;
+    }
+    Ok(())
+}
+
 /// The WHERE clause of everything `prune` removes.
 const PRUNABLE: &str = "exit_time IS NOT NULL AND exit_time < ?1";
 
@@ -466,6 +580,15 @@ impl Store {
         culprits: Option<&serde_json::Value>,
     ) -> Result<i64, StorageError> {
         self.write(|c| insert_buffer_context(c, capture_id, frozen, culprits))
+    }
+
+    /// Store what a capture gathered (threads, frames, logs, pressure, system).
+    pub fn insert_capture_data(
+        &mut self,
+        capture_id: i64,
+        data: &CaptureData,
+    ) -> Result<(), StorageError> {
+        self.write(|c| insert_capture_data(c, capture_id, data))
     }
 
     /// What `prune(older_than)` would delete, without deleting.

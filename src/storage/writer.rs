@@ -6,6 +6,7 @@
 
 use super::write as sql;
 use super::{CaptureStatus, Fail, SnapshotType, StorageError, Store};
+use crate::forensics::data::CaptureData;
 use crate::model::{ProcessSamples, ProcessScore};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::collections::HashMap;
@@ -83,6 +84,12 @@ pub enum WriteOp {
         frozen: Vec<ProcessSamples>,
         culprits: Option<serde_json::Value>,
     },
+    /// Store what a capture gathered (threads, frames, logs, pressure,
+    /// system snapshots). Send before `FinishCapture`.
+    CaptureData {
+        capture_key: u64,
+        data: Box<CaptureData>,
+    },
     /// Record a capture's outcome and forget `capture_key`.
     FinishCapture {
         capture_key: u64,
@@ -112,6 +119,7 @@ impl WriteOp {
             WriteOp::CloseDangling { .. } => "close_dangling",
             WriteOp::InsertCapture { .. } => "insert_capture",
             WriteOp::BufferContext { .. } => "buffer_context",
+            WriteOp::CaptureData { .. } => "capture_data",
             WriteOp::FinishCapture { .. } => "finish_capture",
             WriteOp::Prune { .. } => "prune",
         }
@@ -521,6 +529,9 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
                 frozen,
                 culprits.as_ref(),
             )?;
+        }
+        WriteOp::CaptureData { capture_key, data } => {
+            sql::insert_capture_data(conn, keys.capture(*capture_key)?, data)?;
         }
         WriteOp::FinishCapture {
             capture_key,

@@ -73,6 +73,17 @@ fn wake_loop(micros: u64) -> ! {
     }
 }
 
+/// Name the calling thread (`/proc/PID/task/TID/comm`), cut to 15 bytes.
+fn set_thread_name(name: &[u8]) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0);
+    }
+}
+
 fn run_hog(kind: &str) -> ! {
     let (name, arg) = kind.split_once(':').unwrap_or((kind, ""));
     match name {
@@ -87,6 +98,24 @@ fn run_hog(kind: &str) -> ! {
                 std::thread::spawn(|| spin());
             }
             std::thread::spawn(|| wake_loop(100));
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        // Like "threads", with hostile thread names (shell syntax and terminal
+        // escapes; at most 15 bytes each, the kernel's limit).
+        "evil_threads" => {
+            for _ in 0..2 {
+                std::thread::spawn(|| {
+                    set_thread_name(b"s;$(id)\x1b[31m");
+                    spin()
+                });
+            }
+            std::thread::spawn(|| {
+                set_thread_name(b"w\x1b]0;pw\x07;`x`");
+                wake_loop(100)
+            });
+            set_thread_name(b"m$(id)\x1b[2J;");
             loop {
                 std::thread::sleep(Duration::from_secs(3600));
             }

@@ -1,0 +1,23 @@
+//! `rogue-hunter tui`: the live dashboard, from the daemon when one runs,
+//! else from an embedded sampler (said so in the header).
+
+use super::{CliError, Context};
+use crate::ipc::client::fetch_initial_state;
+use crate::tui;
+use std::time::Duration;
+
+pub fn run(ctx: &Context) -> Result<(), CliError> {
+    let config = ctx.load_config()?;
+    let socket = ctx.paths.socket();
+    let result = match fetch_initial_state(&socket, Duration::from_secs(2)) {
+        Ok(_) => tui::run_connected(socket, config),
+        Err(e) if e.is_not_running() => tui::run_embedded(config),
+        Err(e) => {
+            return Err(CliError::runtime(format!(
+                "a daemon is listening at {} but the dashboard cannot use it: {e}",
+                socket.display()
+            )));
+        }
+    };
+    result.map_err(|e| CliError::runtime(e.to_string()))
+}

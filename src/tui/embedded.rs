@@ -1,0 +1,112 @@
+//! The embedded sampler: when no daemon is running, `tui` samples in-process
+//! on a thread and feeds the same loop the daemon would, as
+//! `ConnectionState::Embedded`, an `initial_state` describing itself, then
+//! `sample` messages at `system.sample_interval`.
+
+use super::app::{App, ConnectionState};
+use super::{TuiError, TuiInput, run_loop};
+use crate::collect::{ProcessSource, Sampler};
+use crate::config::Config;
+use crate::ipc::protocol::{DaemonInfo, PROTOCOL_VERSION, ServerMessage};
+use crate::platform;
+use crate::ringbuffer::RingBuffer;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+/// Samples queued for the dashboard; beyond this a slow screen skips samples
+/// rather than stalling the sampler.
+const QUEUE: usize = 32;
+/// Longest sleep between checks of the stop flag.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Sets the flag when dropped, so the sampler thread stops however the
+/// dashboard ends (return, error or panic).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Run the dashboard over an in-process sampler (no daemon). Returns when the
+/// user quits; the sampler thread is stopped and joined.
+pub fn run_embedded(config: Config) -> Result<(), TuiError> {
+    let source = platform::native_source().map_err(TuiError::Sampler)?;
+    let app = App::new(&config.tui, &config.bands);
+    let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+    // Nothing serves requests here: events are the daemon's. Dropping the
+    // receiver makes the dashboard's sends fail quietly.
+    let (requests, _) = std::sync::mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = Arc::clone(&stop);
+    let handle = std::thread::Builder::new()
+        .name("tui-sampler".into())
+        .spawn(move || sample_loop(source, config, &tx, &thread_stop))
+        .map_err(|e| TuiError::Sampler(format!("cannot start a thread: {e}")))?;
+    let stopper = StopOnDrop(stop);
+    let result = run_loop(app, rx, requests);
+    drop(stopper);
+    let _ = handle.join();
+    result
+}
+
+/// The sampler thread: announce, prime, then one `sample` per interval until
+/// `stop` is set or the dashboard hangs up.
+pub(crate) fn sample_loop<S: ProcessSource>(
+    source: S,
+    config: Config,
+    tx: &SyncSender<TuiInput>,
+    stop: &AtomicBool,
+) {
+    let interval = Duration::from_secs_f64(config.system.sample_interval);
+    let mut ring = RingBuffer::new(config.system.ring_buffer_size);
+    let mut sampler = Sampler::new(source, config);
+    let system = sampler.system();
+    let info = DaemonInfo {
+        pid: std::process::id(),
+        started_at: crate::unix_now(),
+        sample_interval: interval.as_secs_f64(),
+        sample_count: 0,
+        boot_time: system.boot_time_ms,
+        open_events: 0,
+    };
+    let hello = [
+        TuiInput::Connection(ConnectionState::Embedded),
+        TuiInput::Message(ServerMessage::InitialState {
+            version: PROTOCOL_VERSION,
+            daemon: info,
+            history: Vec::new(),
+        }),
+    ];
+    for msg in hello {
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+    // The first round primes the counters; rates need two readings.
+    sampler.sample(crate::unix_now());
+    let mut next = Instant::now() + interval;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep((next - now).min(SLICE));
+            continue;
+        }
+        next += interval;
+        if next < now {
+            // Fell behind (suspended, overloaded): skip the missed ticks.
+            next = now + interval;
+        }
+        let stored = ring.push(sampler.sample(crate::unix_now()));
+        let msg = TuiInput::Message(ServerMessage::Sample {
+            samples: (*stored).clone(),
+        });
+        match tx.try_send(msg) {
+            Ok(()) | Err(TrySendError::Full(_)) => {}
+            Err(TrySendError::Disconnected(_)) => return,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The terminal dashboard (`rogue-hunter tui`): `app` holds the state, `ui`
+//! draws it, and this module owns the terminal loop (raw mode, alternate screen,
+//! restoring the terminal on every exit path) and the embedded sampler used when
+//! no daemon is running. The transport is not this module's business: whoever
+//! owns it feeds `TuiInput`s into `run_loop` and serves its `TuiRequest`s.
+
+pub mod app;
+mod connected;
+mod embedded;
+mod terminal;
+pub mod ui;
+
+#[cfg(test)]
+mod tests;
+
+pub use app::{Action, App, ConnectionState};
+pub use connected::run_connected;
+pub use embedded::run_embedded;
+pub use terminal::run_loop;
+
+use crate::ipc::protocol::{ClientMessage, ServerMessage};
+
+/// What feeds the dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TuiInput {
+    /// A message from the daemon (or the embedded sampler).
+    Message(ServerMessage),
+    /// The transport's state changed.
+    Connection(ConnectionState),
+}
+
+/// What the dashboard asks of the transport.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TuiRequest {
+    /// The most recent events (`get_events`): sent after each `initial_state`
+    /// and when the user presses `e`.
+    GetEvents { limit: usize },
+}
+
+impl TuiRequest {
+    /// The wire message for this request.
+    pub fn to_client_message(&self) -> ClientMessage {
+        match self {
+            TuiRequest::GetEvents { limit } => ClientMessage::GetEvents {
+                limit: Some(*limit),
+                open_only: false,
+            },
+        }
+    }
+}
+
+/// Why the dashboard stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signal(std::io::Error),
+    #[error("cannot start the embedded sampler: {0}")]
+    Sampler(String),
+}

@@ -1,0 +1,799 @@
+//! Tests for the dashboard: `App` behaviour (sorting, selection by identity,
+//! trends, keys, connection text), rendering with ratatui's `TestBackend`
+//! (snapshots at 80x24 and 160x45, a hostile process name) and the embedded
+//! sampler thread over a fake process source.
+
+use super::app::{Action, App, ConnectionState, SortColumn, Trend, utc_hms};
+use super::{TuiInput, TuiRequest, ui};
+use crate::config::{BandsConfig, Config, TuiConfig};
+use crate::ipc::protocol::{ClientMessage, DaemonInfo, EventKind, EventNotice, ServerMessage};
+use crate::model::{
+    Band, MetricValue, ProcessKey, ProcessSamples, ProcessScore, ProcessState, Resource,
+};
+use crate::storage::EventRow;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+const T0: f64 = 1_700_000_000.0;
+const HOSTILE: &str = "evil\x1b[2J\u{202e}name";
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ch(c: char) -> KeyEvent {
+    key(KeyCode::Char(c))
+}
+
+fn mv(v: f64, low: f64, high: f64) -> Option<MetricValue> {
+    Some(MetricValue {
+        current: v,
+        low,
+        high,
+    })
+}
+
+fn proc_(pid: u32, command: &str, score: f64, bands: &BandsConfig) -> ProcessScore {
+    let mut p = ProcessScore::new(pid, 1_699_990_000_000 + u64::from(pid), command.into(), T0);
+    p.score = score;
+    p.band = bands.band_for(score);
+    p.state = ProcessState::Sleeping;
+    p
+}
+
+/// Five processes; `step` moves the scores so trends show.
+fn processes(step: usize) -> Vec<ProcessScore> {
+    let b = BandsConfig::default();
+    let s = step as f64;
+
+    let mut evil = proc_(31337, HOSTILE, 40.0 + 6.0 * s, &b);
+    evil.state = ProcessState::Running;
+    evil.priority = Some(20);
+    evil.cgroup = Some("/user.slice/user-1000.slice/session-2.scope".into());
+    evil.cpu = mv(97.5, 1.0, 99.0);
+    evil.mem = mv(1.5e9, 1.2e9, 1.6e9);
+    evil.mem_peak = mv(1.7e9, 1.7e9, 1.7e9);
+    evil.faults = mv(123_456.0, 100_000.0, 123_456.0);
+    evil.faults_rate = mv(250.0, 0.0, 900.0);
+    evil.disk_io = mv(5.0e6, 5.0e6, 5.0e6);
+    evil.disk_io_rate = mv(0.0, 0.0, 2048.0);
+    evil.csw = mv(40_000.0, 39_000.0, 40_000.0);
+    evil.csw_rate = mv(1500.0, 20.0, 1600.0);
+    evil.threads = mv(4.0, 4.0, 6.0);
+    evil.wakeups = mv(30_000.0, 29_000.0, 30_000.0);
+    evil.wakeups_rate = mv(1200.0, 10.0, 1250.0);
+    evil.runnable_time = mv(2.5e9, 2.0e9, 2.5e9);
+    evil.runnable_time_rate = mv(3.0e8, 0.0, 5.0e8);
+    evil.cpu_share = Some(48.75);
+    evil.mem_share = Some(9.4);
+    evil.disk_share = Some(0.0);
+    evil.wakeups_share = Some(6.0);
+    evil.disproportionality = 3.2;
+    evil.dominant_resource = Resource::Cpu;
+
+    let mut pg = proc_(1201, "postgres: checkpointer", 60.0 - 3.0 * s, &b);
+    pg.state = ProcessState::DiskSleep;
+    pg.cpu = mv(4.0, 1.0, 9.0);
+    pg.mem = mv(2.0e8, 2.0e8, 2.1e8);
+    pg.disk_io_rate = mv(1.8e8, 1.0e7, 2.0e8);
+    pg.cpu_share = Some(2.0);
+    pg.mem_share = Some(1.2);
+    pg.disk_share = Some(85.0);
+    pg.wakeups_share = Some(0.4);
+    pg.dominant_resource = Resource::Disk;
+    pg.disproportionality = 7.5;
+
+    let mut xorg = proc_(880, "Xorg", 31.0, &b);
+    xorg.cpu = mv(12.0, 8.0, 15.0);
+    xorg.gpu_time_rate = mv(4.5e8, 1.0e8, 6.0e8);
+    xorg.cpu_share = Some(6.0);
+    xorg.gpu_share = Some(45.0);
+    xorg.mem_share = Some(0.9);
+    xorg.dominant_resource = Resource::Gpu;
+
+    let mut java = proc_(
+        4100,
+        "java -Xmx8g -jar /opt/very/long/path/to/some/enterprise/application-server.jar",
+        47.0,
+        &b,
+    );
+    java.cpu = mv(25.0, 20.0, 30.0);
+    java.mem = mv(8.2e9, 8.0e9, 8.3e9);
+    java.cpu_share = Some(12.5);
+    java.mem_share = Some(51.0);
+    java.disk_share = Some(0.2);
+    java.wakeups_share = Some(1.1);
+    java.dominant_resource = Resource::Memory;
+
+    let mut kw = proc_(2, "kworker/u8:3", 3.0, &b);
+    kw.state = ProcessState::Idle;
+    kw.cpu_share = Some(0.3);
+    kw.dominant_resource = Resource::Cpu;
+
+    vec![evil, pg, xorg, java, kw]
+}
+
+fn samples(step: usize, rogues: Vec<ProcessScore>) -> ProcessSamples {
+    let mut rogues = rogues;
+    rogues.sort_by(|a, b| b.score.total_cmp(&a.score));
+    ProcessSamples {
+        timestamp: T0 + step as f64 / 3.0,
+        elapsed_ms: 4.2,
+        process_count: 312,
+        max_score: rogues.first().map_or(0.0, |p| p.score),
+        rogues,
+    }
+}
+
+fn info() -> DaemonInfo {
+    DaemonInfo {
+        pid: 4242,
+        started_at: T0 - 3600.0,
+        sample_interval: 1.0 / 3.0,
+        sample_count: 10_000,
+        boot_time: 1_699_990_000_000,
+        open_events: 1,
+    }
+}
+
+fn notice(
+    kind: EventKind,
+    pid: u32,
+    command: &str,
+    band: Band,
+    score: f64,
+    at: f64,
+) -> EventNotice {
+    EventNotice {
+        kind,
+        event_key: u64::from(pid),
+        pid,
+        start_time: 1_699_990_000_000 + u64::from(pid),
+        command: command.into(),
+        band,
+        score,
+        dominant_resource: Resource::Cpu,
+        at,
+        reason: (kind == EventKind::Closed).then(|| "recovered".to_string()),
+    }
+}
+
+fn empty_app() -> App {
+    let mut app = App::new(&TuiConfig::default(), &BandsConfig::default());
+    app.set_time_format(utc_hms);
+    app.set_clock(T0 + 3.0);
+    app
+}
+
+/// A connected dashboard with eight samples of history and a few events.
+fn fixture() -> App {
+    let mut app = empty_app();
+    app.set_connection(ConnectionState::Connected);
+    app.apply(&ServerMessage::InitialState {
+        version: 1,
+        daemon: info(),
+        history: (0..7).map(|i| samples(i, processes(i))).collect(),
+    });
+    app.apply(&ServerMessage::Events {
+        events: vec![EventRow {
+            id: 3,
+            pid: 1201,
+            start_time: 1_699_990_001_201,
+            command: "postgres: checkpointer".into(),
+            boot_time: 1_699_990_000_000,
+            entry_time: T0 - 300.0,
+            exit_time: Some(T0 - 120.0),
+            entry_band: Band::Medium,
+            peak_band: Band::High,
+            peak_score: 61.5,
+            peak_time: T0 - 200.0,
+            dominant_resource: Resource::Disk,
+            close_reason: Some("recovered".into()),
+            forensics_count: 0,
+        }],
+    });
+    app.apply(&ServerMessage::Event {
+        event: notice(
+            EventKind::Opened,
+            31337,
+            HOSTILE,
+            Band::Medium,
+            46.0,
+            T0 + 0.33,
+        ),
+    });
+    app.apply(&ServerMessage::Event {
+        event: notice(
+            EventKind::Escalated,
+            31337,
+            HOSTILE,
+            Band::Critical,
+            76.0,
+            T0 + 2.0,
+        ),
+    });
+    app.apply(&ServerMessage::Sample {
+        samples: samples(7, processes(7)),
+    });
+    app
+}
+
+fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| ui::draw(f, app)).unwrap();
+    terminal
+}
+
+/// The screen as plain text, one line per row, trailing blanks trimmed.
+fn screen(terminal: &Terminal<TestBackend>) -> String {
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        let mut line = String::new();
+        let mut skip = 0usize;
+        for x in 0..buffer.area.width {
+            let symbol = buffer[(x, y)].symbol();
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            line.push_str(symbol);
+            skip = unicode_width(symbol).saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn unicode_width(s: &str) -> usize {
+    ratatui::text::Span::raw(s).width()
+}
+
+fn pids_in_order(app: &App) -> Vec<u32> {
+    app.rows().iter().map(|p| p.pid).collect()
+}
+
+// ----- App --------------------------------------------------------------------
+
+#[test]
+fn rows_start_sorted_by_score_descending() {
+    let app = fixture();
+    assert_eq!(app.sort(), (SortColumn::Score, false));
+    let scores: Vec<f64> = app.rows().iter().map(|p| p.score).collect();
+    let mut sorted = scores.clone();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    assert_eq!(scores, sorted);
+    assert_eq!(app.rows()[0].pid, 31337);
+}
+
+#[test]
+fn s_cycles_sort_columns_and_r_reverses() {
+    let mut app = fixture();
+    let mut seen = vec![app.sort().0];
+    for _ in 0..8 {
+        assert_eq!(app.handle_key(ch('s')), Action::None);
+        seen.push(app.sort().0);
+    }
+    assert_eq!(&seen[..8], &SortColumn::ALL);
+    assert_eq!(seen[8], SortColumn::Score, "wraps around");
+
+    // cpu share, biggest first; then reversed.
+    app.handle_key(ch('s'));
+    assert_eq!(app.sort().0, SortColumn::Cpu);
+    assert_eq!(pids_in_order(&app), vec![31337, 4100, 880, 1201, 2]);
+    app.handle_key(ch('r'));
+    assert_eq!(pids_in_order(&app), vec![2, 1201, 880, 4100, 31337]);
+    app.handle_key(ch('S'));
+    assert_eq!(pids_in_order(&app), vec![31337, 4100, 880, 1201, 2]);
+
+    // GPU: only Xorg is measured; unknowns sort after every known value.
+    app.handle_key(ch('s'));
+    assert_eq!(app.rows()[0].pid, 880);
+
+    // PID ascends by default; command too.
+    while app.sort().0 != SortColumn::Pid {
+        app.handle_key(ch('s'));
+    }
+    assert!(!app.sort_descending());
+    assert_eq!(pids_in_order(&app), vec![2, 880, 1201, 4100, 31337]);
+    app.handle_key(ch('s'));
+    assert_eq!(app.sort().0, SortColumn::Command);
+    assert_eq!(pids_in_order(&app), vec![880, 31337, 4100, 2, 1201]);
+}
+
+#[test]
+fn selection_moves_with_keys_and_stays_in_bounds() {
+    let mut app = fixture();
+    assert_eq!(app.selected_index(), Some(0));
+    app.handle_key(key(KeyCode::Down));
+    app.handle_key(ch('j'));
+    assert_eq!(app.selected_index(), Some(2));
+    app.handle_key(ch('k'));
+    assert_eq!(app.selected_index(), Some(1));
+    app.handle_key(key(KeyCode::End));
+    assert_eq!(app.selected_index(), Some(4));
+    app.handle_key(key(KeyCode::Down));
+    assert_eq!(app.selected_index(), Some(4));
+    app.handle_key(key(KeyCode::Home));
+    assert_eq!(app.selected_index(), Some(0));
+    app.handle_key(key(KeyCode::Up));
+    assert_eq!(app.selected_index(), Some(0));
+    app.set_page_size(3);
+    app.handle_key(key(KeyCode::PageDown));
+    assert_eq!(app.selected_index(), Some(3));
+    app.handle_key(key(KeyCode::PageDown));
+    assert_eq!(app.selected_index(), Some(4));
+    app.handle_key(key(KeyCode::PageUp));
+    assert_eq!(app.selected_index(), Some(1));
+}
+
+#[test]
+fn selection_follows_the_process_not_the_row() {
+    let mut app = fixture();
+    // Select the postgres checkpointer.
+    let row = app.rows().iter().position(|p| p.pid == 1201).unwrap();
+    for _ in 0..row {
+        app.handle_key(ch('j'));
+    }
+    let pg = app.selected().unwrap().key();
+    assert_eq!(pg.pid, 1201);
+
+    // Next sample: postgres jumps to the top, everything else re-orders.
+    let mut procs = processes(8);
+    procs[1].score = 99.0;
+    procs.reverse();
+    app.apply(&ServerMessage::Sample {
+        samples: samples(8, procs),
+    });
+    assert_eq!(app.rows()[0].pid, 1201);
+    assert_eq!(app.selected().unwrap().key(), pg);
+    assert_eq!(app.selected_index(), Some(0));
+
+    // Same PID, new start time: a different process, so the selection does
+    // not follow it; it stays on the same row.
+    let mut procs = processes(9);
+    procs[1].start_time += 1;
+    procs[1].score = 99.0;
+    app.apply(&ServerMessage::Sample {
+        samples: samples(9, procs),
+    });
+    assert_eq!(app.selected_index(), Some(0));
+    assert_ne!(app.selected().unwrap().key(), pg);
+}
+
+#[test]
+fn selection_survives_a_resort() {
+    let mut app = fixture();
+    app.handle_key(ch('j'));
+    app.handle_key(ch('j'));
+    let chosen = app.selected().unwrap().key();
+    for _ in 0..9 {
+        app.handle_key(ch('s'));
+        assert_eq!(app.selected().unwrap().key(), chosen);
+        app.handle_key(ch('r'));
+        assert_eq!(app.selected().unwrap().key(), chosen);
+    }
+}
+
+#[test]
+fn trend_arrows_compare_with_a_few_samples_ago() {
+    let app = fixture();
+    let k = |pid| {
+        app.rows()
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(ProcessScore::key)
+            .unwrap()
+    };
+    assert_eq!(app.trend(k(31337)), Trend::Rising);
+    assert_eq!(app.trend(k(1201)), Trend::Falling);
+    assert_eq!(app.trend(k(880)), Trend::Steady);
+    assert_eq!(
+        app.trend(ProcessKey {
+            pid: 9,
+            start_time: 9
+        }),
+        Trend::Steady
+    );
+    assert_eq!(
+        (
+            Trend::Rising.arrow(),
+            Trend::Falling.arrow(),
+            Trend::Steady.arrow()
+        ),
+        ('↑', '↓', '→')
+    );
+
+    // A small wobble is steady; a single sample is steady.
+    let mut app = empty_app();
+    for (i, s) in [50.0, 51.0, 49.5, 50.5].into_iter().enumerate() {
+        let b = BandsConfig::default();
+        app.apply(&ServerMessage::Sample {
+            samples: samples(i, vec![proc_(7, "x", s, &b)]),
+        });
+        assert_eq!(app.trend(app.rows()[0].key()), Trend::Steady);
+    }
+}
+
+#[test]
+fn history_is_bounded_and_kept_per_identity() {
+    let mut app = empty_app();
+    let b = BandsConfig::default();
+    for i in 0..300 {
+        app.apply(&ServerMessage::Sample {
+            samples: samples(i, vec![proc_(7, "x", (i % 100) as f64, &b)]),
+        });
+    }
+    let key = app.rows()[0].key();
+    assert_eq!(app.score_history(key).len(), super::app::PROCESS_HISTORY);
+    assert_eq!(app.score_history(key).last(), Some(&99.0));
+    assert_eq!(app.max_score_history().len(), 300);
+    // 300 samples, 1/3 s apart.
+    assert!((app.sample_rate_hz().unwrap() - 3.0).abs() < 1e-6);
+}
+
+#[test]
+fn initial_state_reseeds_history_and_counters() {
+    let mut app = fixture();
+    let key = app.rows()[0].key();
+    assert_eq!(app.score_history(key).len(), 8);
+    assert_eq!(app.daemon().unwrap().sample_count, 10_001);
+    assert_eq!(app.daemon().unwrap().open_events, 2, "one opened event");
+    app.apply(&ServerMessage::InitialState {
+        version: 1,
+        daemon: info(),
+        history: vec![samples(0, processes(0))],
+    });
+    assert_eq!(app.score_history(key).len(), 1);
+    assert_eq!(app.daemon().unwrap().sample_count, 10_000);
+    assert_eq!(app.max_score_history().len(), 1);
+}
+
+#[test]
+fn events_prepend_and_cap_and_events_reply_replaces() {
+    let mut app = fixture();
+    let labels: Vec<&str> = app.events().iter().map(|e| e.label).collect();
+    assert_eq!(labels, vec!["escalated", "opened", "closed"]);
+    for i in 0..20 {
+        app.apply(&ServerMessage::Event {
+            event: notice(
+                EventKind::Forensics,
+                5,
+                "x",
+                Band::High,
+                60.0,
+                T0 + f64::from(i),
+            ),
+        });
+    }
+    assert_eq!(app.events().len(), TuiConfig::default().events_shown);
+    assert_eq!(app.events()[0].at, T0 + 19.0);
+    app.apply(&ServerMessage::Events { events: vec![] });
+    assert!(app.events().is_empty() && app.events_loaded());
+}
+
+#[test]
+fn help_toggles_and_esc_closes_it_before_quitting() {
+    let mut app = fixture();
+    assert!(!app.show_help());
+    assert_eq!(app.handle_key(ch('?')), Action::None);
+    assert!(app.show_help());
+    assert_eq!(app.handle_key(ch('?')), Action::None);
+    assert!(!app.show_help());
+    app.handle_key(ch('?'));
+    assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
+    assert!(!app.show_help());
+    assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::Quit);
+}
+
+#[test]
+fn quit_keys() {
+    let mut app = fixture();
+    assert_eq!(app.handle_key(ch('q')), Action::Quit);
+    assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::Quit);
+    assert_eq!(
+        app.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Action::Quit
+    );
+    // A plain `c` is not a quit; a key release does nothing.
+    assert_eq!(app.handle_key(ch('c')), Action::None);
+    let mut release = ch('q');
+    release.kind = KeyEventKind::Release;
+    assert_eq!(app.handle_key(release), Action::None);
+}
+
+#[test]
+fn e_requests_events_only_from_a_daemon() {
+    let mut app = fixture();
+    assert_eq!(app.handle_key(ch('e')), Action::RequestEvents);
+    app.set_connection(ConnectionState::Embedded);
+    assert_eq!(app.handle_key(ch('e')), Action::None);
+    let req = TuiRequest::GetEvents { limit: 8 };
+    assert_eq!(
+        req.to_client_message(),
+        ClientMessage::GetEvents {
+            limit: Some(8),
+            open_only: false
+        }
+    );
+}
+
+#[test]
+fn connection_texts() {
+    let mut app = empty_app();
+    assert_eq!(app.connection_text(), "connecting to the daemon…");
+    app.set_connection(ConnectionState::Connected);
+    assert_eq!(app.connection_text(), "connected");
+    app.apply(&ServerMessage::InitialState {
+        version: 1,
+        daemon: info(),
+        history: vec![],
+    });
+    assert_eq!(app.connection_text(), "daemon pid 4242");
+    app.set_connection(ConnectionState::Embedded);
+    assert_eq!(
+        app.connection_text(),
+        "embedded sampler (no daemon running)"
+    );
+    app.set_connection(ConnectionState::disconnected(
+        "connection reset",
+        std::time::Duration::from_millis(1500),
+    ));
+    assert_eq!(app.connection_text(), "disconnected — retrying in 2s");
+    assert_eq!(app.status(), Some("lost the daemon: connection reset"));
+    app.set_connection(ConnectionState::Connected);
+    assert_eq!(app.status(), None, "reconnecting clears the status");
+}
+
+#[test]
+fn daemon_errors_show_in_the_status_line() {
+    let mut app = fixture();
+    app.apply(&ServerMessage::Error {
+        message: "bad\x1b[31m request".into(),
+    });
+    assert_eq!(app.status(), Some("daemon error: bad\x1b[31m request"));
+    let text = screen(&render(&app, 100, 30));
+    assert!(
+        text.contains("daemon error: bad\\u{1b}[31m request"),
+        "{text}"
+    );
+}
+
+#[test]
+fn colours_come_from_config() {
+    let config = TuiConfig {
+        color_critical: "#ff8800".into(),
+        color_low: "lightblue".into(),
+        ..TuiConfig::default()
+    };
+    let app = App::new(&config, &BandsConfig::default());
+    use ratatui::style::Color;
+    assert_eq!(app.band_color(Band::Critical), Color::Rgb(0xff, 0x88, 0x00));
+    assert_eq!(app.band_color(Band::Low), Color::LightBlue);
+    assert_eq!(app.band_color(Band::Elevated), Color::Yellow);
+}
+
+// ----- rendering ------------------------------------------------------------------
+
+fn assert_hostile_name_escaped(terminal: &Terminal<TestBackend>) {
+    let buffer = terminal.backend().buffer();
+    for cell in buffer.content() {
+        let s = cell.symbol();
+        assert!(
+            !s.chars()
+                .any(|c| c == '\x1b' || c == '\u{202e}' || c.is_control()),
+            "raw control or bidi character in a cell: {s:?}"
+        );
+    }
+    let text = screen(terminal);
+    assert!(text.contains("evil\\u{1b}[2J"), "{text}");
+}
+
+#[test]
+fn dashboard_80x24() {
+    let terminal = render(&fixture(), 80, 24);
+    assert_hostile_name_escaped(&terminal);
+    let text = screen(&terminal);
+    assert!(text.contains("daemon pid 4242"), "{text}");
+    assert!(text.contains("31337"));
+    insta::assert_snapshot!("dashboard_80x24", text);
+}
+
+#[test]
+fn dashboard_160x45() {
+    let terminal = render(&fixture(), 160, 45);
+    assert_hostile_name_escaped(&terminal);
+    let text = screen(&terminal);
+    assert!(text.contains("evil\\u{1b}[2J\\u{202e}name"), "{text}");
+    for col in [
+        "PID", "SCORE", "BAND", "CPU", "GPU", "MEM", "DISK", "WAKE", "DOMINANT",
+    ] {
+        assert!(text.contains(col), "{col} missing:\n{text}");
+    }
+    for metric in ["cpu", "mem peak", "disk io/s", "gpu time/s", "runnable/s"] {
+        assert!(text.contains(metric), "{metric} missing:\n{text}");
+    }
+    insta::assert_snapshot!("dashboard_160x45", text);
+}
+
+#[test]
+fn help_overlay_80x24() {
+    let mut app = fixture();
+    app.handle_key(ch('?'));
+    let text = screen(&render(&app, 80, 24));
+    assert!(text.contains("toggle this help"), "{text}");
+    insta::assert_snapshot!("help_80x24", text);
+}
+
+#[test]
+fn embedded_and_disconnected_headers() {
+    let mut app = fixture();
+    app.set_connection(ConnectionState::Embedded);
+    let text = screen(&render(&app, 80, 24));
+    assert!(
+        text.contains("embedded sampler (no daemon running)"),
+        "{text}"
+    );
+
+    app.set_connection(ConnectionState::disconnected(
+        "daemon went away",
+        std::time::Duration::from_secs(2),
+    ));
+    let text = screen(&render(&app, 80, 24));
+    assert!(text.contains("disconnected — retrying in 2s"), "{text}");
+    assert!(text.contains("lost the daemon: daemon went away"), "{text}");
+}
+
+#[test]
+fn empty_dashboard_waits_for_data() {
+    let app = empty_app();
+    let text = screen(&render(&app, 80, 24));
+    assert!(text.contains("waiting for the first sample"), "{text}");
+    assert!(text.contains("connecting to the daemon"), "{text}");
+    insta::assert_snapshot!("empty_80x24", text);
+}
+
+#[test]
+fn any_size_renders_without_panicking() {
+    let mut app = fixture();
+    app.handle_key(ch('?'));
+    let empty = empty_app();
+    for w in (1..=200).step_by(7) {
+        for h in (1..=60).step_by(5) {
+            render(&app, w, h);
+            render(&empty, w, h);
+        }
+    }
+}
+
+#[test]
+fn narrow_table_drops_columns_but_keeps_the_essentials() {
+    let text = screen(&render(&fixture(), 80, 24));
+    let header = text.lines().find(|l| l.contains("PID")).unwrap();
+    assert!(
+        header.contains("SCORE") && header.contains("COMMAND"),
+        "{header}"
+    );
+    // BAND goes first (the score is already in the band's colour).
+    assert!(!header.contains("BAND"), "{header}");
+    assert!(
+        header.contains("GPU") && header.contains("WAKE"),
+        "{header}"
+    );
+    // Narrower still: the lower-priority shares go, the essentials stay.
+    let text = screen(&render(&fixture(), 50, 24));
+    let header = text.lines().find(|l| l.contains("PID")).unwrap();
+    assert!(
+        header.contains("SCORE") && header.contains("COMMAND"),
+        "{header}"
+    );
+    assert!(header.contains("CPU") && header.contains("MEM"), "{header}");
+    assert!(!header.contains("GPU"), "{header}");
+}
+
+// ----- embedded sampler ---------------------------------------------------------------
+
+struct FakeSource {
+    tick: u64,
+}
+
+impl crate::collect::ProcessSource for FakeSource {
+    fn system(&mut self) -> crate::collect::SystemInfo {
+        crate::collect::SystemInfo {
+            cpu_count: 2,
+            mem_total_bytes: Some(1 << 33),
+            boot_time_ms: 1_699_990_000_000,
+        }
+    }
+    fn scan(&mut self, out: &mut Vec<crate::collect::RawProcess>) {
+        self.tick += 1;
+        let mut hog = crate::collect::RawProcess::new(77, 1_700_000_000_000, "hog".into());
+        hog.cpu_time_ns = Some(self.tick * 1_000_000_000);
+        hog.resident_bytes = Some(1 << 20);
+        *out = vec![hog];
+    }
+    fn deepen(&mut self, _raw: &mut crate::collect::RawProcess, _now: f64) {}
+}
+
+#[test]
+fn embedded_sampler_announces_itself_then_streams_samples() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut config = Config::default();
+    config.system.sample_interval = 0.01;
+    let (tx, rx) = std::sync::mpsc::sync_channel(32);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let thread_stop = std::sync::Arc::clone(&stop);
+    let handle = std::thread::spawn(move || {
+        super::embedded::sample_loop(FakeSource { tick: 0 }, config, &tx, &thread_stop)
+    });
+    let wait = std::time::Duration::from_secs(10);
+    assert_eq!(
+        rx.recv_timeout(wait).unwrap(),
+        TuiInput::Connection(ConnectionState::Embedded)
+    );
+    let mut app = empty_app();
+    match rx.recv_timeout(wait).unwrap() {
+        TuiInput::Message(msg @ ServerMessage::InitialState { .. }) => {
+            if let ServerMessage::InitialState { daemon, .. } = &msg {
+                assert_eq!(daemon.pid, std::process::id());
+                assert_eq!(daemon.sample_interval, 0.01);
+            }
+            app.apply(&msg);
+        }
+        other => panic!("expected initial_state, got {other:?}"),
+    }
+    for _ in 0..3 {
+        match rx.recv_timeout(wait).unwrap() {
+            TuiInput::Message(msg @ ServerMessage::Sample { .. }) => app.apply(&msg),
+            other => panic!("expected a sample, got {other:?}"),
+        }
+    }
+    assert_eq!(app.rows()[0].pid, 77);
+    assert!(
+        app.rows()[0].cpu.is_some(),
+        "primed: rates from the first sample"
+    );
+    stop.store(true, Ordering::SeqCst);
+    handle.join().unwrap();
+}
+
+#[test]
+fn embedded_sampler_stops_when_the_dashboard_hangs_up() {
+    use std::sync::atomic::AtomicBool;
+    let mut config = Config::default();
+    config.system.sample_interval = 0.01;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    drop(rx);
+    let stop = AtomicBool::new(false);
+    // Returns (rather than looping forever) because nobody listens.
+    super::embedded::sample_loop(FakeSource { tick: 0 }, config, &tx, &stop);
+}
+
+#[test]
+fn non_finite_numbers_render_without_panicking() {
+    let mut app = fixture();
+    let mut procs = processes(8);
+    for p in &mut procs {
+        p.score = f64::NAN;
+        p.cpu_share = Some(f64::INFINITY);
+        p.disproportionality = f64::NEG_INFINITY;
+        p.cpu = mv(f64::NAN, f64::NEG_INFINITY, f64::INFINITY);
+        p.mem = mv(f64::INFINITY, 0.0, f64::NAN);
+    }
+    let mut s = samples(8, procs);
+    s.max_score = f64::NAN;
+    app.apply(&ServerMessage::Sample { samples: s });
+    render(&app, 160, 45);
+    render(&app, 80, 24);
+    for _ in 0..9 {
+        app.handle_key(ch('s'));
+        render(&app, 100, 30);
+    }
+    let mut s = samples(9, processes(9));
+    s.max_score = 1e300;
+    app.apply(&ServerMessage::Sample { samples: s });
+    render(&app, 160, 45);
+    render(&app, 80, 24);
+}
