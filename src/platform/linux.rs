@@ -44,6 +44,9 @@ struct Entry {
     io_generation: u64,
 }
 
+/// Re-read MemTotal this often (scans).
+const MEMINFO_REFRESH_SCANS: u64 = 300;
+
 /// Re-read `io` of an idle process at least this often (scans).
 const IO_REFRESH_SCANS: u64 = 30;
 
@@ -61,6 +64,7 @@ pub struct LinuxSource {
     text_buf: Vec<u8>,
     pids: Vec<u32>,
     generation: u64,
+    mem_total: Option<u64>,
     /// Read GPU time from DRM fdinfo in the deep pass.
     drm: bool,
 }
@@ -93,6 +97,7 @@ impl LinuxSource {
             text_buf: Vec::with_capacity(16 * 1024),
             pids: Vec::new(),
             generation: 0,
+            mem_total: None,
             drm: Path::new("/dev/dri").is_dir(),
         })
     }
@@ -226,12 +231,15 @@ impl LinuxSource {
 
 impl ProcessSource for LinuxSource {
     fn system(&mut self) -> SystemInfo {
-        let mem_total = std::fs::read_to_string(self.proc_root.join("meminfo"))
-            .ok()
-            .and_then(|t| parse::meminfo_total_bytes(&t));
+        // MemTotal changes only with memory hotplug: re-read it now and then.
+        if self.mem_total.is_none() || self.generation.is_multiple_of(MEMINFO_REFRESH_SCANS) {
+            self.mem_total = std::fs::read_to_string(self.proc_root.join("meminfo"))
+                .ok()
+                .and_then(|t| parse::meminfo_total_bytes(&t));
+        }
         SystemInfo {
             cpu_count: self.cpu_count,
-            mem_total_bytes: mem_total,
+            mem_total_bytes: self.mem_total,
             boot_time_ms: self.boot_time_ms,
         }
     }
