@@ -189,3 +189,18 @@ fn vanished_process_leaves_no_trace_and_is_not_an_error() {
     let (_, all) = s.sample_all(rogue_hunter::unix_now());
     assert!(all.iter().all(|p| p.pid != pid));
 }
+
+#[test]
+fn a_process_that_execs_shows_its_new_command() {
+    let _m = machine();
+    let hog = spawn_hog("exec_later");
+    let pid = hog.pid();
+    let mut s = sampler();
+    let found = common::poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        let (_, all) = s.sample_all(rogue_hunter::unix_now());
+        all.iter()
+            .find(|p| p.pid == pid && p.command == "sleep 3600")
+            .map(|p| p.command.clone())
+    });
+    assert_eq!(found.as_deref(), Some("sleep 3600"));
+}

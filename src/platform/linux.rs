@@ -35,6 +35,8 @@ struct Entry {
     stat: Slot,
     io: Slot,
     command: String,
+    /// `comm` when `command` was read: a change means the process exec'd.
+    comm: Vec<u8>,
     deep: Option<DeepCounters>,
     /// The scan that last saw this process.
     seen: u64,
@@ -266,9 +268,17 @@ impl ProcessSource for LinuxSource {
         for &pid in &pids {
             // Known process: read through the kept descriptor.
             let mut stat = None;
+            let mut execd = None;
             if let Some(entry) = self.entries.get(&pid) {
                 stat = Self::read_slot(&root, pid, "stat", &entry.stat, &mut buf)
-                    .and_then(|n| parse_stat_fields(&buf[..n]).map(|(_, s)| s))
+                    .and_then(|n| {
+                        parse_stat_fields(&buf[..n]).map(|(comm, s)| {
+                            if comm != entry.comm.as_slice() {
+                                execd = Some(comm.to_vec());
+                            }
+                            s
+                        })
+                    })
                     .filter(|s| s.start_ticks == entry.start_ticks);
                 if stat.is_none()
                     && let Some(old) = self.entries.remove(&pid)
@@ -301,6 +311,7 @@ impl ProcessSource for LinuxSource {
                             stat: slot,
                             io,
                             command,
+                            comm: comm.into_bytes(),
                             deep: None,
                             seen: generation,
                             io_ticks: u64::MAX,
@@ -311,6 +322,14 @@ impl ProcessSource for LinuxSource {
                     s
                 }
             };
+            if let Some(comm) = execd {
+                // Same process, new program: its command line changed too.
+                let command = self.command_for(pid, &String::from_utf8_lossy(&comm));
+                if let Some(entry) = self.entries.get_mut(&pid) {
+                    entry.command = command;
+                    entry.comm = comm;
+                }
+            }
             let Some(entry) = self.entries.get_mut(&pid) else {
                 continue;
             };

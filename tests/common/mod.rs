@@ -158,6 +158,13 @@ fn run_hog(kind: &str) -> ! {
                 std::thread::sleep(Duration::from_secs(3600));
             }
         }
+        // Wait half a second, then become `sleep 3600` (same PID, new program).
+        "exec_later" => {
+            use std::os::unix::process::CommandExt;
+            std::thread::sleep(Duration::from_millis(500));
+            let err = Command::new("sleep").arg("3600").exec();
+            panic!("exec sleep: {err}");
+        }
         // Exist quietly.
         "sleep" => loop {
             std::thread::sleep(Duration::from_secs(3600));
