@@ -654,9 +654,11 @@ pub fn timeline(snapshots: &[SnapshotRow], start: f64) -> String {
         ("BAND", Align::Left),
         ("DOMINANT", Align::Left),
     ];
-    let rows: Vec<Vec<String>> = snapshots
+    let shown = timeline_rows(snapshots, TIMELINE_ROWS);
+    let rows: Vec<Vec<String>> = shown
         .iter()
-        .map(|s| {
+        .map(|&i| {
+            let s = &snapshots[i];
             let bar = "█".repeat((s.score / 5.0).round().clamp(0.0, 20.0) as usize);
             vec![
                 format::local_time(s.captured_at),
@@ -669,5 +671,77 @@ pub fn timeline(snapshots: &[SnapshotRow], start: f64) -> String {
             ]
         })
         .collect();
-    format::table(&headers, &rows)
+    let mut text = format::table(&headers, &rows);
+    if shown.len() < snapshots.len() {
+        text.push_str(&format!(
+            "({} of {} snapshots shown, evenly spaced; all of them with --json)\n",
+            shown.len(),
+            snapshots.len()
+        ));
+    }
+    text
+}
+
+/// Rows of a human timeline at most.
+const TIMELINE_ROWS: usize = 24;
+
+/// Which snapshots a timeline of at most `max` rows shows: every entry, peak
+/// and exit snapshot, and checkpoints evenly spaced in between.
+pub fn timeline_rows(snapshots: &[SnapshotRow], max: usize) -> Vec<usize> {
+    if snapshots.len() <= max {
+        return (0..snapshots.len()).collect();
+    }
+    let keep = |s: &SnapshotRow| s.snapshot_type != crate::storage::SnapshotType::Checkpoint;
+    let mut chosen: Vec<usize> = (0..snapshots.len())
+        .filter(|&i| keep(&snapshots[i]))
+        .collect();
+    let checkpoints: Vec<usize> = (0..snapshots.len())
+        .filter(|&i| !keep(&snapshots[i]))
+        .collect();
+    let room = max.saturating_sub(chosen.len());
+    if room > 0 && !checkpoints.is_empty() {
+        let step = checkpoints.len() as f64 / room as f64;
+        for k in 0..room.min(checkpoints.len()) {
+            chosen.push(checkpoints[(k as f64 * step) as usize]);
+        }
+    }
+    chosen.sort_unstable();
+    chosen.dedup();
+    chosen
+}
+
+#[cfg(test)]
+mod timeline_tests {
+    use super::*;
+    use crate::model::{Band, ProcessScore};
+    use crate::storage::SnapshotType;
+
+    fn snap(kind: SnapshotType, t: f64) -> SnapshotRow {
+        SnapshotRow {
+            snapshot_type: kind,
+            captured_at: t,
+            score: 50.0,
+            band: Band::High,
+            process: ProcessScore::new(1, 1, "x".into(), t),
+        }
+    }
+
+    #[test]
+    fn long_timelines_keep_entry_peak_exit_and_spaced_checkpoints() {
+        let mut rows = vec![
+            snap(SnapshotType::Entry, 0.0),
+            snap(SnapshotType::Peak, 1.0),
+        ];
+        rows.extend((2..300).map(|i| snap(SnapshotType::Checkpoint, f64::from(i))));
+        rows.push(snap(SnapshotType::Exit, 300.0));
+        let shown = timeline_rows(&rows, 24);
+        assert_eq!(shown.len(), 24);
+        assert_eq!(shown[0], 0);
+        assert!(shown.contains(&1));
+        assert_eq!(*shown.last().unwrap(), rows.len() - 1);
+        assert!(shown.windows(2).all(|w| w[0] < w[1]));
+        let text = timeline(&rows, 0.0);
+        assert!(text.contains("24 of 301 snapshots shown"));
+        assert_eq!(timeline_rows(&rows[..5], 24), vec![0, 1, 2, 3, 4]);
+    }
 }
