@@ -9,6 +9,11 @@
 //! Run: `cargo bench --bench collect` (add `-- --extra N` for N extra sleeping
 //! processes, default 1000; `-- --rounds N`, default 60).
 
+mod common;
+
+use common::arg;
+use common::median;
+
 use rogue_hunter::collect::{ProcessSource, Sampler};
 use rogue_hunter::config::Config;
 use rogue_hunter::platform::linux::LinuxSource;
@@ -20,15 +25,6 @@ use std::os::unix::fs::FileExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn pids() -> Vec<u32> {
     std::fs::read_dir("/proc")
@@ -89,11 +85,6 @@ fn stat_io_kept(files: &mut HashMap<u32, (File, Option<File>)>, buf: &mut [u8]) 
         }
     }
     n
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn cpu_seconds() -> f64 {

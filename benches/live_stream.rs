@@ -6,6 +6,11 @@
 //!
 //! Run: `cargo bench --bench live_stream` (`-- --samples N`, default 60).
 
+mod common;
+
+use common::arg;
+use common::median;
+
 use rogue_hunter::ipc::protocol::{DaemonInfo, ServerMessage};
 use rogue_hunter::ipc::server::{EventQuery, Hub, Server, ServerConfig};
 use rogue_hunter::model::{MetricValue, ProcessSamples, ProcessScore};
@@ -16,15 +21,6 @@ use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn sample(n: usize) -> ProcessSamples {
     let rogues = (0..n)
@@ -46,11 +42,6 @@ fn sample(n: usize) -> ProcessSamples {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn p99(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() as f64 * 0.99) as usize).min(v.len() - 1)]
@@ -69,7 +60,8 @@ fn broadcast(clients: usize, samples: usize) -> Vec<f64> {
         open_events: 0,
     });
     let events: EventQuery = Arc::new(|_| Ok(vec![]));
-    let server = Server::start(ServerConfig::new(socket.clone()), hub.clone(), events).expect("server");
+    let server =
+        Server::start(ServerConfig::new(socket.clone()), hub.clone(), events).expect("server");
     let mut readers = Vec::new();
     for i in 0..clients {
         let stream = UnixStream::connect(&socket).expect("connect");
@@ -154,9 +146,23 @@ fn tui_cpu(seconds: u64) -> Option<f64> {
         std::thread::sleep(Duration::from_millis(50));
     }
     let (mut master, mut slave) = (0, 0);
-    let size = libc::winsize { ws_row: 45, ws_col: 160, ws_xpixel: 0, ws_ypixel: 0 };
+    let size = libc::winsize {
+        ws_row: 45,
+        ws_col: 160,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: openpty fills two fds; null name/termios are allowed.
-    if unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) } != 0 {
+    if unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    } != 0
+    {
         return None;
     }
     // SAFETY: fresh fds from openpty, owned here.
@@ -194,17 +200,33 @@ fn main() {
     let mut floor = encode_decode_floor(n);
     let mut one = broadcast(1, n);
     let mut fifty = broadcast(50, n);
-    println!("live stream, {n} samples of 20 processes at 3 Hz (~{} KB a line)\n", rogue_hunter::ipc::protocol::encode_sample(&sample(20)).map_or(0, |l| l.len() / 1024));
+    println!(
+        "live stream, {n} samples of 20 processes at 3 Hz (~{} KB a line)\n",
+        rogue_hunter::ipc::protocol::encode_sample(&sample(20)).map_or(0, |l| l.len() / 1024)
+    );
     println!("| path | median ms | p99 ms | vs floor (median) |");
     println!("|---|---:|---:|---:|");
     let f = median(&mut floor);
-    println!("| floor: encode + decode in-process | {f:.3} | {:.3} | 1.0× |", p99(&mut floor));
+    println!(
+        "| floor: encode + decode in-process | {f:.3} | {:.3} | 1.0× |",
+        p99(&mut floor)
+    );
     let o = median(&mut one);
-    println!("| publish → parsed, 1 client | {o:.3} | {:.3} | {:.1}× |", p99(&mut one), o / f);
+    println!(
+        "| publish → parsed, 1 client | {o:.3} | {:.3} | {:.1}× |",
+        p99(&mut one),
+        o / f
+    );
     let m = median(&mut fifty);
-    println!("| publish → parsed, 50 clients (first reader) | {m:.3} | {:.3} | {:.1}× |", p99(&mut fifty), m / f);
+    println!(
+        "| publish → parsed, 50 clients (first reader) | {m:.3} | {:.3} | {:.1}× |",
+        p99(&mut fifty),
+        m / f
+    );
     match tui_cpu(20) {
-        Some(pct) => println!("\ndashboard (`tui`, release) connected to a daemon at 3 Hz, 160x45 pty: {pct:.2}% of one core"),
+        Some(pct) => println!(
+            "\ndashboard (`tui`, release) connected to a daemon at 3 Hz, 160x45 pty: {pct:.2}% of one core"
+        ),
         None => println!("\ndashboard CPU: could not be measured (no pty or daemon)"),
     }
 }

@@ -4,18 +4,13 @@
 //!
 //! Run: `cargo bench --bench storage` (`-- --snapshots N`, default 20000).
 
+mod common;
+
+use common::arg;
+
 use rogue_hunter::model::{MetricValue, ProcessScore};
 use rogue_hunter::storage::{SnapshotType, Store, WriteOp, Writer};
 use std::time::{Duration, Instant};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn process(i: usize) -> ProcessScore {
     let mut p = ProcessScore::new(

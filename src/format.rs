@@ -46,6 +46,19 @@ pub fn truncate(s: &str, width: usize) -> String {
     out
 }
 
+/// Cut `text` to at most `max` bytes on a character boundary, marking the cut
+/// with `…` (for storing untrusted text of bounded size).
+pub fn cap_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// 1536 → "1.5K", 3.2e9 → "3.0G" (binary units).
 pub fn bytes(v: f64) -> String {
     const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
@@ -248,6 +261,13 @@ mod tests {
         assert_eq!(duration(245.0), "4m05s");
         assert_eq!(duration(7800.0), "2h10m");
         assert_eq!(duration(3.0 * 86400.0 + 4.0 * 3600.0), "3d04h");
+    }
+
+    #[test]
+    fn cap_bytes_cuts_on_char_boundaries() {
+        assert_eq!(cap_bytes("abc", 5), "abc");
+        assert_eq!(cap_bytes("abcdef", 3), "abc…");
+        assert_eq!(cap_bytes("éé", 3), "é…");
     }
 
     #[test]

@@ -24,37 +24,7 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
-const METRICS: [&str; 29] = [
-    "cpu",
-    "mem",
-    "mem_peak",
-    "pageins",
-    "pageins_rate",
-    "faults",
-    "faults_rate",
-    "disk_io",
-    "disk_io_rate",
-    "csw",
-    "csw_rate",
-    "syscalls",
-    "syscalls_rate",
-    "threads",
-    "mach_msgs",
-    "mach_msgs_rate",
-    "instructions",
-    "cycles",
-    "ipc",
-    "energy",
-    "energy_rate",
-    "wakeups",
-    "wakeups_rate",
-    "runnable_time",
-    "runnable_time_rate",
-    "qos_interactive",
-    "qos_interactive_rate",
-    "gpu_time",
-    "gpu_time_rate",
-];
+use rogue_hunter::model::METRIC_NAMES as METRICS;
 
 /// Check one ProcessScore object against DESIGN §3.
 fn check_process(p: &Value) -> Result<(), String> {

@@ -41,14 +41,7 @@ pub fn message_type_priority(kind: &str) -> Option<u8> {
 }
 
 fn cap(text: &str) -> String {
-    if text.len() <= MESSAGE_CAP {
-        return text.to_string();
-    }
-    let mut end = MESSAGE_CAP;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    crate::format::cap_bytes(text, MESSAGE_CAP)
 }
 
 /// Parse `log show --style ndjson` output.

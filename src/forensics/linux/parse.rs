@@ -196,14 +196,7 @@ pub fn vmstat_delta(
 }
 
 fn cap_message(text: &str) -> String {
-    if text.len() <= MESSAGE_CAP {
-        return text.to_string();
-    }
-    let mut end = MESSAGE_CAP;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    crate::format::cap_bytes(text, MESSAGE_CAP)
 }
 
 /// Syslog level names as dmesg `-x` prints them.
