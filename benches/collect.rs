@@ -218,7 +218,7 @@ fn main() {
     println!("|---|---:|---:|");
     println!("| rogue-hunter full sample (collect + score + deep reads) | {o:.2} | 1.00× |");
     println!(
-        "| rogue-hunter cheap pass alone (stat + io, kept fds) | {c:.2} | {:.2}× |",
+        "| rogue-hunter cheap pass alone (listing + stat/schedstat + io, kept fds) | {c:.2} | {:.2}× |",
         c / o
     );
     println!(

@@ -40,6 +40,12 @@ struct Entry {
     deep: Option<DeepCounters>,
     /// The scan that last saw this process.
     seen: u64,
+    /// `schedstat` of a single-threaded process: its run time tells, cheaply,
+    /// whether it ran since `last_stat` was read.
+    sched: Option<Slot>,
+    last_stat: Option<ProcStat>,
+    last_run_ns: Option<u64>,
+    stat_generation: u64,
     /// CPU ticks and `io` counters at the last `io` read, and that read's scan.
     io_ticks: u64,
     last_io: Option<parse::ProcIo>,
@@ -48,6 +54,9 @@ struct Entry {
 
 /// Re-read MemTotal this often (scans).
 const MEMINFO_REFRESH_SCANS: u64 = 300;
+
+/// Re-read `stat` of an idle single-threaded process at least this often (scans).
+const STAT_REFRESH_SCANS: u64 = 30;
 
 /// Re-read `io` of an idle process at least this often (scans).
 const IO_REFRESH_SCANS: u64 = 30;
@@ -125,7 +134,10 @@ impl LinuxSource {
     }
 
     fn release(&mut self, entry: &Entry) {
-        for slot in [&entry.stat, &entry.io] {
+        for slot in [Some(&entry.stat), Some(&entry.io), entry.sched.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             if matches!(slot, Slot::Kept(_)) {
                 self.fds_kept = self.fds_kept.saturating_sub(1);
             }
@@ -206,6 +218,44 @@ impl LinuxSource {
         }
     }
 
+    /// Keep the `stat` just read (and the run time seen with it) so an idle
+    /// single-threaded process can skip its next reads; open its `schedstat`
+    /// the first time it is seen single-threaded.
+    fn remember_stat(&mut self, pid: u32, stat: &ProcStat, run_ns: Option<u64>, generation: u64) {
+        let single = stat.num_threads == 1;
+        let needs_sched = single && self.entries.get(&pid).is_some_and(|e| e.sched.is_none());
+        // Only worth it through a kept descriptor (an open per read costs more
+        // than the stat it saves).
+        let sched = needs_sched
+            .then(|| self.keep_or_reopen(pid, "schedstat"))
+            .filter(|slot| matches!(slot, Slot::Kept(_)));
+        let mut fresh_run = run_ns;
+        if let (Some(slot), None) = (&sched, run_ns) {
+            let mut buf = std::mem::take(&mut self.buf);
+            fresh_run = Self::read_slot(&self.proc_root, pid, "schedstat", slot, &mut buf)
+                .and_then(|n| std::str::from_utf8(&buf[..n]).ok())
+                .and_then(parse_schedstat)
+                .map(|s| s.run_ns);
+            self.buf = buf;
+        }
+        let Some(entry) = self.entries.get_mut(&pid) else {
+            return;
+        };
+        if let Some(slot) = sched {
+            entry.sched = Some(slot);
+        }
+        if single {
+            entry.last_stat = Some(stat.clone());
+            entry.last_run_ns = fresh_run;
+            // Spread idle processes' refreshes over the period.
+            entry.stat_generation =
+                generation.saturating_sub(u64::from(pid) % (STAT_REFRESH_SCANS / 2));
+        } else {
+            entry.last_stat = None;
+            entry.last_run_ns = None;
+        }
+    }
+
     /// Sum `schedstat` and `status` over every thread of `pid`.
     fn read_threads(&self, pid: u32) -> Option<(u64, u64, u64)> {
         let task = self.proc_root.join(pid.to_string()).join("task");
@@ -269,7 +319,29 @@ impl ProcessSource for LinuxSource {
             // Known process: read through the kept descriptor.
             let mut stat = None;
             let mut execd = None;
+            let mut run_ns = None;
             if let Some(entry) = self.entries.get(&pid) {
+                // A single-threaded process whose run time has not moved has not
+                // run: its stat (state, memory, faults, CPU) is as last read. Its
+                // schedstat costs a third of its stat. (State changes need the
+                // process to run, so a process that blocks in D is seen in D.)
+                if let (Some(sched), Some(last)) = (&entry.sched, &entry.last_stat) {
+                    run_ns = Self::read_slot(&root, pid, "schedstat", sched, &mut buf)
+                        .and_then(|n| std::str::from_utf8(&buf[..n]).ok())
+                        .and_then(parse_schedstat)
+                        .map(|s| s.run_ns);
+                    if run_ns.is_some()
+                        && run_ns == entry.last_run_ns
+                        && generation - entry.stat_generation < STAT_REFRESH_SCANS
+                    {
+                        stat = Some(last.clone());
+                    }
+                }
+            }
+            let carried = stat.is_some();
+            if stat.is_none()
+                && let Some(entry) = self.entries.get(&pid)
+            {
                 stat = Self::read_slot(&root, pid, "stat", &entry.stat, &mut buf)
                     .and_then(|n| {
                         parse_stat_fields(&buf[..n]).map(|(comm, s)| {
@@ -312,6 +384,10 @@ impl ProcessSource for LinuxSource {
                             io,
                             command,
                             comm: comm.into_bytes(),
+                            sched: None,
+                            last_stat: None,
+                            last_run_ns: None,
+                            stat_generation: 0,
                             deep: None,
                             seen: generation,
                             io_ticks: u64::MAX,
@@ -329,6 +405,9 @@ impl ProcessSource for LinuxSource {
                     entry.command = command;
                     entry.comm = comm;
                 }
+            }
+            if !carried {
+                self.remember_stat(pid, &stat, run_ns, generation);
             }
             let Some(entry) = self.entries.get_mut(&pid) else {
                 continue;
@@ -364,7 +443,8 @@ impl ProcessSource for LinuxSource {
             let keep = e.seen == generation;
             if !keep {
                 released += u64::from(matches!(e.stat, Slot::Kept(_)))
-                    + u64::from(matches!(e.io, Slot::Kept(_)));
+                    + u64::from(matches!(e.io, Slot::Kept(_)))
+                    + u64::from(matches!(e.sched, Some(Slot::Kept(_))));
             }
             keep
         });
