@@ -47,12 +47,9 @@ pub fn init_console(verbose: u8) -> LogGuard {
 
 /// Console plus the rotated JSON Lines file: for the daemon.
 pub fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, String> {
-    std::fs::create_dir_all(&paths.state_dir).map_err(|e| {
-        format!(
-            "cannot create log directory {}: {e}",
-            paths.state_dir.display()
-        )
-    })?;
+    // Logs name processes and their command lines: keep them private.
+    crate::config::ensure_private_dir(&paths.state_dir)
+        .map_err(|e| format!("cannot use the log directory: {e}"))?;
     let roller = LogRollerBuilder::new(
         paths.state_dir.as_path(),
         std::path::Path::new("daemon.log"),

@@ -6,6 +6,7 @@ mod common;
 
 use common::{Sandbox, poll, spawn_hog};
 use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -369,4 +370,50 @@ fn prune_asks_and_refuses_without_a_terminal() {
         o
     );
     assert!(events_json(&sb).is_empty());
+}
+
+#[test]
+fn daemon_log_is_json_lines_rotated_by_size_in_a_private_directory() {
+    let _m = machine();
+    let sb = Sandbox::new();
+    sb.write_config(
+        "[logging]\nmax_file_bytes = 4096\nkeep_files = 2\n[system]\nheartbeat_samples = 1\n",
+    );
+    let d = Daemon::start(&sb);
+    let dir = sb.path().join("state/rogue-hunter");
+    let rotated = poll(Duration::from_secs(20), Duration::from_millis(200), || {
+        dir.join("daemon.log.2").exists().then_some(())
+    });
+    assert!(
+        rotated.is_some(),
+        "no rotation after 2 files' worth of heartbeats"
+    );
+    assert_eq!(d.stop().status.code(), Some(0));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("state dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        vec!["daemon.log", "daemon.log.1", "daemon.log.2"],
+        "keep_files = 2"
+    );
+    let mode = std::fs::metadata(&dir).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let mut heartbeats = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(dir.join(f)).expect("log");
+        for line in text.lines() {
+            let v: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{f}: {e}: {line}"));
+            assert!(v["timestamp"].is_string() && v["level"].is_string());
+            if v["event_name"] == "heartbeat" {
+                heartbeats += 1;
+                assert!(v["samples"].is_u64() && v.get("max_lateness_ms").is_some());
+            }
+        }
+    }
+    assert!(heartbeats > 3);
 }
