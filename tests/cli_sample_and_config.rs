@@ -376,3 +376,31 @@ fn usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("system.sample_interval"));
 }
+
+#[test]
+fn query_commands_before_anything_was_recorded() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["events", "--json"]);
+    let o = run(c);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).ok(),
+        Some(serde_json::json!([]))
+    );
+    let mut c = sb.cmd();
+    c.args(["history", "--format", "json"]);
+    let o = run(c);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let mut c = sb.cmd();
+    c.args(["status", "--json"]);
+    let o = run(c);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("status json");
+    assert_eq!(v["running"], false);
+    // One event that does not exist is an error naming what to do.
+    let mut c = sb.cmd();
+    c.args(["events", "show", "7"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("rogue-hunter"), "{:?}", text(&o));
+}

@@ -5,7 +5,7 @@ use super::{CliError, Context, out, parse_duration};
 use crate::forensics::{self, LogRecord, ThreadRecord};
 use crate::format::{self, Align};
 use crate::model::ProcessSamples;
-use crate::storage::{CaptureStatus, EventFilter, EventRow, SnapshotRow, Store};
+use crate::storage::{CaptureStatus, EventFilter, EventRow, SnapshotRow, StorageError, Store};
 use clap::Subcommand;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -74,21 +74,25 @@ pub fn run(ctx: &Context, args: EventsArgs) -> Result<(), CliError> {
         Some(text) => Some(crate::unix_now() - parse_duration(text)?),
         None => None,
     };
-    let store = open_store(ctx)?;
-    let events = store
-        .list_events(&EventFilter {
-            open_only: args.open,
-            since,
-            limit: Some(args.limit),
-        })
-        .map_err(|e| CliError::runtime(e.to_string()))?;
+    // No database yet means nothing recorded yet, not a failure.
+    let events = match Store::open_read_only(&ctx.paths.database()) {
+        Ok(store) => store
+            .list_events(&EventFilter {
+                open_only: args.open,
+                since,
+                limit: Some(args.limit),
+            })
+            .map_err(|e| CliError::runtime(e.to_string()))?,
+        Err(StorageError::Missing { .. }) => Vec::new(),
+        Err(e) => return Err(CliError::runtime(e.to_string())),
+    };
     if args.json {
         let text = serde_json::to_string_pretty(&events)
             .map_err(|e| CliError::runtime(format!("cannot encode events: {e}")))?;
         return out(&format!("{text}\n"));
     }
     if events.is_empty() {
-        return out("no events recorded\n");
+        return out("no events recorded (events are recorded by `rogue-hunter daemon`)\n");
     }
     out(&events_table(&events))
 }

@@ -2,7 +2,7 @@
 
 use super::{CliError, Context, out};
 use crate::format::{self, Align};
-use crate::storage::Store;
+use crate::storage::{StorageError, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HistoryFormat {
@@ -36,11 +36,14 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
             args.hours
         )));
     }
-    let store = Store::open_read_only(&ctx.paths.database())
-        .map_err(|e| CliError::runtime(e.to_string()))?;
-    let rows = store
-        .history(crate::unix_now() - args.hours * 3600.0)
-        .map_err(|e| CliError::runtime(e.to_string()))?;
+    // No database yet means nothing recorded yet, not a failure.
+    let rows = match Store::open_read_only(&ctx.paths.database()) {
+        Ok(store) => store
+            .history(crate::unix_now() - args.hours * 3600.0)
+            .map_err(|e| CliError::runtime(e.to_string()))?,
+        Err(StorageError::Missing { .. }) => Vec::new(),
+        Err(e) => return Err(CliError::runtime(e.to_string())),
+    };
     match args.format {
         HistoryFormat::Json => {
             let text = serde_json::to_string_pretty(&rows)
