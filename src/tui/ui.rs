@@ -145,7 +145,8 @@ fn draw_header(frame: &mut Frame, area: Rect, big: bool, app: &App) {
         pieces.push((2, Span::raw(format!("{hz:.1} Hz"))));
     }
     if let (ConnectionState::Connected, Some(d)) = (app.connection(), app.daemon()) {
-        pieces.push((5, Span::raw(format!("{} open events", d.open_events))));
+        let noun = if d.open_events == 1 { "event" } else { "events" };
+        pieces.push((5, Span::raw(format!("{} open {noun}", d.open_events))));
         pieces.push((6, Span::raw(format!("{} samples", d.sample_count))));
     }
     let room = usize::from(area.width).saturating_sub(clock.chars().count() + 2);
