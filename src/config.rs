@@ -15,6 +15,16 @@ use std::path::{Path, PathBuf};
 pub const APP: &str = "rogue-hunter";
 pub const ENV_PREFIX: &str = "ROGUE_HUNTER_";
 pub const SYSTEM_CONFIG: &str = "/etc/rogue-hunter/config.toml";
+/// `ROGUE_HUNTER_*` variables that are not configuration keys (file locations
+/// and tool overrides, mostly for tests): the environment layer skips them.
+pub const NON_CONFIG_ENV: [&str; 6] = [
+    "SYSTEM_CONFIG",
+    "SYSTEMD_DIR",
+    "LAUNCHD_DIR",
+    "SUDOERS_DIR",
+    "SYSTEMCTL",
+    "TEST_HOG",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -45,6 +55,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub forensics: ForensicsConfig,
     pub logging: LoggingConfig,
+    pub notifications: NotificationsConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -416,6 +428,74 @@ impl Default for LoggingConfig {
     }
 }
 
+/// Desktop notifications when a process enters the critical band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationMode {
+    Off,
+    /// A silent notification.
+    #[default]
+    On,
+    /// A notification with the desktop's alert sound.
+    Sound,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// "off", "on" (silent) or "sound".
+    pub mode: NotificationMode,
+    /// Minimum seconds between two notifications (later ones are counted and
+    /// mentioned in the next).
+    pub min_interval_seconds: f64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            mode: NotificationMode::On,
+            min_interval_seconds: 60.0,
+        }
+    }
+}
+
+/// The Prometheus/OpenMetrics endpoint (off unless enabled).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Address and port for `GET /metrics` (port 0: any free port, logged).
+    pub listen: String,
+    /// Processes exported with their own series (bounds label cardinality).
+    pub top_n: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:9777".into(),
+            top_n: 10,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// The listen address, parsed (validated by `Config::validate`).
+    pub fn listen_addr(&self) -> Result<std::net::SocketAddr, ConfigError> {
+        self.listen
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::Invalid {
+                key: "metrics.listen".into(),
+                message: format!(
+                    "\"{}\" is not an address and port (examples: 127.0.0.1:9777, [::1]:9777, 0.0.0.0:9777)",
+                    self.listen
+                ),
+            })
+    }
+}
+
 impl Config {
     /// Check relations between values that types alone cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -582,6 +662,20 @@ impl Config {
         }
         if !(f.log_window_minutes.is_finite() && f.log_window_minutes >= 0.0) {
             return bad("forensics.log_window_minutes", "must be 0 or more");
+        }
+        let n = &self.notifications;
+        if !(n.min_interval_seconds.is_finite() && n.min_interval_seconds >= 0.0) {
+            return bad(
+                "notifications.min_interval_seconds",
+                format!("{} must be 0 or more seconds", n.min_interval_seconds),
+            );
+        }
+        self.metrics.listen_addr()?;
+        if self.metrics.top_n == 0 || self.metrics.top_n > 100 {
+            return bad(
+                "metrics.top_n",
+                format!("{} is not between 1 and 100", self.metrics.top_n),
+            );
         }
         if self.logging.max_file_bytes < 4096 {
             return bad("logging.max_file_bytes", "must be at least 4096");
@@ -850,7 +944,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     }
     figment = figment.merge(
         Env::prefixed(ENV_PREFIX)
-            .ignore(&["SYSTEM_CONFIG"])
+            .ignore(&NON_CONFIG_ENV)
             .split("__")
             .lowercase(true),
     );
@@ -1016,6 +1110,38 @@ mod tests {
         );
         assert!(p.runtime_dir.ends_with("rogue-hunter-1000"));
         assert!(Paths::resolve(|_| None, 0).is_err());
+    }
+
+    #[test]
+    fn notifications_and_metrics_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "c.toml",
+            "[notifications]\nmode = \"sound\"\nmin_interval_seconds = 5\n[metrics]\nenabled = true\nlisten = \"[::1]:0\"\ntop_n = 3\n",
+        );
+        let c = load(&sources(p)).unwrap();
+        assert_eq!(c.notifications.mode, NotificationMode::Sound);
+        assert_eq!(c.notifications.min_interval_seconds, 5.0);
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.listen_addr().unwrap().port(), 0);
+        assert_eq!(c.metrics.top_n, 3);
+        let p = write(dir.path(), "d.toml", "[metrics]\nlisten = \"localhost\"\n");
+        let err = load(&sources(p)).unwrap_err().to_string();
+        assert!(err.contains("metrics.listen"), "{err}");
+        let p = write(dir.path(), "e.toml", "[notifications]\nmode = \"loud\"\n");
+        let err = load(&sources(p)).unwrap_err().to_string();
+        assert!(
+            err.contains("notifications.mode") && err.contains("line 2"),
+            "{err}"
+        );
+        let p = write(dir.path(), "f.toml", "[metrics]\ntop_n = 0\n");
+        let err = load(&sources(p)).unwrap_err().to_string();
+        assert!(err.contains("metrics.top_n"), "{err}");
+        let d = Config::default();
+        assert_eq!(d.notifications.mode, NotificationMode::On);
+        assert!(!d.metrics.enabled);
+        assert_eq!(d.metrics.listen, "127.0.0.1:9777");
     }
 
     #[test]

@@ -7,9 +7,12 @@
 mod config_cmd;
 mod daemon;
 pub mod events;
+pub mod generate;
 mod history;
+mod perms;
 mod prune;
 mod sample;
+mod service;
 pub mod status;
 mod tui;
 
@@ -55,6 +58,20 @@ pub enum Command {
         #[command(subcommand)]
         action: config_cmd::ConfigAction,
     },
+    /// Run the daemon as a systemd (Linux) or launchd (macOS) service.
+    Service {
+        #[command(subcommand)]
+        action: service::ServiceAction,
+    },
+    /// Permissions for forensics: which sources work, and the rules that widen them.
+    Perms {
+        #[command(subcommand)]
+        action: perms::PermsAction,
+    },
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(generate::CompletionsArgs),
+    /// Print the manual page (or write every page into a directory).
+    Man(generate::ManArgs),
 }
 
 /// A failed command: what to tell the user and which exit code to use.
@@ -137,6 +154,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Daemon | Command::Tui => None,
         _ => Some(crate::logging::init_console(cli.verbose)),
     };
+    // These need no paths or configuration.
+    match &cli.command {
+        Command::Completions(args) => return generate::run_completions(args),
+        Command::Man(args) => return generate::run_man(args),
+        _ => {}
+    }
     let ctx = Context::new(&cli)?;
     match cli.command {
         Command::Sample(args) => sample::run(&ctx, args),
@@ -147,6 +170,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::History(args) => history::run(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
         Command::Config { action } => config_cmd::run(&ctx, action),
+        Command::Service { action } => service::run(&ctx, action),
+        Command::Perms { action } => perms::run(&ctx, action),
+        Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }
 

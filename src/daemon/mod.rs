@@ -8,6 +8,7 @@
 //! writes flushed, and the process exits 0.
 
 pub mod lock;
+pub mod observers;
 
 use crate::collect::Sampler;
 use crate::config::{self, Config, Paths};
@@ -20,6 +21,7 @@ use crate::ringbuffer::RingBuffer;
 use crate::storage::{SnapshotType, StorageError, Store, WriteOp, Writer};
 use crate::tracker::{Tracker, TrackerCommand};
 use lock::{InstanceLock, LockError};
+use observers::Observers;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -300,6 +302,13 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     });
     // The instance lock is held: a socket file left by a dead daemon is stale.
     let server = start_server(paths, &hub);
+    // Metrics endpoint, notifications, systemd readiness and watchdog.
+    let mut observers = Observers::start(
+        &config,
+        paths,
+        writer.sender(),
+        forensics.as_ref().map(Forensics::counts),
+    );
     let mut last_seen: HashMap<u64, ProcessScore> = HashMap::new();
 
     let interval = Duration::from_secs_f64(config.system.sample_interval);
@@ -315,20 +324,24 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     let mut next = Instant::now();
 
     while !stop.load(Ordering::Relaxed) {
+        observers.tick();
         let now_i = Instant::now();
         if now_i < next {
             // Sleep in short slices so a signal is noticed promptly.
             std::thread::sleep((next - now_i).min(Duration::from_millis(100)));
             continue;
         }
-        lateness.record(now_i - next, interval);
+        let late = now_i - next;
+        lateness.record(late, interval);
         let now = crate::unix_now();
         let (top, all) = sampler.sample_all(now);
+        let critical_now = observers.count_critical(all);
         sample_count += 1;
         let stored = ring.push(top);
         hub.publish_sample(Arc::clone(&stored));
         for cmd in tracker.update(now, all) {
             log_command(&cmd);
+            observers.command(&cmd);
             remember(&cmd, &mut last_seen);
             if let Some(notice) = notice_for(&cmd, now, &last_seen) {
                 hub.publish_event(notice);
@@ -356,6 +369,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
             d.sample_count = sample_count;
             d.open_events = open_events;
         });
+        observers.sample(&stored, critical_now, late, sample_count, open_events);
         if sample_count.is_multiple_of(STATE_EVERY) {
             send(
                 &writer,
@@ -393,6 +407,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         let (n, skipped) = next_tick(next, Instant::now(), interval);
         if skipped > 0 {
             lateness.skipped += skipped;
+            observers.ticks_skipped(skipped);
             warn!(event_name = "sampling_behind", skipped_ticks = skipped);
         }
         next = n;
@@ -401,6 +416,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     let now = crate::unix_now();
     for cmd in tracker.close_all(now) {
         log_command(&cmd);
+        observers.command(&cmd);
         if let Some(op) = write_for(&cmd, now, boot_time) {
             send(&writer, op);
         }
@@ -408,6 +424,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     if let Some(server) = server {
         server.shutdown();
     }
+    observers.shutdown();
     // A running capture finishes (within its timeouts) before the writer stops.
     if let Some(f) = forensics {
         f.shutdown();

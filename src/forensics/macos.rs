@@ -20,10 +20,7 @@ const TOP_PROCESSES: usize = 10;
 /// The fixed directory `tailspin save` writes into, one per user (the sudoers
 /// rule `perms install` writes names exactly this directory).
 pub fn tailspin_dir() -> PathBuf {
-    PathBuf::from(format!(
-        "/var/tmp/rogue-hunter-{}",
-        crate::config::current_uid()
-    ))
+    crate::perms::sudoers::tailspin_dir_for(crate::config::current_uid())
 }
 
 /// The source jobs for one capture.

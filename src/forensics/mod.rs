@@ -77,12 +77,45 @@ impl CaptureRequest {
     }
 }
 
+/// Captures finished so far, by status (read by the metrics endpoint).
+#[derive(Debug, Default)]
+pub struct CaptureCounts {
+    pub complete: AtomicU64,
+    pub partial: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl CaptureCounts {
+    pub fn record(&self, status: CaptureStatus) {
+        let counter = match status {
+            CaptureStatus::Complete => &self.complete,
+            CaptureStatus::Partial => &self.partial,
+            CaptureStatus::Failed => &self.failed,
+            CaptureStatus::Pending => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(status, count)` for every finished status.
+    pub fn snapshot(&self) -> [(CaptureStatus, u64); 3] {
+        [
+            (
+                CaptureStatus::Complete,
+                self.complete.load(Ordering::Relaxed),
+            ),
+            (CaptureStatus::Partial, self.partial.load(Ordering::Relaxed)),
+            (CaptureStatus::Failed, self.failed.load(Ordering::Relaxed)),
+        ]
+    }
+}
+
 /// The forensics worker. Dropping it shuts it down like `shutdown`.
 pub struct Forensics {
     tx: Option<SyncSender<CaptureRequest>>,
     worker: Option<JoinHandle<()>>,
     stopping: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
+    counts: Arc<CaptureCounts>,
 }
 
 impl Forensics {
@@ -91,9 +124,11 @@ impl Forensics {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let stopping = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stopping);
+        let counts = Arc::new(CaptureCounts::default());
+        let worker_counts = Arc::clone(&counts);
         let worker = std::thread::Builder::new()
             .name("rh-forensics".into())
-            .spawn(move || run_worker(&config, &writes, &rx, &flag));
+            .spawn(move || run_worker(&config, &writes, &rx, &flag, &worker_counts));
         let worker = match worker {
             Ok(handle) => Some(handle),
             Err(e) => {
@@ -106,7 +141,13 @@ impl Forensics {
             worker,
             stopping,
             dropped: Arc::new(AtomicU64::new(0)),
+            counts,
         }
+    }
+
+    /// Finished captures by status, shared with the worker.
+    pub fn counts(&self) -> Arc<CaptureCounts> {
+        Arc::clone(&self.counts)
     }
 
     /// Queue a capture without blocking. `false` when it was dropped: a capture
@@ -164,6 +205,7 @@ fn run_worker(
     writes: &WriteSender,
     rx: &Receiver<CaptureRequest>,
     stopping: &AtomicBool,
+    counts: &CaptureCounts,
 ) {
     let mut next_key: u64 = 1;
     while let Ok(req) = rx.recv() {
@@ -176,7 +218,7 @@ fn run_worker(
         }
         let key = next_key;
         next_key += 1;
-        capture(config, writes, key, &req);
+        counts.record(capture(config, writes, key, &req));
     }
 }
 
@@ -357,8 +399,13 @@ pub fn merge_into(data: &mut CaptureData, mut other: CaptureData) {
 }
 
 /// Take one capture and write it: InsertCapture (pending), the sources,
-/// BufferContext, CaptureData, FinishCapture.
-pub fn capture(config: &ForensicsConfig, writes: &WriteSender, key: u64, req: &CaptureRequest) {
+/// BufferContext, CaptureData, FinishCapture. Returns the capture's status.
+pub fn capture(
+    config: &ForensicsConfig,
+    writes: &WriteSender,
+    key: u64,
+    req: &CaptureRequest,
+) -> CaptureStatus {
     let started = Instant::now();
     let captured_at = crate::unix_now();
     tracing::info!(
@@ -434,6 +481,7 @@ pub fn capture(config: &ForensicsConfig, writes: &WriteSender, key: u64, req: &C
         logs,
         problems = error.as_deref().unwrap_or(""),
     );
+    status
 }
 
 /// Queue a write, waiting (this is not the sampling thread) up to

@@ -145,7 +145,11 @@ fn draw_header(frame: &mut Frame, area: Rect, big: bool, app: &App) {
         pieces.push((2, Span::raw(format!("{hz:.1} Hz"))));
     }
     if let (ConnectionState::Connected, Some(d)) = (app.connection(), app.daemon()) {
-        let noun = if d.open_events == 1 { "event" } else { "events" };
+        let noun = if d.open_events == 1 {
+            "event"
+        } else {
+            "events"
+        };
         pieces.push((5, Span::raw(format!("{} open {noun}", d.open_events))));
         pieces.push((6, Span::raw(format!("{} samples", d.sample_count))));
     }

@@ -236,6 +236,8 @@ impl Sandbox {
                 c.env_remove(k);
             }
         }
+        // No desktop notifications from tests (the environment layer of the config).
+        c.env("ROGUE_HUNTER_NOTIFICATIONS__MODE", "off");
         c
     }
 }

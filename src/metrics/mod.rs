@@ -1,0 +1,585 @@
+//! The Prometheus/OpenMetrics endpoint: what the daemon exports and how it is
+//! encoded.
+//!
+//! Owns the shared `Feed` the sampling loop writes into (atomics and one
+//! `try_lock`ed slot for the latest sample: the loop never waits on a scrape)
+//! and `render`, which builds a fresh `prometheus-client` registry from the
+//! feed for each scrape, so only the current top N processes have series
+//! (label cardinality stays bounded). The HTTP responder lives in `server`.
+
+pub mod server;
+
+use crate::config::BandsConfig;
+use crate::forensics::CaptureCounts;
+use crate::model::{Band, ProcessSamples, ProcessScore, Resource};
+use crate::storage::WriteSender;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Characters of a command kept in the `command` label.
+pub const COMMAND_LABEL_CHARS: usize = 64;
+
+/// Upper bounds (seconds) of the sample-lateness histogram's buckets.
+pub const LATENESS_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// `Content-Type` of the Prometheus text format (0.0.4).
+pub const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+/// `Content-Type` of the OpenMetrics text format (sent when a scraper asks for it).
+pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels = Vec<(String, String)>;
+type GaugeFamily = Family<Labels, Gauge<f64, AtomicU64>>;
+type CounterFamily = Family<Labels, Counter<u64>>;
+
+/// Lateness of sample starts, in fixed buckets (non-cumulative counts).
+#[derive(Debug, Default)]
+pub struct LatenessHistogram {
+    buckets: [AtomicU64; LATENESS_BUCKETS.len()],
+    /// Samples later than the last bound.
+    over: AtomicU64,
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl LatenessHistogram {
+    pub fn observe(&self, late: Duration) {
+        let secs = late.as_secs_f64();
+        match LATENESS_BUCKETS.iter().position(|b| secs <= *b) {
+            Some(i) => self.buckets[i].fetch_add(1, Ordering::Relaxed),
+            None => self.over.fetch_add(1, Ordering::Relaxed),
+        };
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Sum (seconds), count and `(upper bound, count in that bucket)`.
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut buckets: Vec<(f64, u64)> = LATENESS_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
+            .collect();
+        buckets.push((f64::INFINITY, self.over.load(Ordering::Relaxed)));
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        (sum, count, buckets)
+    }
+}
+
+/// A histogram whose buckets were counted elsewhere (the feed's atomics),
+/// encoded as a Prometheus histogram.
+#[derive(Debug)]
+struct ConstHistogram {
+    sum: f64,
+    count: u64,
+    buckets: Vec<(f64, u64)>,
+}
+
+impl EncodeMetric for ConstHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<NoLabelSet>(self.sum, self.count, &self.buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+fn band_index(band: Band) -> usize {
+    Band::ALL.iter().position(|b| *b == band).unwrap_or(0)
+}
+
+/// What the daemon shares with the endpoint. The sampling loop only does
+/// relaxed atomic adds and one `try_lock` per sample.
+pub struct Feed {
+    top_n: usize,
+    bands: BandsConfig,
+    latest: Mutex<Option<Arc<ProcessSamples>>>,
+    critical_now: AtomicU64,
+    samples: AtomicU64,
+    open_events: AtomicU64,
+    skipped_ticks: AtomicU64,
+    opened: [AtomicU64; 5],
+    closed: [AtomicU64; 5],
+    notifications: AtomicU64,
+    pub lateness: LatenessHistogram,
+    writer: Option<WriteSender>,
+    captures: Option<Arc<CaptureCounts>>,
+    db_path: Option<PathBuf>,
+}
+
+impl Feed {
+    pub fn new(top_n: usize, bands: BandsConfig) -> Feed {
+        Feed {
+            top_n,
+            bands,
+            latest: Mutex::new(None),
+            critical_now: AtomicU64::new(0),
+            samples: AtomicU64::new(0),
+            open_events: AtomicU64::new(0),
+            skipped_ticks: AtomicU64::new(0),
+            opened: Default::default(),
+            closed: Default::default(),
+            notifications: AtomicU64::new(0),
+            lateness: LatenessHistogram::default(),
+            writer: None,
+            captures: None,
+            db_path: None,
+        }
+    }
+
+    /// Export the writer's queue depth and dropped writes.
+    pub fn with_writer(mut self, writer: WriteSender) -> Feed {
+        self.writer = Some(writer);
+        self
+    }
+
+    /// Export forensic captures by status.
+    pub fn with_captures(mut self, counts: Arc<CaptureCounts>) -> Feed {
+        self.captures = Some(counts);
+        self
+    }
+
+    /// Export the size of this database (and its WAL).
+    pub fn with_database(mut self, path: PathBuf) -> Feed {
+        self.db_path = Some(path);
+        self
+    }
+
+    /// One sample done: its lateness, the loop's counters and the latest
+    /// sample. A scrape holding the slot makes this skip the slot (the next
+    /// sample fills it); it never waits.
+    pub fn sample(
+        &self,
+        samples: &Arc<ProcessSamples>,
+        critical_now: u64,
+        late: Duration,
+        open_events: u64,
+    ) {
+        self.samples.fetch_add(1, Ordering::Relaxed);
+        self.lateness.observe(late);
+        self.critical_now.store(critical_now, Ordering::Relaxed);
+        self.open_events.store(open_events, Ordering::Relaxed);
+        if let Ok(mut slot) = self.latest.try_lock() {
+            *slot = Some(Arc::clone(samples));
+        }
+    }
+
+    pub fn ticks_skipped(&self, n: u64) {
+        self.skipped_ticks.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn event_opened(&self, band: Band) {
+        self.opened[band_index(band)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An event closed; `peak` is the highest band it reached.
+    pub fn event_closed(&self, peak: Band) {
+        self.closed[band_index(peak)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn notification_sent(&self) {
+        self.notifications.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn latest(&self) -> Option<Arc<ProcessSamples>> {
+        match self.latest.lock() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// The `command` label: terminal-safe (control and bidi characters shown as
+/// `\uXXXX`, without braces, which naive exposition parsers trip over) and
+/// cut to `COMMAND_LABEL_CHARS` characters. The encoder escapes `\`, `"` and
+/// newlines for the exposition format.
+pub fn command_label(command: &str) -> String {
+    let mut safe = String::with_capacity(command.len());
+    let mut one = [0u8; 4];
+    for c in command.chars() {
+        let s: &str = c.encode_utf8(&mut one);
+        if crate::format::escape(s) == s {
+            safe.push(c);
+        } else {
+            safe.push_str(&format!("\\u{:04x}", u32::from(c)));
+        }
+    }
+    crate::format::truncate(&safe, COMMAND_LABEL_CHARS)
+}
+
+fn rogue_labels(p: &ProcessScore) -> Labels {
+    vec![
+        ("pid".into(), p.pid.to_string()),
+        ("command".into(), command_label(&p.command)),
+        ("dominant".into(), p.dominant_resource.as_str().into()),
+    ]
+}
+
+fn gauge_family(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+) -> GaugeFamily {
+    let family = GaugeFamily::default();
+    match unit {
+        Some(unit) => registry.register_with_unit(name, help, unit, family.clone()),
+        None => registry.register(name, help, family.clone()),
+    }
+    family
+}
+
+fn counter_family(registry: &mut Registry, name: &str, help: &str) -> CounterFamily {
+    let family = CounterFamily::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: f64) {
+    let g = Gauge::<f64, AtomicU64>::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c = Counter::<u64>::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
+fn label(key: &str, value: &str) -> Labels {
+    vec![(key.to_string(), value.to_string())]
+}
+
+/// Build the registry for one scrape.
+pub fn registry(feed: &Feed) -> Registry {
+    let mut r = Registry::with_prefix("rogue_hunter");
+    r.register(
+        "build",
+        "rogue-hunter version",
+        Info::new(vec![(
+            "version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )]),
+    );
+
+    // The top rogues.
+    let latest = feed.latest();
+    let score = gauge_family(
+        &mut r,
+        "rogue_score",
+        "Score (0-100) of each of the top processes",
+        None,
+    );
+    let share = gauge_family(
+        &mut r,
+        "rogue_share",
+        "Share of the machine's capacity of one resource (percent) of each of the top processes",
+        None,
+    );
+    let cpu = gauge_family(
+        &mut r,
+        "rogue_cpu",
+        "CPU use of each of the top processes, percent of one core",
+        Some(Unit::Other("percent".into())),
+    );
+    let mem = gauge_family(
+        &mut r,
+        "rogue_memory",
+        "Resident memory of each of the top processes",
+        Some(Unit::Bytes),
+    );
+    let disk = gauge_family(
+        &mut r,
+        "rogue_disk",
+        "Disk read+write rate of each of the top processes",
+        Some(Unit::Other("bytes_per_second".into())),
+    );
+    let wakeups = gauge_family(
+        &mut r,
+        "rogue_wakeups",
+        "Wakeup rate of each of the top processes",
+        Some(Unit::Other("per_second".into())),
+    );
+    if let Some(s) = &latest {
+        for p in s.rogues.iter().take(feed.top_n) {
+            let labels = rogue_labels(p);
+            score.get_or_create(&labels).set(p.score);
+            for res in Resource::ALL {
+                if let Some(v) = p.share(res) {
+                    let mut l = labels.clone();
+                    l.push(("resource".into(), res.as_str().into()));
+                    share.get_or_create(&l).set(v);
+                }
+            }
+            let cur = ProcessScore::current;
+            if let Some(v) = cur(&p.cpu) {
+                cpu.get_or_create(&labels).set(v);
+            }
+            if let Some(v) = cur(&p.mem) {
+                mem.get_or_create(&labels).set(v);
+            }
+            if let Some(v) = cur(&p.disk_io_rate) {
+                disk.get_or_create(&labels).set(v);
+            }
+            if let Some(v) = cur(&p.wakeups_rate) {
+                wakeups.get_or_create(&labels).set(v);
+            }
+        }
+    }
+
+    // The machine now.
+    gauge(
+        &mut r,
+        "critical_processes",
+        "Processes in the critical band in the latest sample (all processes, not only the top N)",
+        feed.critical_now.load(Ordering::Relaxed) as f64,
+    );
+    if let Some(s) = &latest {
+        gauge(
+            &mut r,
+            "max_score",
+            "Highest score in the latest sample",
+            s.max_score,
+        );
+        gauge(
+            &mut r,
+            "processes",
+            "Processes seen in the latest sample",
+            f64::from(s.process_count),
+        );
+        gauge(
+            &mut r,
+            "sample_duration_seconds",
+            "How long the latest sample took to collect and score",
+            s.elapsed_ms / 1000.0,
+        );
+    }
+    let thresholds = gauge_family(
+        &mut r,
+        "band_threshold",
+        "Lowest score of each band (configuration)",
+        None,
+    );
+    for band in Band::ALL {
+        thresholds
+            .get_or_create(&label("band", band.as_str()))
+            .set(feed.bands.threshold(band));
+    }
+
+    // Events and captures.
+    gauge(
+        &mut r,
+        "open_events",
+        "Events open now",
+        feed.open_events.load(Ordering::Relaxed) as f64,
+    );
+    let opened = counter_family(&mut r, "events_opened", "Events opened, by entry band");
+    let closed = counter_family(
+        &mut r,
+        "events_closed",
+        "Events closed, by the highest band they reached",
+    );
+    for band in Band::ALL {
+        let l = label("band", band.as_str());
+        let i = band_index(band);
+        opened
+            .get_or_create(&l)
+            .inc_by(feed.opened[i].load(Ordering::Relaxed));
+        closed
+            .get_or_create(&l)
+            .inc_by(feed.closed[i].load(Ordering::Relaxed));
+    }
+    if let Some(counts) = &feed.captures {
+        let captures = counter_family(
+            &mut r,
+            "forensic_captures",
+            "Forensic captures finished, by status",
+        );
+        for (status, n) in counts.snapshot() {
+            captures
+                .get_or_create(&label("status", status.as_str()))
+                .inc_by(n);
+        }
+    }
+    counter(
+        &mut r,
+        "notifications",
+        "Desktop notifications handed to the notifier",
+        feed.notifications.load(Ordering::Relaxed),
+    );
+
+    // Daemon health.
+    counter(
+        &mut r,
+        "samples",
+        "Samples taken",
+        feed.samples.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut r,
+        "skipped_ticks",
+        "Sampling ticks skipped to catch up after falling behind",
+        feed.skipped_ticks.load(Ordering::Relaxed),
+    );
+    let (sum, count, buckets) = feed.lateness.snapshot();
+    r.register_with_unit(
+        "sample_lateness",
+        "How late samples started against their schedule",
+        Unit::Seconds,
+        ConstHistogram {
+            sum,
+            count,
+            buckets,
+        },
+    );
+    if let Some(w) = &feed.writer {
+        gauge(
+            &mut r,
+            "writer_queue_depth",
+            "Storage writes queued for the writer thread",
+            w.queue_depth() as f64,
+        );
+        counter(
+            &mut r,
+            "writes_dropped",
+            "Storage writes dropped because the queue was full",
+            w.dropped(),
+        );
+    }
+    if let Some(db) = &feed.db_path {
+        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let mut wal = db.clone().into_os_string();
+        wal.push("-wal");
+        gauge(
+            &mut r,
+            "database_bytes",
+            "Size of the history database and its write-ahead log",
+            (size(db) + size(std::path::Path::new(&wal))) as f64,
+        );
+    }
+    r
+}
+
+/// The exposition text for one scrape, and its content type.
+pub fn render(feed: &Feed, openmetrics: bool) -> (String, &'static str) {
+    let registry = registry(feed);
+    let mut text = String::new();
+    let encoded = if openmetrics {
+        prometheus_client::encoding::text::encode(&mut text, &registry)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
+    };
+    if let Err(e) = encoded {
+        // Writing into a String cannot fail; say so in the body if it ever does.
+        text = format!("# encoding failed: {e}\n");
+    }
+    (
+        text,
+        if openmetrics {
+            OPENMETRICS_TEXT
+        } else {
+            PROMETHEUS_TEXT
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MetricValue;
+
+    fn sample() -> Arc<ProcessSamples> {
+        let mut hog = ProcessScore::new(4242, 1, "spin \"hard\"\\ \u{1b}[31m".repeat(8), 1.0);
+        hog.score = 72.5;
+        hog.band = Band::Critical;
+        hog.cpu = Some(MetricValue::new(99.5));
+        hog.cpu_share = Some(49.7);
+        hog.mem = Some(MetricValue::new(1e6));
+        let mut quiet = ProcessScore::new(7, 1, "quiet".into(), 1.0);
+        quiet.dominant_resource = Resource::Memory;
+        Arc::new(ProcessSamples {
+            timestamp: 1.0,
+            elapsed_ms: 3.0,
+            process_count: 2,
+            max_score: 72.5,
+            rogues: vec![hog, quiet],
+        })
+    }
+
+    fn parse(text: &str) -> prometheus_parse::Scrape {
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
+    }
+
+    #[test]
+    fn top_rogues_are_exported_with_bounded_escaped_labels() {
+        let feed = Feed::new(1, BandsConfig::default());
+        feed.sample(&sample(), 1, Duration::from_millis(3), 1);
+        feed.event_opened(Band::High);
+        feed.event_closed(Band::Critical);
+        let (text, ctype) = render(&feed, false);
+        assert_eq!(ctype, PROMETHEUS_TEXT);
+        let scrape = parse(&text);
+        let scores: Vec<_> = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "rogue_hunter_rogue_score")
+            .collect();
+        assert_eq!(scores.len(), 1, "top_n = 1 bounds the series: {text}");
+        assert_eq!(scores[0].labels.get("pid"), Some("4242"));
+        assert_eq!(scores[0].labels.get("dominant"), Some("cpu"));
+        // Raw escapes never reach the exposition; the label is cut.
+        assert!(!text.contains('\u{1b}'));
+        assert!(text.contains(r"\\u001b[31m"), "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("rogue_hunter_rogue_score{"))
+            .unwrap();
+        assert!(line.contains(r#"spin \"hard\"\\"#), "{line}");
+        assert_eq!(command_label(&"x".repeat(200)).chars().count(), 64);
+        assert!(text.contains("rogue_hunter_rogue_cpu_percent{"), "{text}");
+        assert!(text.contains(r#"resource="cpu""#));
+        assert!(text.contains(r#"rogue_hunter_events_opened_total{band="high"} 1"#));
+        assert!(text.contains(r#"rogue_hunter_events_closed_total{band="critical"} 1"#));
+        assert!(text.contains("rogue_hunter_critical_processes 1"));
+        assert!(text.contains("rogue_hunter_samples_total 1"));
+        assert!(text.contains(r#"rogue_hunter_sample_lateness_seconds_bucket{le="0.005"} 1"#));
+        assert!(text.contains("rogue_hunter_sample_lateness_seconds_count 1"));
+        assert!(text.contains(r#"rogue_hunter_band_threshold{band="critical"} 70"#));
+    }
+
+    #[test]
+    fn openmetrics_when_asked_and_no_rogues_before_the_first_sample() {
+        let feed = Feed::new(10, BandsConfig::default());
+        let (text, ctype) = render(&feed, true);
+        assert_eq!(ctype, OPENMETRICS_TEXT);
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(!text.contains("rogue_hunter_rogue_score{"));
+        assert!(!text.contains("rogue_hunter_max_score"));
+    }
+
+    #[test]
+    fn lateness_buckets() {
+        let h = LatenessHistogram::default();
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(30));
+        h.observe(Duration::from_secs(9));
+        let (sum, count, buckets) = h.snapshot();
+        assert_eq!(count, 3);
+        assert!((sum - 9.0305).abs() < 1e-9);
+        assert_eq!(buckets[0], (0.001, 1));
+        assert_eq!(buckets[4], (0.05, 1));
+        assert_eq!(buckets.last(), Some(&(f64::INFINITY, 1)));
+    }
+}

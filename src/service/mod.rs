@@ -1,0 +1,630 @@
+//! Running rogue-hunter as a service: a systemd unit (Linux) or a launchd
+//! property list (macOS), installed idempotently, enabled and started through
+//! `systemctl`/`launchctl` (argument vectors, never a shell), removed on
+//! uninstall, and reported on by `service status`.
+//!
+//! The file contents come from one template per service manager
+//! (`systemd::unit`, `launchd::plist`), compiled and snapshot-tested on every
+//! platform. This module owns where the files go, writing them without
+//! clobbering local changes, and talking to the service manager.
+
+pub mod launchd;
+pub mod systemd;
+
+use crate::config::{self, Paths};
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Seconds of `WatchdogSec=`: the daemon pings at half of it.
+pub const WATCHDOG_SEC: u32 = 30;
+/// How long a `systemctl`/`launchctl`/`visudo` call may take.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Environment overrides (used by tests, and for unusual layouts).
+pub const SYSTEMD_DIR_ENV: &str = "ROGUE_HUNTER_SYSTEMD_DIR";
+pub const LAUNCHD_DIR_ENV: &str = "ROGUE_HUNTER_LAUNCHD_DIR";
+pub const SYSTEMCTL_ENV: &str = "ROGUE_HUNTER_SYSTEMCTL";
+
+/// Per-user service or machine-wide (root) service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    User,
+    System,
+}
+
+/// Which service manager a platform has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    Systemd,
+    Launchd,
+}
+
+impl Manager {
+    pub fn current() -> Manager {
+        if cfg!(target_os = "macos") {
+            Manager::Launchd
+        } else {
+            Manager::Systemd
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A root-only action run without root.
+    #[error("{0}")]
+    NeedsRoot(String),
+    /// An existing file differs from what would be written (no --force).
+    #[error(
+        "{path} exists and differs from what this version would write (local changes?):\n{diff}\nnothing changed; run again with --force to overwrite it"
+    )]
+    Differs { path: PathBuf, diff: String },
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Everything a unit file or property list says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitSpec {
+    pub scope: Scope,
+    /// The rogue-hunter binary to run.
+    pub exe: PathBuf,
+    /// The daemon's directories (the unit pins the XDG variables to them).
+    pub paths: Paths,
+    /// Run as this user (system units only).
+    pub user: Option<String>,
+    pub watchdog_sec: u32,
+}
+
+impl UnitSpec {
+    /// XDG variables that make the daemon use `paths`. User services get
+    /// `$XDG_RUNTIME_DIR` from their session; system services get it too.
+    pub fn environment(&self) -> Vec<(&'static str, PathBuf)> {
+        let parent = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut env = vec![
+            ("XDG_CONFIG_HOME", parent(&parent(&self.paths.config_file))),
+            ("XDG_DATA_HOME", parent(&self.paths.data_dir)),
+            ("XDG_STATE_HOME", parent(&self.paths.state_dir)),
+        ];
+        if self.scope == Scope::System {
+            env.push(("XDG_RUNTIME_DIR", parent(&self.paths.runtime_dir)));
+        }
+        env
+    }
+}
+
+/// Where a system service keeps its files.
+pub fn system_paths(manager: Manager) -> Paths {
+    let (config, data, state, runtime) = match manager {
+        Manager::Systemd => ("/etc", "/var/lib", "/var/log", "/run"),
+        Manager::Launchd => (
+            "/etc",
+            "/Library/Application Support",
+            "/Library/Logs",
+            "/var/run",
+        ),
+    };
+    let app = |base: &str| Path::new(base).join(config::APP);
+    Paths {
+        config_file: app(config).join("config.toml"),
+        data_dir: app(data),
+        state_dir: app(state),
+        runtime_dir: app(runtime),
+    }
+}
+
+/// The paths of the service in `scope`: the user's own, or the system ones.
+pub fn scope_paths(scope: Scope, manager: Manager, user_paths: &Paths) -> Paths {
+    match scope {
+        Scope::User => user_paths.clone(),
+        Scope::System => system_paths(manager),
+    }
+}
+
+/// Directory holding the unit file or property list.
+pub fn unit_dir(
+    manager: Manager,
+    scope: Scope,
+    var: impl Fn(&str) -> Option<OsString>,
+) -> Result<PathBuf, ServiceError> {
+    let abs = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let home = || {
+        abs("HOME").ok_or_else(|| {
+            ServiceError::Io("$HOME is not set: cannot place the user service".into())
+        })
+    };
+    Ok(match (manager, scope) {
+        (Manager::Systemd, _) if abs(SYSTEMD_DIR_ENV).is_some() => {
+            abs(SYSTEMD_DIR_ENV).unwrap_or_default()
+        }
+        (Manager::Launchd, _) if abs(LAUNCHD_DIR_ENV).is_some() => {
+            abs(LAUNCHD_DIR_ENV).unwrap_or_default()
+        }
+        (Manager::Systemd, Scope::User) => match abs("XDG_CONFIG_HOME") {
+            Some(c) => c.join("systemd/user"),
+            None => home()?.join(".config/systemd/user"),
+        },
+        (Manager::Systemd, Scope::System) => PathBuf::from("/etc/systemd/system"),
+        (Manager::Launchd, Scope::User) => home()?.join("Library/LaunchAgents"),
+        (Manager::Launchd, Scope::System) => PathBuf::from("/Library/LaunchDaemons"),
+    })
+}
+
+/// The unit file or property list path.
+pub fn unit_file(manager: Manager, dir: &Path) -> PathBuf {
+    match manager {
+        Manager::Systemd => dir.join(systemd::UNIT_NAME),
+        Manager::Launchd => dir.join(launchd::PLIST_NAME),
+    }
+}
+
+/// The file's content for `spec`.
+pub fn render(manager: Manager, spec: &UnitSpec) -> String {
+    match manager {
+        Manager::Systemd => systemd::unit(spec),
+        Manager::Launchd => launchd::plist(spec),
+    }
+}
+
+/// Refuse paths a unit file cannot carry safely.
+pub fn check_path(what: &str, p: &Path) -> Result<(), ServiceError> {
+    let text = p
+        .to_str()
+        .ok_or_else(|| ServiceError::Usage(format!("{what} {} is not valid UTF-8", p.display())))?;
+    if !p.is_absolute() || text.chars().any(char::is_control) {
+        return Err(ServiceError::Usage(format!(
+            "{what} {} must be an absolute path without control characters",
+            crate::format::escape(text)
+        )));
+    }
+    Ok(())
+}
+
+/// What `place_file` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileChange {
+    Created,
+    Unchanged,
+    Replaced,
+}
+
+/// Write `content` to `path` unless it is already there; an existing file
+/// with other content is kept (and its difference reported) unless `force`.
+/// Writes go to a temporary file in the same directory, then rename.
+pub fn place_file(
+    path: &Path,
+    content: &str,
+    mode: u32,
+    force: bool,
+) -> Result<FileChange, ServiceError> {
+    let change = match std::fs::read_to_string(path) {
+        Ok(old) if old == content => return Ok(FileChange::Unchanged),
+        Ok(old) if !force => {
+            return Err(ServiceError::Differs {
+                path: path.to_path_buf(),
+                diff: line_diff(&old, content),
+            });
+        }
+        Ok(_) => FileChange::Replaced,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileChange::Created,
+        Err(e) => {
+            return Err(ServiceError::Io(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    write_atomic(path, content.as_bytes(), mode)?;
+    Ok(change)
+}
+
+/// Write through a hidden temporary file in the same directory and rename.
+pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), ServiceError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .ok_or_else(|| ServiceError::Io(format!("{} has no directory", path.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ServiceError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(content).and_then(|_| f.sync_all()))
+        .and_then(|_| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+        })
+        .and_then(|_| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        ServiceError::Io(format!("cannot write {}: {e}", path.display()))
+    })
+}
+
+/// Lines only in `old` (`-`) and only in `new` (`+`), in order (a longest
+/// common subsequence diff; the files are small).
+pub fn line_diff(old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push(format!("  + {}", crate::format::escape(b[j])));
+            j += 1;
+        } else {
+            out.push(format!("  - {}", crate::format::escape(a[i])));
+            i += 1;
+        }
+    }
+    out.join("\n")
+}
+
+/// What a service-manager tool said.
+#[derive(Debug, Clone, Default)]
+pub struct ToolResult {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ToolResult {
+    /// The first non-empty line of stderr (or stdout), for messages.
+    pub fn why(&self) -> String {
+        let line = self
+            .stderr
+            .lines()
+            .chain(self.stdout.lines())
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("no output");
+        let code = self.code.map_or("killed".into(), |c| format!("exit {c}"));
+        format!("{code}: {}", crate::format::escape(line))
+    }
+}
+
+/// Run `program` with `args` (no shell), keeping this process's environment
+/// (`systemctl --user` needs the session bus address), killed after 30 s.
+pub fn run_tool<S: AsRef<std::ffi::OsStr>>(
+    program: &Path,
+    args: &[S],
+) -> std::io::Result<ToolResult> {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("SYSTEMD_PAGER", "")
+        .env("SYSTEMD_COLORS", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.by_ref().take(1 << 20).read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + TOOL_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break Some(s);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(ToolResult {
+        success: status.is_some_and(|s| s.success()),
+        code: status.and_then(|s| s.code()),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+/// The effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Fail unless running as root, naming the action.
+pub fn require_root(action: &str) -> Result<(), ServiceError> {
+    if euid() == 0 {
+        Ok(())
+    } else {
+        Err(ServiceError::NeedsRoot(format!(
+            "`rogue-hunter {action}` changes the whole machine and needs root: run it with sudo"
+        )))
+    }
+}
+
+/// The uid of user `name` (from the password database).
+pub fn lookup_user(name: &str) -> Option<u32> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: pwd is plain data filled by getpwnam_r; buf outlives the call and
+    // its length is passed; result points to pwd or is null.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwnam_r(
+            cname.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        );
+        (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+    }
+}
+
+/// The name of the user with `uid`.
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: as in `lookup_user`; pw_name points into buf when found.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// The user a root-run install is for: `$SUDO_USER` when it names a real
+/// non-root user, else `None` (root itself).
+pub fn invoking_user(var: impl Fn(&str) -> Option<OsString>) -> Option<(String, u32)> {
+    let name = var("SUDO_USER")?.into_string().ok()?;
+    if name.is_empty() || name == "root" {
+        return None;
+    }
+    let uid = lookup_user(&name)?;
+    (uid != 0).then_some((name, uid))
+}
+
+/// The `systemctl` to call: `$ROGUE_HUNTER_SYSTEMCTL` (tests), else the one
+/// in `$PATH`.
+pub fn systemctl() -> Option<PathBuf> {
+    match std::env::var_os(SYSTEMCTL_ENV).filter(|v| !v.is_empty()) {
+        Some(p) => Some(PathBuf::from(p)),
+        None => crate::forensics::command::find_in_path("systemctl"),
+    }
+}
+
+/// Outcome of calling the service manager: `Ok` lines, or why it could not.
+pub type ManagerResult = Result<Vec<String>, String>;
+
+/// Run a sequence of `systemctl` calls, stopping at the first failure.
+pub fn systemctl_steps(program: Option<&Path>, scope: Scope, steps: &[&[&str]]) -> ManagerResult {
+    let program = program.ok_or_else(|| "systemctl not found in PATH".to_string())?;
+    let mut done = Vec::new();
+    for step in steps {
+        let args = systemd::systemctl_args(scope, step);
+        let shown = format!("systemctl {}", args.join(" "));
+        let r = run_tool(program, &args).map_err(|e| format!("{shown}: {e}"))?;
+        if !r.success {
+            return Err(format!("{shown}: {}", r.why()));
+        }
+        done.push(shown);
+    }
+    Ok(done)
+}
+
+/// How to do by hand what `service install` could not.
+pub fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
+    match manager {
+        Manager::Systemd => {
+            let u = if scope == Scope::User { "--user " } else { "" };
+            format!(
+                "systemctl {u}daemon-reload && systemctl {u}enable --now {}",
+                systemd::UNIT_NAME
+            )
+        }
+        Manager::Launchd => {
+            let domain = launchd::domain(scope, config::current_uid());
+            format!("launchctl bootstrap {domain} {}", file.display())
+        }
+    }
+}
+
+/// `launchctl` calls (macOS only).
+#[cfg(target_os = "macos")]
+pub fn launchctl(args: &[String]) -> Result<ToolResult, String> {
+    run_tool(Path::new(launchd::LAUNCHCTL), args)
+        .map_err(|e| format!("{}: {e}", launchd::LAUNCHCTL))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(scope: Scope, manager: Manager) -> UnitSpec {
+        let user = Paths {
+            config_file: "/home/ana/.config/rogue-hunter/config.toml".into(),
+            data_dir: "/home/ana/.local/share/rogue-hunter".into(),
+            state_dir: "/home/ana/.local/state/rogue-hunter".into(),
+            runtime_dir: "/run/user/1000/rogue-hunter".into(),
+        };
+        UnitSpec {
+            scope,
+            exe: "/home/ana/.cargo/bin/rogue-hunter".into(),
+            paths: scope_paths(scope, manager, &user),
+            user: (scope == Scope::System && manager == Manager::Systemd)
+                .then(|| "ana".to_string()),
+            watchdog_sec: WATCHDOG_SEC,
+        }
+    }
+
+    #[test]
+    fn systemd_user_unit() {
+        insta::assert_snapshot!(systemd::unit(&spec(Scope::User, Manager::Systemd)));
+    }
+
+    #[test]
+    fn systemd_system_unit() {
+        insta::assert_snapshot!(systemd::unit(&spec(Scope::System, Manager::Systemd)));
+    }
+
+    #[test]
+    fn systemd_capabilities_drop_in() {
+        insta::assert_snapshot!(systemd::capabilities_drop_in());
+    }
+
+    #[test]
+    fn launchd_user_plist() {
+        insta::assert_snapshot!(launchd::plist(&spec(Scope::User, Manager::Launchd)));
+    }
+
+    #[test]
+    fn launchd_system_plist() {
+        insta::assert_snapshot!(launchd::plist(&spec(Scope::System, Manager::Launchd)));
+    }
+
+    #[test]
+    fn odd_paths_are_quoted_or_refused() {
+        let mut s = spec(Scope::User, Manager::Systemd);
+        s.exe = "/opt/my tools/100%/rogue-hunter".into();
+        let unit = systemd::unit(&s);
+        assert!(
+            unit.contains("ExecStart=\"/opt/my tools/100%%/rogue-hunter\" daemon"),
+            "{unit}"
+        );
+        s.exe = "/opt/<x>&/rh".into();
+        assert!(launchd::plist(&s).contains("<string>/opt/&lt;x&gt;&amp;/rh</string>"));
+        assert!(check_path("binary", Path::new("/a\nb")).is_err());
+        assert!(check_path("binary", Path::new("rel/rh")).is_err());
+        assert!(check_path("binary", Path::new("/usr/bin/rh")).is_ok());
+    }
+
+    #[test]
+    fn unit_locations() {
+        let env = |k: &str| -> Option<OsString> {
+            match k {
+                "HOME" => Some("/home/ana".into()),
+                "XDG_CONFIG_HOME" => Some("/x/cfg".into()),
+                _ => None,
+            }
+        };
+        let d = unit_dir(Manager::Systemd, Scope::User, env).unwrap();
+        assert_eq!(
+            unit_file(Manager::Systemd, &d),
+            PathBuf::from("/x/cfg/systemd/user/rogue-hunter.service")
+        );
+        let d = unit_dir(Manager::Systemd, Scope::System, env).unwrap();
+        assert_eq!(d, PathBuf::from("/etc/systemd/system"));
+        let d = unit_dir(Manager::Launchd, Scope::User, env).unwrap();
+        assert_eq!(
+            unit_file(Manager::Launchd, &d),
+            PathBuf::from("/home/ana/Library/LaunchAgents/com.rogue-hunter.daemon.plist")
+        );
+        let over =
+            |k: &str| -> Option<OsString> { (k == SYSTEMD_DIR_ENV).then(|| "/tmp/units".into()) };
+        assert_eq!(
+            unit_dir(Manager::Systemd, Scope::System, over).unwrap(),
+            PathBuf::from("/tmp/units")
+        );
+        assert!(unit_dir(Manager::Launchd, Scope::User, |_| None).is_err());
+    }
+
+    #[test]
+    fn place_file_is_idempotent_and_does_not_clobber() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/u.service");
+        assert_eq!(
+            place_file(&p, "a\nb\n", 0o644, false).unwrap(),
+            FileChange::Created
+        );
+        assert_eq!(
+            place_file(&p, "a\nb\n", 0o644, false).unwrap(),
+            FileChange::Unchanged
+        );
+        std::fs::write(&p, "a\nlocal\nb\n").unwrap();
+        let err = place_file(&p, "a\nb\nc\n", 0o644, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("u.service") && err.contains("  - local") && err.contains("  + c"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "a\nlocal\nb\n",
+            "kept"
+        );
+        assert_eq!(
+            place_file(&p, "a\nb\nc\n", 0o644, true).unwrap(),
+            FileChange::Replaced
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a\nb\nc\n");
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn tools_run_without_a_shell() {
+        let r = run_tool(Path::new("/bin/echo"), &["a;b", "$(id)"]).unwrap();
+        assert!(r.success);
+        assert_eq!(r.stdout, "a;b $(id)\n");
+        let r = run_tool(Path::new("/bin/false"), &[] as &[&str]).unwrap();
+        assert!(!r.success && r.why().starts_with("exit 1"));
+        assert!(systemctl_steps(None, Scope::User, &[&["daemon-reload"]]).is_err());
+        let ok = systemctl_steps(
+            Some(Path::new("/bin/true")),
+            Scope::User,
+            &[&["daemon-reload"], &["enable", "--now", systemd::UNIT_NAME]],
+        )
+        .unwrap();
+        assert_eq!(ok[1], "systemctl --user enable --now rogue-hunter.service");
+    }
+}
