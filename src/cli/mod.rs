@@ -18,6 +18,7 @@ mod tui;
 
 use crate::config::{self, Config, Paths, Sources};
 use clap::{Parser, Subcommand};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -144,6 +145,27 @@ pub fn parse_duration(text: &str) -> Result<f64, CliError> {
             "`{text}` is not a duration (examples: 90s, 10m, 2h, 3d)"
         ))),
     }
+}
+
+/// Ask before deleting; refuse without a terminal unless `--yes`.
+pub fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
+    if yes {
+        return Ok(true);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(CliError::usage(format!(
+            "{question}: refusing without --yes when not on a terminal; nothing changed"
+        )));
+    }
+    eprint!("{question}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::runtime(format!("cannot read answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// Run a parsed command line.

@@ -1,8 +1,7 @@
 //! `rogue-hunter prune`: delete closed events older than the retention period.
 
-use super::{CliError, Context, out};
+use super::{CliError, Context, confirm, out};
 use crate::storage::Store;
-use std::io::{BufRead, IsTerminal, Write};
 
 #[derive(Debug, clap::Args)]
 pub struct PruneArgs {
@@ -40,23 +39,8 @@ pub fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
     if args.dry_run {
         return out(&format!("would delete {summary}\n"));
     }
-    if !args.yes {
-        let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            return Err(CliError::usage(format!(
-                "would delete {summary}; refusing without --yes when not on a terminal"
-            )));
-        }
-        eprint!("delete {summary}? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        stdin
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| CliError::runtime(format!("cannot read answer: {e}")))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return out("nothing deleted\n");
-        }
+    if !confirm(&format!("delete {summary}"), args.yes)? {
+        return out("nothing deleted\n");
     }
     let done = Store::open(&db)
         .and_then(|mut s| s.prune(older_than))

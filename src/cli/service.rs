@@ -2,13 +2,12 @@
 //! systemd (Linux) or launchd (macOS). The files and the service-manager
 //! calls live in `crate::service`; this is the command and its messages.
 
-use super::{CliError, Context, out};
+use super::{CliError, Context, confirm, out};
 use crate::config::{self, Paths};
 use crate::daemon::lock::InstanceLock;
 #[cfg(target_os = "macos")]
 use crate::service::launchd;
 use crate::service::{self, FileChange, Manager, Scope, ServiceError, UnitSpec, systemd};
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Subcommand)]
@@ -250,27 +249,6 @@ fn launchd_unload(scope: Scope) -> service::ManagerResult {
 #[cfg(not(target_os = "macos"))]
 fn launchd_unload(_scope: Scope) -> service::ManagerResult {
     Err("launchctl exists only on macOS".into())
-}
-
-/// Ask before deleting; refuse without a terminal unless `--yes`.
-fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
-    if yes {
-        return Ok(true);
-    }
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(CliError::usage(format!(
-            "{question}: refusing without --yes when not on a terminal; nothing changed"
-        )));
-    }
-    eprint!("{question}? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::runtime(format!("cannot read answer: {e}")))?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 fn purge_targets(paths: &Paths) -> Vec<PathBuf> {
