@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{HOG_ENV, Hog, Sandbox, poll};
+use common::{Hog, Sandbox, poll};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -126,17 +126,7 @@ fn spawn_hog(kind: &str, as_nobody: bool, arg0: Option<&str>) -> Hog {
     if let Some(name) = arg0 {
         c.arg0(name);
     }
-    c.args([
-        "--exact",
-        "hog_entry",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ])
-    .env(HOG_ENV, kind)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::inherit());
+    common::hog_role(&mut c, kind);
     Hog {
         child: c.spawn().expect("spawn hog"),
     }

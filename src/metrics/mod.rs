@@ -201,7 +201,8 @@ impl Feed {
 }
 
 /// The `command` label: terminal-safe (control and bidi characters shown as
-/// `\uXXXX`, without braces, which naive exposition parsers trip over) and
+/// `\u001b`-style four-digit escapes: braces inside label values trip naive
+/// exposition parsers) and
 /// cut to `COMMAND_LABEL_CHARS` characters. The encoder escapes `\`, `"` and
 /// newlines for the exposition format.
 pub fn command_label(command: &str) -> String {

@@ -36,21 +36,27 @@ impl Drop for Hog {
 /// test file using this must contain `#[test] fn hog_entry() { common::hog_entry() }`.
 pub fn spawn_hog(kind: &str) -> Hog {
     let exe = std::env::current_exe().expect("test binary path");
-    let child = Command::new(exe)
-        .args([
-            "--exact",
-            "hog_entry",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env(HOG_ENV, kind)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn hog");
-    Hog { child }
+    let mut c = Command::new(exe);
+    hog_role(&mut c, kind);
+    Hog {
+        child: c.spawn().expect("spawn hog"),
+    }
+}
+
+/// Make `c` (the test binary, possibly behind a wrapper such as `setpriv`)
+/// run only `hog_entry`, in the hog role `kind`.
+pub fn hog_role(c: &mut Command, kind: &str) {
+    c.args([
+        "--exact",
+        "hog_entry",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env(HOG_ENV, kind)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
 }
 
 /// In the hog role, misbehave forever (until killed); otherwise return at once.
