@@ -14,8 +14,9 @@ mod common;
 use common::arg;
 use common::median;
 
-use rogue_hunter::collect::{ProcessSource, Sampler};
+use rogue_hunter::collect::Sampler;
 use rogue_hunter::config::Config;
+use rogue_hunter::platform::ProcessSource;
 use rogue_hunter::platform::linux::LinuxSource;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

@@ -34,7 +34,7 @@ fn sample(n: usize) -> ProcessSamples {
         })
         .collect();
     ProcessSamples {
-        timestamp: 0.0,
+        timestamp_s: 0.0,
         elapsed_ms: 5.0,
         process_count: 1000,
         max_score: 50.0,
@@ -76,7 +76,7 @@ fn broadcast(clients: usize, samples: usize) -> Vec<f64> {
                     break;
                 }
                 if let Ok(ServerMessage::Sample { samples }) = serde_json::from_str(&line) {
-                    lat.push((rogue_hunter::unix_now() - samples.timestamp) * 1000.0);
+                    lat.push((rogue_hunter::unix_now() - samples.timestamp_s) * 1000.0);
                 }
             }
             if i == 0 { lat } else { Vec::new() }
@@ -88,7 +88,7 @@ fn broadcast(clients: usize, samples: usize) -> Vec<f64> {
     let template = sample(20);
     for _ in 0..samples {
         let mut s = template.clone();
-        s.timestamp = rogue_hunter::unix_now();
+        s.timestamp_s = rogue_hunter::unix_now();
         hub.publish_sample(Arc::new(s));
         std::thread::sleep(Duration::from_millis(333));
     }

@@ -8,8 +8,9 @@ mod common;
 
 use common::arg;
 
+use rogue_hunter::model::SnapshotType;
 use rogue_hunter::model::{MetricValue, ProcessScore};
-use rogue_hunter::storage::{SnapshotType, Store, WriteOp, Writer};
+use rogue_hunter::storage::{Store, WriteOp, Writer};
 use std::time::{Duration, Instant};
 
 fn process(i: usize) -> ProcessScore {

@@ -6,111 +6,11 @@
 //! OS calls itself: those belong to the `ProcessSource` in `platform`.
 
 use crate::config::Config;
-use crate::model::{MetricValue, ProcessKey, ProcessSamples, ProcessScore, ProcessState, metric};
+use crate::model::{MetricValue, ProcessKey, ProcessSamples, ProcessScore, metric};
+use crate::platform::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
 use crate::score::{self, Capacity};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
-
-/// What the machine is, as the platform reports it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SystemInfo {
-    pub cpu_count: usize,
-    pub mem_total_bytes: Option<u64>,
-    /// Unix milliseconds.
-    pub boot_time_ms: u64,
-}
-
-/// Counters that are read on their own schedule (Linux: `status`, `schedstat`
-/// and every thread, for a few processes a sample). `read_at` tells `derive`
-/// whether they are fresh; between reads their last rates carry over.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct DeepCounters {
-    /// Unix seconds when these were read.
-    pub read_at: f64,
-    /// Context switches, voluntary + involuntary, all threads.
-    pub csw: Option<u64>,
-    /// Voluntary context switches, all threads (the wakeups proxy on Linux).
-    pub wakeups: Option<u64>,
-    /// Time runnable but waiting for a CPU, ns, all threads.
-    pub runnable_ns: Option<u64>,
-    pub peak_resident_bytes: Option<u64>,
-    pub cgroup: Option<String>,
-    /// GPU busy time, ns, where reading it is expensive (Linux DRM fdinfo).
-    /// Used only when `RawProcess::gpu_time_ns` is `None`.
-    pub gpu_time_ns: Option<u64>,
-}
-
-/// One process as the platform read it: cumulative counters and gauges, no
-/// rates. `None` = could not be measured.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawProcess {
-    pub pid: u32,
-    /// Unix milliseconds.
-    pub start_time_ms: u64,
-    pub command: String,
-    pub state: ProcessState,
-    pub priority: Option<i32>,
-    /// User + system CPU time, ns, all threads.
-    pub cpu_time_ns: Option<u64>,
-    pub resident_bytes: Option<u64>,
-    pub faults: Option<u64>,
-    pub pageins: Option<u64>,
-    /// Bytes read from and written to storage.
-    pub disk_bytes: Option<u64>,
-    pub syscalls: Option<u64>,
-    pub threads: Option<u64>,
-    pub gpu_time_ns: Option<u64>,
-    pub mach_msgs: Option<u64>,
-    pub instructions: Option<u64>,
-    pub cycles: Option<u64>,
-    /// Energy, nanojoules.
-    pub energy_nj: Option<u64>,
-    pub qos_interactive_ns: Option<u64>,
-    pub deep: Option<DeepCounters>,
-}
-
-impl RawProcess {
-    pub fn new(pid: u32, start_time_ms: u64, command: String) -> RawProcess {
-        RawProcess {
-            pid,
-            start_time_ms,
-            command,
-            state: ProcessState::Unknown,
-            priority: None,
-            cpu_time_ns: None,
-            resident_bytes: None,
-            faults: None,
-            pageins: None,
-            disk_bytes: None,
-            syscalls: None,
-            threads: None,
-            gpu_time_ns: None,
-            mach_msgs: None,
-            instructions: None,
-            cycles: None,
-            energy_nj: None,
-            qos_interactive_ns: None,
-            deep: None,
-        }
-    }
-
-    pub fn key(&self) -> ProcessKey {
-        ProcessKey {
-            pid: self.pid,
-            start_time: self.start_time_ms,
-        }
-    }
-}
-
-/// A platform's process table.
-pub trait ProcessSource {
-    /// Cores, memory, boot time.
-    fn system(&mut self) -> SystemInfo;
-    /// The cheap pass: every process, replacing `out`'s contents.
-    fn scan(&mut self, out: &mut Vec<RawProcess>);
-    /// The expensive pass for one process: fill `raw.deep` (read at `now`).
-    fn deepen(&mut self, raw: &mut RawProcess, now: f64);
-}
 
 /// What `derive` remembers about a process between samples.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -399,7 +299,7 @@ impl<S: ProcessSource> Sampler<S> {
             .collect();
         let max_score = top.first().map_or(0.0, |p| p.score);
         let samples = ProcessSamples {
-            timestamp: now,
+            timestamp_s: now,
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
             process_count,
             max_score,
@@ -639,7 +539,7 @@ mod tests {
         let mut s = Sampler::new(source, Config::default());
         s.sample(1.0);
         let out = s.sample(2.0);
-        assert_eq!(out.rogues[0].start_time, 2000);
+        assert_eq!(out.rogues[0].start_time_ms, 2000);
         assert_eq!(out.rogues[0].cpu, None, "a new process has no rate yet");
     }
 

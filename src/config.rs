@@ -198,37 +198,42 @@ impl Default for ScoringConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ResourceWeights {
-    pub cpu: f64,
-    pub gpu: f64,
-    pub memory: f64,
-    pub disk: f64,
-    pub wakeups: f64,
+/// Declares a config table with one `f64` key per scored resource, its
+/// defaults and `get(Resource)`: one line per resource instead of a struct, a
+/// `Default` and a `match` written out for each table.
+macro_rules! per_resource {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident: $variant:ident = $default:expr,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: f64,)*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self { $($field: $default,)* }
+            }
+        }
+
+        impl $name {
+            pub fn get(&self, resource: Resource) -> f64 {
+                match resource {
+                    $(Resource::$variant => self.$field,)*
+                }
+            }
+        }
+    };
 }
 
-impl Default for ResourceWeights {
-    fn default() -> Self {
-        Self {
-            cpu: 1.1,
-            gpu: 1.2,
-            memory: 1.33,
-            disk: 1.0,
-            wakeups: 1.4,
-        }
-    }
-}
-
-impl ResourceWeights {
-    pub fn get(&self, resource: Resource) -> f64 {
-        match resource {
-            Resource::Cpu => self.cpu,
-            Resource::Gpu => self.gpu,
-            Resource::Memory => self.memory,
-            Resource::Disk => self.disk,
-            Resource::Wakeups => self.wakeups,
-        }
+per_resource! {
+    /// How much each resource's share counts toward the score.
+    ResourceWeights {
+        cpu: Cpu = 1.1,
+        gpu: Gpu = 1.2,
+        memory: Memory = 1.33,
+        disk: Disk = 1.0,
+        wakeups: Wakeups = 1.4,
     }
 }
 
@@ -275,44 +280,20 @@ impl StateMultipliers {
     }
 }
 
-/// Minimum use for a process to count as an active user of a resource
-/// (used for `disproportionality`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ActiveThresholds {
-    /// Percent of one core.
-    pub cpu: f64,
-    /// GPU engine time, nanoseconds per second.
-    pub gpu: f64,
-    /// Bytes resident.
-    pub memory: f64,
-    /// Bytes per second.
-    pub disk: f64,
-    /// Wakeups per second.
-    pub wakeups: f64,
-}
-
-impl Default for ActiveThresholds {
-    fn default() -> Self {
-        Self {
-            cpu: 0.5,
-            gpu: 1_000_000.0,
-            memory: 16.0 * 1024.0 * 1024.0,
-            disk: 4096.0,
-            wakeups: 1.0,
-        }
-    }
-}
-
-impl ActiveThresholds {
-    pub fn get(&self, resource: Resource) -> f64 {
-        match resource {
-            Resource::Cpu => self.cpu,
-            Resource::Gpu => self.gpu,
-            Resource::Memory => self.memory,
-            Resource::Disk => self.disk,
-            Resource::Wakeups => self.wakeups,
-        }
+per_resource! {
+    /// Minimum use for a process to count as an active user of a resource
+    /// (used for `disproportionality`).
+    ActiveThresholds {
+        /// Percent of one core.
+        cpu: Cpu = 0.5,
+        /// GPU engine time, nanoseconds per second.
+        gpu: Gpu = 1_000_000.0,
+        /// Bytes resident.
+        memory: Memory = 16.0 * 1024.0 * 1024.0,
+        /// Bytes per second.
+        disk: Disk = 4096.0,
+        /// Wakeups per second.
+        wakeups: Wakeups = 1.0,
     }
 }
 
@@ -588,7 +569,7 @@ impl Config {
                 return bad(key, format!("{v} must be a number above 0"));
             }
         }
-        for r in Resource::ALL {
+        for &r in Resource::ALL {
             let w = sc.weights.get(r);
             if !(w.is_finite() && w >= 0.0) {
                 return bad(

@@ -3,7 +3,7 @@
 //! Pure. Every untrusted string (process names, command lines, log lines) goes
 //! through `escape` before it reaches a terminal.
 
-use crate::model::{ProcessSamples, ProcessScore};
+use crate::model::{ProcessSamples, ProcessScore, Unit};
 use std::fmt::Write as _;
 
 /// True for characters that must never reach a terminal raw: control
@@ -31,6 +31,23 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// One CSV field (RFC 4180) from an untrusted string, safe for a terminal and
+/// for a spreadsheet: control and bidi characters are escaped as `escape`
+/// does, a field that a spreadsheet would read as a formula (starting with
+/// `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, and the
+/// field is quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> String {
+    let mut text = escape(s);
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        text.insert(0, '\'');
+    }
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
 }
 
 /// Cut to at most `width` characters, marking the cut with `…`.
@@ -233,8 +250,83 @@ pub fn local_time(unix_secs: f64) -> String {
     )
 }
 
+/// A count with k/M/G/T suffixes.
+pub fn count(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e12 {
+        format!("{:.1}T", v / 1e12)
+    } else if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+pub fn nanos(v: f64) -> String {
+    let s = v / 1e9;
+    if s < 1e-3 {
+        format!("{:.0}µs", v / 1e3)
+    } else if s < 1.0 {
+        format!("{:.0}ms", v / 1e6)
+    } else if s < 60.0 {
+        format!("{s:.1}s")
+    } else {
+        duration(s)
+    }
+}
+
+/// One metric value in its unit, as the dashboard shows it (`-` when not finite).
+pub fn metric_value(unit: Unit, v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    match unit {
+        Unit::PercentOfCore => format!("{v:.1}%"),
+        Unit::Bytes => bytes(v),
+        Unit::BytesPerSecond => byte_rate(v),
+        Unit::Count => count(v),
+        Unit::CountPerSecond => count_rate(v),
+        Unit::Integer => format!("{v:.0}"),
+        Unit::Ratio => format!("{v:.2}"),
+        Unit::Nanoseconds => nanos(v),
+        Unit::NanosecondsPerSecond => format!("{:.1}%", v / 1e7),
+        Unit::Nanojoules => {
+            let j = v / 1e9;
+            if j >= 1000.0 {
+                format!("{:.1}kJ", j / 1000.0)
+            } else {
+                format!("{j:.1}J")
+            }
+        }
+        Unit::NanojoulesPerSecond => format!("{:.2}W", v / 1e9),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn csv_fields_are_quoted_escaped_and_never_formulas() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        for lead in ["+1", "-x", "@SUM(A1)"] {
+            assert!(csv_field(lead).starts_with("'"), "{lead}");
+        }
+        let hostile = csv_field("\u{1b}]0;title\u{7}\u{1b}[2J\u{202e}x");
+        assert!(
+            !hostile.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{hostile}"
+        );
+        assert!(!csv_field("a\nb").contains('\n'));
+    }
     use super::*;
 
     #[test]

@@ -144,7 +144,7 @@ mod tests {
 
     fn sample(pids_cpu: &[(u32, Option<f64>)]) -> ProcessSamples {
         ProcessSamples {
-            timestamp: 0.0,
+            timestamp_s: 0.0,
             elapsed_ms: 0.0,
             process_count: pids_cpu.len() as u32,
             max_score: 0.0,
@@ -164,11 +164,11 @@ mod tests {
         let mut rb = RingBuffer::new(3);
         for i in 0..5 {
             let mut s = sample(&[]);
-            s.timestamp = i as f64;
+            s.timestamp_s = i as f64;
             rb.push(s);
         }
         assert_eq!(rb.len(), 3);
-        let ts: Vec<f64> = rb.iter().map(|s| s.timestamp).collect();
+        let ts: Vec<f64> = rb.iter().map(|s| s.timestamp_s).collect();
         assert_eq!(ts, vec![2.0, 3.0, 4.0]);
         assert_eq!(rb.pushed(), 5);
     }
@@ -211,7 +211,7 @@ mod tests {
         let mut rb = RingBuffer::new(10);
         rb.push(sample(&[(1, Some(90.0))]));
         let mut s = sample(&[(1, Some(5.0))]);
-        s.rogues[0].start_time = 2; // same PID, new process
+        s.rogues[0].start_time_ms = 2; // same PID, new process
         let out = rb.push(s);
         assert_eq!(out.rogues[0].cpu.unwrap().high, 5.0);
     }

@@ -77,7 +77,7 @@ pub fn score_all(
 ) {
     let mut totals = Totals::default();
     for p in procs.iter() {
-        for r in Resource::ALL {
+        for &r in Resource::ALL {
             if let Some(u) = raw_use(p, r) {
                 totals.use_sum[index(r)] += u;
                 if u >= cfg.active_thresholds.get(r) && u > 0.0 {
@@ -100,7 +100,7 @@ fn score_one(
 ) {
     let mut weighted = 0.0;
     let mut dominant = (Resource::Cpu, 0.0);
-    for r in Resource::ALL {
+    for &r in Resource::ALL {
         let share = raw_use(p, r)
             .zip(capacity_of(r, cap, totals, cfg))
             .map(|(u, c)| u / c * 100.0 / cfg.fair_share_percent);

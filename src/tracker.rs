@@ -12,44 +12,12 @@
 //!   the scorer applies), so thresholds and bands never disagree.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 
 use crate::config::BandsConfig;
-use crate::model::{Band, ProcessKey, ProcessScore};
+use crate::model::{Band, CloseReason, ProcessKey, ProcessScore};
 
 /// Identifies an event within one [`Tracker`]: 1, 2, 3...
 pub type EventId = u64;
-
-/// Why an event ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseReason {
-    /// The score stayed below the tracking threshold for `exit_stability_samples`
-    /// consecutive samples.
-    Recovered,
-    /// The process vanished, or its PID now belongs to a different process.
-    Gone,
-    /// The daemon is stopping ([`Tracker::close_all`]).
-    Shutdown,
-}
-
-impl CloseReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::Recovered => "recovered",
-            CloseReason::Gone => "gone",
-            CloseReason::Shutdown => "shutdown",
-        }
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What the daemon must do after a sample, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -410,7 +378,10 @@ mod tests {
     }
 
     fn key(pid: u32, start_time: u64) -> ProcessKey {
-        ProcessKey { pid, start_time }
+        ProcessKey {
+            pid,
+            start_time_ms: start_time,
+        }
     }
 
     fn tracker() -> Tracker {

@@ -24,7 +24,7 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
-use rogue_hunter::model::METRIC_NAMES as METRICS;
+use rogue_hunter::model::METRICS;
 
 /// Check one ProcessScore object against DESIGN §3.
 fn check_process(p: &Value) -> Result<(), String> {
@@ -42,7 +42,7 @@ fn check_process(p: &Value) -> Result<(), String> {
     obj.get("captured_at")
         .and_then(Value::as_f64)
         .ok_or("captured_at not a number")?;
-    for m in METRICS {
+    for m in METRICS.iter().map(|i| i.name) {
         match obj.get(m) {
             None => return Err(format!("{m} missing")),
             Some(Value::Null) => {}

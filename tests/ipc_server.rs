@@ -10,8 +10,9 @@ use rogue_hunter::ipc::protocol::{
 };
 use rogue_hunter::ipc::server::{EventQuery, Hub, Server, ServerConfig};
 use rogue_hunter::ipc::{IpcError, client::fetch_initial_state};
+use rogue_hunter::model::EventRow;
 use rogue_hunter::model::{Band, MetricValue, ProcessSamples, ProcessScore, Resource};
-use rogue_hunter::storage::{EventFilter, EventRow};
+use rogue_hunter::storage::EventFilter;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -91,7 +92,7 @@ fn sample(timestamp: f64, n: usize) -> Arc<ProcessSamples> {
         })
         .collect();
     Arc::new(ProcessSamples {
-        timestamp,
+        timestamp_s: timestamp,
         elapsed_ms: 3.0,
         process_count: 400,
         max_score: 50.0,
@@ -259,7 +260,7 @@ fn first_message_is_initial_state_with_version_and_history() {
     let mut c = f.connect();
     let (daemon, history) = c.initial();
     assert_eq!(daemon, info2);
-    let ts: Vec<f64> = history.iter().map(|s| s.timestamp).collect();
+    let ts: Vec<f64> = history.iter().map(|s| s.timestamp_s).collect();
     assert_eq!(ts, vec![3.0, 4.0, 5.0], "last history_len, oldest first");
 
     // Also through the CLI helper.
@@ -289,11 +290,11 @@ fn published_samples_and_events_reach_a_client() {
     };
     f.hub.publish_event(notice.clone());
     f.hub.publish_sample(sample(11.0, 2));
-    assert_eq!(c.next_sample().timestamp, 10.0);
+    assert_eq!(c.next_sample().timestamp_s, 10.0);
     assert_eq!(c.next(), ServerMessage::Event { event: notice });
     let s = c.next_sample();
     let want = sample(11.0, 2);
-    assert_eq!(s.timestamp, want.timestamp);
+    assert_eq!(s.timestamp_s, want.timestamp_s);
     assert_eq!(s.rogues.len(), 2);
     assert_eq!(s.rogues[1].command, want.rogues[1].command);
 }
@@ -309,7 +310,7 @@ fn fifty_clients_all_receive_a_sample() {
     f.wait_clients(50);
     f.hub.publish_sample(sample(42.0, 5));
     for c in &mut conns {
-        assert_eq!(c.next_sample().timestamp, 42.0);
+        assert_eq!(c.next_sample().timestamp_s, 42.0);
     }
 }
 
@@ -405,8 +406,8 @@ fn publishing_never_blocks_with_fifty_clients_some_never_reading() {
     let mut publish_cpu = Vec::with_capacity(N);
     for i in 0..N {
         let mut s = (*template).clone();
-        s.timestamp = i as f64;
-        s.rogues[0].captured_at = rogue_hunter::unix_now();
+        s.timestamp_s = i as f64;
+        s.rogues[0].captured_at_s = rogue_hunter::unix_now();
         let s = Arc::new(s);
         let (t0, c0) = (Instant::now(), thread_cpu());
         f.hub.publish_sample(s);
@@ -481,7 +482,7 @@ fn slow_client_is_dropped_fast_client_keeps_receiving() {
     f.wait_clients(2);
     const N: usize = 60;
     let reader = std::thread::spawn(move || {
-        let got: Vec<f64> = (0..N).map(|_| fast.next_sample().timestamp).collect();
+        let got: Vec<f64> = (0..N).map(|_| fast.next_sample().timestamp_s).collect();
         (fast, got)
     });
     let (mut slowest, mut slowest_cpu) = (Duration::ZERO, Duration::ZERO);
@@ -509,7 +510,7 @@ fn slow_client_is_dropped_fast_client_keeps_receiving() {
     assert!(slow.closed_by_daemon());
     // The fast one is still served.
     f.hub.publish_sample(sample(99.0, 1));
-    assert_eq!(fast.next_sample().timestamp, 99.0);
+    assert_eq!(fast.next_sample().timestamp_s, 99.0);
 }
 
 #[test]
@@ -555,7 +556,7 @@ fn garbage_gets_an_error_and_a_close_others_untouched() {
 
     f.wait_clients(1);
     f.hub.publish_sample(sample(7.0, 1));
-    assert_eq!(good.next_sample().timestamp, 7.0);
+    assert_eq!(good.next_sample().timestamp_s, 7.0);
     good.send(b"{\"type\":\"ping\"}\n");
     assert_eq!(good.next(), ServerMessage::Pong);
 }
@@ -571,15 +572,15 @@ fn event_row(id: i64) -> EventRow {
     EventRow {
         id,
         pid: 4321,
-        start_time: 1,
+        start_time_ms: 1,
         command: "hog".into(),
-        boot_time: 2,
-        entry_time: 100.0 + id as f64,
-        exit_time: None,
+        boot_time_ms: 2,
+        entry_time_s: 100.0 + id as f64,
+        exit_time_s: None,
         entry_band: Band::Elevated,
         peak_band: Band::High,
         peak_score: 71.0,
-        peak_time: 101.0,
+        peak_time_s: 101.0,
         dominant_resource: Resource::Cpu,
         close_reason: None,
         forensics_count: 0,
@@ -795,7 +796,7 @@ fn peer_of_another_user_is_refused() {
     // The same user is still served.
     assert_eq!(f.hub.client_count(), 1);
     f.hub.publish_sample(sample(5.0, 1));
-    assert_eq!(good.next_sample().timestamp, 5.0);
+    assert_eq!(good.next_sample().timestamp_s, 5.0);
 }
 
 #[test]
@@ -836,7 +837,7 @@ fn client_reconnects_after_a_daemon_restart() {
     hub.publish_sample(sample(1.0, 1));
     match recv(&mut rx) {
         ClientEvent::Message(ServerMessage::Sample { samples }) => {
-            assert_eq!(samples.timestamp, 1.0)
+            assert_eq!(samples.timestamp_s, 1.0)
         }
         other => panic!("{other:?}"),
     }
@@ -871,7 +872,7 @@ fn client_reconnects_after_a_daemon_restart() {
     match connected {
         ClientEvent::Connected(ServerMessage::InitialState { history, .. }) => {
             assert_eq!(history.len(), 1);
-            assert_eq!(history[0].timestamp, 2.0);
+            assert_eq!(history[0].timestamp_s, 2.0);
         }
         other => panic!("expected Connected, got {other:?}"),
     }

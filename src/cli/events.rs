@@ -2,10 +2,11 @@
 //! timeline of one event.
 
 use super::{CliError, Context, out, parse_duration};
-use crate::forensics::{self, LogRecord, ThreadRecord};
+use crate::forensics;
 use crate::format::{self, Align};
 use crate::model::ProcessSamples;
-use crate::storage::{CaptureStatus, EventFilter, EventRow, SnapshotRow, StorageError, Store};
+use crate::model::{CaptureStatus, EventRow, LogRecord, SnapshotRow, SnapshotType, ThreadRecord};
+use crate::storage::{EventFilter, StorageError, Store};
 use clap::Subcommand;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -98,15 +99,15 @@ pub fn run(ctx: &Context, args: EventsArgs) -> Result<(), CliError> {
 }
 
 fn event_status(e: &EventRow) -> String {
-    match (&e.exit_time, &e.close_reason) {
+    match (&e.exit_time_s, &e.close_reason) {
         (None, _) => "open".into(),
-        (Some(_), Some(r)) => r.clone(),
+        (Some(_), Some(r)) => r.to_string(),
         (Some(_), None) => "closed".into(),
     }
 }
 
 fn event_duration(e: &EventRow) -> String {
-    format::duration(e.exit_time.unwrap_or_else(crate::unix_now) - e.entry_time)
+    format::duration(e.exit_time_s.unwrap_or_else(crate::unix_now) - e.entry_time_s)
 }
 
 pub fn events_table(events: &[EventRow]) -> String {
@@ -128,7 +129,7 @@ pub fn events_table(events: &[EventRow]) -> String {
             vec![
                 e.id.to_string(),
                 e.pid.to_string(),
-                format::local_time(e.entry_time),
+                format::local_time(e.entry_time_s),
                 event_duration(e),
                 format!("{:.1}", e.peak_score),
                 e.peak_band.to_string(),
@@ -228,8 +229,8 @@ pub fn forensic_views(store: &Store, event_id: i64) -> Result<Vec<ForensicView>,
                 Some(BufferView {
                     id: b.id,
                     samples: b.frozen.len(),
-                    from: b.frozen.first().map(|s| s.timestamp),
-                    to: b.frozen.last().map(|s| s.timestamp),
+                    from: b.frozen.first().map(|s| s.timestamp_s),
+                    to: b.frozen.last().map(|s| s.timestamp_s),
                     frozen: b.frozen,
                 }),
             ),
@@ -237,7 +238,7 @@ pub fn forensic_views(store: &Store, event_id: i64) -> Result<Vec<ForensicView>,
         };
         views.push(ForensicView {
             id: c.id,
-            captured_at: c.captured_at,
+            captured_at: c.captured_at_s,
             trigger: c.trigger,
             status: c.status,
             duration_ms: c.duration_ms,
@@ -287,14 +288,14 @@ fn show(ctx: &Context, id: i64, opts: ShowOptions) -> Result<(), CliError> {
     ));
     t.push_str(&format!(
         "entered {} ({})  peak {:.1} {} at {}  dominant {}\n",
-        format::local_time(event.entry_time),
+        format::local_time(event.entry_time_s),
         event.entry_band,
         event.peak_score,
         event.peak_band,
-        format::local_time(event.peak_time),
+        format::local_time(event.peak_time_s),
         event.dominant_resource,
     ));
-    match event.exit_time {
+    match event.exit_time_s {
         Some(x) => t.push_str(&format!(
             "closed {} after {} ({})\n",
             format::local_time(x),
@@ -304,14 +305,14 @@ fn show(ctx: &Context, id: i64, opts: ShowOptions) -> Result<(), CliError> {
         None => t.push_str(&format!("still open after {}\n", event_duration(&event))),
     }
     t.push_str(&format!("forensic captures: {}\n\n", event.forensics_count));
-    t.push_str(&timeline(&snapshots, event.entry_time));
+    t.push_str(&timeline(&snapshots, event.entry_time_s));
     if let Some(views) = &views {
         if views.is_empty() {
             t.push_str("\nno forensic captures for this event\n");
         }
         for v in views {
             t.push('\n');
-            t.push_str(&forensics_text(v, event.entry_time, opts));
+            t.push_str(&forensics_text(v, event.entry_time_s, opts));
         }
     }
     out(&t)
@@ -665,8 +666,8 @@ pub fn timeline(snapshots: &[SnapshotRow], start: f64) -> String {
             let s = &snapshots[i];
             let bar = "█".repeat((s.score / 5.0).round().clamp(0.0, 20.0) as usize);
             vec![
-                format::local_time(s.captured_at),
-                format::duration(s.captured_at - start),
+                format::local_time(s.captured_at_s),
+                format::duration(s.captured_at_s - start),
                 s.snapshot_type.to_string(),
                 format!("{:.1}", s.score),
                 bar,
@@ -695,7 +696,7 @@ pub fn timeline_rows(snapshots: &[SnapshotRow], max: usize) -> Vec<usize> {
     if snapshots.len() <= max {
         return (0..snapshots.len()).collect();
     }
-    let keep = |s: &SnapshotRow| s.snapshot_type != crate::storage::SnapshotType::Checkpoint;
+    let keep = |s: &SnapshotRow| s.snapshot_type != SnapshotType::Checkpoint;
     let mut chosen: Vec<usize> = (0..snapshots.len())
         .filter(|&i| keep(&snapshots[i]))
         .collect();
@@ -717,13 +718,13 @@ pub fn timeline_rows(snapshots: &[SnapshotRow], max: usize) -> Vec<usize> {
 #[cfg(test)]
 mod timeline_tests {
     use super::*;
+    use crate::model::SnapshotType;
     use crate::model::{Band, ProcessScore};
-    use crate::storage::SnapshotType;
 
     fn snap(kind: SnapshotType, t: f64) -> SnapshotRow {
         SnapshotRow {
             snapshot_type: kind,
-            captured_at: t,
+            captured_at_s: t,
             score: 50.0,
             band: Band::High,
             process: ProcessScore::new(1, 1, "x".into(), t),

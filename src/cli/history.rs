@@ -2,6 +2,7 @@
 
 use super::{CliError, Context, out};
 use crate::format::{self, Align};
+use crate::model::METRICS;
 use crate::storage::{StorageError, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,15 +19,6 @@ pub struct HistoryArgs {
     pub hours: f64,
     #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
     pub format: HistoryFormat,
-}
-
-/// Quote a CSV field when it needs it (RFC 4180).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
@@ -51,30 +43,35 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
             out(&format!("{text}\n"))
         }
         HistoryFormat::Csv => {
+            // One column per metric of the model's table (its current value).
             let mut t = String::from(
-                "captured_at,event_id,pid,command,snapshot_type,score,band,dominant_resource,cpu,mem,disk_io_rate,wakeups_rate\n",
+                "captured_at,event_id,pid,command,snapshot_type,score,band,dominant_resource",
             );
+            for info in METRICS {
+                t.push(',');
+                t.push_str(info.name);
+            }
+            t.push('\n');
             for r in &rows {
                 let p = &r.snapshot.process;
-                let num = |m: &Option<crate::model::MetricValue>| {
-                    m.map(|v| v.current.to_string()).unwrap_or_default()
-                };
                 t.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                    r.snapshot.captured_at,
+                    "{},{},{},{},{},{},{},{}",
+                    r.snapshot.captured_at_s,
                     r.event_id,
                     r.pid,
-                    // CSV goes to files and scripts: raw, only quoted.
-                    csv_field(&r.command),
+                    format::csv_field(&r.command),
                     r.snapshot.snapshot_type,
                     r.snapshot.score,
                     r.snapshot.band,
                     p.dominant_resource,
-                    num(&p.cpu),
-                    num(&p.mem),
-                    num(&p.disk_io_rate),
-                    num(&p.wakeups_rate),
                 ));
+                for m in p.metrics() {
+                    t.push(',');
+                    if let Some(v) = m {
+                        t.push_str(&v.current.to_string());
+                    }
+                }
+                t.push('\n');
             }
             out(&t)
         }
@@ -96,7 +93,7 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
                 .iter()
                 .map(|r| {
                     vec![
-                        format::local_time(r.snapshot.captured_at),
+                        format::local_time(r.snapshot.captured_at_s),
                         r.event_id.to_string(),
                         r.pid.to_string(),
                         r.snapshot.snapshot_type.to_string(),

@@ -63,7 +63,7 @@ pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
             }
             text.push_str(&format!(
                 "{}  {} processes  max score {:.1}  ({:.1} ms)\n",
-                format::local_time(samples.timestamp),
+                format::local_time(samples.timestamp_s),
                 samples.process_count,
                 samples.max_score,
                 samples.elapsed_ms

@@ -72,7 +72,7 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
                 status.sample_count = state.sample_count;
                 status.worst = state.worst_process;
             }
-            status.last_sample_at = state.latest_sample.as_ref().map(|s| s.timestamp);
+            status.last_sample_at = state.latest_sample.as_ref().map(|s| s.timestamp_s);
         }
         Err(StorageError::Missing { .. }) => {}
         Err(e) => return Err(CliError::runtime(e.to_string())),
@@ -92,7 +92,7 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
             status.sample_count = Some(daemon.sample_count);
             status.open_events = Some(daemon.open_events);
             if let Some(last) = history.last() {
-                status.last_sample_at = Some(last.timestamp);
+                status.last_sample_at = Some(last.timestamp_s);
                 status.worst = last.rogues.first().cloned();
             }
         }

@@ -15,10 +15,11 @@ use crate::config::{self, Config, Paths};
 use crate::forensics::{CaptureRequest, Forensics};
 use crate::ipc::protocol::{DaemonInfo, EventKind, EventNotice};
 use crate::ipc::server::{EventQuery, Hub, Server, ServerConfig};
+use crate::model::SnapshotType;
 use crate::model::{ProcessSamples, ProcessScore};
 use crate::platform;
 use crate::ringbuffer::RingBuffer;
-use crate::storage::{SnapshotType, StorageError, Store, WriteOp, Writer};
+use crate::storage::{StorageError, Store, WriteOp, Writer};
 use crate::tracker::{Tracker, TrackerCommand};
 use lock::{InstanceLock, LockError};
 use observers::Observers;
@@ -114,7 +115,7 @@ pub fn write_for(cmd: &TrackerCommand, now: f64, boot_time: u64) -> Option<Write
         } => WriteOp::CloseEvent {
             event_key: *event,
             exit_time: now,
-            reason: reason.as_str().to_string(),
+            reason: *reason,
             exit: process.clone().map(Box::new),
         },
         TrackerCommand::Escalate { .. } | TrackerCommand::TriggerForensics { .. } => return None,
@@ -200,7 +201,7 @@ pub fn notice_for(
         kind,
         event_key: event,
         pid: p.pid,
-        start_time: p.start_time,
+        start_time: p.start_time_ms,
         command: p.command.clone(),
         band: p.band,
         score: p.score,
@@ -456,8 +457,8 @@ fn send(writer: &Writer, op: WriteOp) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::CloseReason;
     use crate::model::ProcessScore;
-    use crate::tracker::CloseReason;
 
     #[test]
     fn next_tick_keeps_cadence_and_skips_when_far_behind() {
@@ -500,7 +501,7 @@ mod tests {
         };
         assert!(matches!(
             write_for(&close, 11.0, 99),
-            Some(WriteOp::CloseEvent { event_key: 7, ref reason, exit: None, .. }) if reason == "gone"
+            Some(WriteOp::CloseEvent { event_key: 7, ref reason, exit: None, .. }) if *reason == CloseReason::Gone
         ));
         let esc = TrackerCommand::Escalate {
             event: 7,

@@ -2,7 +2,7 @@
 //! a minimal environment, a deadline after which the tool's process group is
 //! killed, and output read on helper threads up to a size cap.
 
-use super::data::{SourceOutcome, SourceStatus};
+use crate::model::{SourceOutcome, SourceStatus};
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::path::{Path, PathBuf};

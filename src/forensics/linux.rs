@@ -6,8 +6,8 @@
 pub mod parse;
 
 use super::command::{self, checked, find_in_path};
-use super::data::{LogRecord, SourceOutcome, SourceStatus, ThreadRecord, io_status};
 use super::{Gathered, Job, SourceContext};
+use crate::model::{LogRecord, SourceOutcome, SourceStatus, ThreadRecord, io_status};
 use crate::platform::parse as proc_parse;
 use serde_json::json;
 use std::io::Read;

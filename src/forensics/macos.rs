@@ -4,9 +4,9 @@
 //! `spindump` and `oslog`, which are tested everywhere.
 
 use super::command::{self, checked, is_executable};
-use super::data::{SourceOutcome, SourceStatus};
 use super::spindump::{self, SpindumpReport};
 use super::{Gathered, Job, SourceContext, oslog, timefmt};
+use crate::model::{SourceOutcome, SourceStatus};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,6 @@
 //! report parsers in `spindump` / `oslog`, tool spawning in `command`.
 
 pub mod command;
-pub mod data;
 pub mod oslog;
 pub mod spindump;
 pub mod timefmt;
@@ -17,15 +16,13 @@ pub mod linux;
 #[cfg(target_os = "macos")]
 pub mod macos;
 
-pub use data::{
-    CaptureData, FrameRecord, LogRecord, PressureRecord, SourceOutcome, SourceStatus, Sources,
-    ThreadRecord,
-};
-
 use crate::config::ForensicsConfig;
-use crate::model::{ProcessKey, ProcessSamples, ProcessScore, Resource};
+use crate::model::{
+    CaptureData, CaptureStatus, FrameRecord, ProcessKey, ProcessSamples, ProcessScore, Resource,
+    SourceOutcome, SourceStatus, Sources, ThreadRecord,
+};
 use crate::ringbuffer::Frozen;
-use crate::storage::{CaptureStatus, WriteOp, WriteSender};
+use crate::storage::{WriteOp, WriteSender};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -426,7 +423,7 @@ pub fn capture(
     );
     let ctx = SourceContext {
         pid: req.process.pid,
-        start_time: req.process.start_time,
+        start_time: req.process.start_time_ms,
         at: req.at,
         timeout: Duration::from_secs_f64(config.source_timeout.max(0.05)),
         cap: usize::try_from(config.max_artifact_bytes).unwrap_or(usize::MAX),
@@ -548,7 +545,7 @@ pub fn trim_frozen(
         .map(|s| ProcessSamples::clone(s))
         .collect();
     let span = match (kept.first(), kept.last()) {
-        (Some(a), Some(b)) => b.timestamp - a.timestamp,
+        (Some(a), Some(b)) => b.timestamp_s - a.timestamp_s,
         _ => 0.0,
     };
     let outcome = if frozen.is_empty() {
@@ -608,7 +605,7 @@ pub fn culprits(frozen: &[Arc<ProcessSamples>], per_resource: usize) -> Vec<Culp
     }
     let round = |v: f64| (v * 100.0).round() / 100.0;
     let mut out = Vec::new();
-    for resource in Resource::ALL {
+    for &resource in Resource::ALL {
         let mut tallies: HashMap<ProcessKey, Tally> = HashMap::new();
         for s in frozen {
             let mut leader: Option<(ProcessKey, f64)> = None;
@@ -638,7 +635,7 @@ pub fn culprits(frozen: &[Arc<ProcessSamples>], per_resource: usize) -> Vec<Culp
             .map(|(key, t)| Culprit {
                 resource,
                 pid: key.pid,
-                start_time: key.start_time,
+                start_time: key.start_time_ms,
                 command: t.command,
                 mean_share: round(t.sum / n as f64),
                 peak_share: round(t.peak),

@@ -2,8 +2,8 @@
 //! JSON object a line), and the constant predicate the capture passes to it.
 //! Pure and compiled everywhere; lines that are not log objects are counted.
 
-use super::data::LogRecord;
 use super::timefmt::parse_timestamp;
+use crate::model::LogRecord;
 
 /// The `log show --predicate`: power management, kernel and window server,
 /// plus anything mentioning a hang, stall or timeout. A constant: nothing

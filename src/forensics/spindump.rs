@@ -3,7 +3,7 @@
 //! binary images, and the trailing histograms and aggregate stats. Pure and
 //! compiled everywhere; unknown lines are counted, never fatal.
 
-use super::data::{FrameRecord, ThreadRecord};
+use crate::model::{FrameRecord, ThreadRecord};
 use serde::Serialize;
 
 /// A whole report.

@@ -16,7 +16,7 @@ fn proc_with(pid: u32, cpu: Option<f64>, mem: Option<f64>) -> ProcessScore {
 
 fn sample(at: f64, rogues: Vec<ProcessScore>) -> Arc<ProcessSamples> {
     Arc::new(ProcessSamples {
-        timestamp: at,
+        timestamp_s: at,
         elapsed_ms: 1.0,
         process_count: 10,
         max_score: 0.0,
@@ -146,7 +146,7 @@ fn frozen_buffer_is_kept_newest_first_within_the_cap() {
     assert_eq!(o.detail, "20 samples (19.0s)");
     let (some, o) = trim_frozen(&frozen, one * 5 + 3);
     assert_eq!(some.len(), 5);
-    assert_eq!(some[0].timestamp, 15.0, "the newest five");
+    assert_eq!(some[0].timestamp_s, 15.0, "the newest five");
     assert!(
         o.detail.starts_with("kept the newest 5 of 20"),
         "{}",

@@ -5,8 +5,8 @@
 //! `sample`, `event`, `events` (reply to `get_events`), `pong`, `error`.
 //! Client → daemon: `ping`, `get_events`.
 
+use crate::model::EventRow;
 use crate::model::{Band, ProcessSamples, Resource};
-use crate::storage::EventRow;
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes incompatibly.
@@ -205,7 +205,7 @@ mod tests {
             })
             .collect();
         ProcessSamples {
-            timestamp: t,
+            timestamp_s: t,
             elapsed_ms: 12.5,
             process_count: 321,
             max_score: 80.0,
@@ -232,15 +232,15 @@ mod tests {
         EventRow {
             id: 3,
             pid: 77,
-            start_time: 1_700_000_000_123,
+            start_time_ms: 1_700_000_000_123,
             command: "hog".into(),
-            boot_time: 1_699_990_000_000,
-            entry_time: 1_700_000_050.0,
-            exit_time: None,
+            boot_time_ms: 1_699_990_000_000,
+            entry_time_s: 1_700_000_050.0,
+            exit_time_s: None,
             entry_band: Band::Elevated,
             peak_band: Band::Critical,
             peak_score: 93.25,
-            peak_time: 1_700_000_060.0,
+            peak_time_s: 1_700_000_060.0,
             dominant_resource: Resource::Memory,
             close_reason: None,
             forensics_count: 1,

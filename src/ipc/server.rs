@@ -9,8 +9,9 @@ use super::protocol::{
     ClientMessage, DaemonInfo, DecodeError, EventNotice, MAX_CLIENT_LINE, MAX_SERVER_LINE,
     ServerMessage, decode, encode, encode_initial_state, encode_sample,
 };
+use crate::model::EventRow;
 use crate::model::ProcessSamples;
-use crate::storage::{EventFilter, EventRow};
+use crate::storage::EventFilter;
 use std::collections::VecDeque;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -808,7 +809,7 @@ mod tests {
 
     fn sample(t: f64) -> Arc<ProcessSamples> {
         Arc::new(ProcessSamples {
-            timestamp: t,
+            timestamp_s: t,
             elapsed_ms: 1.0,
             process_count: 1,
             max_score: 0.0,
@@ -824,7 +825,7 @@ mod tests {
             hub.publish_sample(sample(t as f64));
         }
         let st = hub.lock();
-        let ts: Vec<f64> = st.history.iter().map(|s| s.timestamp).collect();
+        let ts: Vec<f64> = st.history.iter().map(|s| s.timestamp_s).collect();
         assert_eq!(ts, vec![7.0, 8.0, 9.0]);
     }
 
@@ -841,7 +842,7 @@ mod tests {
             panic!("not initial_state");
         };
         assert!(!kept.is_empty() && kept.len() < 10);
-        assert_eq!(kept.last().unwrap().timestamp, 9.0, "newest kept");
+        assert_eq!(kept.last().unwrap().timestamp_s, 9.0, "newest kept");
     }
 
     #[test]
@@ -886,7 +887,7 @@ mod tests {
             panic!("not initial_state");
         };
         assert_eq!(
-            history.iter().map(|s| s.timestamp).collect::<Vec<_>>(),
+            history.iter().map(|s| s.timestamp_s).collect::<Vec<_>>(),
             vec![1.0, 2.0]
         );
         let line = sub.rx.try_recv().unwrap();
@@ -894,7 +895,7 @@ mod tests {
         else {
             panic!("not a sample");
         };
-        assert_eq!(samples.timestamp, 3.0);
+        assert_eq!(samples.timestamp_s, 3.0);
         assert!(sub.rx.try_recv().is_err());
         drop(sub);
         assert_eq!(hub.client_count(), 0);

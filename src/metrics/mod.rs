@@ -317,7 +317,7 @@ pub fn registry(feed: &Feed) -> Registry {
         for p in s.rogues.iter().take(feed.top_n) {
             let labels = rogue_labels(p);
             score.get_or_create(&labels).set(p.score);
-            for res in Resource::ALL {
+            for &res in Resource::ALL {
                 if let Some(v) = p.share(res) {
                     let mut l = labels.clone();
                     l.push(("resource".into(), res.as_str().into()));
@@ -373,7 +373,7 @@ pub fn registry(feed: &Feed) -> Registry {
         "Lowest score of each band (configuration)",
         None,
     );
-    for band in Band::ALL {
+    for &band in Band::ALL {
         thresholds
             .get_or_create(&label("band", band.as_str()))
             .set(feed.bands.threshold(band));
@@ -392,7 +392,7 @@ pub fn registry(feed: &Feed) -> Registry {
         "events_closed",
         "Events closed, by the highest band they reached",
     );
-    for band in Band::ALL {
+    for &band in Band::ALL {
         let l = label("band", band.as_str());
         let i = band_index(band);
         opened
@@ -511,7 +511,7 @@ mod tests {
         let mut quiet = ProcessScore::new(7, 1, "quiet".into(), 1.0);
         quiet.dominant_resource = Resource::Memory;
         Arc::new(ProcessSamples {
-            timestamp: 1.0,
+            timestamp_s: 1.0,
             elapsed_ms: 3.0,
             process_count: 2,
             max_score: 72.5,

@@ -10,7 +10,7 @@
 //! and unit-tested on every platform; `platform::macos` only copies the values
 //! the kernel returns into the structs below and hands them here.
 
-use crate::collect::{DeepCounters, RawProcess};
+use super::{DeepCounters, RawProcess};
 use crate::model::ProcessState;
 use crate::platform::parse;
 use std::collections::HashMap;

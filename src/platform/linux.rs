@@ -8,7 +8,7 @@
 //! DRM fdinfo when the machine has a DRM device (`/dev/dri`). A vanished process
 //! or a denied file is normal: the field is `None` and the process still appears.
 
-use crate::collect::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
+use super::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
 use crate::platform::parse::{
     self, ProcStat, parse_cgroup, parse_io_bytes, parse_schedstat, parse_stat_fields, parse_status,
 };

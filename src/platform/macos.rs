@@ -13,7 +13,7 @@
 //! state, command). GPU time is `accumulatedGPUTime` of the IORegistry GPU
 //! clients (`AGXDeviceUserClient` on Apple Silicon), summed per creator PID.
 
-use crate::collect::{ProcessSource, RawProcess, SystemInfo};
+use super::{ProcessSource, RawProcess, SystemInfo};
 use crate::platform::darwin::{
     self, DarwinReading, RawBsdInfo, RawRusage, RawTaskInfo, Timebase, c_name,
 };

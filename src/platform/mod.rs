@@ -8,6 +8,7 @@
 
 pub mod darwin;
 pub mod parse;
+mod raw;
 
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -15,7 +16,7 @@ pub mod linux;
 #[cfg(target_os = "macos")]
 pub mod macos;
 
-use crate::collect::{ProcessSource, RawProcess, SystemInfo};
+pub use raw::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
 
 /// The process source for the platform this binary runs on.
 #[cfg(target_os = "linux")]

@@ -6,18 +6,16 @@
 
 mod query;
 mod schema;
+mod state;
 mod write;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 
-pub use query::{
-    BufferContextRow, CaptureRow, DaemonState, EventFilter, EventRow, HistoryRow, PruneCounts,
-    SnapshotRow,
-};
+pub use query::{BufferContextRow, DaemonState, EventFilter, HistoryRow};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
-pub use write::keys;
+pub use state::keys;
 pub use writer::{SendError, WriteOp, WriteSender, Writer, WriterStats};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -210,83 +208,12 @@ impl Fail {
     }
 }
 
-/// Which moment of an event a snapshot records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SnapshotType {
-    Entry,
-    Peak,
-    Checkpoint,
-    Exit,
-}
-
-impl SnapshotType {
-    pub const ALL: [SnapshotType; 4] = [
-        SnapshotType::Entry,
-        SnapshotType::Peak,
-        SnapshotType::Checkpoint,
-        SnapshotType::Exit,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SnapshotType::Entry => "entry",
-            SnapshotType::Peak => "peak",
-            SnapshotType::Checkpoint => "checkpoint",
-            SnapshotType::Exit => "exit",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<SnapshotType> {
-        SnapshotType::ALL.into_iter().find(|t| t.as_str() == text)
-    }
-}
-
-impl fmt::Display for SnapshotType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Outcome of a forensic capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CaptureStatus {
-    /// Started, not finished (or the daemon died while it ran).
-    Pending,
-    /// Every source answered.
-    Complete,
-    /// Some sources failed or were skipped; `sources_json` says which.
-    Partial,
-    Failed,
-}
-
-impl CaptureStatus {
-    pub const ALL: [CaptureStatus; 4] = [
-        CaptureStatus::Pending,
-        CaptureStatus::Complete,
-        CaptureStatus::Partial,
-        CaptureStatus::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaptureStatus::Pending => "pending",
-            CaptureStatus::Complete => "complete",
-            CaptureStatus::Partial => "partial",
-            CaptureStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<CaptureStatus> {
-        CaptureStatus::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
-impl fmt::Display for CaptureStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// How much a prune removes (or would remove).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneCounts {
+    pub events: u64,
+    pub snapshots: u64,
+    pub captures: u64,
 }
 
 /// One connection to the history database.
@@ -587,13 +514,12 @@ pub(crate) fn get_json_opt<T: serde::de::DeserializeOwned>(
 }
 
 /// TEXT column holding one of our enum names, inside a row mapper.
-pub(crate) fn get_enum<T>(
+pub(crate) fn get_enum<T: std::str::FromStr>(
     row: &rusqlite::Row<'_>,
     idx: usize,
-    parse: impl Fn(&str) -> Option<T>,
 ) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
-    parse(&text).ok_or_else(|| {
+    text.parse().map_err(|_| {
         rusqlite::Error::FromSqlConversionFailure(
             idx,
             rusqlite::types::Type::Text,
@@ -602,8 +528,13 @@ pub(crate) fn get_enum<T>(
     })
 }
 
-pub(crate) fn parse_resource(text: &str) -> Option<crate::model::Resource> {
-    crate::model::Resource::ALL
-        .into_iter()
-        .find(|r| r.as_str() == text)
+/// Like `get_enum` for a nullable column.
+pub(crate) fn get_enum_opt<T: std::str::FromStr>(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<T>> {
+    match row.get_ref(idx)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => get_enum(row, idx).map(Some),
+    }
 }

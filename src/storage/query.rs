@@ -3,13 +3,12 @@
 //! Owns the SELECT SQL. Every answer is a plain serde-serialisable struct, so
 //! `--json` prints exactly what the database holds.
 
-use super::write::{get_state, keys};
-use super::{
-    CaptureStatus, SnapshotType, StorageError, Store, get_enum, get_json, get_json_opt, get_u64,
-    parse_resource,
+use super::state::{get_state, keys};
+use super::{StorageError, Store, get_enum, get_enum_opt, get_json, get_json_opt, get_u64};
+use crate::model::{
+    CaptureData, CaptureRow, EventRow, FrameRecord, LogRecord, PressureRecord, ProcessSamples,
+    ProcessScore, SnapshotRow, ThreadRecord,
 };
-use crate::forensics::data::{CaptureData, FrameRecord, LogRecord, PressureRecord, ThreadRecord};
-use crate::model::{Band, ProcessSamples, ProcessScore, Resource};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
@@ -25,44 +24,6 @@ pub struct EventFilter {
     pub limit: Option<usize>,
 }
 
-/// One rogue episode of one process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventRow {
-    pub id: i64,
-    pub pid: u32,
-    /// Process start, Unix milliseconds.
-    pub start_time: u64,
-    pub command: String,
-    /// Machine boot, Unix milliseconds.
-    pub boot_time: u64,
-    /// Unix seconds.
-    pub entry_time: f64,
-    /// Unix seconds; `None` while the event is open.
-    pub exit_time: Option<f64>,
-    pub entry_band: Band,
-    pub peak_band: Band,
-    pub peak_score: f64,
-    /// Unix seconds.
-    pub peak_time: f64,
-    pub dominant_resource: Resource,
-    /// Why it closed: the tracker's reason, or "daemon_restart" / "reboot".
-    pub close_reason: Option<String>,
-    /// Forensic captures taken for this event.
-    pub forensics_count: u64,
-}
-
-/// One snapshot of an event's process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SnapshotRow {
-    pub snapshot_type: SnapshotType,
-    /// Unix seconds.
-    pub captured_at: f64,
-    pub score: f64,
-    pub band: Band,
-    /// The full process record as it was at `captured_at`.
-    pub process: ProcessScore,
-}
-
 /// A snapshot with the event it belongs to, for `history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRow {
@@ -71,29 +32,6 @@ pub struct HistoryRow {
     pub command: String,
     #[serde(flatten)]
     pub snapshot: SnapshotRow,
-}
-
-/// How much a prune removes (or would remove).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PruneCounts {
-    pub events: u64,
-    pub snapshots: u64,
-    pub captures: u64,
-}
-
-/// One forensic capture.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CaptureRow {
-    pub id: i64,
-    pub event_id: i64,
-    /// Unix seconds.
-    pub captured_at: f64,
-    pub trigger: String,
-    pub status: CaptureStatus,
-    pub duration_ms: Option<f64>,
-    /// Per-source outcome, as the forensics engine wrote it.
-    pub sources: Option<serde_json::Value>,
-    pub error: Option<String>,
 }
 
 /// The ring buffer as it was when a capture was triggered.
@@ -130,17 +68,17 @@ fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
     Ok(EventRow {
         id: row.get(0)?,
         pid: row.get(1)?,
-        start_time: get_u64(row, 2)?,
+        start_time_ms: get_u64(row, 2)?,
         command: row.get(3)?,
-        boot_time: get_u64(row, 4)?,
-        entry_time: row.get(5)?,
-        exit_time: row.get(6)?,
-        entry_band: get_enum(row, 7, Band::parse)?,
-        peak_band: get_enum(row, 8, Band::parse)?,
+        boot_time_ms: get_u64(row, 4)?,
+        entry_time_s: row.get(5)?,
+        exit_time_s: row.get(6)?,
+        entry_band: get_enum(row, 7)?,
+        peak_band: get_enum(row, 8)?,
         peak_score: row.get(9)?,
-        peak_time: row.get(10)?,
-        dominant_resource: get_enum(row, 11, parse_resource)?,
-        close_reason: row.get(12)?,
+        peak_time_s: row.get(10)?,
+        dominant_resource: get_enum(row, 11)?,
+        close_reason: get_enum_opt(row, 12)?,
         forensics_count: get_u64(row, 13)?,
     })
 }
@@ -150,10 +88,10 @@ const SNAPSHOT_COLUMNS: &str = "s.snapshot_type, s.captured_at, s.score, s.band,
 /// Reads `SNAPSHOT_COLUMNS` starting at column `at`.
 fn snapshot_row(row: &Row<'_>, at: usize) -> rusqlite::Result<SnapshotRow> {
     Ok(SnapshotRow {
-        snapshot_type: get_enum(row, at, SnapshotType::parse)?,
-        captured_at: row.get(at + 1)?,
+        snapshot_type: get_enum(row, at)?,
+        captured_at_s: row.get(at + 1)?,
         score: row.get(at + 2)?,
-        band: get_enum(row, at + 3, Band::parse)?,
+        band: get_enum(row, at + 3)?,
         process: get_json(row, at + 4)?,
     })
 }
@@ -162,9 +100,9 @@ fn capture_row(row: &Row<'_>) -> rusqlite::Result<CaptureRow> {
     Ok(CaptureRow {
         id: row.get(0)?,
         event_id: row.get(1)?,
-        captured_at: row.get(2)?,
+        captured_at_s: row.get(2)?,
         trigger: row.get(3)?,
-        status: get_enum(row, 4, CaptureStatus::parse)?,
+        status: get_enum(row, 4)?,
         duration_ms: row.get(5)?,
         sources: get_json_opt(row, 6)?,
         error: row.get(7)?,

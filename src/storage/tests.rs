@@ -2,7 +2,10 @@
 //! directories: migrations, refusals, the event lifecycle, the writer thread.
 
 use super::*;
-use crate::model::{Band, MetricValue, ProcessSamples, ProcessScore, ProcessState, Resource};
+use crate::model::{
+    Band, CaptureStatus, CloseReason, MetricValue, ProcessSamples, ProcessScore, ProcessState,
+    Resource, SnapshotType,
+};
 use std::time::{Duration, Instant};
 
 fn db(dir: &tempfile::TempDir) -> PathBuf {
@@ -35,7 +38,7 @@ fn proc_at(pid: u32, score: f64, band: Band, at: f64) -> ProcessScore {
 
 fn samples(at: f64, rogues: Vec<ProcessScore>) -> ProcessSamples {
     ProcessSamples {
-        timestamp: at,
+        timestamp_s: at,
         elapsed_ms: 4.2,
         process_count: 321,
         max_score: rogues.first().map_or(0.0, |p| p.score),
@@ -354,11 +357,11 @@ fn direct_event_lifecycle_and_queries() {
     store.update_peak(id, &peak).unwrap();
     let exit = proc_at(42, 10.0, Band::Low, 1010.0);
     store
-        .close_event(id, 1010.0, "recovered", Some(&exit))
+        .close_event(id, 1010.0, CloseReason::Recovered, Some(&exit))
         .unwrap();
     // Closing twice is refused; unknown events are NotFound.
     assert!(matches!(
-        store.close_event(id, 1011.0, "again", None),
+        store.close_event(id, 1011.0, CloseReason::Gone, None),
         Err(StorageError::NotFound { .. })
     ));
     assert!(matches!(
@@ -373,11 +376,11 @@ fn direct_event_lifecycle_and_queries() {
     assert_eq!(event.entry_band, Band::Medium);
     assert_eq!(event.peak_band, Band::Critical);
     assert_eq!(event.peak_score, 80.0);
-    assert_eq!(event.peak_time, 1002.0);
-    assert_eq!(event.exit_time, Some(1010.0));
-    assert_eq!(event.close_reason.as_deref(), Some("recovered"));
-    assert_eq!(event.boot_time, 7_000);
-    assert_eq!(event.start_time, 1_700_000_000_123);
+    assert_eq!(event.peak_time_s, 1002.0);
+    assert_eq!(event.exit_time_s, Some(1010.0));
+    assert_eq!(event.close_reason, Some(CloseReason::Recovered));
+    assert_eq!(event.boot_time_ms, 7_000);
+    assert_eq!(event.start_time_ms, 1_700_000_000_123);
     let kinds: Vec<_> = snaps.iter().map(|s| s.snapshot_type).collect();
     assert_eq!(
         kinds,
@@ -400,14 +403,18 @@ fn list_events_filters_and_orders() {
     let a = store
         .open_event(&proc_at(1, 40.0, Band::Medium, 100.0), 1, 100.0)
         .unwrap();
-    store.close_event(a, 150.0, "recovered", None).unwrap();
+    store
+        .close_event(a, 150.0, CloseReason::Recovered, None)
+        .unwrap();
     let b = store
         .open_event(&proc_at(2, 40.0, Band::Medium, 200.0), 1, 200.0)
         .unwrap();
     let c = store
         .open_event(&proc_at(3, 40.0, Band::Medium, 300.0), 1, 300.0)
         .unwrap();
-    store.close_event(c, 350.0, "exited", None).unwrap();
+    store
+        .close_event(c, 350.0, CloseReason::Gone, None)
+        .unwrap();
     let ids = |f: EventFilter| -> Vec<i64> {
         store
             .list_events(&f)
@@ -450,28 +457,35 @@ fn close_dangling_closes_only_open_events() {
     let closed = store
         .open_event(&proc_at(1, 40.0, Band::Medium, 10.0), 1, 10.0)
         .unwrap();
-    store.close_event(closed, 20.0, "recovered", None).unwrap();
+    store
+        .close_event(closed, 20.0, CloseReason::Recovered, None)
+        .unwrap();
     let open1 = store
         .open_event(&proc_at(2, 40.0, Band::Medium, 30.0), 1, 30.0)
         .unwrap();
     let open2 = store
         .open_event(&proc_at(3, 40.0, Band::Medium, 40.0), 1, 40.0)
         .unwrap();
-    assert_eq!(store.close_dangling(99.0, "daemon_restart").unwrap(), 2);
+    assert_eq!(
+        store
+            .close_dangling(99.0, CloseReason::DaemonRestart)
+            .unwrap(),
+        2
+    );
     assert_eq!(store.open_event_count().unwrap(), 0);
     let e = store.event(closed).unwrap().unwrap();
     assert_eq!(
-        (e.exit_time, e.close_reason.as_deref()),
-        (Some(20.0), Some("recovered"))
+        (e.exit_time_s, e.close_reason),
+        (Some(20.0), Some(CloseReason::Recovered))
     );
     for id in [open1, open2] {
         let e = store.event(id).unwrap().unwrap();
         assert_eq!(
-            (e.exit_time, e.close_reason.as_deref()),
-            (Some(99.0), Some("daemon_restart"))
+            (e.exit_time_s, e.close_reason),
+            (Some(99.0), Some(CloseReason::DaemonRestart))
         );
     }
-    assert_eq!(store.close_dangling(100.0, "again").unwrap(), 0);
+    assert_eq!(store.close_dangling(100.0, CloseReason::Gone).unwrap(), 0);
 
     // Per-boot reasons.
     let old_boot = store
@@ -482,8 +496,8 @@ fn close_dangling_closes_only_open_events() {
         .unwrap();
     assert_eq!(store.close_dangling_for_boot(70.0, 2).unwrap(), 2);
     let reason = |id| store.event(id).unwrap().unwrap().close_reason.unwrap();
-    assert_eq!(reason(old_boot), "reboot");
-    assert_eq!(reason(this_boot), "daemon_restart");
+    assert_eq!(reason(old_boot), CloseReason::Reboot);
+    assert_eq!(reason(this_boot), CloseReason::DaemonRestart);
 }
 
 #[test]
@@ -521,14 +535,16 @@ fn prune_removes_only_old_closed_events_and_cascades() {
         .close_event(
             old,
             200.0,
-            "recovered",
+            CloseReason::Recovered,
             Some(&proc_at(1, 5.0, Band::Low, 200.0)),
         )
         .unwrap();
     let recent = store
         .open_event(&proc_at(2, 40.0, Band::Medium, 900.0), 1, 900.0)
         .unwrap();
-    store.close_event(recent, 950.0, "recovered", None).unwrap();
+    store
+        .close_event(recent, 950.0, CloseReason::Recovered, None)
+        .unwrap();
     let still_open = store
         .open_event(&proc_at(3, 40.0, Band::Medium, 50.0), 1, 50.0)
         .unwrap();
@@ -615,7 +631,7 @@ fn writer_event_lifecycle_round_trips() {
         },
         WriteOp::CloseDangling {
             now: 499.0,
-            reason: "daemon_restart".into(),
+            reason: CloseReason::DaemonRestart,
         },
         WriteOp::OpenEvent {
             event_key: 1,
@@ -646,7 +662,7 @@ fn writer_event_lifecycle_round_trips() {
         WriteOp::CloseEvent {
             event_key: 1,
             exit_time: 520.0,
-            reason: "recovered".into(),
+            reason: CloseReason::Recovered,
             exit: Some(Box::new(exit.clone())),
         },
         // Captures finish after their event has closed.
@@ -677,7 +693,7 @@ fn writer_event_lifecycle_round_trips() {
     assert_eq!(event.pid, 77);
     assert_eq!(event.command, entry.command, "command stored raw");
     assert_eq!(event.peak_score, 85.0);
-    assert_eq!(event.exit_time, Some(520.0));
+    assert_eq!(event.exit_time_s, Some(520.0));
     assert_eq!(event.forensics_count, 1);
     let kinds: Vec<_> = snaps.iter().map(|s| s.snapshot_type).collect();
     assert_eq!(
@@ -694,7 +710,7 @@ fn writer_event_lifecycle_round_trips() {
     assert!(
         snaps
             .windows(2)
-            .all(|w| w[0].captured_at <= w[1].captured_at)
+            .all(|w| w[0].captured_at_s <= w[1].captured_at_s)
     );
     assert_eq!(snaps[2].band, Band::Critical);
     let caps = store.captures(event.id).unwrap();
@@ -865,8 +881,8 @@ fn sends_after_shutdown_are_refused() {
 
 /// A capture's worth of every kind of forensic record, with a frame tree, a
 /// kernel address above i64::MAX and hostile text.
-fn capture_data() -> crate::forensics::CaptureData {
-    use crate::forensics::{FrameRecord, LogRecord, PressureRecord, ThreadRecord};
+fn capture_data() -> crate::model::CaptureData {
+    use crate::model::{FrameRecord, LogRecord, PressureRecord, ThreadRecord};
     let frame = |parent: Option<usize>, depth: u32, symbol: &str, samples: u64| FrameRecord {
         parent,
         depth,
@@ -878,7 +894,7 @@ fn capture_data() -> crate::forensics::CaptureData {
         samples: Some(samples),
         state: (depth == 2).then(|| "running".to_string()),
     };
-    let mut data = crate::forensics::CaptureData {
+    let mut data = crate::model::CaptureData {
         threads: vec![
             ThreadRecord {
                 pid: Some(42),
@@ -1011,7 +1027,9 @@ fn capture_data_round_trips_and_prunes_with_its_event() {
         "the bad write rolled back"
     );
 
-    store.close_event(event, 200.0, "recovered", None).unwrap();
+    store
+        .close_event(event, 200.0, CloseReason::Recovered, None)
+        .unwrap();
     store.prune(500.0).unwrap();
     assert_eq!(forensic_counts(&store), [0; 5], "pruning cascades");
     assert_eq!(store.integrity_check().unwrap(), "ok");
@@ -1107,7 +1125,7 @@ fn migration_1_to_2_keeps_history_and_adds_forensic_tables() {
             None,
         )
         .unwrap();
-        write::close_event(&conn, event, 60.0, "recovered", None).unwrap();
+        write::close_event(&conn, event, 60.0, CloseReason::Recovered, None).unwrap();
         (event, capture)
     };
     // The CLI asks for an upgrade rather than reading an old file.

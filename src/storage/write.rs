@@ -5,33 +5,12 @@
 //! thread calls them inside its batch); the `Store` methods wrap each in a
 //! transaction of its own.
 
-use super::query::PruneCounts;
-use super::{CaptureStatus, Fail, SnapshotType, StorageError, Store, to_i64};
-use crate::forensics::data::CaptureData;
-use crate::model::{ProcessSamples, ProcessScore};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-
-/// Keys of the `daemon_state` table.
-pub mod keys {
-    /// Daemon process id (text).
-    pub const PID: &str = "pid";
-    /// Unix seconds the daemon started.
-    pub const STARTED_AT: &str = "started_at";
-    /// Boot time of the machine the daemon runs on, Unix milliseconds.
-    pub const BOOT_TIME: &str = "boot_time";
-    /// rogue-hunter version of the running daemon.
-    pub const VERSION: &str = "version";
-    /// Samples taken since the daemon started.
-    pub const SAMPLE_COUNT: &str = "sample_count";
-    /// Unix seconds of the latest recorded sample.
-    pub const LAST_HEARTBEAT: &str = "last_heartbeat";
-    /// Unix seconds the daemon stopped cleanly (absent while it runs).
-    pub const STOPPED_AT: &str = "stopped_at";
-    /// The latest `ProcessSamples`, JSON.
-    pub const LATEST_SAMPLE: &str = "latest_sample";
-    /// The worst process of the latest sample, `ProcessScore` JSON.
-    pub const WORST_PROCESS: &str = "worst_process";
-}
+use super::state::{delete_state, get_state, keys, set_state};
+use super::{Fail, PruneCounts, StorageError, Store, to_i64};
+use crate::model::{
+    CaptureData, CaptureStatus, CloseReason, ProcessSamples, ProcessScore, SnapshotType,
+};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 /// A foreign-key failure on insert means the parent row is not there.
 fn missing_parent(e: rusqlite::Error, what: &'static str, id: i64) -> Fail {
@@ -41,28 +20,6 @@ fn missing_parent(e: rusqlite::Error, what: &'static str, id: i64) -> Fail {
         }
         _ => Fail::Sql(e),
     }
-}
-
-pub(crate) fn set_state(conn: &Connection, key: &str, value: &str) -> Result<(), Fail> {
-    conn.prepare_cached(
-        "INSERT INTO daemon_state (key, value, updated_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-    )?
-    .execute(params![key, value, crate::unix_now()])?;
-    Ok(())
-}
-
-pub(crate) fn delete_state(conn: &Connection, key: &str) -> Result<(), Fail> {
-    conn.prepare_cached("DELETE FROM daemon_state WHERE key = ?1")?
-        .execute([key])?;
-    Ok(())
-}
-
-pub(crate) fn get_state(conn: &Connection, key: &str) -> Result<Option<String>, Fail> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM daemon_state WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?)
 }
 
 pub(crate) fn record_daemon_start(
@@ -100,7 +57,7 @@ pub(crate) fn record_sample(
         None => delete_state(conn, keys::WORST_PROCESS)?,
     }
     set_state(conn, keys::SAMPLE_COUNT, &sample_count.to_string())?;
-    set_state(conn, keys::LAST_HEARTBEAT, &samples.timestamp.to_string())?;
+    set_state(conn, keys::LAST_HEARTBEAT, &samples.timestamp_s.to_string())?;
     Ok(())
 }
 
@@ -118,13 +75,13 @@ pub(crate) fn open_event(
     )?
     .execute(params![
         p.pid,
-        to_i64(p.start_time)?,
+        to_i64(p.start_time_ms)?,
         p.command,
         to_i64(boot_time)?,
         entry_time,
         p.band.as_str(),
         p.score,
-        p.captured_at,
+        p.captured_at_s,
         p.dominant_resource.as_str(),
     ])?;
     let id = conn.last_insert_rowid();
@@ -148,7 +105,7 @@ pub(crate) fn add_snapshot(
     .execute(params![
         event_id,
         kind.as_str(),
-        p.captured_at,
+        p.captured_at_s,
         p.score,
         p.band.as_str(),
         ProcessScore::current(&p.cpu),
@@ -173,7 +130,7 @@ pub(crate) fn update_peak(conn: &Connection, event_id: i64, p: &ProcessScore) ->
             event_id,
             p.score,
             p.band.as_str(),
-            p.captured_at,
+            p.captured_at_s,
             p.dominant_resource.as_str(),
         ])?;
     if changed == 0 {
@@ -190,7 +147,7 @@ pub(crate) fn close_event(
     conn: &Connection,
     event_id: i64,
     exit_time: f64,
-    reason: &str,
+    reason: CloseReason,
     exit: Option<&ProcessScore>,
 ) -> Result<(), Fail> {
     let changed = conn
@@ -198,7 +155,7 @@ pub(crate) fn close_event(
             "UPDATE process_events SET exit_time = ?2, close_reason = ?3
              WHERE id = ?1 AND exit_time IS NULL",
         )?
-        .execute(params![event_id, exit_time, reason])?;
+        .execute(params![event_id, exit_time, reason.as_str()])?;
     if changed == 0 {
         return Err(Fail::NotFound {
             what: "open event",
@@ -211,10 +168,14 @@ pub(crate) fn close_event(
     Ok(())
 }
 
-pub(crate) fn close_dangling(conn: &Connection, now: f64, reason: &str) -> Result<usize, Fail> {
+pub(crate) fn close_dangling(
+    conn: &Connection,
+    now: f64,
+    reason: CloseReason,
+) -> Result<usize, Fail> {
     Ok(conn.execute(
         "UPDATE process_events SET exit_time = ?1, close_reason = ?2 WHERE exit_time IS NULL",
-        params![now, reason],
+        params![now, reason.as_str()],
     )?)
 }
 
@@ -227,9 +188,14 @@ pub(crate) fn close_dangling_for_boot(
     Ok(conn.execute(
         "UPDATE process_events
          SET exit_time = ?1,
-             close_reason = CASE WHEN boot_time = ?2 THEN 'daemon_restart' ELSE 'reboot' END
+             close_reason = CASE WHEN boot_time = ?2 THEN ?3 ELSE ?4 END
          WHERE exit_time IS NULL",
-        params![now, boot],
+        params![
+            now,
+            boot,
+            CloseReason::DaemonRestart.as_str(),
+            CloseReason::Reboot.as_str()
+        ],
     )?)
 }
 
@@ -527,7 +493,7 @@ impl Store {
         &mut self,
         event_id: i64,
         exit_time: f64,
-        reason: &str,
+        reason: CloseReason,
         exit: Option<&ProcessScore>,
     ) -> Result<(), StorageError> {
         self.write(|c| close_event(c, event_id, exit_time, reason, exit))
@@ -535,7 +501,7 @@ impl Store {
 
     /// Close every event still open (left by a crash or a reboot) at `now`
     /// with `reason`. Returns how many were closed.
-    pub fn close_dangling(&mut self, now: f64, reason: &str) -> Result<usize, StorageError> {
+    pub fn close_dangling(&mut self, now: f64, reason: CloseReason) -> Result<usize, StorageError> {
         self.write(|c| close_dangling(c, now, reason))
     }
 

@@ -5,9 +5,10 @@
 //! captures are addressed by caller-chosen keys, mapped here to row ids.
 
 use super::write as sql;
-use super::{CaptureStatus, Fail, SnapshotType, StorageError, Store};
-use crate::forensics::data::CaptureData;
-use crate::model::{ProcessSamples, ProcessScore};
+use super::{Fail, StorageError, Store};
+use crate::model::{
+    CaptureData, CaptureStatus, CloseReason, ProcessSamples, ProcessScore, SnapshotType,
+};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,14 +62,14 @@ pub enum WriteOp {
     CloseEvent {
         event_key: u64,
         exit_time: f64,
-        reason: String,
+        reason: CloseReason,
         exit: Option<Box<ProcessScore>>,
     },
     /// Close every open event in the database. Send it at start-up, before any
     /// `OpenEvent`; it also forgets every event key.
     CloseDangling {
         now: f64,
-        reason: String,
+        reason: CloseReason,
     },
     /// Start a capture ('pending') for an event and remember `capture_key`.
     /// The event key may already be closed: captures outlive their trigger.
@@ -458,7 +459,7 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
             version,
         } => sql::record_daemon_start(conn, *pid, *started_at, *boot_time, version)?,
         WriteOp::DaemonStop { stopped_at } => sql::record_daemon_stop(conn, *stopped_at)?,
-        WriteOp::SetState { key, value } => sql::set_state(conn, key, value)?,
+        WriteOp::SetState { key, value } => super::state::set_state(conn, key, value)?,
         WriteOp::Sample {
             samples,
             sample_count,
@@ -494,11 +495,11 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
             exit,
         } => {
             let id = keys.event(*event_key)?;
-            sql::close_event(conn, id, *exit_time, reason, exit.as_deref())?;
+            sql::close_event(conn, id, *exit_time, *reason, exit.as_deref())?;
             return Ok(Effect::Closed(*event_key));
         }
         WriteOp::CloseDangling { now, reason } => {
-            let closed = sql::close_dangling(conn, *now, reason)?;
+            let closed = sql::close_dangling(conn, *now, *reason)?;
             if closed > 0 {
                 tracing::info!(closed, reason = %reason, "closed events left open");
             }

@@ -6,8 +6,8 @@
 use crate::config::{BandsConfig, TuiConfig};
 use crate::format;
 use crate::ipc::protocol::{DaemonInfo, EventKind, EventNotice, ServerMessage};
+use crate::model::EventRow;
 use crate::model::{Band, ProcessKey, ProcessSamples, ProcessScore, Resource};
-use crate::storage::EventRow;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::style::Color;
 use std::cmp::Ordering;
@@ -172,8 +172,8 @@ impl EventLine {
 
     fn from_row(r: &EventRow) -> EventLine {
         EventLine {
-            at: r.exit_time.unwrap_or(r.entry_time),
-            label: if r.exit_time.is_some() {
+            at: r.exit_time_s.unwrap_or(r.entry_time_s),
+            label: if r.exit_time_s.is_some() {
                 "closed"
             } else {
                 "open"
@@ -183,7 +183,7 @@ impl EventLine {
             band: r.peak_band,
             score: r.peak_score,
             resource: r.dominant_resource,
-            note: r.close_reason.clone(),
+            note: r.close_reason.map(|c| c.to_string()),
         }
     }
 }
@@ -575,12 +575,12 @@ impl App {
         if self
             .timestamps
             .back()
-            .is_some_and(|&t| samples.timestamp < t)
+            .is_some_and(|&t| samples.timestamp_s < t)
         {
             // Clock went backwards (or a new daemon): start measuring afresh.
             self.timestamps.clear();
         }
-        self.timestamps.push_back(samples.timestamp);
+        self.timestamps.push_back(samples.timestamp_s);
         self.latest = Some(samples);
     }
 
@@ -600,7 +600,7 @@ impl App {
             primary
                 .then_with(|| b.score.total_cmp(&a.score))
                 .then_with(|| a.pid.cmp(&b.pid))
-                .then_with(|| a.start_time.cmp(&b.start_time))
+                .then_with(|| a.start_time_ms.cmp(&b.start_time_ms))
         });
         self.rows = rows;
         match self.selected_index() {

@@ -5,10 +5,11 @@
 
 use super::app::{App, ConnectionState};
 use super::{TuiError, TuiInput, run_loop};
-use crate::collect::{ProcessSource, Sampler};
+use crate::collect::Sampler;
 use crate::config::Config;
 use crate::ipc::protocol::{DaemonInfo, PROTOCOL_VERSION, ServerMessage};
 use crate::platform;
+use crate::platform::ProcessSource;
 use crate::ringbuffer::RingBuffer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,10 +7,10 @@ use super::app::{Action, App, ConnectionState, SortColumn, Trend, utc_hms};
 use super::{TuiInput, TuiRequest, ui};
 use crate::config::{BandsConfig, Config, TuiConfig};
 use crate::ipc::protocol::{ClientMessage, DaemonInfo, EventKind, EventNotice, ServerMessage};
+use crate::model::EventRow;
 use crate::model::{
     Band, MetricValue, ProcessKey, ProcessSamples, ProcessScore, ProcessState, Resource,
 };
-use crate::storage::EventRow;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -118,7 +118,7 @@ fn samples(step: usize, rogues: Vec<ProcessScore>) -> ProcessSamples {
     let mut rogues = rogues;
     rogues.sort_by(|a, b| b.score.total_cmp(&a.score));
     ProcessSamples {
-        timestamp: T0 + step as f64 / 3.0,
+        timestamp_s: T0 + step as f64 / 3.0,
         elapsed_ms: 4.2,
         process_count: 312,
         max_score: rogues.first().map_or(0.0, |p| p.score),
@@ -179,17 +179,17 @@ fn fixture() -> App {
         events: vec![EventRow {
             id: 3,
             pid: 1201,
-            start_time: 1_699_990_001_201,
+            start_time_ms: 1_699_990_001_201,
             command: "postgres: checkpointer".into(),
-            boot_time: 1_699_990_000_000,
-            entry_time: T0 - 300.0,
-            exit_time: Some(T0 - 120.0),
+            boot_time_ms: 1_699_990_000_000,
+            entry_time_s: T0 - 300.0,
+            exit_time_s: Some(T0 - 120.0),
             entry_band: Band::Medium,
             peak_band: Band::High,
             peak_score: 61.5,
-            peak_time: T0 - 200.0,
+            peak_time_s: T0 - 200.0,
             dominant_resource: Resource::Disk,
-            close_reason: Some("recovered".into()),
+            close_reason: Some(crate::model::CloseReason::Recovered),
             forensics_count: 0,
         }],
     });
@@ -354,7 +354,7 @@ fn selection_follows_the_process_not_the_row() {
     // Same PID, new start time: a different process, so the selection does
     // not follow it; it stays on the same row.
     let mut procs = processes(9);
-    procs[1].start_time += 1;
+    procs[1].start_time_ms += 1;
     procs[1].score = 99.0;
     app.apply(&ServerMessage::Sample {
         samples: samples(9, procs),
@@ -393,7 +393,7 @@ fn trend_arrows_compare_with_a_few_samples_ago() {
     assert_eq!(
         app.trend(ProcessKey {
             pid: 9,
-            start_time: 9
+            start_time_ms: 9
         }),
         Trend::Steady
     );
@@ -699,22 +699,22 @@ struct FakeSource {
     tick: u64,
 }
 
-impl crate::collect::ProcessSource for FakeSource {
-    fn system(&mut self) -> crate::collect::SystemInfo {
-        crate::collect::SystemInfo {
+impl crate::platform::ProcessSource for FakeSource {
+    fn system(&mut self) -> crate::platform::SystemInfo {
+        crate::platform::SystemInfo {
             cpu_count: 2,
             mem_total_bytes: Some(1 << 33),
             boot_time_ms: 1_699_990_000_000,
         }
     }
-    fn scan(&mut self, out: &mut Vec<crate::collect::RawProcess>) {
+    fn scan(&mut self, out: &mut Vec<crate::platform::RawProcess>) {
         self.tick += 1;
-        let mut hog = crate::collect::RawProcess::new(77, 1_700_000_000_000, "hog".into());
+        let mut hog = crate::platform::RawProcess::new(77, 1_700_000_000_000, "hog".into());
         hog.cpu_time_ns = Some(self.tick * 1_000_000_000);
         hog.resident_bytes = Some(1 << 20);
         *out = vec![hog];
     }
-    fn deepen(&mut self, _raw: &mut crate::collect::RawProcess, _now: f64) {}
+    fn deepen(&mut self, _raw: &mut crate::platform::RawProcess, _now: f64) {}
 }
 
 #[test]

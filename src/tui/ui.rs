@@ -7,7 +7,7 @@
 
 use super::app::{App, ConnectionState, EventLine, SortColumn, Trend};
 use crate::format;
-use crate::model::{Band, METRIC_COUNT, MetricValue, ProcessScore, Resource};
+use crate::model::{Band, METRICS, MetricValue, ProcessScore, Resource, Unit};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -494,123 +494,14 @@ fn draw_events(frame: &mut Frame, area: Rect, app: &App) {
 
 // ----- detail pane ---------------------------------------------------------------
 
-#[derive(Clone, Copy)]
-enum Unit {
-    /// Percent of one core.
-    Percent,
-    Bytes,
-    ByteRate,
-    Count,
-    CountRate,
-    Integer,
-    Ratio,
-    Nanos,
-    /// Nanoseconds per second, shown as percent of the time.
-    NanosRate,
-    /// Nanojoules.
-    Energy,
-    /// Nanojoules per second, shown as watts.
-    Power,
-}
-
-/// Label and unit of each metric, in `METRIC_NAMES` order.
-const METRICS: [(&str, Unit); METRIC_COUNT] = [
-    ("cpu", Unit::Percent),
-    ("mem", Unit::Bytes),
-    ("mem peak", Unit::Bytes),
-    ("pageins", Unit::Count),
-    ("pageins/s", Unit::CountRate),
-    ("faults", Unit::Count),
-    ("faults/s", Unit::CountRate),
-    ("disk io", Unit::Bytes),
-    ("disk io/s", Unit::ByteRate),
-    ("ctx switches", Unit::Count),
-    ("ctx switches/s", Unit::CountRate),
-    ("syscalls", Unit::Count),
-    ("syscalls/s", Unit::CountRate),
-    ("threads", Unit::Integer),
-    ("mach msgs", Unit::Count),
-    ("mach msgs/s", Unit::CountRate),
-    ("instructions", Unit::Count),
-    ("cycles", Unit::Count),
-    ("ipc", Unit::Ratio),
-    ("energy", Unit::Energy),
-    ("power", Unit::Power),
-    ("wakeups", Unit::Count),
-    ("wakeups/s", Unit::CountRate),
-    ("runnable", Unit::Nanos),
-    ("runnable/s", Unit::NanosRate),
-    ("qos interactive", Unit::Nanos),
-    ("qos interact/s", Unit::NanosRate),
-    ("gpu time", Unit::Nanos),
-    ("gpu time/s", Unit::NanosRate),
-];
-
-/// A count with k/M/G/T suffixes.
-fn count(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1e12 {
-        format!("{:.1}T", v / 1e12)
-    } else if a >= 1e9 {
-        format!("{:.1}G", v / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if a >= 1e4 {
-        format!("{:.0}k", v / 1e3)
-    } else if a >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-fn nanos(v: f64) -> String {
-    let s = v / 1e9;
-    if s < 1e-3 {
-        format!("{:.0}µs", v / 1e3)
-    } else if s < 1.0 {
-        format!("{:.0}ms", v / 1e6)
-    } else if s < 60.0 {
-        format!("{s:.1}s")
-    } else {
-        format::duration(s)
-    }
-}
-
-fn unit_text(unit: Unit, v: f64) -> String {
-    if !v.is_finite() {
-        return "-".into();
-    }
-    match unit {
-        Unit::Percent => format!("{v:.1}%"),
-        Unit::Bytes => format::bytes(v),
-        Unit::ByteRate => format::byte_rate(v),
-        Unit::Count => count(v),
-        Unit::CountRate => format::count_rate(v),
-        Unit::Integer => format!("{v:.0}"),
-        Unit::Ratio => format!("{v:.2}"),
-        Unit::Nanos => nanos(v),
-        Unit::NanosRate => format!("{:.1}%", v / 1e7),
-        Unit::Energy => {
-            let j = v / 1e9;
-            if j >= 1000.0 {
-                format!("{:.1}kJ", j / 1000.0)
-            } else {
-                format!("{j:.1}J")
-            }
-        }
-        Unit::Power => format!("{:.2}W", v / 1e9),
-    }
-}
-
 fn metric_row(label: &str, unit: Unit, m: &Option<MetricValue>) -> Row<'static> {
     let right = |s: String| Cell::from(Line::from(s).alignment(Alignment::Right));
     match m {
         Some(m) => Row::new(vec![
             Cell::from(label.to_string()),
-            right(unit_text(unit, m.current)),
-            right(unit_text(unit, m.low)),
-            right(unit_text(unit, m.high)),
+            right(format::metric_value(unit, m.current)),
+            right(format::metric_value(unit, m.low)),
+            right(format::metric_value(unit, m.high)),
         ]),
         None => Row::new(vec![
             Cell::from(label.to_string()),
@@ -671,7 +562,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, big: bool, app: &App) {
             "state {} {}  started {}",
             p.state.letter(),
             p.state.as_str(),
-            app.time_text(p.start_time as f64 / 1000.0)
+            app.time_text(p.start_time_ms as f64 / 1000.0)
         );
         if let Some(prio) = p.priority {
             state.push_str(&format!("  prio {prio}"));
@@ -725,7 +616,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, big: bool, app: &App) {
     let all: Vec<(&str, Unit, &Option<MetricValue>)> = METRICS
         .iter()
         .zip(p.metrics())
-        .map(|(&(label, unit), m)| (label, unit, m))
+        .map(|(info, m)| (info.label, info.unit, m))
         .collect();
     let shown: Vec<_> = if all.len() <= room {
         all
@@ -838,7 +729,7 @@ fn draw_help(frame: &mut Frame, area: Rect, app: &App) {
         " capacity per fair share. Trend: score now vs 5 samples ago.",
     ));
     let mut bands = vec![Span::raw(" Bands: ")];
-    for b in Band::ALL {
+    for &b in Band::ALL {
         bands.push(Span::styled(
             format!("{} ≥{:.0} ", b, app.bands().threshold(b)),
             Style::new().fg(app.band_color(b)),

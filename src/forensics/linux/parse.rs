@@ -3,8 +3,8 @@
 //! `dmesg --time-format iso`, `journalctl -o json`, `eu-stack` and gdb
 //! backtraces. No I/O; tested with the fixtures in `../fixtures/`.
 
-use crate::forensics::data::{FrameRecord, LogRecord, PressureRecord};
 use crate::forensics::timefmt::parse_timestamp;
+use crate::model::{FrameRecord, LogRecord, PressureRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

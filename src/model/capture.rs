@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// Everything a capture gathered besides the frozen ring buffer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -114,8 +113,22 @@ pub struct PressureRecord {
 }
 
 /// How one source went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SourceStatus {
     Ok,
     /// Permission denied.
@@ -126,23 +139,7 @@ pub enum SourceStatus {
     Error,
 }
 
-impl SourceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceStatus::Ok => "ok",
-            SourceStatus::Denied => "denied",
-            SourceStatus::Missing => "missing",
-            SourceStatus::Timeout => "timeout",
-            SourceStatus::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for SourceStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+super::named_enum!(SourceStatus);
 
 /// What one source got, or why not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

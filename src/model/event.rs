@@ -1,0 +1,132 @@
+//! Events: one rogue episode of one process, its snapshots and forensic
+//! captures, and the enums that name their moments and outcomes.
+
+use super::process::{Band, ProcessScore, Resource};
+use serde::{Deserialize, Serialize};
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident,)* }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            Serialize,
+            Deserialize,
+            strum::EnumString,
+            strum::Display,
+            strum::IntoStaticStr,
+            strum::VariantArray,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant,)* }
+
+        super::named_enum!($name);
+    };
+}
+
+wire_enum! {
+    /// Which moment of an event a snapshot records.
+    pub enum SnapshotType {
+        Entry,
+        Peak,
+        Checkpoint,
+        Exit,
+    }
+}
+
+wire_enum! {
+    /// Outcome of a forensic capture.
+    pub enum CaptureStatus {
+        /// Started, not finished (or the daemon died while it ran).
+        Pending,
+        /// Every source answered.
+        Complete,
+        /// Some sources failed or were skipped; `sources_json` says which.
+        Partial,
+        Failed,
+    }
+}
+
+wire_enum! {
+    /// Why an event ended.
+    pub enum CloseReason {
+        /// The score stayed below the tracking threshold for
+        /// `exit_stability_samples` consecutive samples.
+        Recovered,
+        /// The process vanished, or its PID now belongs to a different process.
+        Gone,
+        /// The daemon stopped cleanly while the event was open.
+        Shutdown,
+        /// The daemon died while the event was open; closed at its next start
+        /// (same boot).
+        DaemonRestart,
+        /// The machine rebooted while the event was open; closed at the
+        /// daemon's next start.
+        Reboot,
+    }
+}
+
+/// One rogue episode of one process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub pid: u32,
+    /// Process start, Unix milliseconds.
+    #[serde(rename = "start_time")]
+    pub start_time_ms: u64,
+    pub command: String,
+    /// Machine boot, Unix milliseconds.
+    #[serde(rename = "boot_time")]
+    pub boot_time_ms: u64,
+    /// Unix seconds.
+    #[serde(rename = "entry_time")]
+    pub entry_time_s: f64,
+    /// Unix seconds; `None` while the event is open.
+    #[serde(rename = "exit_time")]
+    pub exit_time_s: Option<f64>,
+    pub entry_band: Band,
+    pub peak_band: Band,
+    pub peak_score: f64,
+    /// Unix seconds.
+    #[serde(rename = "peak_time")]
+    pub peak_time_s: f64,
+    pub dominant_resource: Resource,
+    /// Why it closed; `None` while open.
+    pub close_reason: Option<CloseReason>,
+    /// Forensic captures taken for this event.
+    pub forensics_count: u64,
+}
+
+/// One snapshot of an event's process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRow {
+    pub snapshot_type: SnapshotType,
+    /// Unix seconds.
+    #[serde(rename = "captured_at")]
+    pub captured_at_s: f64,
+    pub score: f64,
+    pub band: Band,
+    /// The full process record as it was at `captured_at`.
+    pub process: ProcessScore,
+}
+
+/// One forensic capture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptureRow {
+    pub id: i64,
+    pub event_id: i64,
+    /// Unix seconds.
+    #[serde(rename = "captured_at")]
+    pub captured_at_s: f64,
+    pub trigger: String,
+    pub status: CaptureStatus,
+    pub duration_ms: Option<f64>,
+    /// Per-source outcome, as the forensics engine wrote it.
+    pub sources: Option<serde_json::Value>,
+    pub error: Option<String>,
+}

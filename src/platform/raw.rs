@@ -1,0 +1,106 @@
+//! What a platform reads: raw cumulative counters and gauges per process, the
+//! machine's size, and the `ProcessSource` trait every OS binding implements.
+//! No rates, no scores: `collect` turns these into the model's `ProcessScore`.
+
+use crate::model::{ProcessKey, ProcessState};
+
+/// What the machine is, as the platform reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SystemInfo {
+    pub cpu_count: usize,
+    pub mem_total_bytes: Option<u64>,
+    /// Unix milliseconds.
+    pub boot_time_ms: u64,
+}
+
+/// Counters that are read on their own schedule (Linux: `status`, `schedstat`
+/// and every thread, for a few processes a sample). `read_at` tells `derive`
+/// whether they are fresh; between reads their last rates carry over.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeepCounters {
+    /// Unix seconds when these were read.
+    pub read_at: f64,
+    /// Context switches, voluntary + involuntary, all threads.
+    pub csw: Option<u64>,
+    /// Voluntary context switches, all threads (the wakeups proxy on Linux).
+    pub wakeups: Option<u64>,
+    /// Time runnable but waiting for a CPU, ns, all threads.
+    pub runnable_ns: Option<u64>,
+    pub peak_resident_bytes: Option<u64>,
+    pub cgroup: Option<String>,
+    /// GPU busy time, ns, where reading it is expensive (Linux DRM fdinfo).
+    /// Used only when `RawProcess::gpu_time_ns` is `None`.
+    pub gpu_time_ns: Option<u64>,
+}
+
+/// One process as the platform read it: cumulative counters and gauges, no
+/// rates. `None` = could not be measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawProcess {
+    pub pid: u32,
+    /// Unix milliseconds.
+    pub start_time_ms: u64,
+    pub command: String,
+    pub state: ProcessState,
+    pub priority: Option<i32>,
+    /// User + system CPU time, ns, all threads.
+    pub cpu_time_ns: Option<u64>,
+    pub resident_bytes: Option<u64>,
+    pub faults: Option<u64>,
+    pub pageins: Option<u64>,
+    /// Bytes read from and written to storage.
+    pub disk_bytes: Option<u64>,
+    pub syscalls: Option<u64>,
+    pub threads: Option<u64>,
+    pub gpu_time_ns: Option<u64>,
+    pub mach_msgs: Option<u64>,
+    pub instructions: Option<u64>,
+    pub cycles: Option<u64>,
+    /// Energy, nanojoules.
+    pub energy_nj: Option<u64>,
+    pub qos_interactive_ns: Option<u64>,
+    pub deep: Option<DeepCounters>,
+}
+
+impl RawProcess {
+    pub fn new(pid: u32, start_time_ms: u64, command: String) -> RawProcess {
+        RawProcess {
+            pid,
+            start_time_ms,
+            command,
+            state: ProcessState::Unknown,
+            priority: None,
+            cpu_time_ns: None,
+            resident_bytes: None,
+            faults: None,
+            pageins: None,
+            disk_bytes: None,
+            syscalls: None,
+            threads: None,
+            gpu_time_ns: None,
+            mach_msgs: None,
+            instructions: None,
+            cycles: None,
+            energy_nj: None,
+            qos_interactive_ns: None,
+            deep: None,
+        }
+    }
+
+    pub fn key(&self) -> ProcessKey {
+        ProcessKey {
+            pid: self.pid,
+            start_time_ms: self.start_time_ms,
+        }
+    }
+}
+
+/// A platform's process table.
+pub trait ProcessSource {
+    /// Cores, memory, boot time.
+    fn system(&mut self) -> SystemInfo;
+    /// The cheap pass: every process, replacing `out`'s contents.
+    fn scan(&mut self, out: &mut Vec<RawProcess>);
+    /// The expensive pass for one process: fill `raw.deep` (read at `now`).
+    fn deepen(&mut self, raw: &mut RawProcess, now: f64);
+}
