@@ -3,24 +3,10 @@
 //! --forensics` — as root (kernel stacks), as nobody (denied, still recorded),
 //! with a hostile process name, and without journalctl/dmesg on PATH.
 
-mod common;
-
-use common::{Hog, Sandbox, poll};
+use crate::common::{Hog, Sandbox, poll};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-static MACHINE: Mutex<()> = Mutex::new(());
-
-#[test]
-fn hog_entry() {
-    common::hog_entry();
-}
-
-fn machine() -> std::sync::MutexGuard<'static, ()> {
-    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Bands low enough that the hog (two spinning threads and a waking one) turns
 /// critical within a second or two. `critical` stays above what a one-core
@@ -126,7 +112,7 @@ fn spawn_hog(kind: &str, as_nobody: bool, arg0: Option<&str>) -> Hog {
     if let Some(name) = arg0 {
         c.arg0(name);
     }
-    common::hog_role(&mut c, kind);
+    crate::common::hog_role(&mut c, kind);
     Hog {
         child: c.spawn().expect("spawn hog"),
     }
@@ -248,7 +234,7 @@ fn a_critical_hog_gets_one_full_capture() {
         eprintln!("skipped: needs root for kernel stacks and setpriv");
         return;
     }
-    let _m = machine();
+    let _m = crate::common::machine();
     let c = run_until_captured("threads", false, None, &[], |_| {});
     let cap = c.capture().clone();
     let pid = c.hog.child.id();
@@ -367,7 +353,7 @@ fn unprivileged_capture_records_denied_kernel_stacks_and_completes() {
         eprintln!("skipped: needs root to switch to nobody");
         return;
     }
-    let _m = machine();
+    let _m = crate::common::machine();
     let c = run_until_captured("threads", true, None, &[], |sb| {
         std::fs::set_permissions(
             sb.path(),
@@ -416,7 +402,7 @@ fn hostile_process_names_reach_no_shell_and_no_terminal() {
         eprintln!("skipped: runs with the root scenarios");
         return;
     }
-    let _m = machine();
+    let _m = crate::common::machine();
     let marker = std::env::temp_dir().join(format!(
         "pwned-{}-{}",
         std::process::id(),
@@ -485,7 +471,7 @@ fn missing_journalctl_and_dmesg_make_a_partial_capture_that_says_so() {
         eprintln!("skipped: runs with the root scenarios");
         return;
     }
-    let _m = machine();
+    let _m = crate::common::machine();
     let empty_dir = tempfile::tempdir().expect("tempdir");
     let path = empty_dir.path().as_os_str().to_owned();
     let c = run_until_captured("threads", false, None, &[("PATH", &path)], |_| {});

@@ -2,26 +2,12 @@
 //! the right dominant resource and band, and a quiet machine must stay quiet.
 //! These judge the whole machine, so they run one at a time (a shared lock).
 
-mod common;
-
-use common::{Hog, spawn_hog};
+use crate::common::{Hog, spawn_hog};
 use rogue_hunter::collect::Sampler;
 use rogue_hunter::config::Config;
 use rogue_hunter::model::{Band, ProcessSamples, ProcessScore, Resource};
 use rogue_hunter::platform::linux::LinuxSource;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-static MACHINE: Mutex<()> = Mutex::new(());
-
-#[test]
-fn hog_entry() {
-    common::hog_entry();
-}
-
-fn machine() -> std::sync::MutexGuard<'static, ()> {
-    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn sampler() -> Sampler<LinuxSource> {
     let mut config = Config::default();
@@ -74,7 +60,7 @@ fn first_is(s: &ProcessSamples, hog: &Hog) -> bool {
 
 #[test]
 fn cpu_spinner_ranks_first_and_high() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let hog = spawn_hog("cpu");
     let s = sample_until(Duration::from_secs(20), |s| {
         first_is(s, &hog)
@@ -87,7 +73,7 @@ fn cpu_spinner_ranks_first_and_high() {
 
 #[test]
 fn memory_holder_ranks_first_and_high() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let total = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| rogue_hunter::platform::parse::meminfo_total_bytes(&t))
@@ -103,7 +89,7 @@ fn memory_holder_ranks_first_and_high() {
 
 #[test]
 fn fsync_writer_ranks_first_and_elevated() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir on disk");
     let file = dir.path().join("rewrite.bin");
     let hog = spawn_hog(&format!("fsync:{}", file.display()));
@@ -117,7 +103,7 @@ fn fsync_writer_ranks_first_and_elevated() {
 
 #[test]
 fn waker_lands_in_top_three_with_wakeups_dominant() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let hog = spawn_hog("wake");
     let s = sample_until(Duration::from_secs(30), |s| {
         s.rogues
@@ -136,7 +122,7 @@ fn waker_lands_in_top_three_with_wakeups_dominant() {
 
 #[test]
 fn multithreaded_burner_is_measured_as_a_whole() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let hog = spawn_hog("threads");
     // Main thread sleeps: CPU above one core and thousands of wakeups can only
     // come from summing every thread.
@@ -155,7 +141,7 @@ fn multithreaded_burner_is_measured_as_a_whole() {
 
 #[test]
 fn quiet_machine_stays_at_or_below_medium() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let mut s = sampler();
     s.sample(rogue_hunter::unix_now());
     for _ in 0..6 {
@@ -176,11 +162,11 @@ fn quiet_machine_stays_at_or_below_medium() {
 
 #[test]
 fn vanished_process_leaves_no_trace_and_is_not_an_error() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let mut s = sampler();
     let hog = spawn_hog("sleep");
     let pid = hog.pid();
-    let poll = common::poll(Duration::from_secs(10), Duration::from_millis(100), || {
+    let poll = crate::common::poll(Duration::from_secs(10), Duration::from_millis(100), || {
         let (_, all) = s.sample_all(rogue_hunter::unix_now());
         all.iter().any(|p| p.pid == pid).then_some(())
     });
@@ -192,11 +178,11 @@ fn vanished_process_leaves_no_trace_and_is_not_an_error() {
 
 #[test]
 fn a_process_that_execs_shows_its_new_command() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let hog = spawn_hog("exec_later");
     let pid = hog.pid();
     let mut s = sampler();
-    let found = common::poll(Duration::from_secs(10), Duration::from_millis(100), || {
+    let found = crate::common::poll(Duration::from_secs(10), Duration::from_millis(100), || {
         let (_, all) = s.sample_all(rogue_hunter::unix_now());
         all.iter()
             .find(|p| p.pid == pid && p.command == "sleep 3600")

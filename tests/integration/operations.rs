@@ -5,19 +5,12 @@
 //! real exposition parser) while a spinning process runs, telling a fake
 //! systemd that it is ready and alive.
 
-mod common;
-
-use common::{Sandbox, poll, spawn_hog};
+use crate::common::{Sandbox, poll, spawn_hog};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-#[test]
-fn hog_entry() {
-    common::hog_entry();
-}
 
 fn run(mut c: Command) -> Output {
     c.output().expect("run rogue-hunter")
@@ -110,7 +103,7 @@ fn user_service_installs_idempotently_keeps_local_changes_and_uninstalls() {
         "{out}"
     );
     let content = std::fs::read_to_string(&unit).expect("unit written");
-    let bin = common::bin().canonicalize().expect("bin");
+    let bin = crate::common::bin().canonicalize().expect("bin");
     assert!(
         content.contains(&format!("ExecStart=\"{}\" daemon", bin.display())),
         "{content}"
@@ -376,6 +369,7 @@ fn scrape(addr: &str) -> Option<String> {
 
 #[test]
 fn metrics_endpoint_shows_a_spinning_hog_and_systemd_hears_ready_and_watchdog() {
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     sb.write_config("[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\ntop_n = 5\n");
     let notify_path = sb.path().join("notify.sock");

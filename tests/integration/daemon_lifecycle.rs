@@ -2,25 +2,11 @@
 //! real SQLite file; a second daemon refuses; kill -9 loses nothing; bad
 //! databases and directories give clear errors.
 
-mod common;
-
-use common::{Sandbox, poll, spawn_hog};
+use crate::common::{Sandbox, poll, spawn_hog};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
-
-static MACHINE: Mutex<()> = Mutex::new(());
-
-#[test]
-fn hog_entry() {
-    common::hog_entry();
-}
-
-fn machine() -> std::sync::MutexGuard<'static, ()> {
-    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Quick exits and no cooldown so scenarios finish in seconds.
 const FAST: &str = "[bands]\nexit_stability_samples = 3\nevent_cooldown_seconds = 0.0\n";
@@ -96,7 +82,7 @@ fn show(sb: &Sandbox, id: i64) -> Value {
 
 #[test]
 fn cpu_burst_opens_one_event_that_closes_with_an_exit_snapshot() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     sb.write_config(FAST);
     let d = Daemon::start(&sb);
@@ -145,7 +131,7 @@ fn cpu_burst_opens_one_event_that_closes_with_an_exit_snapshot() {
 
 #[test]
 fn process_killed_mid_event_closes_as_gone() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     sb.write_config(FAST);
     let d = Daemon::start(&sb);
@@ -179,7 +165,7 @@ fn process_killed_mid_event_closes_as_gone() {
 
 #[test]
 fn second_daemon_refuses_naming_the_first() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     let d = Daemon::start(&sb);
     let mut c = sb.cmd();
@@ -218,7 +204,7 @@ fn second_daemon_refuses_naming_the_first() {
 
 #[test]
 fn kill_9_keeps_the_database_sound_and_the_next_start_closes_what_was_open() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     sb.write_config(FAST);
     let d = Daemon::start(&sb);
@@ -250,7 +236,7 @@ fn kill_9_keeps_the_database_sound_and_the_next_start_closes_what_was_open() {
 
 #[test]
 fn corrupt_database_is_a_clear_error_not_a_panic() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     let dir = sb.path().join("data/rogue-hunter");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -279,7 +265,7 @@ fn corrupt_database_is_a_clear_error_not_a_panic() {
 
 #[test]
 fn unusable_data_directory_is_a_clear_error() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     // The data "directory" is a regular file.
     std::fs::write(sb.path().join("data"), "not a dir").expect("file");
@@ -321,7 +307,7 @@ fn unusable_data_directory_is_a_clear_error() {
 
 #[test]
 fn prune_asks_and_refuses_without_a_terminal() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     sb.write_config(FAST);
     let d = Daemon::start(&sb);
@@ -374,7 +360,7 @@ fn prune_asks_and_refuses_without_a_terminal() {
 
 #[test]
 fn daemon_log_is_json_lines_rotated_by_size_in_a_private_directory() {
-    let _m = machine();
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     sb.write_config(
         "[logging]\nmax_file_bytes = 4096\nkeep_files = 2\n[system]\nheartbeat_samples = 1\n",

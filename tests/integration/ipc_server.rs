@@ -20,13 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Timing-sensitive tests run one at a time.
-static TIMING: Mutex<()> = Mutex::new(());
-
-fn timing() -> std::sync::MutexGuard<'static, ()> {
-    TIMING.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 const HELPER_ENV: &str = "ROGUE_HUNTER_TEST_IPC_HELPER";
 
 /// In the helper role (see `peer_of_another_user_is_refused`): connect, print
@@ -301,7 +294,7 @@ fn published_samples_and_events_reach_a_client() {
 
 #[test]
 fn fifty_clients_all_receive_a_sample() {
-    let _t = timing();
+    let _m = crate::common::machine();
     let f = Fixture::start(|_| {});
     let mut conns: Vec<Conn> = (0..50).map(|_| f.connect()).collect();
     for c in &mut conns {
@@ -312,24 +305,6 @@ fn fifty_clients_all_receive_a_sample() {
     for c in &mut conns {
         assert_eq!(c.next_sample().timestamp_s, 42.0);
     }
-}
-
-#[derive(serde::Deserialize)]
-struct Probe {
-    #[serde(rename = "type")]
-    kind: String,
-    samples: ProbeSamples,
-}
-
-#[derive(serde::Deserialize)]
-struct ProbeSamples {
-    timestamp: f64,
-    rogues: Vec<ProbeRogue>,
-}
-
-#[derive(serde::Deserialize)]
-struct ProbeRogue {
-    captured_at: f64,
 }
 
 /// CPU time this thread has used.
@@ -344,25 +319,17 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-/// 50 clients, half of them never reading: 100 publishes of realistic samples
-/// (10 fully populated processes, ~25 KB of JSON) 20 ms apart. Every publish call
-/// returns far inside the 1/3 s sampling interval; every reading client gets all
-/// 100 in order; the non-readers are dropped. Prints publish and broadcast
-/// latencies (publish → parsed by a client).
+/// 50 clients, half of which never read: the 25 readers get all 100 samples in
+/// order, the non-readers are dropped, and publishing never waits on any of
+/// them. (How fast it is: `cargo bench --bench live_stream`.)
 #[test]
 fn publishing_never_blocks_with_fifty_clients_some_never_reading() {
-    let _t = timing();
+    let _m = crate::common::machine();
     let f = Fixture::start(|c| {
         c.client_queue = 128;
         c.write_timeout = Duration::from_millis(500);
     });
     const N: usize = 100;
-    let latencies = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
     let mut idle = Vec::new();
     for i in 0..50 {
@@ -372,47 +339,20 @@ fn publishing_never_blocks_with_fifty_clients_some_never_reading() {
             idle.push(c);
             continue;
         }
-        let latencies = Arc::clone(&latencies);
         readers.push(std::thread::spawn(move || {
-            let mut got = Vec::with_capacity(N);
-            while got.len() < N {
-                let line = c.raw_line();
-                assert!(
-                    !line.is_empty(),
-                    "reader dropped after {} samples",
-                    got.len()
-                );
-                let received = rogue_hunter::unix_now();
-                // 25 readers on 2 cores: parse only what is checked, so the
-                // readers do not starve the publisher of CPU.
-                let probe: Probe = serde_json::from_str(&line).unwrap();
-                assert_eq!(probe.kind, "sample");
-                latencies
-                    .lock()
-                    .unwrap()
-                    .push(received - probe.samples.rogues[0].captured_at);
-                got.push(probe.samples.timestamp);
-            }
+            let got: Vec<f64> = (0..N).map(|_| c.next_sample().timestamp_s).collect();
             (c, got)
         }));
     }
     f.wait_clients(50);
-
     let template = sample(0.0, 10);
-    let line_len = rogue_hunter::ipc::protocol::encode_sample(&template)
-        .unwrap()
-        .len();
-    let mut publish = Vec::with_capacity(N);
-    let mut publish_cpu = Vec::with_capacity(N);
+    let mut worst = Duration::ZERO;
     for i in 0..N {
         let mut s = (*template).clone();
         s.timestamp_s = i as f64;
-        s.rogues[0].captured_at_s = rogue_hunter::unix_now();
-        let s = Arc::new(s);
-        let (t0, c0) = (Instant::now(), thread_cpu());
-        f.hub.publish_sample(s);
-        publish.push(t0.elapsed().as_secs_f64());
-        publish_cpu.push((thread_cpu() - c0).as_secs_f64());
+        let t0 = Instant::now();
+        f.hub.publish_sample(Arc::new(s));
+        worst = worst.max(t0.elapsed());
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut kept = Vec::new();
@@ -425,52 +365,16 @@ fn publishing_never_blocks_with_fifty_clients_some_never_reading() {
     // The 25 that never read are dropped; the 25 readers stay.
     f.wait_clients(25);
     drop(idle);
-
-    publish.sort_by(f64::total_cmp);
-    publish_cpu.sort_by(f64::total_cmp);
-    let mut lat = latencies.lock().unwrap().clone();
-    lat.sort_by(f64::total_cmp);
-    let ms = |x: f64| x * 1000.0;
-    eprintln!(
-        "publish_sample with 50 clients, {line_len}-byte lines: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        ms(percentile(&publish, 0.5)),
-        ms(percentile(&publish, 0.99)),
-        ms(publish[publish.len() - 1]),
-    );
-    eprintln!(
-        "publish_sample CPU time: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        ms(percentile(&publish_cpu, 0.5)),
-        ms(percentile(&publish_cpu, 0.99)),
-        ms(publish_cpu[publish_cpu.len() - 1]),
-    );
-    eprintln!(
-        "broadcast latency publish -> client parsed ({} deliveries): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        lat.len(),
-        ms(percentile(&lat, 0.5)),
-        ms(percentile(&lat, 0.99)),
-        ms(lat[lat.len() - 1]),
-    );
-    // Blocking on a client would cost at least the 500 ms write timeout; on a
-    // shared 2-core machine a wall-clock outlier can still be preemption, so the
-    // strict bound is on the call's own CPU time.
-    let worst = publish[publish.len() - 1];
+    // Blocking on a client that never reads would cost the 500 ms write timeout.
     assert!(
-        worst < 0.100,
-        "publish_sample took {:.1} ms wall (sampling interval 333 ms)",
-        worst * 1000.0
+        worst < Duration::from_millis(500),
+        "publish_sample blocked for {worst:?}: it waited on a client"
     );
-    let worst_cpu = publish_cpu[publish_cpu.len() - 1];
-    assert!(
-        worst_cpu < 0.020,
-        "publish_sample used {:.1} ms CPU",
-        worst_cpu * 1000.0
-    );
-    assert!(percentile(&publish, 0.5) < 0.020);
 }
 
 #[test]
 fn slow_client_is_dropped_fast_client_keeps_receiving() {
-    let _t = timing();
+    let _m = crate::common::machine();
     let f = Fixture::start(|c| {
         c.client_queue = 16;
         c.write_timeout = Duration::from_millis(300);
@@ -758,7 +662,7 @@ fn peer_of_another_user_is_refused() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "ipc_helper_entry",
+            "ipc_server::ipc_helper_entry",
             "--nocapture",
             "--test-threads=1",
             "-q",

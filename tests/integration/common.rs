@@ -1,11 +1,19 @@
 //! Shared helpers for the integration tests: real misbehaving processes (the
 //! test binary re-executed in a "hog" role), isolated XDG trees, polling with a
-//! deadline.
-#![allow(dead_code)]
+//! deadline, and the lock that makes whole-machine tests run one at a time.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// Held by every test that judges the whole machine or its timing, or that
+/// spawns a hog: they run one at a time, whatever module they are in.
+static MACHINE: Mutex<()> = Mutex::new(());
+
+pub fn machine() -> MutexGuard<'static, ()> {
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 pub const HOG_ENV: &str = "ROGUE_HUNTER_TEST_HOG";
 
@@ -33,7 +41,7 @@ impl Drop for Hog {
 }
 
 /// Start this test binary again in the hog role `kind` (see `run_hog`). Every
-/// test file using this must contain `#[test] fn hog_entry() { common::hog_entry() }`.
+/// integration binary's `hog_entry` test (in `main.rs`) is the entry point.
 pub fn spawn_hog(kind: &str) -> Hog {
     let exe = std::env::current_exe().expect("test binary path");
     let mut c = Command::new(exe);

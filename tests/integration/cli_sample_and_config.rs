@@ -2,16 +2,9 @@
 //! codes, JSON that holds to the schema for every process, errors that name
 //! the file and key, layers that override each other.
 
-mod common;
-
-use common::Sandbox;
+use crate::common::Sandbox;
 use serde_json::Value;
 use std::process::Output;
-
-#[test]
-fn hog_entry() {
-    common::hog_entry();
-}
 
 fn run(mut c: std::process::Command) -> Output {
     c.output().expect("run rogue-hunter")

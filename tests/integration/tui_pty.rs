@@ -2,9 +2,7 @@
 //! running starts its embedded sampler, shows a spinning process's PID, quits
 //! on `q` with exit 0 and leaves the terminal as it found it.
 
-mod common;
-
-use common::{Sandbox, spawn_hog};
+use crate::common::{Sandbox, spawn_hog};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -12,11 +10,6 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-#[test]
-fn hog_entry() {
-    common::hog_entry();
-}
 
 struct Pty {
     master: File,
@@ -60,6 +53,7 @@ fn screen_text(parser: &Mutex<vt100::Parser>) -> String {
 
 #[test]
 fn dashboard_shows_a_spinning_process_and_quits_cleanly() {
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     let hog = spawn_hog("cpu");
     let pty = open_pty(30, 120);

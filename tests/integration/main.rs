@@ -1,0 +1,23 @@
+//! The integration tests, one binary: real processes, a real SQLite file, real
+//! Unix sockets, a real pty. Modules by subject; `common` has the shared
+//! harness (hogs killed on drop, sandboxed XDG trees, polling with deadlines,
+//! the whole-machine lock).
+#![allow(dead_code)]
+
+mod common;
+
+mod cli_sample_and_config;
+mod daemon_lifecycle;
+mod forensics_capture;
+mod ipc_server;
+mod module_layers;
+mod operations;
+mod scoring_scenarios;
+mod tui_pty;
+
+/// The hog role's entry point: the test binary re-executed by
+/// `common::spawn_hog` runs only this test, which misbehaves until killed.
+#[test]
+fn hog_entry() {
+    common::hog_entry();
+}
