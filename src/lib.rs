@@ -20,6 +20,7 @@ pub mod platform;
 pub mod ringbuffer;
 pub mod score;
 pub mod service;
+pub mod stalls;
 pub mod storage;
 pub mod tracker;
 pub mod tui;

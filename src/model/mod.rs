@@ -12,6 +12,7 @@
 mod capture;
 mod event;
 mod process;
+mod stall;
 
 pub use capture::{
     CaptureData, FrameRecord, LogRecord, PressureRecord, SourceOutcome, SourceStatus, Sources,
@@ -22,6 +23,7 @@ pub use process::{
     Band, METRIC_COUNT, METRICS, MetricInfo, MetricValue, ProcessKey, ProcessSamples, ProcessScore,
     ProcessState, Resource, Unit, metric,
 };
+pub use stall::{Stall, StallCause, StallKind, StallParty, StallRow};
 
 /// Gives enums that derive strum's `IntoStaticStr` and `VariantArray` an
 /// inherent `as_str` (the wire name, as serde writes it) and `ALL` (every
@@ -74,5 +76,7 @@ mod tests {
         agree(CaptureStatus::ALL);
         agree(CloseReason::ALL);
         agree(SourceStatus::ALL);
+        agree(StallKind::ALL);
+        agree(StallCause::ALL);
     }
 }

@@ -1,0 +1,391 @@
+//! Stall detection: notice when the machine (or the monitor itself) could not
+//! make progress, say who likely caused it and who suffered, and hand the
+//! daemon complete records. Pure: the daemon feeds one `Observation` per
+//! sample (clock readings, PSI totals, the monitor's own counters, every
+//! scored process) and persists the `StallCommand`s that come out.
+//!
+//! Detectors (docs/stalls.md):
+//! - scheduling (`clock`): the loop's wake-up came late on the monotonic
+//!   clock, suspend subtracted, with the monitor's own run delay, quota
+//!   throttling, faults and a SIGCONT telling why;
+//! - pressure (`pressure`): runs of intervals whose PSI `total` grew by at
+//!   least a share of the interval;
+//! - stuck (`stuck`): a process continuously in `D`.
+//!
+//! While the machine is healthy a sample costs three counter comparisons and
+//! one pass over the processes' states; attribution (`attribution`) runs only
+//! while a stall is under way.
+
+pub mod attribution;
+pub mod clock;
+pub mod pressure;
+pub mod stuck;
+
+use crate::model::{ProcessScore, Stall, StallKind};
+use attribution::Window;
+use clock::{ClockReading, GapEvidence};
+use pressure::{PressureTracker, PsiTotals, RunChange};
+use serde::{Deserialize, Serialize};
+use stuck::{StuckChange, StuckTracker};
+
+/// `[stalls]` configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StallsConfig {
+    pub enabled: bool,
+    /// A scheduling stall is an oversleep of at least this many seconds
+    /// beyond the sampling interval; a pressure stall needs this much
+    /// stalled time.
+    pub min_seconds: f64,
+    /// An interval whose PSI stalled time is at least this share of it
+    /// (0-1) is part of a memory or io pressure stall (`full`).
+    pub pressure_share: f64,
+    /// The same for cpu (`some`: at least one task waited for a CPU).
+    pub cpu_pressure_share: f64,
+    /// Quiet samples that end a pressure stall.
+    pub pressure_quiet_samples: u32,
+    /// A process continuously in `D` this long is stuck.
+    pub stuck_seconds: f64,
+    /// Stalls at least this long get a forensic capture (debounced).
+    pub capture_min_seconds: f64,
+}
+
+impl Default for StallsConfig {
+    fn default() -> Self {
+        StallsConfig {
+            enabled: true,
+            min_seconds: 1.0,
+            pressure_share: 0.2,
+            cpu_pressure_share: 0.9,
+            pressure_quiet_samples: 3,
+            stuck_seconds: 2.0,
+            capture_min_seconds: 2.0,
+        }
+    }
+}
+
+/// The monitor's own counters, each `None` when unreadable here.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OwnCounters {
+    /// schedstat run delay, ns (all threads of the monitor's main thread).
+    pub run_delay_ns: Option<u64>,
+    /// Major page faults.
+    pub major_faults: Option<u64>,
+    /// Its cgroup's CPU throttled time, ns.
+    pub throttled_ns: Option<u64>,
+}
+
+/// One sample's worth of input.
+#[derive(Debug, Clone)]
+pub struct Observation<'a> {
+    /// Unix seconds when the sample was taken.
+    pub wall_s: f64,
+    pub clock: ClockReading,
+    /// The sampling interval, seconds.
+    pub interval_s: f64,
+    /// Seconds the sample's rates cover (since the previous sample).
+    pub rates_over_s: f64,
+    pub own: OwnCounters,
+    /// A SIGCONT arrived since the previous sample.
+    pub continued: bool,
+    pub psi: PsiTotals,
+    /// Every scored process of the sample.
+    pub processes: &'a [ProcessScore],
+}
+
+/// Identifies a stall within one detector (the writer maps it to a row id).
+pub type StallKey = u64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StallCommand {
+    /// A stall that was over when it was seen: record it whole.
+    Record { key: StallKey, stall: Stall },
+    /// A stall under way: record it now (flush), its end comes later.
+    Open { key: StallKey, stall: Stall },
+    /// The end of an opened stall, with its final numbers and parties.
+    Close { key: StallKey, stall: Stall },
+}
+
+impl StallCommand {
+    pub fn stall(&self) -> &Stall {
+        match self {
+            StallCommand::Record { stall, .. }
+            | StallCommand::Open { stall, .. }
+            | StallCommand::Close { stall, .. } => stall,
+        }
+    }
+}
+
+const PRESSURE_KINDS: [StallKind; 3] = [StallKind::Memory, StallKind::Io, StallKind::Cpu];
+
+struct Open {
+    key: StallKey,
+    window: Window,
+    /// The stall as reported when it opened (`None` until it qualifies).
+    opened: Option<Stall>,
+}
+
+pub struct StallDetector {
+    config: StallsConfig,
+    exclude: Vec<u32>,
+    prev_clock: Option<ClockReading>,
+    prev_own: OwnCounters,
+    pressure: [PressureTracker; 3],
+    pressure_open: [Option<Open>; 3],
+    stuck: StuckTracker,
+    stuck_open: std::collections::HashMap<crate::model::ProcessKey, Open>,
+    next_key: StallKey,
+    /// Stalls recorded since start, by kind order of `StallKind::ALL`.
+    counts: Vec<u64>,
+}
+
+fn base(kind: StallKind, start_s: f64) -> Stall {
+    Stall {
+        kind,
+        start_s,
+        end_s: None,
+        duration_s: 0.0,
+        suspended_s: 0.0,
+        cause: None,
+        pressure_kind: None,
+        peak_pressure_pct: None,
+        window_pressure_pct: None,
+        verdict: String::new(),
+        holders: Vec::new(),
+        victims: Vec::new(),
+        pid: None,
+        command: None,
+    }
+}
+
+fn finish(mut s: Stall, w: &Window) -> Stall {
+    s.holders = w.holders(s.kind, s.cause);
+    s.victims = w.victims();
+    if s.kind == StallKind::Stuck {
+        // The stuck process is the one that suffered; it is not its own cause.
+        s.holders.retain(|h| Some(h.pid) != s.pid);
+    }
+    s.verdict = attribution::verdict(&s);
+    s
+}
+
+fn delta(now: Option<u64>, prev: Option<u64>) -> Option<f64> {
+    Some(now?.checked_sub(prev?)? as f64)
+}
+
+impl StallDetector {
+    /// `exclude`: the monitor's own pids, never named as holders or victims.
+    pub fn new(config: StallsConfig, exclude: Vec<u32>) -> StallDetector {
+        let q = config.pressure_quiet_samples;
+        let (share, cpu_share, min) = (
+            config.pressure_share,
+            config.cpu_pressure_share,
+            config.min_seconds,
+        );
+        StallDetector {
+            pressure: [
+                PressureTracker::new(StallKind::Memory, share, min, q),
+                PressureTracker::new(StallKind::Io, share, min, q),
+                PressureTracker::new(StallKind::Cpu, cpu_share, min, q),
+            ],
+            pressure_open: [None, None, None],
+            stuck: StuckTracker::new(config.stuck_seconds),
+            stuck_open: Default::default(),
+            config,
+            exclude,
+            prev_clock: None,
+            prev_own: OwnCounters::default(),
+            next_key: 1,
+            counts: vec![0; StallKind::ALL.len()],
+        }
+    }
+
+    pub fn config(&self) -> &StallsConfig {
+        &self.config
+    }
+
+    /// Stalls reported since start, of each kind.
+    pub fn count(&self, kind: StallKind) -> u64 {
+        StallKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(0, |i| self.counts[i])
+    }
+
+    fn key(&mut self, kind: StallKind) -> StallKey {
+        if let Some(i) = StallKind::ALL.iter().position(|k| *k == kind) {
+            self.counts[i] += 1;
+        }
+        let k = self.next_key;
+        self.next_key += 1;
+        k
+    }
+
+    pub fn update(&mut self, obs: &Observation<'_>) -> Vec<StallCommand> {
+        let mut out = Vec::new();
+        if !self.config.enabled {
+            return out;
+        }
+        self.scheduling(obs, &mut out);
+        self.pressure_runs(obs, &mut out);
+        self.stuck_tasks(obs, &mut out);
+        self.prev_clock = Some(obs.clock);
+        self.prev_own = obs.own;
+        out
+    }
+
+    fn scheduling(&mut self, obs: &Observation<'_>, out: &mut Vec<StallCommand>) {
+        let Some(prev) = self.prev_clock else {
+            return;
+        };
+        let gap = clock::classify_gap(prev, obs.clock, obs.interval_s, self.config.min_seconds);
+        if gap.suspended_s > 0.0 && gap.stalled_s.is_none() {
+            tracing::info!(
+                event_name = "suspended",
+                seconds = gap.suspended_s,
+                "the machine was suspended; not a stall"
+            );
+        }
+        let Some(stalled_s) = gap.stalled_s else {
+            return;
+        };
+        let evidence = GapEvidence {
+            continued: obs.continued,
+            run_delay_s: delta(obs.own.run_delay_ns, self.prev_own.run_delay_ns).map(|n| n / 1e9),
+            throttled_s: delta(obs.own.throttled_ns, self.prev_own.throttled_ns).map(|n| n / 1e9),
+            major_faults: delta(obs.own.major_faults, self.prev_own.major_faults),
+            memory_stalled_s: self.pressure[0].peek_stalled_s(obs.psi.memory),
+            io_stalled_s: self.pressure[1].peek_stalled_s(obs.psi.io),
+        };
+        let cause = clock::cause(stalled_s, &evidence);
+        let mut w = Window::new(&self.exclude);
+        w.add(obs.rates_over_s, obs.processes);
+        let mut s = base(StallKind::Scheduling, obs.wall_s - gap.elapsed_s - gap.suspended_s);
+        s.end_s = Some(obs.wall_s);
+        s.duration_s = stalled_s;
+        s.suspended_s = gap.suspended_s;
+        s.cause = Some(cause);
+        let s = finish(s, &w);
+        let key = self.key(StallKind::Scheduling);
+        out.push(StallCommand::Record { key, stall: s });
+    }
+
+    fn pressure_runs(&mut self, obs: &Observation<'_>, out: &mut Vec<StallCommand>) {
+        for (i, kind) in PRESSURE_KINDS.into_iter().enumerate() {
+            let change = self.pressure[i].update(obs.wall_s, obs.psi.get(kind));
+            let in_run = self.pressure[i].in_run();
+            if in_run && self.pressure_open[i].is_none() {
+                self.pressure_open[i] = Some(Open {
+                    key: 0,
+                    window: Window::new(&self.exclude),
+                    opened: None,
+                });
+            }
+            if let Some(open) = self.pressure_open[i].as_mut() {
+                open.window.add(obs.rates_over_s, obs.processes);
+            }
+            let to_stall = |run: &pressure::PressureRun| {
+                let mut s = base(kind, run.start_s);
+                s.duration_s = run.span_s();
+                s.pressure_kind = Some(run.line.to_string());
+                s.peak_pressure_pct = Some(run.peak_share * 100.0);
+                s.window_pressure_pct = Some(run.window_share() * 100.0);
+                s
+            };
+            match change {
+                RunChange::Qualified(run) => {
+                    let key = self.key(kind);
+                    if let Some(open) = self.pressure_open[i].as_mut() {
+                        open.key = key;
+                        let s = finish(to_stall(&run), &open.window);
+                        open.opened = Some(s.clone());
+                        out.push(StallCommand::Open { key, stall: s });
+                    }
+                }
+                RunChange::Ended(run) => {
+                    if let Some(open) = self.pressure_open[i].take() {
+                        let mut s = to_stall(&run);
+                        s.end_s = Some(run.end_s);
+                        out.push(StallCommand::Close {
+                            key: open.key,
+                            stall: finish(s, &open.window),
+                        });
+                    }
+                }
+                RunChange::None => {
+                    if !in_run {
+                        // A run that never qualified: forget what it gathered.
+                        self.pressure_open[i] = None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn stuck_tasks(&mut self, obs: &Observation<'_>, out: &mut Vec<StallCommand>) {
+        for open in self.stuck_open.values_mut() {
+            open.window.add(obs.rates_over_s, obs.processes);
+        }
+        for change in self.stuck.update(obs.wall_s, obs.processes) {
+            match change {
+                StuckChange::Became(t) => {
+                    if self.exclude.contains(&t.key.pid) {
+                        continue;
+                    }
+                    let key = self.key(StallKind::Stuck);
+                    let mut window = Window::new(&self.exclude);
+                    window.add(obs.rates_over_s, obs.processes);
+                    let mut s = base(StallKind::Stuck, t.since_s);
+                    s.duration_s = obs.wall_s - t.since_s;
+                    s.pid = Some(t.key.pid);
+                    s.command = Some(t.command.clone());
+                    let s = finish(s, &window);
+                    out.push(StallCommand::Open {
+                        key,
+                        stall: s.clone(),
+                    });
+                    self.stuck_open.insert(
+                        t.key,
+                        Open {
+                            key,
+                            window,
+                            opened: Some(s),
+                        },
+                    );
+                }
+                StuckChange::Ended(t) => {
+                    if let Some(open) = self.stuck_open.remove(&t.key) {
+                        let end = t.until_s.unwrap_or(obs.wall_s);
+                        let mut s = base(StallKind::Stuck, t.since_s);
+                        s.end_s = Some(end);
+                        s.duration_s = end - t.since_s;
+                        s.pid = Some(t.key.pid);
+                        s.command = Some(t.command);
+                        out.push(StallCommand::Close {
+                            key: open.key,
+                            stall: finish(s, &open.window),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stalls still under way, closed at `wall_s` with what is known (the
+    /// daemon is stopping).
+    pub fn close_all(&mut self, wall_s: f64) -> Vec<StallCommand> {
+        let mut open: Vec<Open> = self.pressure_open.iter_mut().filter_map(Option::take).collect();
+        open.extend(std::mem::take(&mut self.stuck_open).into_values());
+        open.into_iter()
+            .filter_map(|o| {
+                let mut s = o.opened?;
+                s.end_s = Some(wall_s);
+                s.duration_s = (wall_s - s.start_s).max(0.0);
+                Some(StallCommand::Close {
+                    key: o.key,
+                    stall: finish(s, &o.window),
+                })
+            })
+            .collect()
+    }
+}
