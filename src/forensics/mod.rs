@@ -18,8 +18,8 @@ pub mod macos;
 
 use crate::config::ForensicsConfig;
 use crate::model::{
-    CaptureData, CaptureStatus, FrameRecord, ProcessKey, ProcessSamples, ProcessScore, Resource,
-    SourceOutcome, SourceStatus, Sources, ThreadRecord,
+    CaptureData, CaptureOwner, CaptureStatus, FrameRecord, ProcessKey, ProcessSamples,
+    ProcessScore, Resource, SourceOutcome, SourceStatus, Sources, ThreadRecord,
 };
 use crate::ringbuffer::Frozen;
 use crate::storage::{WriteOp, WriteSender};
@@ -49,15 +49,16 @@ pub const BUFFER_SOURCE: &str = "buffer_context";
 /// One capture to take.
 #[derive(Debug, Clone)]
 pub struct CaptureRequest {
-    /// The tracker's event id (the storage event key).
-    pub event_key: u64,
+    /// The event or stall it belongs to (by the daemon's keys).
+    pub owner: CaptureOwner,
     /// Why, e.g. "entered critical".
     pub trigger: String,
     /// The culprit as last sampled.
     pub process: ProcessScore,
     /// The ring buffer at trigger time.
     pub frozen: Frozen,
-    /// Unix seconds of the trigger.
+    /// Unix seconds of the trigger (a stall's start: logs are read from a
+    /// window before it until now).
     pub at: f64,
 }
 
@@ -65,8 +66,26 @@ impl CaptureRequest {
     /// A request for a process that entered (or escalated into) its band.
     pub fn new(event_key: u64, process: ProcessScore, frozen: Frozen, at: f64) -> CaptureRequest {
         CaptureRequest {
-            event_key,
+            owner: CaptureOwner::Event(event_key),
             trigger: format!("entered {}", process.band),
+            process,
+            frozen,
+            at,
+        }
+    }
+
+    /// A request for a stall: `process` is its top holder (or the stuck
+    /// process), `at` the stall's start.
+    pub fn for_stall(
+        stall_key: u64,
+        trigger: String,
+        process: ProcessScore,
+        frozen: Frozen,
+        at: f64,
+    ) -> CaptureRequest {
+        CaptureRequest {
+            owner: CaptureOwner::Stall(stall_key),
+            trigger,
             process,
             frozen,
             at,
@@ -160,7 +179,7 @@ impl Forensics {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     event_name = "forensics_dropped",
-                    event = req.event_key,
+                    owner = ?req.owner,
                     pid = req.process.pid,
                     "a capture is already running and another is queued: trigger dropped"
                 );
@@ -208,7 +227,7 @@ fn run_worker(
     while let Ok(req) = rx.recv() {
         if stopping.load(Ordering::Relaxed) {
             tracing::info!(
-                event = req.event_key,
+                owner = ?req.owner,
                 "daemon stopping: queued capture skipped"
             );
             continue;
@@ -407,7 +426,7 @@ pub fn capture(
     let captured_at = crate::unix_now();
     tracing::info!(
         event_name = "forensics_start",
-        event = req.event_key,
+        owner = ?req.owner,
         pid = req.process.pid,
         command = %crate::format::escape(&req.process.command),
         trigger = %req.trigger,
@@ -416,7 +435,7 @@ pub fn capture(
         writes,
         WriteOp::InsertCapture {
             capture_key: key,
-            event_key: req.event_key,
+            owner: req.owner,
             captured_at,
             trigger: req.trigger.clone(),
         },
@@ -470,7 +489,7 @@ pub fn capture(
     );
     tracing::info!(
         event_name = "forensics_done",
-        event = req.event_key,
+        owner = ?req.owner,
         pid = req.process.pid,
         status = %status,
         duration_ms,

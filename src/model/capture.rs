@@ -5,6 +5,17 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// What a capture belongs to, by the daemon's keys (the writer maps them to
+/// row ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureOwner {
+    /// The tracker's event id.
+    Event(u64),
+    /// The stall detector's stall key.
+    Stall(u64),
+}
+
 /// Everything a capture gathered besides the frozen ring buffer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaptureData {

@@ -119,7 +119,8 @@ pub struct SnapshotRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaptureRow {
     pub id: i64,
-    pub event_id: i64,
+    /// The event it belongs to; `None` for a stall's capture.
+    pub event_id: Option<i64>,
     /// Unix seconds.
     #[serde(rename = "captured_at")]
     pub captured_at_s: f64,

@@ -15,8 +15,8 @@ mod process;
 mod stall;
 
 pub use capture::{
-    CaptureData, FrameRecord, LogRecord, PressureRecord, SourceOutcome, SourceStatus, Sources,
-    ThreadRecord, io_status,
+    CaptureData, CaptureOwner, FrameRecord, LogRecord, PressureRecord, SourceOutcome, SourceStatus,
+    Sources, ThreadRecord, io_status,
 };
 pub use event::{CaptureRow, CaptureStatus, CloseReason, EventRow, SnapshotRow, SnapshotType};
 pub use process::{

@@ -69,7 +69,10 @@ impl Window {
             add(&mut a.cpu_s, cur(&p.cpu).map(|c| c / 100.0 * dt_s));
             add(&mut a.disk_bytes, cur(&p.disk_io_rate).map(|r| r * dt_s));
             add(&mut a.major_faults, cur(&p.pageins_rate).map(|r| r * dt_s));
-            add(&mut a.run_delay_s, cur(&p.runnable_time_rate).map(|r| r / 1e9 * dt_s));
+            add(
+                &mut a.run_delay_s,
+                cur(&p.runnable_time_rate).map(|r| r / 1e9 * dt_s),
+            );
             if p.state == ProcessState::DiskSleep {
                 add(&mut a.blocked_s, Some(dt_s));
             }
@@ -277,12 +280,24 @@ mod tests {
         set(&mut monitor.pageins_rate, 1e6);
         let mut spinner = p(22, "spin");
         set(&mut spinner.cpu, 100.0);
-        w.add(1.0, &[reader.clone(), grower.clone(), monitor.clone(), spinner.clone()]);
+        w.add(
+            1.0,
+            &[
+                reader.clone(),
+                grower.clone(),
+                monitor.clone(),
+                spinner.clone(),
+            ],
+        );
         set(&mut grower.mem, 2e8);
         w.add(1.0, &[reader.clone(), grower.clone(), monitor, spinner]);
         let h = w.holders(StallKind::Memory, None);
         let pids: Vec<u32> = h.iter().map(|p| p.pid).collect();
-        assert_eq!(pids, [20, 21], "faults first, growth second, spinner not a memory holder");
+        assert_eq!(
+            pids,
+            [20, 21],
+            "faults first, growth second, spinner not a memory holder"
+        );
         assert!((h[0].major_faults.unwrap() - 100_000.0).abs() < 1e-6);
         assert_eq!(h[1].resident_growth_bytes, Some(1e8));
     }
@@ -340,14 +355,29 @@ mod tests {
             blocked_s: None,
         });
         let v = verdict(&s);
-        assert!(v.starts_with("stalled 8.4 s — memory pressure (full 62 % of the window"), "{v}");
-        assert!(v.contains("likely cause: pid 4242 chrome (+2.1G resident, 81k major faults)"), "{v}");
-        assert!(v.contains("hurt most: pid 900 Xorg (waited 3.1 s to run)"), "{v}");
+        assert!(
+            v.starts_with("stalled 8.4 s — memory pressure (full 62 % of the window"),
+            "{v}"
+        );
+        assert!(
+            v.contains("likely cause: pid 4242 chrome (+2.1G resident, 81k major faults)"),
+            "{v}"
+        );
+        assert!(
+            v.contains("hurt most: pid 900 Xorg (waited 3.1 s to run)"),
+            "{v}"
+        );
         let mut stopped = stall(StallKind::Scheduling, Some(StallCause::Stopped));
         stopped.duration_s = 3.0;
         stopped.holders = s.holders.clone();
         let v = verdict(&stopped);
-        assert!(v.starts_with("monitor stalled 3.0 s — the monitor was stopped"), "{v}");
-        assert!(!v.contains("likely cause"), "a stopped monitor has no holder: {v}");
+        assert!(
+            v.starts_with("monitor stalled 3.0 s — the monitor was stopped"),
+            "{v}"
+        );
+        assert!(
+            !v.contains("likely cause"),
+            "a stopped monitor has no holder: {v}"
+        );
     }
 }

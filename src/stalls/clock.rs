@@ -147,8 +147,14 @@ mod tests {
         assert_eq!(g.suspended_s, 0.0);
         assert_eq!(g.stalled_s, None);
         // Just under the threshold, and a clock that went backwards.
-        assert_eq!(classify_gap(r(0.0, 0.0), r(1.3, 1.3), 0.5, 1.0).stalled_s, None);
-        assert_eq!(classify_gap(r(5.0, 5.0), r(4.0, 4.0), 0.5, 1.0).stalled_s, None);
+        assert_eq!(
+            classify_gap(r(0.0, 0.0), r(1.3, 1.3), 0.5, 1.0).stalled_s,
+            None
+        );
+        assert_eq!(
+            classify_gap(r(5.0, 5.0), r(4.0, 4.0), 0.5, 1.0).stalled_s,
+            None
+        );
     }
 
     #[test]

@@ -260,7 +260,10 @@ impl StallDetector {
         let cause = clock::cause(stalled_s, &evidence);
         let mut w = Window::new(&self.exclude);
         w.add(obs.rates_over_s, obs.processes);
-        let mut s = base(StallKind::Scheduling, obs.wall_s - gap.elapsed_s - gap.suspended_s);
+        let mut s = base(
+            StallKind::Scheduling,
+            obs.wall_s - gap.elapsed_s - gap.suspended_s,
+        );
         s.end_s = Some(obs.wall_s);
         s.duration_s = stalled_s;
         s.suspended_s = gap.suspended_s;
@@ -374,7 +377,11 @@ impl StallDetector {
     /// Stalls still under way, closed at `wall_s` with what is known (the
     /// daemon is stopping).
     pub fn close_all(&mut self, wall_s: f64) -> Vec<StallCommand> {
-        let mut open: Vec<Open> = self.pressure_open.iter_mut().filter_map(Option::take).collect();
+        let mut open: Vec<Open> = self
+            .pressure_open
+            .iter_mut()
+            .filter_map(Option::take)
+            .collect();
         open.extend(std::mem::take(&mut self.stuck_open).into_values());
         open.into_iter()
             .filter_map(|o| {

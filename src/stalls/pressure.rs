@@ -288,7 +288,10 @@ mod tests {
             // One 0.3 s stall in every fourth 0.5 s interval.
             us += if i % 4 == 0 { 300_000 } else { 0 };
             let c = t.update(f64::from(i) * 0.5, full(us));
-            assert!(!matches!(c, RunChange::Qualified(_) | RunChange::Ended(_)), "{c:?}");
+            assert!(
+                !matches!(c, RunChange::Qualified(_) | RunChange::Ended(_)),
+                "{c:?}"
+            );
         }
     }
 
@@ -303,7 +306,13 @@ mod tests {
         };
         t.update(0.0, some(0));
         assert_eq!(t.update(1.0, None), RunChange::None);
-        assert!(matches!(t.update(2.0, some(1_800_000)), RunChange::Qualified(_)));
-        assert!(matches!(t.update(3.0, some(1_800_000)), RunChange::Ended(_)));
+        assert!(matches!(
+            t.update(2.0, some(1_800_000)),
+            RunChange::Qualified(_)
+        ));
+        assert!(matches!(
+            t.update(3.0, some(1_800_000)),
+            RunChange::Ended(_)
+        ));
     }
 }

@@ -104,7 +104,10 @@ mod tests {
     fn continuous_d_for_the_threshold_is_stuck_until_it_leaves() {
         let mut t = StuckTracker::new(2.0);
         let d = ProcessState::DiskSleep;
-        assert!(t.update(0.0, &[p(1, d), p(2, ProcessState::Sleeping)]).is_empty());
+        assert!(
+            t.update(0.0, &[p(1, d), p(2, ProcessState::Sleeping)])
+                .is_empty()
+        );
         assert!(t.update(1.0, &[p(1, d)]).is_empty());
         let c = t.update(2.0, &[p(1, d)]);
         assert!(matches!(&c[..], [StuckChange::Became(s)] if s.key.pid == 1 && s.since_s == 0.0));

@@ -214,6 +214,7 @@ pub struct PruneCounts {
     pub events: u64,
     pub snapshots: u64,
     pub captures: u64,
+    pub stalls: u64,
 }
 
 /// One connection to the history database.
@@ -224,6 +225,8 @@ pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
     read_only: bool,
+    /// Schema version of the file (read-only stores may read older ones).
+    version: i64,
 }
 
 impl fmt::Debug for Store {
@@ -265,6 +268,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
         let mut store = Store {
+            version: SCHEMA_VERSION,
             conn,
             path: path.to_path_buf(),
             read_only: false,
@@ -277,8 +281,10 @@ impl Store {
     }
 
     /// Open an existing database without creating or changing anything. A
-    /// missing file is `StorageError::Missing`; an old schema is
-    /// `OutdatedSchema` (the daemon upgrades it), a newer one `NewerVersion`.
+    /// missing file is `StorageError::Missing`; a schema older than
+    /// `MIN_READABLE_VERSION` is `OutdatedSchema` (the daemon upgrades it),
+    /// a newer one `NewerVersion`. What a newer schema added (stalls) reads
+    /// as empty from an older file.
     pub fn open_read_only(path: &Path) -> Result<Store, StorageError> {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
@@ -319,7 +325,7 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        if found < SCHEMA_VERSION {
+        if found < schema::MIN_READABLE_VERSION {
             return Err(StorageError::OutdatedSchema {
                 path: path.to_path_buf(),
                 found,
@@ -330,6 +336,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             read_only: true,
+            version: found,
         })
     }
 
@@ -340,6 +347,11 @@ impl Store {
 
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// Whether the file has the tables of schema version `v`.
+    pub(crate) fn has_version(&self, v: i64) -> bool {
+        self.version >= v
     }
 
     /// Schema version recorded in the file.

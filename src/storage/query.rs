@@ -7,7 +7,7 @@ use super::state::{get_state, keys};
 use super::{StorageError, Store, get_enum, get_enum_opt, get_json, get_json_opt, get_u64};
 use crate::model::{
     CaptureData, CaptureRow, EventRow, FrameRecord, LogRecord, PressureRecord, ProcessSamples,
-    ProcessScore, SnapshotRow, ThreadRecord,
+    ProcessScore, SnapshotRow, Stall, StallRow, ThreadRecord,
 };
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -109,7 +109,88 @@ fn capture_row(row: &Row<'_>) -> rusqlite::Result<CaptureRow> {
     })
 }
 
+const STALL_COLUMNS: &str = "id, kind, start_time, end_time, duration, suspended, cause, \
+     pressure_kind, peak_pressure, window_pressure, verdict, pid, command, holders_json, \
+     victims_json, (SELECT COUNT(*) FROM forensic_captures c WHERE c.stall_id = stalls.id)";
+
+fn stall_row(row: &Row<'_>) -> rusqlite::Result<StallRow> {
+    Ok(StallRow {
+        id: row.get(0)?,
+        stall: Stall {
+            kind: get_enum(row, 1)?,
+            start_s: row.get(2)?,
+            end_s: row.get(3)?,
+            duration_s: row.get(4)?,
+            suspended_s: row.get(5)?,
+            cause: get_enum_opt(row, 6)?,
+            pressure_kind: row.get(7)?,
+            peak_pressure_pct: row.get(8)?,
+            window_pressure_pct: row.get(9)?,
+            verdict: row.get(10)?,
+            pid: row.get(11)?,
+            command: row.get(12)?,
+            holders: get_json(row, 13)?,
+            victims: get_json(row, 14)?,
+        },
+        forensics_count: get_u64(row, 15)?,
+    })
+}
+
 impl Store {
+    /// Stalls that started at or after `since` (Unix seconds) or are still
+    /// open, newest first, at most `limit`. Empty for a file older than the
+    /// stalls table.
+    pub fn list_stalls(
+        &self,
+        since: Option<f64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<StallRow>, StorageError> {
+        if !self.has_version(3) {
+            return Ok(Vec::new());
+        }
+        let run = || -> rusqlite::Result<Vec<StallRow>> {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {STALL_COLUMNS} FROM stalls
+                 WHERE ?1 IS NULL OR start_time >= ?1 OR end_time IS NULL OR end_time >= ?1
+                 ORDER BY start_time DESC, id DESC LIMIT ?2"
+            ))?;
+            let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+            stmt.query_map(params![since, limit], stall_row)?.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// One stall by id.
+    pub fn stall(&self, id: i64) -> Result<Option<StallRow>, StorageError> {
+        if !self.has_version(3) {
+            return Ok(None);
+        }
+        self.conn
+            .query_row(
+                &format!("SELECT {STALL_COLUMNS} FROM stalls WHERE id = ?1"),
+                [id],
+                stall_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forensic captures of one stall, oldest first.
+    pub fn stall_captures(&self, stall_id: i64) -> Result<Vec<CaptureRow>, StorageError> {
+        if !self.has_version(3) {
+            return Ok(Vec::new());
+        }
+        let run = || -> rusqlite::Result<Vec<CaptureRow>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, event_id, captured_at, \"trigger\", status, duration_ms,
+                        sources_json, error
+                 FROM forensic_captures WHERE stall_id = ?1 ORDER BY captured_at, id",
+            )?;
+            stmt.query_map([stall_id], capture_row)?.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
     /// Events matching `filter`, newest (by entry time) first.
     pub fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StorageError> {
         let limit = filter

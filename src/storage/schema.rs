@@ -15,7 +15,11 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Ordered migrations: entry `i` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+
+/// The oldest schema read-only commands can read (every table they query
+/// exists; what a later version added reads as empty).
+pub const MIN_READABLE_VERSION: i64 = 2;
 
 /// Version 1. u64 values are stored as INTEGER (i64); timestamps are REAL Unix
 /// seconds except `start_time` and `boot_time`, which are INTEGER Unix
@@ -158,6 +162,54 @@ CREATE TABLE forensic_system (
 );
 ";
 
+/// Version 3: stalls. A capture belongs to an event or to a stall, so
+/// `forensic_captures` is rebuilt with both links nullable (the runner turns
+/// foreign keys off around a migration; every child table refers to it by
+/// name, so the rebuilt table takes the old one's place).
+const V3: &str = "
+CREATE TABLE stalls (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    boot_time       INTEGER NOT NULL,
+    start_time      REAL NOT NULL,
+    end_time        REAL,
+    duration        REAL NOT NULL,
+    suspended       REAL NOT NULL DEFAULT 0,
+    cause           TEXT,
+    pressure_kind   TEXT,
+    peak_pressure   REAL,
+    window_pressure REAL,
+    verdict         TEXT NOT NULL,
+    pid             INTEGER,
+    command         TEXT,
+    holders_json    TEXT NOT NULL,
+    victims_json    TEXT NOT NULL
+);
+CREATE INDEX stalls_start_time ON stalls(start_time);
+
+CREATE TABLE forensic_captures_v3 (
+    id           INTEGER PRIMARY KEY,
+    event_id     INTEGER REFERENCES process_events(id) ON DELETE CASCADE,
+    stall_id     INTEGER REFERENCES stalls(id) ON DELETE CASCADE,
+    captured_at  REAL NOT NULL,
+    \"trigger\"  TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'complete', 'partial', 'failed')),
+    duration_ms  REAL,
+    sources_json TEXT,
+    error        TEXT,
+    CHECK (event_id IS NOT NULL OR stall_id IS NOT NULL)
+);
+INSERT INTO forensic_captures_v3
+    (id, event_id, stall_id, captured_at, \"trigger\", status, duration_ms, sources_json, error)
+    SELECT id, event_id, NULL, captured_at, \"trigger\", status, duration_ms, sources_json, error
+    FROM forensic_captures;
+DROP TABLE forensic_captures;
+ALTER TABLE forensic_captures_v3 RENAME TO forensic_captures;
+CREATE INDEX forensic_captures_event ON forensic_captures(event_id);
+CREATE INDEX forensic_captures_stall ON forensic_captures(stall_id);
+";
+
 pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
@@ -169,6 +221,15 @@ pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), 
     if user_version(conn)? == target {
         return Ok(());
     }
+    // Rebuilding a table needs foreign keys off, and the pragma is a no-op
+    // inside a transaction; the check below runs before the commit instead.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = migrate_locked(conn, migrations, target);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    result
+}
+
+fn migrate_locked(conn: &mut Connection, migrations: &[&str], target: i64) -> Result<(), Fail> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Re-read under the write lock: another process may have migrated already.
     let found = user_version(&tx)?;
@@ -183,6 +244,14 @@ pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), 
             tracing::error!(migration = index + 1, error = %e, "schema migration failed");
             e
         })?;
+    }
+    let orphans: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if orphans > 0 {
+        return Err(Fail::Invalid(format!(
+            "migration to version {target} would leave {orphans} rows pointing at missing parents"
+        )));
     }
     if found == 0 {
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;

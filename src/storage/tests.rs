@@ -567,6 +567,7 @@ fn prune_removes_only_old_closed_events_and_cascades() {
         events: 1,
         snapshots: 3,
         captures: 1,
+        stalls: 0,
     };
     assert_eq!(plan, expected);
     assert_eq!(count(&store, "process_events"), 3, "plan deletes nothing");
@@ -650,7 +651,7 @@ fn writer_event_lifecycle_round_trips() {
         },
         WriteOp::InsertCapture {
             capture_key: 1,
-            event_key: 1,
+            owner: crate::model::CaptureOwner::Event(1),
             captured_at: 507.0,
             trigger: "critical".into(),
         },
@@ -1050,7 +1051,7 @@ fn writer_stores_capture_data_by_key() {
         },
         WriteOp::InsertCapture {
             capture_key: 8,
-            event_key: 3,
+            owner: crate::model::CaptureOwner::Event(3),
             captured_at: 100.5,
             trigger: "entered critical".into(),
         },
@@ -1134,7 +1135,7 @@ fn migration_1_to_2_keeps_history_and_adds_forensic_tables() {
         Err(StorageError::OutdatedSchema { found: 1, .. })
     ));
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     let (ev, snaps) = store.event_detail(event).unwrap().unwrap();
     assert_eq!((ev.pid, ev.peak_score, ev.forensics_count), (9, 88.0, 1));
     assert_eq!(snaps.len(), 2);
@@ -1160,6 +1161,148 @@ fn migration_1_to_2_keeps_history_and_adds_forensic_tables() {
             .unwrap()
             .schema_version()
             .unwrap(),
-        2
+        SCHEMA_VERSION
     );
+}
+
+fn stall(kind: crate::model::StallKind, start: f64, end: Option<f64>) -> crate::model::Stall {
+    crate::model::Stall {
+        kind,
+        start_s: start,
+        end_s: end,
+        duration_s: end.map_or(1.0, |e| e - start),
+        suspended_s: 0.0,
+        cause: Some(crate::model::StallCause::Stopped),
+        pressure_kind: None,
+        peak_pressure_pct: None,
+        window_pressure_pct: None,
+        verdict: "monitor stalled 3.0 s — stopped".into(),
+        holders: vec![crate::model::StallParty {
+            pid: 7,
+            start_time_ms: 70,
+            command: "spin \u{1b}[2J".into(),
+            cpu_s: Some(2.5),
+            disk_bytes: None,
+            resident_growth_bytes: None,
+            major_faults: None,
+            run_delay_s: None,
+            blocked_s: None,
+        }],
+        victims: Vec::new(),
+        pid: None,
+        command: None,
+    }
+}
+
+#[test]
+fn a_version_2_file_is_read_as_is_and_upgraded_keeping_its_captures() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let (event, capture) = {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        schema::migrate(&mut conn, &schema::MIGRATIONS[..2]).unwrap();
+        let event =
+            write::open_event(&conn, &proc_at(9, 88.0, Band::Critical, 50.0), 1, 50.0).unwrap();
+        let capture = write::insert_capture(&conn, event, 51.0, "critical").unwrap();
+        write::insert_capture_data(&conn, capture, &capture_data()).unwrap();
+        (event, capture)
+    };
+    // Read-only commands read the old file untouched; stalls read as none.
+    {
+        let ro = Store::open_read_only(&path).unwrap();
+        assert_eq!(ro.schema_version().unwrap(), 2);
+        assert_eq!(ro.captures(event).unwrap()[0].event_id, Some(event));
+        assert!(ro.list_stalls(None, None).unwrap().is_empty());
+        assert!(ro.stall(1).unwrap().is_none());
+    }
+    let before = forensic_counts(&Store::open_read_only(&path).unwrap());
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    assert_eq!(forensic_counts(&store), before, "capture data kept");
+    assert_eq!(store.captures(event).unwrap()[0].id, capture);
+    // Deleting the event still cascades through the rebuilt captures table.
+    store
+        .close_event(event, 60.0, CloseReason::Recovered, None)
+        .unwrap();
+    store.prune(1000.0).unwrap();
+    assert_eq!(count(&store, "forensic_captures"), 0);
+    assert_eq!(forensic_counts(&store), [0; 5]);
+}
+
+#[test]
+fn stalls_are_written_listed_closed_and_pruned() {
+    use crate::model::StallKind;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut store = Store::open(&path).unwrap();
+    let old = store
+        .insert_stall(&stall(StallKind::Scheduling, 100.0, Some(103.0)), 1)
+        .unwrap();
+    let open = store
+        .insert_stall(&stall(StallKind::Stuck, 900.0, None), 1)
+        .unwrap();
+    let listed = store.list_stalls(None, None).unwrap();
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), [open, old]);
+    let got = store.stall(old).unwrap().unwrap();
+    assert_eq!(got.stall, stall(StallKind::Scheduling, 100.0, Some(103.0)));
+    assert_eq!(got.forensics_count, 0);
+    assert_eq!(
+        store.list_stalls(Some(500.0), None).unwrap().len(),
+        1,
+        "open one stays"
+    );
+    assert_eq!(store.list_stalls(None, Some(1)).unwrap().len(), 1);
+    // A dead daemon's open stall ends at its last known moment.
+    assert_eq!(store.close_dangling_stalls().unwrap(), 1);
+    assert_eq!(store.stall(open).unwrap().unwrap().stall.end_s, Some(901.0));
+    let plan = store.prune_plan(500.0).unwrap();
+    assert_eq!(plan.stalls, 1);
+    store.prune(500.0).unwrap();
+    assert!(store.stall(old).unwrap().is_none());
+    assert!(store.stall(open).unwrap().is_some());
+}
+
+#[test]
+fn the_writer_upserts_stalls_and_attaches_captures_to_them() {
+    use crate::model::{CaptureOwner, StallKind};
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn(path.clone(), 16).unwrap();
+    let mut s = stall(StallKind::Memory, 10.0, None);
+    for op in [
+        WriteOp::Stall {
+            stall_key: 4,
+            stall: Box::new(s.clone()),
+            boot_time: 1,
+        },
+        WriteOp::InsertCapture {
+            capture_key: 1,
+            owner: CaptureOwner::Stall(4),
+            captured_at: 11.0,
+            trigger: "stall".into(),
+        },
+    ] {
+        writer.send(op).unwrap();
+    }
+    s.end_s = Some(14.0);
+    s.duration_s = 4.0;
+    s.verdict = "stalled 4.0 s".into();
+    writer
+        .send(WriteOp::Stall {
+            stall_key: 4,
+            stall: Box::new(s.clone()),
+            boot_time: 1,
+        })
+        .unwrap();
+    writer.shutdown().unwrap();
+    let store = Store::open_read_only(&path).unwrap();
+    let rows = store.list_stalls(None, None).unwrap();
+    assert_eq!(rows.len(), 1, "updated, not inserted twice");
+    assert_eq!(rows[0].stall, s);
+    assert_eq!(rows[0].forensics_count, 1);
+    let caps = store.stall_captures(rows[0].id).unwrap();
+    assert_eq!((caps.len(), caps[0].event_id), (1, None));
 }

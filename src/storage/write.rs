@@ -8,7 +8,7 @@
 use super::state::{delete_state, get_state, keys, set_state};
 use super::{Fail, PruneCounts, StorageError, Store, to_i64};
 use crate::model::{
-    CaptureData, CaptureStatus, CloseReason, ProcessSamples, ProcessScore, SnapshotType,
+    CaptureData, CaptureStatus, CloseReason, ProcessSamples, ProcessScore, SnapshotType, Stall,
 };
 use rusqlite::{Connection, TransactionBehavior, params};
 
@@ -214,6 +214,87 @@ pub(crate) fn insert_capture(
     Ok(conn.last_insert_rowid())
 }
 
+/// Start a capture ('pending') that belongs to a stall.
+pub(crate) fn insert_stall_capture(
+    conn: &Connection,
+    stall_id: i64,
+    captured_at: f64,
+    trigger: &str,
+) -> Result<i64, Fail> {
+    conn.prepare_cached(
+        "INSERT INTO forensic_captures (stall_id, captured_at, \"trigger\", status)
+         VALUES (?1, ?2, ?3, 'pending')",
+    )?
+    .execute(params![stall_id, captured_at, trigger])
+    .map_err(|e| missing_parent(e, "stall", stall_id))?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Insert a stall (open or already over); returns its row id.
+pub(crate) fn insert_stall(conn: &Connection, stall: &Stall, boot_time: u64) -> Result<i64, Fail> {
+    conn.prepare_cached(
+        "INSERT INTO stalls (kind, boot_time, start_time, end_time, duration, suspended, cause,
+             pressure_kind, peak_pressure, window_pressure, verdict, pid, command,
+             holders_json, victims_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        stall.kind.as_str(),
+        to_i64(boot_time)?,
+        stall.start_s,
+        stall.end_s,
+        stall.duration_s,
+        stall.suspended_s,
+        stall.cause.map(|c| c.as_str()),
+        stall.pressure_kind,
+        stall.peak_pressure_pct,
+        stall.window_pressure_pct,
+        stall.verdict,
+        stall.pid,
+        stall.command,
+        serde_json::to_string(&stall.holders)?,
+        serde_json::to_string(&stall.victims)?,
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Replace a stall's numbers, verdict and parties (its end, usually).
+pub(crate) fn update_stall(conn: &Connection, id: i64, stall: &Stall) -> Result<(), Fail> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE stalls SET end_time = ?2, duration = ?3, suspended = ?4, cause = ?5,
+                 pressure_kind = ?6, peak_pressure = ?7, window_pressure = ?8, verdict = ?9,
+                 holders_json = ?10, victims_json = ?11
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            stall.end_s,
+            stall.duration_s,
+            stall.suspended_s,
+            stall.cause.map(|c| c.as_str()),
+            stall.pressure_kind,
+            stall.peak_pressure_pct,
+            stall.window_pressure_pct,
+            stall.verdict,
+            serde_json::to_string(&stall.holders)?,
+            serde_json::to_string(&stall.victims)?,
+        ])?;
+    if n == 0 {
+        return Err(Fail::NotFound { what: "stall", id });
+    }
+    Ok(())
+}
+
+/// Stalls left open by a daemon that died: they end at their last known
+/// moment (start + duration so far).
+pub(crate) fn close_dangling_stalls(conn: &Connection) -> Result<usize, Fail> {
+    Ok(conn.execute(
+        "UPDATE stalls SET end_time = start_time + duration WHERE end_time IS NULL",
+        [],
+    )?)
+}
+
 pub(crate) fn finish_capture(
     conn: &Connection,
     capture_id: i64,
@@ -376,6 +457,7 @@ pub(crate) fn insert_capture_data(
 
 /// The WHERE clause of everything `prune` removes.
 const PRUNABLE: &str = "exit_time IS NOT NULL AND exit_time < ?1";
+const STALL_PRUNABLE: &str = "end_time IS NOT NULL AND end_time < ?1";
 
 pub(crate) fn prune_counts(conn: &Connection, older_than: f64) -> Result<PruneCounts, Fail> {
     let count = |sql: &str| -> Result<u64, Fail> {
@@ -392,7 +474,11 @@ pub(crate) fn prune_counts(conn: &Connection, older_than: f64) -> Result<PruneCo
         ))?,
         captures: count(&format!(
             "SELECT COUNT(*) FROM forensic_captures WHERE event_id IN
-               (SELECT id FROM process_events WHERE {PRUNABLE})"
+               (SELECT id FROM process_events WHERE {PRUNABLE})
+             OR stall_id IN (SELECT id FROM stalls WHERE {STALL_PRUNABLE})"
+        ))?,
+        stalls: count(&format!(
+            "SELECT COUNT(*) FROM stalls WHERE {STALL_PRUNABLE}"
         ))?,
     })
 }
@@ -401,6 +487,10 @@ pub(crate) fn prune(conn: &Connection, older_than: f64) -> Result<PruneCounts, F
     let counts = prune_counts(conn, older_than)?;
     conn.execute(
         &format!("DELETE FROM process_events WHERE {PRUNABLE}"),
+        [older_than],
+    )?;
+    conn.execute(
+        &format!("DELETE FROM stalls WHERE {STALL_PRUNABLE}"),
         [older_than],
     )?;
     Ok(counts)
@@ -555,6 +645,16 @@ impl Store {
         data: &CaptureData,
     ) -> Result<(), StorageError> {
         self.write(|c| insert_capture_data(c, capture_id, data))
+    }
+
+    /// Close stalls a dead daemon left open (start-up). Returns how many.
+    pub fn close_dangling_stalls(&mut self) -> Result<usize, StorageError> {
+        self.write(close_dangling_stalls)
+    }
+
+    /// Insert one stall directly (tests, tools); the daemon uses the writer.
+    pub fn insert_stall(&mut self, stall: &Stall, boot_time: u64) -> Result<i64, StorageError> {
+        self.write(|c| insert_stall(c, stall, boot_time))
     }
 
     /// What `prune(older_than)` would delete, without deleting.

@@ -7,7 +7,8 @@
 use super::write as sql;
 use super::{Fail, StorageError, Store};
 use crate::model::{
-    CaptureData, CaptureStatus, CloseReason, ProcessSamples, ProcessScore, SnapshotType,
+    CaptureData, CaptureOwner, CaptureStatus, CloseReason, ProcessSamples, ProcessScore,
+    SnapshotType, Stall,
 };
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::collections::HashMap;
@@ -71,13 +72,22 @@ pub enum WriteOp {
         now: f64,
         reason: CloseReason,
     },
-    /// Start a capture ('pending') for an event and remember `capture_key`.
-    /// The event key may already be closed: captures outlive their trigger.
+    /// Start a capture ('pending') for an event or a stall and remember
+    /// `capture_key`. The event key may already be closed: captures outlive
+    /// their trigger.
     InsertCapture {
         capture_key: u64,
-        event_key: u64,
+        owner: CaptureOwner,
         captured_at: f64,
         trigger: String,
+    },
+    /// Record a stall under `stall_key`: inserted the first time the key is
+    /// seen, updated (its end, final numbers) after that.
+    Stall {
+        stall_key: u64,
+        stall: Box<Stall>,
+        /// Unix milliseconds.
+        boot_time: u64,
     },
     /// Attach the frozen ring buffer to a capture. Send before `FinishCapture`.
     BufferContext {
@@ -119,6 +129,7 @@ impl WriteOp {
             WriteOp::CloseEvent { .. } => "close_event",
             WriteOp::CloseDangling { .. } => "close_dangling",
             WriteOp::InsertCapture { .. } => "insert_capture",
+            WriteOp::Stall { .. } => "stall",
             WriteOp::BufferContext { .. } => "buffer_context",
             WriteOp::CaptureData { .. } => "capture_data",
             WriteOp::FinishCapture { .. } => "finish_capture",
@@ -382,6 +393,8 @@ struct Keys {
     captures: HashMap<u64, i64>,
     /// Event rows of keys already closed, so late captures still find them.
     closed_events: HashMap<u64, i64>,
+    /// Stall keys of this run → row ids (a few per day; kept for captures).
+    stalls: HashMap<u64, i64>,
 }
 
 /// Most recently closed event keys remembered for late captures.
@@ -403,6 +416,13 @@ impl Keys {
             .ok_or_else(|| Fail::Invalid(format!("event key {key} is unknown")))
     }
 
+    fn stall(&self, key: u64) -> Result<i64, Fail> {
+        self.stalls
+            .get(&key)
+            .copied()
+            .ok_or_else(|| Fail::Invalid(format!("stall key {key} is unknown")))
+    }
+
     fn capture(&self, key: u64) -> Result<i64, Fail> {
         self.captures
             .get(&key)
@@ -419,6 +439,7 @@ enum Effect {
     ForgetAllEvents,
     CaptureOpened(u64, i64),
     CaptureFinished(u64),
+    StallRecorded(u64, i64),
 }
 
 impl Effect {
@@ -445,6 +466,9 @@ impl Effect {
             }
             Effect::CaptureFinished(key) => {
                 keys.captures.remove(&key);
+            }
+            Effect::StallRecorded(key, id) => {
+                keys.stalls.insert(key, id);
             }
         }
     }
@@ -507,7 +531,7 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
         }
         WriteOp::InsertCapture {
             capture_key,
-            event_key,
+            owner,
             captured_at,
             trigger,
         } => {
@@ -516,8 +540,27 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
                     "capture key {capture_key} is already in use"
                 )));
             }
-            let id = sql::insert_capture(conn, keys.event_any(*event_key)?, *captured_at, trigger)?;
+            let id = match owner {
+                CaptureOwner::Event(key) => {
+                    sql::insert_capture(conn, keys.event_any(*key)?, *captured_at, trigger)?
+                }
+                CaptureOwner::Stall(key) => {
+                    sql::insert_stall_capture(conn, keys.stall(*key)?, *captured_at, trigger)?
+                }
+            };
             return Ok(Effect::CaptureOpened(*capture_key, id));
+        }
+        WriteOp::Stall {
+            stall_key,
+            stall,
+            boot_time,
+        } => {
+            if let Some(&id) = keys.stalls.get(stall_key) {
+                sql::update_stall(conn, id, stall)?;
+                return Ok(Effect::None);
+            }
+            let id = sql::insert_stall(conn, stall, *boot_time)?;
+            return Ok(Effect::StallRecorded(*stall_key, id));
         }
         WriteOp::BufferContext {
             capture_key,
