@@ -11,8 +11,9 @@ mod common;
 use common::arg;
 use common::median;
 
+use rogue_hunter::ipc::hub::Hub;
 use rogue_hunter::ipc::protocol::{DaemonInfo, ServerMessage};
-use rogue_hunter::ipc::server::{EventQuery, Hub, Server, ServerConfig};
+use rogue_hunter::ipc::server::{EventQuery, Server, ServerConfig};
 use rogue_hunter::model::{MetricValue, ProcessSamples, ProcessScore};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};

@@ -118,6 +118,18 @@ pub fn count_rate(v: f64) -> String {
     }
 }
 
+/// A share (percent of a fair share) in at most 5 characters: "7.5", "250",
+/// "huge"; "-" when not measured or not finite.
+pub fn share(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if !v.is_finite() => "-".into(),
+        Some(v) if v < 100.0 => format!("{v:.1}"),
+        Some(v) if v < 99_999.5 => format!("{v:.0}"),
+        Some(_) => "huge".into(),
+    }
+}
+
 /// Seconds as "3s", "4m05s", "2h10m", "3d04h".
 pub fn duration(secs: f64) -> String {
     if !secs.is_finite() || secs < 0.0 {
@@ -353,6 +365,20 @@ mod tests {
         assert_eq!(duration(245.0), "4m05s");
         assert_eq!(duration(7800.0), "2h10m");
         assert_eq!(duration(3.0 * 86400.0 + 4.0 * 3600.0), "3d04h");
+    }
+
+    #[test]
+    fn shares_fit_five_characters() {
+        assert_eq!(share(None), "-");
+        assert_eq!(share(Some(f64::NAN)), "-");
+        assert_eq!(share(Some(7.54)), "7.5");
+        assert_eq!(share(Some(99.94)), "99.9");
+        assert_eq!(share(Some(250.4)), "250");
+        assert_eq!(share(Some(99_999.4)), "99999");
+        assert_eq!(share(Some(1e6)), "huge");
+        for v in [0.0, 99.99, 100.0, 12_345.6, 99_999.49, 1e9] {
+            assert!(share(Some(v)).chars().count() <= 5, "{v}");
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! rogue-hunter: finds the process behind a slow or stalling machine and keeps
 //! the evidence.
 //!
-//! Pure core (`model`, `score`, `ringbuffer`) with I/O at the edges (`platform`,
-//! `collect`, `config`, `logging`, `cli`). See docs/architecture.md.
+//! Pure core (`model`, `score`, `ringbuffer`, `schedule`) with I/O at the edges
+//! (`platform`, `collect`, `config`, `logging`, `cli`). See docs/architecture.md.
 
 pub mod cli;
 pub mod collect;
@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod perms;
 pub mod platform;
 pub mod ringbuffer;
+pub mod schedule;
 pub mod score;
 pub mod service;
 pub mod stalls;

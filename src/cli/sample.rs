@@ -5,6 +5,7 @@ use crate::collect::Sampler;
 use crate::format;
 use crate::platform;
 use crate::ringbuffer::RingBuffer;
+use crate::schedule::Schedule;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
@@ -43,13 +44,18 @@ pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
     let mut sampler = Sampler::new(source, config);
     // The first round primes the counters; rates need two readings.
     sampler.sample(crate::unix_now());
-    let mut next = Instant::now() + interval;
+    let epoch = Instant::now();
+    let mut schedule = Schedule::new(interval, interval);
     for i in 0..args.count {
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
+        // Wait for the next tick; a slow reader skips ticks rather than getting
+        // a burst of samples taken back to back.
+        loop {
+            let now = epoch.elapsed();
+            if schedule.tick(now).is_some() {
+                break;
+            }
+            std::thread::sleep(schedule.until_due(now));
         }
-        next += interval;
         // The ring buffer widens each metric's low/high over the samples so far.
         let samples = ring.push(sampler.sample(crate::unix_now()));
         if args.json {

@@ -13,12 +13,14 @@ pub mod observers;
 use crate::collect::Sampler;
 use crate::config::{self, Config, Paths};
 use crate::forensics::{CaptureRequest, Forensics};
+use crate::ipc::hub::Hub;
 use crate::ipc::protocol::{DaemonInfo, EventKind, EventNotice};
-use crate::ipc::server::{EventQuery, Hub, Server, ServerConfig};
+use crate::ipc::server::{EventQuery, Server, ServerConfig};
 use crate::model::SnapshotType;
 use crate::model::{ProcessSamples, ProcessScore};
 use crate::platform;
 use crate::ringbuffer::RingBuffer;
+use crate::schedule::Schedule;
 use crate::storage::{StorageError, Store, WriteOp, Writer};
 use crate::tracker::{Tracker, TrackerCommand};
 use lock::{InstanceLock, LockError};
@@ -75,19 +77,6 @@ impl Lateness {
             self.total_ms / self.samples as f64
         }
     }
-}
-
-/// The next scheduled tick after a sample started at `started` for tick
-/// `scheduled`: normally `scheduled + interval`; when more than a whole
-/// interval behind, skip ahead (returns how many ticks were skipped).
-pub fn next_tick(scheduled: Instant, started: Instant, interval: Duration) -> (Instant, u64) {
-    let mut next = scheduled + interval;
-    let mut skipped = 0;
-    while next + interval <= started {
-        next += interval;
-        skipped += 1;
-    }
-    (next, skipped)
 }
 
 /// Turn one tracker command into the storage write it implies.
@@ -322,18 +311,25 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     let mut lateness = Lateness::default();
     let mut sample_count: u64 = 0;
     let mut last_prune = Instant::now();
-    let mut next = Instant::now();
+    // Ticks are due on offsets from `epoch`, the first at once.
+    let epoch = Instant::now();
+    let mut schedule = Schedule::new(interval, Duration::ZERO);
 
     while !stop.load(Ordering::Relaxed) {
         observers.tick();
-        let now_i = Instant::now();
-        if now_i < next {
+        let now_m = epoch.elapsed();
+        let Some(tick) = schedule.tick(now_m) else {
             // Sleep in short slices so a signal is noticed promptly.
-            std::thread::sleep((next - now_i).min(Duration::from_millis(100)));
+            std::thread::sleep(schedule.until_due(now_m).min(Duration::from_millis(100)));
             continue;
-        }
-        let late = now_i - next;
+        };
+        let late = tick.late;
         lateness.record(late, interval);
+        if tick.skipped > 0 {
+            lateness.skipped += tick.skipped;
+            observers.ticks_skipped(tick.skipped);
+            warn!(event_name = "sampling_behind", skipped_ticks = tick.skipped);
+        }
         let now = crate::unix_now();
         let (top, all) = sampler.sample_all(now);
         let critical_now = observers.count_critical(all);
@@ -405,13 +401,6 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
                 },
             );
         }
-        let (n, skipped) = next_tick(next, Instant::now(), interval);
-        if skipped > 0 {
-            lateness.skipped += skipped;
-            observers.ticks_skipped(skipped);
-            warn!(event_name = "sampling_behind", skipped_ticks = skipped);
-        }
-        next = n;
     }
 
     let now = crate::unix_now();
@@ -459,18 +448,6 @@ mod tests {
     use super::*;
     use crate::model::CloseReason;
     use crate::model::ProcessScore;
-
-    #[test]
-    fn next_tick_keeps_cadence_and_skips_when_far_behind() {
-        let t0 = Instant::now();
-        let i = Duration::from_millis(100);
-        assert_eq!(next_tick(t0, t0 + Duration::from_millis(5), i), (t0 + i, 0));
-        // 350 ms late: ticks +100 and +200 are skipped; the next sample is due
-        // at +300, the latest tick not more than one interval behind.
-        let (n, skipped) = next_tick(t0, t0 + Duration::from_millis(350), i);
-        assert_eq!(skipped, 2);
-        assert_eq!(n, t0 + Duration::from_millis(300));
-    }
 
     #[test]
     fn lateness_counts_samples_later_than_an_interval() {

@@ -1,9 +1,12 @@
 //! Live stream between the daemon and its clients over a Unix socket.
 //!
-//! `protocol` is the wire format, `server` the daemon's side (socket, peer check,
-//! fan-out), `client` the TUI's and `status`'s side (connect, read, reconnect).
+//! `protocol` is the wire format; the daemon's side is `hub` (fan-out to clients
+//! through bounded per-client queues, the history kept for `initial_state`) and
+//! `server` (socket, accept loop, peer check, per-connection tasks); `client`
+//! is the TUI's and `status`'s side (connect, read, reconnect).
 
 pub mod client;
+pub mod hub;
 mod lines;
 pub mod protocol;
 pub mod server;

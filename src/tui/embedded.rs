@@ -11,6 +11,7 @@ use crate::ipc::protocol::{DaemonInfo, PROTOCOL_VERSION, ServerMessage};
 use crate::platform;
 use crate::platform::ProcessSource;
 use crate::ringbuffer::RingBuffer;
+use crate::schedule::Schedule;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -89,17 +90,14 @@ pub(crate) fn sample_loop<S: ProcessSource>(
     }
     // The first round primes the counters; rates need two readings.
     sampler.sample(crate::unix_now());
-    let mut next = Instant::now() + interval;
+    let epoch = Instant::now();
+    let mut schedule = Schedule::new(interval, interval);
     while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep((next - now).min(SLICE));
+        let now = epoch.elapsed();
+        // A tick that fell behind (suspended, overloaded) skips the missed ones.
+        if schedule.tick(now).is_none() {
+            std::thread::sleep(schedule.until_due(now).min(SLICE));
             continue;
-        }
-        next += interval;
-        if next < now {
-            // Fell behind (suspended, overloaded): skip the missed ticks.
-            next = now + interval;
         }
         let stored = ring.push(sampler.sample(crate::unix_now()));
         let msg = TuiInput::Message(ServerMessage::Sample {

@@ -1,101 +1,33 @@
-//! `rogue-hunter events` and `events show ID`: what went rogue, and the
-//! timeline of one event.
+//! How `events` and `events show` print what the query fetched: tables and
+//! text for people, JSON for programs. Pure: structs (and the current time,
+//! where an open event's duration needs it) in, strings out.
 
-use super::{CliError, Context, out, parse_duration};
+use super::query::{EventDetail, ForensicView};
 use crate::forensics;
 use crate::format::{self, Align};
-use crate::model::ProcessSamples;
-use crate::model::{CaptureStatus, EventRow, LogRecord, SnapshotRow, SnapshotType, ThreadRecord};
-use crate::storage::{EventFilter, StorageError, Store};
-use clap::Subcommand;
+use crate::model::{EventRow, LogRecord, SnapshotRow, SnapshotType, ThreadRecord};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
-#[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct EventsArgs {
-    #[command(subcommand)]
-    pub show: Option<EventsCommand>,
-    /// Only events still open.
-    #[arg(long)]
-    pub open: bool,
-    /// At most N events (newest first).
-    #[arg(long, default_value_t = 50)]
-    pub limit: usize,
-    /// Only events active within this long ago: 90s, 10m, 2h, 3d.
-    #[arg(long, value_name = "DUR")]
-    pub since: Option<String>,
-    #[arg(long)]
+/// What `events show` prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShowOptions {
+    pub forensics: bool,
+    pub threads: bool,
+    pub logs: bool,
     pub json: bool,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum EventsCommand {
-    /// One event with its snapshots (and its forensic captures).
-    Show {
-        id: i64,
-        /// Include the forensic captures: a summary of each (threads by state,
-        /// the hottest stack, pressure, culprits).
-        #[arg(long)]
-        forensics: bool,
-        /// Every thread of each capture with its stack (implies --forensics).
-        #[arg(long)]
-        threads: bool,
-        /// The kernel/journal/unified-log lines of each capture (implies
-        /// --forensics).
-        #[arg(long)]
-        logs: bool,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-fn open_store(ctx: &Context) -> Result<Store, CliError> {
-    Store::open_read_only(&ctx.paths.database()).map_err(|e| CliError::runtime(e.to_string()))
-}
-
-pub fn run(ctx: &Context, args: EventsArgs) -> Result<(), CliError> {
-    if let Some(EventsCommand::Show {
-        id,
-        forensics,
-        threads,
-        logs,
-        json,
-    }) = args.show
-    {
-        let opts = ShowOptions {
-            forensics: forensics || threads || logs,
-            threads,
-            logs,
-            json,
-        };
-        return show(ctx, id, opts);
-    }
-    let since = match &args.since {
-        Some(text) => Some(crate::unix_now() - parse_duration(text)?),
-        None => None,
-    };
-    // No database yet means nothing recorded yet, not a failure.
-    let events = match Store::open_read_only(&ctx.paths.database()) {
-        Ok(store) => store
-            .list_events(&EventFilter {
-                open_only: args.open,
-                since,
-                limit: Some(args.limit),
-            })
-            .map_err(|e| CliError::runtime(e.to_string()))?,
-        Err(StorageError::Missing { .. }) => Vec::new(),
-        Err(e) => return Err(CliError::runtime(e.to_string())),
-    };
-    if args.json {
-        let text = serde_json::to_string_pretty(&events)
-            .map_err(|e| CliError::runtime(format!("cannot encode events: {e}")))?;
-        return out(&format!("{text}\n"));
-    }
+/// `events` for people: the table, or a note that nothing is recorded yet.
+pub fn events_text(events: &[EventRow], now: f64) -> String {
     if events.is_empty() {
-        return out("no events recorded (events are recorded by `rogue-hunter daemon`)\n");
+        return "no events recorded (events are recorded by `rogue-hunter daemon`)\n".into();
     }
-    out(&events_table(&events))
+    events_table(events, now)
+}
+
+/// `events --json`: the list as pretty JSON, newline-terminated.
+pub fn events_json(events: &[EventRow]) -> Result<String, serde_json::Error> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(events)?))
 }
 
 fn event_status(e: &EventRow) -> String {
@@ -106,11 +38,13 @@ fn event_status(e: &EventRow) -> String {
     }
 }
 
-fn event_duration(e: &EventRow) -> String {
-    format::duration(e.exit_time_s.unwrap_or_else(crate::unix_now) - e.entry_time_s)
+/// How long the event lasted, or has lasted by `now` (Unix seconds) if open.
+fn event_duration(e: &EventRow, now: f64) -> String {
+    format::duration(e.exit_time_s.unwrap_or(now) - e.entry_time_s)
 }
 
-pub fn events_table(events: &[EventRow]) -> String {
+/// The `events` table; open events' durations run to `now` (Unix seconds).
+pub fn events_table(events: &[EventRow], now: f64) -> String {
     let headers = [
         ("ID", Align::Right),
         ("PID", Align::Right),
@@ -130,7 +64,7 @@ pub fn events_table(events: &[EventRow]) -> String {
                 e.id.to_string(),
                 e.pid.to_string(),
                 format::local_time(e.entry_time_s),
-                event_duration(e),
+                event_duration(e, now),
                 format!("{:.1}", e.peak_score),
                 e.peak_band.to_string(),
                 e.dominant_resource.to_string(),
@@ -146,7 +80,7 @@ pub fn events_table(events: &[EventRow]) -> String {
 /// The stable JSON shape of `events show ID --json`; `forensics` only with
 /// `--forensics`.
 #[derive(Debug, Serialize)]
-struct EventDetail<'a> {
+struct EventJson<'a> {
     #[serde(flatten)]
     event: &'a EventRow,
     snapshots: &'a [SnapshotRow],
@@ -154,131 +88,20 @@ struct EventDetail<'a> {
     forensics: Option<&'a [ForensicView]>,
 }
 
-/// What `events show` prints.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ShowOptions {
-    pub forensics: bool,
-    pub threads: bool,
-    pub logs: bool,
-    pub json: bool,
+/// `events show ID --json`: pretty JSON, newline-terminated.
+pub fn event_json(d: &EventDetail) -> Result<String, serde_json::Error> {
+    let text = serde_json::to_string_pretty(&EventJson {
+        event: &d.event,
+        snapshots: &d.snapshots,
+        forensics: d.forensics.as_deref(),
+    })?;
+    Ok(format!("{text}\n"))
 }
 
-/// One capture as `events show --forensics --json` prints it.
-#[derive(Debug, Serialize)]
-pub struct ForensicView {
-    pub id: i64,
-    pub captured_at: f64,
-    pub trigger: String,
-    pub status: CaptureStatus,
-    pub duration_ms: Option<f64>,
-    /// Why the capture is not complete ("source: status (detail); ...").
-    pub error: Option<String>,
-    /// Per source: `{status, detail, bytes}`.
-    pub sources: serde_json::Value,
-    pub threads: Vec<ThreadRecord>,
-    /// resource → kind (`some`/`full`) → `{avg10, avg60, avg300, total}`.
-    pub pressure: BTreeMap<String, BTreeMap<String, PressureValues>>,
-    pub logs: Vec<LogRecord>,
-    /// Named snapshots: loadavg, meminfo, vmstat_delta, process.*, spindump.*.
-    pub system: BTreeMap<String, serde_json::Value>,
-    pub buffer_context: Option<BufferView>,
-    pub culprits: serde_json::Value,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PressureValues {
-    pub avg10: Option<f64>,
-    pub avg60: Option<f64>,
-    pub avg300: Option<f64>,
-    pub total: Option<u64>,
-}
-
-/// The frozen ring buffer of a capture.
-#[derive(Debug, Serialize)]
-pub struct BufferView {
-    pub id: i64,
-    pub samples: usize,
-    /// Unix seconds of the oldest and newest sample.
-    pub from: Option<f64>,
-    pub to: Option<f64>,
-    pub frozen: Vec<ProcessSamples>,
-}
-
-/// Every capture of an event, with what it gathered.
-pub fn forensic_views(store: &Store, event_id: i64) -> Result<Vec<ForensicView>, CliError> {
-    let err = |e: crate::storage::StorageError| CliError::runtime(e.to_string());
-    let mut views = Vec::new();
-    for c in store.captures(event_id).map_err(err)? {
-        let data = store.capture_data(c.id).map_err(err)?;
-        let ctx = store.buffer_context(c.id).map_err(err)?;
-        let mut pressure: BTreeMap<String, BTreeMap<String, PressureValues>> = BTreeMap::new();
-        for p in data.pressure {
-            pressure.entry(p.resource).or_default().insert(
-                p.kind,
-                PressureValues {
-                    avg10: p.avg10,
-                    avg60: p.avg60,
-                    avg300: p.avg300,
-                    total: p.total,
-                },
-            );
-        }
-        let (culprits, buffer_context) = match ctx {
-            Some(b) => (
-                b.culprits.unwrap_or_else(|| serde_json::json!([])),
-                Some(BufferView {
-                    id: b.id,
-                    samples: b.frozen.len(),
-                    from: b.frozen.first().map(|s| s.timestamp_s),
-                    to: b.frozen.last().map(|s| s.timestamp_s),
-                    frozen: b.frozen,
-                }),
-            ),
-            None => (serde_json::json!([]), None),
-        };
-        views.push(ForensicView {
-            id: c.id,
-            captured_at: c.captured_at_s,
-            trigger: c.trigger,
-            status: c.status,
-            duration_ms: c.duration_ms,
-            error: c.error,
-            sources: c.sources.unwrap_or_else(|| serde_json::json!({})),
-            threads: data.threads,
-            pressure,
-            logs: data.logs,
-            system: data.system,
-            buffer_context,
-            culprits,
-        });
-    }
-    Ok(views)
-}
-
-fn show(ctx: &Context, id: i64, opts: ShowOptions) -> Result<(), CliError> {
-    let store = open_store(ctx)?;
-    let Some((event, snapshots)) = store
-        .event_detail(id)
-        .map_err(|e| CliError::runtime(e.to_string()))?
-    else {
-        return Err(CliError::runtime(format!(
-            "no event with id {id} (list them with `rogue-hunter events`)"
-        )));
-    };
-    let views = if opts.forensics {
-        Some(forensic_views(&store, id)?)
-    } else {
-        None
-    };
-    if opts.json {
-        let text = serde_json::to_string_pretty(&EventDetail {
-            event: &event,
-            snapshots: &snapshots,
-            forensics: views.as_deref(),
-        })
-        .map_err(|e| CliError::runtime(format!("cannot encode event: {e}")))?;
-        return out(&format!("{text}\n"));
-    }
+/// `events show ID` for people: the event, its timeline, then each capture
+/// (when fetched). An open event's duration runs to `now` (Unix seconds).
+pub fn event_text(d: &EventDetail, now: f64, opts: ShowOptions) -> String {
+    let event = &d.event;
     let mut t = String::new();
     t.push_str(&format!(
         "event {}  pid {}  {}\n",
@@ -299,14 +122,17 @@ fn show(ctx: &Context, id: i64, opts: ShowOptions) -> Result<(), CliError> {
         Some(x) => t.push_str(&format!(
             "closed {} after {} ({})\n",
             format::local_time(x),
-            event_duration(&event),
-            event_status(&event)
+            event_duration(event, now),
+            event_status(event)
         )),
-        None => t.push_str(&format!("still open after {}\n", event_duration(&event))),
+        None => t.push_str(&format!(
+            "still open after {}\n",
+            event_duration(event, now)
+        )),
     }
     t.push_str(&format!("forensic captures: {}\n\n", event.forensics_count));
-    t.push_str(&timeline(&snapshots, event.entry_time_s));
-    if let Some(views) = &views {
+    t.push_str(&timeline(&d.snapshots, event.entry_time_s));
+    if let Some(views) = &d.forensics {
         if views.is_empty() {
             t.push_str("\nno forensic captures for this event\n");
         }
@@ -315,7 +141,7 @@ fn show(ctx: &Context, id: i64, opts: ShowOptions) -> Result<(), CliError> {
             t.push_str(&forensics_text(v, event.entry_time_s, opts));
         }
     }
-    out(&t)
+    t
 }
 
 /// An untrusted string, escaped and cut to `width` characters.
@@ -718,7 +544,6 @@ pub fn timeline_rows(snapshots: &[SnapshotRow], max: usize) -> Vec<usize> {
 #[cfg(test)]
 mod timeline_tests {
     use super::*;
-    use crate::model::SnapshotType;
     use crate::model::{Band, ProcessScore};
 
     fn snap(kind: SnapshotType, t: f64) -> SnapshotRow {
@@ -748,5 +573,169 @@ mod timeline_tests {
         let text = timeline(&rows, 0.0);
         assert!(text.contains("24 of 301 snapshots shown"));
         assert_eq!(timeline_rows(&rows[..5], 24), vec![0, 1, 2, 3, 4]);
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::super::query::PressureValues;
+    use super::*;
+    use crate::model::{Band, CaptureStatus, CloseReason, Resource};
+    use std::collections::BTreeMap;
+
+    fn event(exit: Option<f64>, reason: Option<CloseReason>) -> EventRow {
+        EventRow {
+            id: 7,
+            pid: 42,
+            start_time_ms: 1_000,
+            command: "evil\u{1b}[2Jname".into(),
+            boot_time_ms: 0,
+            entry_time_s: 1_000.0,
+            exit_time_s: exit,
+            entry_band: Band::Medium,
+            peak_band: Band::High,
+            peak_score: 61.0,
+            peak_time_s: 1_010.0,
+            dominant_resource: Resource::Cpu,
+            close_reason: reason,
+            forensics_count: 0,
+        }
+    }
+
+    fn view() -> ForensicView {
+        let mut cpu = BTreeMap::new();
+        for kind in ["full", "some"] {
+            cpu.insert(
+                kind.to_string(),
+                PressureValues {
+                    avg10: Some(1.0),
+                    avg60: None,
+                    avg300: Some(3.0),
+                    total: None,
+                },
+            );
+        }
+        ForensicView {
+            id: 3,
+            captured_at: 1_005.0,
+            trigger: "entered high".into(),
+            status: CaptureStatus::Partial,
+            duration_ms: Some(1_500.0),
+            error: Some("kernel_stacks: skipped (not root)".into()),
+            sources: serde_json::json!({"threads": {"status": "ok"}}),
+            threads: Vec::new(),
+            pressure: BTreeMap::from([("cpu".to_string(), cpu)]),
+            logs: vec![LogRecord {
+                source: "kernel".into(),
+                ts: None,
+                priority: Some(3),
+                unit: None,
+                process: Some("kworker".into()),
+                pid: Some(9),
+                message: "oops\u{7}".into(),
+            }],
+            system: BTreeMap::new(),
+            buffer_context: None,
+            culprits: serde_json::json!([]),
+        }
+    }
+
+    #[test]
+    fn empty_list_says_where_events_come_from() {
+        assert!(events_text(&[], 0.0).starts_with("no events recorded"));
+        assert_eq!(events_json(&[]).unwrap(), "[]\n");
+    }
+
+    #[test]
+    fn open_events_run_to_now_and_commands_are_escaped() {
+        let text = events_text(&[event(None, None)], 1_090.0);
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.contains(" 1m30s "), "{row}");
+        assert!(row.contains(" open "), "{row}");
+        assert!(row.contains(" 61.0 "), "{row}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let closed = events_table(&[event(Some(1_005.0), Some(CloseReason::Gone))], 9e9);
+        assert!(closed.contains(" 5s "), "{closed}");
+        assert!(closed.contains(" gone "), "{closed}");
+    }
+
+    #[test]
+    fn show_json_flattens_the_event_and_adds_forensics_only_when_fetched() {
+        let mut d = EventDetail {
+            event: event(None, None),
+            snapshots: Vec::new(),
+            forensics: None,
+        };
+        let v: serde_json::Value = serde_json::from_str(&event_json(&d).unwrap()).unwrap();
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["entry_time"], 1_000.0);
+        assert!(v["snapshots"].as_array().unwrap().is_empty());
+        assert!(v.get("forensics").is_none());
+        d.forensics = Some(vec![view()]);
+        let v: serde_json::Value = serde_json::from_str(&event_json(&d).unwrap()).unwrap();
+        assert_eq!(v["forensics"][0]["status"], "partial");
+        assert_eq!(v["forensics"][0]["pressure"]["cpu"]["some"]["avg10"], 1.0);
+    }
+
+    #[test]
+    fn show_text_heads_with_the_event_and_notes_missing_captures() {
+        let d = EventDetail {
+            event: event(Some(1_100.0), Some(CloseReason::Recovered)),
+            snapshots: Vec::new(),
+            forensics: Some(Vec::new()),
+        };
+        let opts = ShowOptions {
+            forensics: true,
+            ..ShowOptions::default()
+        };
+        let text = event_text(&d, 0.0, opts);
+        assert!(
+            text.starts_with("event 7  pid 42  evil\\u{1b}[2Jname\n"),
+            "{text}"
+        );
+        assert!(text.contains(" after 1m40s (recovered)\n"), "{text}");
+        assert!(
+            text.contains("no forensic captures for this event"),
+            "{text}"
+        );
+        let open = EventDetail {
+            event: event(None, None),
+            snapshots: Vec::new(),
+            forensics: None,
+        };
+        let text = event_text(&open, 1_003.0, ShowOptions::default());
+        assert!(text.contains("still open after 3s\n"), "{text}");
+        assert!(!text.contains("forensic capture "), "{text}");
+    }
+
+    #[test]
+    fn capture_summary_hides_details_behind_the_flags() {
+        let summary = forensics_text(&view(), 1_000.0, ShowOptions::default());
+        assert!(
+            summary.contains("(+5s after entry): partial, took 1.50s"),
+            "{summary}"
+        );
+        assert!(summary.contains("  not gathered: kernel_stacks: skipped (not root)\n"));
+        assert!(
+            summary.contains("cpu some 1.0/-/3.0 full 1.0/-/3.0"),
+            "{summary}"
+        );
+        assert!(summary.contains("  sources: threads ok\n"), "{summary}");
+        assert!(summary.contains("logs: 1 lines (show them with --logs)"));
+        let logs = forensics_text(
+            &view(),
+            1_000.0,
+            ShowOptions {
+                logs: true,
+                ..ShowOptions::default()
+            },
+        );
+        assert!(!logs.contains("show them with --logs"));
+        assert!(logs.contains("kworker[9]"), "{logs}");
+        assert!(logs.contains(" err "), "{logs}");
+        assert!(
+            logs.contains("oops\\u{7}") && !logs.contains('\u{7}'),
+            "{logs}"
+        );
     }
 }

@@ -1,0 +1,106 @@
+//! `rogue-hunter events` and `events show ID`: what went rogue, and the
+//! timeline of one event.
+//!
+//! `query` fetches from storage into plain structs, `render` turns those into
+//! tables, text or JSON; this module holds the arguments and runs the command.
+
+pub mod query;
+pub mod render;
+
+use super::{CliError, Context, out, parse_duration};
+use crate::storage::EventFilter;
+use clap::Subcommand;
+pub use render::ShowOptions;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    pub show: Option<EventsCommand>,
+    /// Only events still open.
+    #[arg(long)]
+    pub open: bool,
+    /// At most N events (newest first).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Only events active within this long ago: 90s, 10m, 2h, 3d.
+    #[arg(long, value_name = "DUR")]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// One event with its snapshots (and its forensic captures).
+    Show {
+        id: i64,
+        /// Include the forensic captures: a summary of each (threads by state,
+        /// the hottest stack, pressure, culprits).
+        #[arg(long)]
+        forensics: bool,
+        /// Every thread of each capture with its stack (implies --forensics).
+        #[arg(long)]
+        threads: bool,
+        /// The kernel/journal/unified-log lines of each capture (implies
+        /// --forensics).
+        #[arg(long)]
+        logs: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(ctx: &Context, args: EventsArgs) -> Result<(), CliError> {
+    if let Some(EventsCommand::Show {
+        id,
+        forensics,
+        threads,
+        logs,
+        json,
+    }) = args.show
+    {
+        let opts = ShowOptions {
+            forensics: forensics || threads || logs,
+            threads,
+            logs,
+            json,
+        };
+        return show(ctx, id, opts);
+    }
+    let since = match &args.since {
+        Some(text) => Some(crate::unix_now() - parse_duration(text)?),
+        None => None,
+    };
+    let events = query::list(
+        &ctx.paths.database(),
+        &EventFilter {
+            open_only: args.open,
+            since,
+            limit: Some(args.limit),
+        },
+    )
+    .map_err(|e| CliError::runtime(e.to_string()))?;
+    if args.json {
+        let text = render::events_json(&events)
+            .map_err(|e| CliError::runtime(format!("cannot encode events: {e}")))?;
+        return out(&text);
+    }
+    out(&render::events_text(&events, crate::unix_now()))
+}
+
+fn show(ctx: &Context, id: i64, opts: ShowOptions) -> Result<(), CliError> {
+    let Some(detail) = query::detail(&ctx.paths.database(), id, opts.forensics)
+        .map_err(|e| CliError::runtime(e.to_string()))?
+    else {
+        return Err(CliError::runtime(format!(
+            "no event with id {id} (list them with `rogue-hunter events`)"
+        )));
+    };
+    if opts.json {
+        let text = render::event_json(&detail)
+            .map_err(|e| CliError::runtime(format!("cannot encode event: {e}")))?;
+        return out(&text);
+    }
+    out(&render::event_text(&detail, crate::unix_now(), opts))
+}

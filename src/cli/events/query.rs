@@ -1,0 +1,139 @@
+//! What `events` and `events show` read from storage, as plain structs for the
+//! renderer: the event list, and one event with its snapshots and (on request)
+//! its forensic captures.
+
+use crate::model::ProcessSamples;
+use crate::model::{CaptureStatus, EventRow, LogRecord, SnapshotRow, ThreadRecord};
+use crate::storage::{EventFilter, StorageError, Store};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The events matching `filter`, newest first. No database yet means nothing
+/// recorded yet, not a failure: an empty list.
+pub fn list(db: &Path, filter: &EventFilter) -> Result<Vec<EventRow>, StorageError> {
+    match Store::open_read_only(db) {
+        Ok(store) => store.list_events(filter),
+        Err(StorageError::Missing { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// One event as `events show` prints it.
+#[derive(Debug)]
+pub struct EventDetail {
+    pub event: EventRow,
+    pub snapshots: Vec<SnapshotRow>,
+    /// Its captures; `None` when they were not asked for.
+    pub forensics: Option<Vec<ForensicView>>,
+}
+
+/// Event `id` with its snapshots, and its captures when `forensics`; `None`
+/// when there is no such event.
+pub fn detail(db: &Path, id: i64, forensics: bool) -> Result<Option<EventDetail>, StorageError> {
+    let store = Store::open_read_only(db)?;
+    let Some((event, snapshots)) = store.event_detail(id)? else {
+        return Ok(None);
+    };
+    let forensics = if forensics {
+        Some(forensic_views(&store, id)?)
+    } else {
+        None
+    };
+    Ok(Some(EventDetail {
+        event,
+        snapshots,
+        forensics,
+    }))
+}
+
+/// One capture as `events show --forensics --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct ForensicView {
+    pub id: i64,
+    pub captured_at: f64,
+    pub trigger: String,
+    pub status: CaptureStatus,
+    pub duration_ms: Option<f64>,
+    /// Why the capture is not complete ("source: status (detail); ...").
+    pub error: Option<String>,
+    /// Per source: `{status, detail, bytes}`.
+    pub sources: serde_json::Value,
+    pub threads: Vec<ThreadRecord>,
+    /// resource → kind (`some`/`full`) → `{avg10, avg60, avg300, total}`.
+    pub pressure: BTreeMap<String, BTreeMap<String, PressureValues>>,
+    pub logs: Vec<LogRecord>,
+    /// Named snapshots: loadavg, meminfo, vmstat_delta, process.*, spindump.*.
+    pub system: BTreeMap<String, serde_json::Value>,
+    pub buffer_context: Option<BufferView>,
+    pub culprits: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PressureValues {
+    pub avg10: Option<f64>,
+    pub avg60: Option<f64>,
+    pub avg300: Option<f64>,
+    pub total: Option<u64>,
+}
+
+/// The frozen ring buffer of a capture.
+#[derive(Debug, Serialize)]
+pub struct BufferView {
+    pub id: i64,
+    pub samples: usize,
+    /// Unix seconds of the oldest and newest sample.
+    pub from: Option<f64>,
+    pub to: Option<f64>,
+    pub frozen: Vec<ProcessSamples>,
+}
+
+/// Every capture of an event, with what it gathered.
+pub fn forensic_views(store: &Store, event_id: i64) -> Result<Vec<ForensicView>, StorageError> {
+    let mut views = Vec::new();
+    for c in store.captures(event_id)? {
+        let data = store.capture_data(c.id)?;
+        let ctx = store.buffer_context(c.id)?;
+        let mut pressure: BTreeMap<String, BTreeMap<String, PressureValues>> = BTreeMap::new();
+        for p in data.pressure {
+            pressure.entry(p.resource).or_default().insert(
+                p.kind,
+                PressureValues {
+                    avg10: p.avg10,
+                    avg60: p.avg60,
+                    avg300: p.avg300,
+                    total: p.total,
+                },
+            );
+        }
+        let (culprits, buffer_context) = match ctx {
+            Some(b) => (
+                b.culprits.unwrap_or_else(|| serde_json::json!([])),
+                Some(BufferView {
+                    id: b.id,
+                    samples: b.frozen.len(),
+                    from: b.frozen.first().map(|s| s.timestamp_s),
+                    to: b.frozen.last().map(|s| s.timestamp_s),
+                    frozen: b.frozen,
+                }),
+            ),
+            None => (serde_json::json!([]), None),
+        };
+        views.push(ForensicView {
+            id: c.id,
+            captured_at: c.captured_at_s,
+            trigger: c.trigger,
+            status: c.status,
+            duration_ms: c.duration_ms,
+            error: c.error,
+            sources: c.sources.unwrap_or_else(|| serde_json::json!({})),
+            threads: data.threads,
+            pressure,
+            logs: data.logs,
+            system: data.system,
+            buffer_context,
+            culprits,
+        });
+    }
+    Ok(views)
+}

@@ -1,0 +1,418 @@
+//! The hub: what the sampling thread shares with every live-stream client.
+//!
+//! It keeps the recent history (for a new client's `initial_state`) and the
+//! daemon's self-description, and fans each sample and event out to the
+//! connected clients through bounded per-client queues. A sample is encoded
+//! once and the same line is shared by every queue it goes to. Publishing never
+//! blocks: a client whose queue is full is dropped (kicked) instead of ever
+//! slowing the sampler. The socket side lives in `server`.
+
+use super::protocol::{
+    DaemonInfo, EventNotice, MAX_SERVER_LINE, ServerMessage, encode, encode_initial_state,
+    encode_sample,
+};
+use crate::model::ProcessSamples;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::{mpsc, oneshot};
+
+/// Samples kept for `initial_state` when the config does not say.
+pub const DEFAULT_HISTORY_LEN: usize = 60;
+/// Per-client queue length when the config does not say (~21 s at 3 Hz).
+pub const DEFAULT_CLIENT_QUEUE: usize = 64;
+
+/// One line shared by every client it goes to.
+pub(super) type Line = Arc<str>;
+
+/// A connected client as the hub sees it.
+struct Slot {
+    id: u64,
+    tx: mpsc::Sender<Line>,
+    /// Fired (with the reason) when the hub drops the client.
+    kick: Option<oneshot::Sender<&'static str>>,
+}
+
+struct HubState {
+    daemon: DaemonInfo,
+    history: VecDeque<Arc<ProcessSamples>>,
+    history_len: usize,
+    client_queue: usize,
+    clients: Vec<Slot>,
+}
+
+struct HubInner {
+    state: Mutex<HubState>,
+    next_id: AtomicU64,
+}
+
+/// State shared between the sampling thread and the server: the recent history,
+/// the daemon's self-description and the connected clients' queues. Cheap to
+/// clone. Publishing never blocks on a client: it only takes a short mutex and
+/// does a `try_send` per client.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Hub")
+            .field("history", &st.history.len())
+            .field("history_len", &st.history_len)
+            .field("client_queue", &st.client_queue)
+            .field("clients", &st.clients.len())
+            .finish()
+    }
+}
+
+impl Hub {
+    /// A hub keeping `DEFAULT_HISTORY_LEN` samples and `DEFAULT_CLIENT_QUEUE`
+    /// messages per client; `Server::start` applies its `ServerConfig` values.
+    pub fn new(daemon: DaemonInfo) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                state: Mutex::new(HubState {
+                    daemon,
+                    history: VecDeque::with_capacity(DEFAULT_HISTORY_LEN),
+                    history_len: DEFAULT_HISTORY_LEN,
+                    client_queue: DEFAULT_CLIENT_QUEUE,
+                    clients: Vec::new(),
+                }),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock leaves consistent data behind (every
+        // update is a single push/replace), so poisoning is ignored.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn configure(&self, history_len: usize, client_queue: usize) {
+        let mut st = self.lock();
+        st.history_len = history_len;
+        st.client_queue = client_queue.max(1);
+        while st.history.len() > history_len {
+            st.history.pop_front();
+        }
+    }
+
+    /// Record a sample for `initial_state` and queue it for every client. Called
+    /// from the (non-async) sampling thread; never blocks on clients: a client
+    /// whose queue is full is dropped.
+    pub fn publish_sample(&self, samples: Arc<ProcessSamples>) {
+        // Encode outside the lock when someone is listening (the usual case with a
+        // TUI open); under it only if a client arrived in between.
+        let mut line = if self.client_count() > 0 {
+            encode_line(encode_sample(&samples), "sample")
+        } else {
+            None
+        };
+        let mut st = self.lock();
+        if st.history_len > 0 {
+            if st.history.len() >= st.history_len {
+                st.history.pop_front();
+            }
+            st.history.push_back(Arc::clone(&samples));
+        }
+        if st.clients.is_empty() {
+            return;
+        }
+        if line.is_none() {
+            line = encode_line(encode_sample(&samples), "sample");
+        }
+        if let Some(line) = line {
+            fan_out(&mut st, &line);
+        }
+    }
+
+    /// Queue an event notice for every client (events are not kept in history).
+    pub fn publish_event(&self, notice: EventNotice) {
+        if self.client_count() == 0 {
+            return;
+        }
+        let Some(line) = encode_line(encode(&ServerMessage::Event { event: notice }), "event")
+        else {
+            return;
+        };
+        fan_out(&mut self.lock(), &line);
+    }
+
+    /// Replace what `initial_state` says about the daemon.
+    pub fn set_daemon_info(&self, info: DaemonInfo) {
+        self.lock().daemon = info;
+    }
+
+    /// Change what `initial_state` says about the daemon in place (e.g. bump
+    /// `sample_count`). `f` runs under the hub's lock: keep it trivial.
+    pub fn update_daemon_info(&self, f: impl FnOnce(&mut DaemonInfo)) {
+        f(&mut self.lock().daemon);
+    }
+
+    /// What `initial_state` currently says about the daemon.
+    pub fn daemon_info(&self) -> DaemonInfo {
+        self.lock().daemon.clone()
+    }
+
+    /// Clients currently connected and subscribed.
+    pub fn client_count(&self) -> usize {
+        self.lock().clients.len()
+    }
+
+    /// Subscribe a new client: what its `initial_state` says plus its queue.
+    /// Atomic with respect to `publish_sample`, so the client sees every sample
+    /// exactly once (in the history or in the queue).
+    pub(super) fn subscribe(&self) -> Subscription {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (daemon, history, rx, kick) = {
+            let mut st = self.lock();
+            let (tx, rx) = mpsc::channel(st.client_queue);
+            let (kick_tx, kick_rx) = oneshot::channel();
+            st.clients.push(Slot {
+                id,
+                tx,
+                kick: Some(kick_tx),
+            });
+            let history: Vec<Arc<ProcessSamples>> = st.history.iter().cloned().collect();
+            (st.daemon.clone(), history, rx, kick_rx)
+        };
+        let guard = Unsubscribe {
+            hub: self.clone(),
+            id,
+        };
+        Subscription {
+            id,
+            daemon,
+            history,
+            rx,
+            kick,
+            _guard: guard,
+        }
+    }
+
+    fn unsubscribe(&self, id: u64) {
+        self.lock().clients.retain(|s| s.id != id);
+    }
+}
+
+/// Encode `initial_state`, dropping the oldest history until it fits in a line a
+/// client accepts.
+pub(super) fn initial_state_line(
+    daemon: &DaemonInfo,
+    history: &[Arc<ProcessSamples>],
+    max: usize,
+) -> Result<String, serde_json::Error> {
+    let mut skip = 0;
+    loop {
+        let line = encode_initial_state(daemon, history[skip..].iter().map(|s| &**s))?;
+        if line.len() <= max || skip == history.len() {
+            if skip > 0 {
+                tracing::warn!(
+                    event_name = "initial_state_trimmed",
+                    dropped = skip,
+                    kept = history.len() - skip,
+                    "history too large for one line: oldest samples left out"
+                );
+            }
+            return Ok(line);
+        }
+        skip = (skip * 2).max(1).min(history.len());
+    }
+}
+
+fn encode_line(r: Result<String, serde_json::Error>, what: &'static str) -> Option<Line> {
+    match r {
+        Ok(line) if line.len() <= MAX_SERVER_LINE => Some(Arc::from(line)),
+        Ok(line) => {
+            tracing::warn!(
+                event_name = "ipc_message_too_large",
+                what,
+                bytes = line.len(),
+                max = MAX_SERVER_LINE,
+                "not sent to clients"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(event_name = "ipc_encode_failed", what, error = %e);
+            None
+        }
+    }
+}
+
+/// Queue `line` for every client; drop those whose queue is full.
+fn fan_out(st: &mut HubState, line: &Line) {
+    let mut kicked = Vec::new();
+    st.clients
+        .retain_mut(|slot| match slot.tx.try_send(Arc::clone(line)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                kicked.extend(slot.kick.take());
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    for kick in kicked {
+        let _ = kick.send("queue full: client not reading fast enough");
+    }
+}
+
+/// A new client's share of the hub: what its `initial_state` says, its queue,
+/// and the kick that fires when the hub drops it. Dropping it unsubscribes.
+pub(super) struct Subscription {
+    pub(super) id: u64,
+    pub(super) daemon: DaemonInfo,
+    pub(super) history: Vec<Arc<ProcessSamples>>,
+    pub(super) rx: mpsc::Receiver<Line>,
+    pub(super) kick: oneshot::Receiver<&'static str>,
+    pub(super) _guard: Unsubscribe,
+}
+
+/// Removes the client from the hub however its task ends.
+pub(super) struct Unsubscribe {
+    hub: Hub,
+    id: u64,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::protocol::decode;
+    use super::*;
+
+    fn info() -> DaemonInfo {
+        DaemonInfo {
+            pid: 1,
+            started_at: 0.0,
+            sample_interval: 1.0 / 3.0,
+            sample_count: 0,
+            boot_time: 0,
+            open_events: 0,
+        }
+    }
+
+    fn initial(sub: &Subscription) -> String {
+        initial_state_line(&sub.daemon, &sub.history, MAX_SERVER_LINE).unwrap()
+    }
+
+    fn sample(t: f64) -> Arc<ProcessSamples> {
+        Arc::new(ProcessSamples {
+            timestamp_s: t,
+            elapsed_ms: 1.0,
+            process_count: 1,
+            max_score: 0.0,
+            rogues: vec![],
+        })
+    }
+
+    #[test]
+    fn hub_keeps_the_last_history_len_samples() {
+        let hub = Hub::new(info());
+        hub.configure(3, 4);
+        for t in 0..10 {
+            hub.publish_sample(sample(t as f64));
+        }
+        let st = hub.lock();
+        let ts: Vec<f64> = st.history.iter().map(|s| s.timestamp_s).collect();
+        assert_eq!(ts, vec![7.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn oversized_history_drops_oldest_samples_to_fit() {
+        let history: Vec<_> = (0..10).map(|t| sample(t as f64)).collect();
+        let full = initial_state_line(&info(), &history, usize::MAX).unwrap();
+        let max = full.len() / 2;
+        let line = initial_state_line(&info(), &history, max).unwrap();
+        assert!(line.len() <= max);
+        let ServerMessage::InitialState { history: kept, .. } =
+            decode(line.as_bytes(), MAX_SERVER_LINE).unwrap()
+        else {
+            panic!("not initial_state");
+        };
+        assert!(!kept.is_empty() && kept.len() < 10);
+        assert_eq!(kept.last().unwrap().timestamp_s, 9.0, "newest kept");
+    }
+
+    #[test]
+    fn zero_history_keeps_nothing() {
+        let hub = Hub::new(info());
+        hub.configure(0, 4);
+        hub.publish_sample(sample(1.0));
+        assert!(hub.lock().history.is_empty());
+    }
+
+    #[test]
+    fn full_queue_kicks_the_client_without_blocking() {
+        let hub = Hub::new(info());
+        hub.configure(5, 2);
+        let mut sub = hub.subscribe();
+        let first: ServerMessage = decode(initial(&sub).as_bytes(), MAX_SERVER_LINE).unwrap();
+        assert!(
+            matches!(first, ServerMessage::InitialState { ref history, .. } if history.is_empty())
+        );
+        hub.publish_sample(sample(1.0));
+        hub.publish_sample(sample(2.0));
+        assert_eq!(hub.client_count(), 1);
+        hub.publish_sample(sample(3.0)); // queue of 2 is full: dropped
+        assert_eq!(hub.client_count(), 0);
+        assert_eq!(
+            sub.kick.try_recv().unwrap(),
+            "queue full: client not reading fast enough"
+        );
+    }
+
+    #[test]
+    fn subscription_sees_each_sample_once() {
+        let hub = Hub::new(info());
+        hub.configure(10, 10);
+        hub.publish_sample(sample(1.0));
+        hub.publish_sample(sample(2.0));
+        let mut sub = hub.subscribe();
+        hub.publish_sample(sample(3.0));
+        let ServerMessage::InitialState { history, .. } =
+            decode(initial(&sub).as_bytes(), MAX_SERVER_LINE).unwrap()
+        else {
+            panic!("not initial_state");
+        };
+        assert_eq!(
+            history.iter().map(|s| s.timestamp_s).collect::<Vec<_>>(),
+            vec![1.0, 2.0]
+        );
+        let line = sub.rx.try_recv().unwrap();
+        let ServerMessage::Sample { samples } = decode(line.as_bytes(), MAX_SERVER_LINE).unwrap()
+        else {
+            panic!("not a sample");
+        };
+        assert_eq!(samples.timestamp_s, 3.0);
+        assert!(sub.rx.try_recv().is_err());
+        drop(sub);
+        assert_eq!(hub.client_count(), 0);
+    }
+
+    #[test]
+    fn daemon_info_updates_show_in_initial_state() {
+        let hub = Hub::new(info());
+        hub.update_daemon_info(|d| d.sample_count = 41);
+        hub.update_daemon_info(|d| d.sample_count += 1);
+        let sub = hub.subscribe();
+        let ServerMessage::InitialState {
+            daemon, version, ..
+        } = decode(initial(&sub).as_bytes(), MAX_SERVER_LINE).unwrap()
+        else {
+            panic!("not initial_state");
+        };
+        assert_eq!(daemon.sample_count, 42);
+        assert_eq!(version, super::super::protocol::PROTOCOL_VERSION);
+    }
+}

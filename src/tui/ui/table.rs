@@ -1,0 +1,198 @@
+//! The process table: columns dropped by priority to fit the width, the
+//! sort column marked, the selection highlighted.
+
+use super::trend_style;
+use crate::format;
+use crate::model::ProcessScore;
+use crate::tui::app::{App, ConnectionState, SortColumn};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Trend,
+    Pid,
+    Command,
+    Score,
+    Band,
+    Cpu,
+    Gpu,
+    Mem,
+    Disk,
+    Wake,
+    State,
+    Dominant,
+}
+
+impl Col {
+    /// (title, width, right-aligned, drop priority: higher is dropped first).
+    fn spec(self) -> (&'static str, u16, bool, u8) {
+        match self {
+            Col::Trend => ("", 1, false, 0),
+            Col::Pid => ("PID", 7, true, 0),
+            Col::Command => ("COMMAND", 0, false, 0),
+            Col::Score => ("SCORE", 6, true, 0),
+            Col::Band => ("BAND", 8, false, 4),
+            Col::Cpu => ("CPU", 5, true, 1),
+            Col::Gpu => ("GPU", 5, true, 3),
+            Col::Mem => ("MEM", 5, true, 1),
+            Col::Disk => ("DISK", 5, true, 2),
+            Col::Wake => ("WAKE", 5, true, 3),
+            Col::State => ("S", 1, false, 2),
+            Col::Dominant => ("DOMINANT", 8, false, 2),
+        }
+    }
+
+    fn sort(self) -> Option<SortColumn> {
+        match self {
+            Col::Pid => Some(SortColumn::Pid),
+            Col::Command => Some(SortColumn::Command),
+            Col::Score => Some(SortColumn::Score),
+            Col::Cpu => Some(SortColumn::Cpu),
+            Col::Gpu => Some(SortColumn::Gpu),
+            Col::Mem => Some(SortColumn::Mem),
+            Col::Disk => Some(SortColumn::Disk),
+            Col::Wake => Some(SortColumn::Wake),
+            Col::Trend | Col::Band | Col::State | Col::Dominant => None,
+        }
+    }
+}
+
+const ALL_COLS: [Col; 12] = [
+    Col::Trend,
+    Col::Pid,
+    Col::Command,
+    Col::Score,
+    Col::Band,
+    Col::Cpu,
+    Col::Gpu,
+    Col::Mem,
+    Col::Disk,
+    Col::Wake,
+    Col::State,
+    Col::Dominant,
+];
+
+const MIN_COMMAND: u16 = 14;
+
+/// The columns that fit `inner` cells, and the command column's width.
+fn fit_columns(inner: u16) -> (Vec<Col>, u16) {
+    let mut cols: Vec<Col> = ALL_COLS.to_vec();
+    loop {
+        let fixed: u16 = cols.iter().map(|c| c.spec().1).sum();
+        let gaps = cols.len() as u16 - 1;
+        let command = inner.saturating_sub(fixed + gaps);
+        if command >= MIN_COMMAND {
+            return (cols, command);
+        }
+        let worst = cols
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.spec().3 > 0)
+            .max_by_key(|(_, c)| c.spec().3)
+            .map(|(i, _)| i);
+        match worst {
+            Some(i) => {
+                cols.remove(i);
+            }
+            None => return (cols, command.max(1)),
+        }
+    }
+}
+
+fn cell_for(col: Col, p: &ProcessScore, command_w: u16, app: &App) -> Cell<'static> {
+    let band_style = Style::new().fg(app.band_color(p.band));
+    let right = |s: String| Cell::from(Line::from(s).alignment(Alignment::Right));
+    match col {
+        Col::Trend => {
+            let t = app.trend(p.key());
+            Cell::from(Span::styled(t.arrow().to_string(), trend_style(t, app)))
+        }
+        Col::Pid => right(p.pid.to_string()),
+        Col::Command => Cell::from(format::truncate(
+            &format::escape(&p.command),
+            usize::from(command_w),
+        )),
+        Col::Score => Cell::from(
+            Line::from(Span::styled(format!("{:.1}", p.score), band_style))
+                .alignment(Alignment::Right),
+        ),
+        Col::Band => Cell::from(Span::styled(p.band.as_str(), band_style)),
+        Col::Cpu => right(format::share(p.cpu_share)),
+        Col::Gpu => right(format::share(p.gpu_share)),
+        Col::Mem => right(format::share(p.mem_share)),
+        Col::Disk => right(format::share(p.disk_share)),
+        Col::Wake => right(format::share(p.wakeups_share)),
+        Col::State => Cell::from(p.state.letter().to_string()),
+        Col::Dominant => Cell::from(p.dominant_resource.as_str()),
+    }
+}
+
+/// Draw the process table (or what it waits for) into `area`.
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let (sort, _) = app.sort();
+    let arrow = if app.sort_descending() { '▼' } else { '▲' };
+    let title = match app.latest() {
+        Some(s) => format!(
+            " Processes: top {} of {} — by {} {arrow} ",
+            s.rogues.len(),
+            s.process_count,
+            sort.as_str()
+        ),
+        None => " Processes ".to_string(),
+    };
+    let block = Block::bordered().title(title);
+    if app.rows().is_empty() {
+        let text = match app.connection() {
+            ConnectionState::Disconnected { .. } => "no data: waiting for the daemon",
+            _ => "waiting for the first sample…",
+        };
+        frame.render_widget(
+            Paragraph::new(text)
+                .style(Style::new().fg(Color::DarkGray))
+                .block(block),
+            area,
+        );
+        return;
+    }
+    // Inner width less the selection marker column.
+    let inner = area.width.saturating_sub(3);
+    let (cols, command_w) = fit_columns(inner);
+    let header = Row::new(cols.iter().map(|&c| {
+        let (title, _, right, _) = c.spec();
+        let mut t = title.to_string();
+        if c.sort() == Some(sort) {
+            t.push(arrow);
+        }
+        let line = Line::from(t);
+        Cell::from(if right {
+            line.alignment(Alignment::Right)
+        } else {
+            line
+        })
+    }))
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let widths = cols.iter().map(|&c| match c {
+        Col::Command => Constraint::Min(command_w),
+        c => Constraint::Length(c.spec().1),
+    });
+    let rows = app.rows().iter().map(|p| {
+        Row::new(
+            cols.iter()
+                .map(|&c| cell_for(c, p, command_w, app))
+                .collect::<Vec<_>>(),
+        )
+    });
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .highlight_symbol("▸")
+        .highlight_spacing(HighlightSpacing::Always);
+    let mut state = TableState::default().with_selected(app.selected_index());
+    frame.render_stateful_widget(table, area, &mut state);
+}
