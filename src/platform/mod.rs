@@ -8,6 +8,7 @@
 
 pub mod darwin;
 pub mod parse;
+pub mod probe;
 mod raw;
 
 #[cfg(target_os = "linux")]
@@ -16,7 +17,11 @@ pub mod linux;
 #[cfg(target_os = "macos")]
 pub mod macos;
 
-pub use raw::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
+pub use parse::parse_psi;
+pub use raw::{
+    ClockReading, DeepCounters, OwnCounters, ProcessSource, PsiTotal, PsiTotals, RawProcess,
+    SystemInfo,
+};
 
 /// The process source for the platform this binary runs on.
 #[cfg(target_os = "linux")]

@@ -352,6 +352,24 @@ pub fn drm_gpu_time_ns(clients: &[DrmClient]) -> Option<u64> {
     Some(seen.iter().fold(0u64, |a, s| a.saturating_add(s.3)))
 }
 
+/// Parse one `/proc/pressure/*` (or cgroup `*.pressure`) file.
+pub fn parse_psi(text: &str) -> Option<super::PsiTotal> {
+    let mut t = super::PsiTotal::default();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let which = words.next();
+        let total = words
+            .find_map(|w| w.strip_prefix("total="))
+            .and_then(|v| v.parse::<u64>().ok());
+        match which {
+            Some("some") => t.some_us = total,
+            Some("full") => t.full_us = total,
+            _ => {}
+        }
+    }
+    (t.some_us.is_some() || t.full_us.is_some()).then_some(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! machine's size, and the `ProcessSource` trait every OS binding implements.
 //! No rates, no scores: `collect` turns these into the model's `ProcessScore`.
 
-use crate::model::{ProcessKey, ProcessState};
+use crate::model::{ProcessKey, ProcessState, StallKind};
 
 /// What the machine is, as the platform reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,4 +103,51 @@ pub trait ProcessSource {
     fn scan(&mut self, out: &mut Vec<RawProcess>);
     /// The expensive pass for one process: fill `raw.deep` (read at `now`).
     fn deepen(&mut self, raw: &mut RawProcess, now: f64);
+}
+
+/// PSI `total=` counters of one resource, microseconds since boot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PsiTotal {
+    pub some_us: Option<u64>,
+    pub full_us: Option<u64>,
+}
+
+/// The machine's (or one cgroup's) PSI totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PsiTotals {
+    pub cpu: Option<PsiTotal>,
+    pub memory: Option<PsiTotal>,
+    pub io: Option<PsiTotal>,
+}
+
+impl PsiTotals {
+    pub fn get(&self, kind: StallKind) -> Option<PsiTotal> {
+        match kind {
+            StallKind::Cpu => self.cpu,
+            StallKind::Memory => self.memory,
+            StallKind::Io => self.io,
+            _ => None,
+        }
+    }
+}
+
+/// The monitor's own counters (for the scheduling-stall classifier), each
+/// `None` when unreadable here.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OwnCounters {
+    /// schedstat run delay of the sampling (main) thread, ns.
+    pub run_delay_ns: Option<u64>,
+    /// Major page faults of the process.
+    pub major_faults: Option<u64>,
+    /// Its cgroup's CPU-quota throttled time, ns.
+    pub throttled_ns: Option<u64>,
+}
+
+/// One reading of the two clocks. `monotonic_s` stops while the machine is
+/// suspended (Linux `CLOCK_MONOTONIC`, macOS `mach_absolute_time`);
+/// `boottime_s` keeps counting (`CLOCK_BOOTTIME`, `mach_continuous_time`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockReading {
+    pub monotonic_s: f64,
+    pub boottime_s: f64,
 }

@@ -4,14 +4,7 @@
 
 use crate::model::StallCause;
 
-/// One reading of the two clocks. `monotonic_s` stops while the machine is
-/// suspended (Linux `CLOCK_MONOTONIC`, macOS `mach_absolute_time`);
-/// `boottime_s` keeps counting (`CLOCK_BOOTTIME`, `mach_continuous_time`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClockReading {
-    pub monotonic_s: f64,
-    pub boottime_s: f64,
-}
+pub use crate::platform::ClockReading;
 
 /// Differences below this are clock noise, not suspend.
 const SUSPEND_NOISE_S: f64 = 0.05;

@@ -22,6 +22,7 @@ pub mod pressure;
 pub mod stuck;
 
 use crate::model::{ProcessScore, Stall, StallKind};
+pub use crate::platform::OwnCounters;
 use attribution::Window;
 use clock::{ClockReading, GapEvidence};
 use pressure::{PressureTracker, PsiTotals, RunChange};
@@ -62,17 +63,6 @@ impl Default for StallsConfig {
             capture_min_seconds: 2.0,
         }
     }
-}
-
-/// The monitor's own counters, each `None` when unreadable here.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct OwnCounters {
-    /// schedstat run delay, ns (all threads of the monitor's main thread).
-    pub run_delay_ns: Option<u64>,
-    /// Major page faults.
-    pub major_faults: Option<u64>,
-    /// Its cgroup's CPU throttled time, ns.
-    pub throttled_ns: Option<u64>,
 }
 
 /// One sample's worth of input.

@@ -3,50 +3,7 @@
 //! averages need. Pure: totals and times in, runs of stalled intervals out.
 
 use crate::model::StallKind;
-
-/// PSI `total=` counters of one resource, microseconds since boot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PsiTotal {
-    pub some_us: Option<u64>,
-    pub full_us: Option<u64>,
-}
-
-/// The machine's (or one cgroup's) PSI totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PsiTotals {
-    pub cpu: Option<PsiTotal>,
-    pub memory: Option<PsiTotal>,
-    pub io: Option<PsiTotal>,
-}
-
-impl PsiTotals {
-    pub fn get(&self, kind: StallKind) -> Option<PsiTotal> {
-        match kind {
-            StallKind::Cpu => self.cpu,
-            StallKind::Memory => self.memory,
-            StallKind::Io => self.io,
-            _ => None,
-        }
-    }
-}
-
-/// Parse one `/proc/pressure/*` (or cgroup `*.pressure`) file.
-pub fn parse_psi(text: &str) -> Option<PsiTotal> {
-    let mut t = PsiTotal::default();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let which = words.next();
-        let total = words
-            .find_map(|w| w.strip_prefix("total="))
-            .and_then(|v| v.parse::<u64>().ok());
-        match which {
-            Some("some") => t.some_us = total,
-            Some("full") => t.full_us = total,
-            _ => {}
-        }
-    }
-    (t.some_us.is_some() || t.full_us.is_some()).then_some(t)
-}
+pub use crate::platform::{PsiTotal, PsiTotals, parse_psi};
 
 /// Stalled microseconds between two readings of one resource, of the line
 /// that means "stalled" for it: `full` for memory and io (every task waited),
