@@ -723,7 +723,7 @@ impl Paths {
     pub fn from_env() -> Result<Paths, ConfigError> {
         Self::resolve(
             |k| std::env::var_os(k).filter(|v| !v.is_empty()),
-            current_uid(),
+            crate::sys::current_uid(),
         )
     }
 
@@ -774,51 +774,6 @@ impl Paths {
     pub fn lock_file(&self) -> PathBuf {
         self.data_dir.join("daemon.lock")
     }
-}
-
-/// The real user id of this process.
-pub fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
-}
-
-/// Create `dir` (and parents) private to the current user: mode 0700, owned by
-/// us. An existing directory owned by someone else is refused.
-pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    if let Err(e) = std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        return Err(ConfigError::Paths(format!(
-            "cannot create directory {}: {e}",
-            dir.display()
-        )));
-    }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| {
-        ConfigError::Paths(format!("cannot inspect directory {}: {e}", dir.display()))
-    })?;
-    if !meta.is_dir() {
-        return Err(ConfigError::Paths(format!(
-            "{} exists and is not a directory",
-            dir.display()
-        )));
-    }
-    if meta.uid() != current_uid() {
-        return Err(ConfigError::Paths(format!(
-            "{} is owned by uid {}, not by you (uid {}): refusing to use it",
-            dir.display(),
-            meta.uid(),
-            current_uid()
-        )));
-    }
-    if meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
-            ConfigError::Paths(format!("cannot make {} private: {e}", dir.display()))
-        })?;
-    }
-    Ok(())
 }
 
 /// Which files a load reads.

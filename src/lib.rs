@@ -2,7 +2,9 @@
 //! the evidence.
 //!
 //! Pure core (`model`, `score`, `ringbuffer`) with I/O at the edges (`platform`,
-//! `collect`, `config`, `logging`, `cli`). See docs/architecture.md.
+//! `collect`, `config`, `logging`, `cli`); OS helpers outside the collectors
+//! (ids, private directories, local time, running tools) in `sys`. See
+//! docs/architecture.md.
 
 pub mod cli;
 pub mod collect;
@@ -21,6 +23,7 @@ pub mod ringbuffer;
 pub mod score;
 pub mod service;
 pub mod storage;
+pub mod sys;
 pub mod tracker;
 pub mod tui;
 
