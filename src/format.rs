@@ -244,22 +244,13 @@ pub fn dominant_value(p: &ProcessScore) -> String {
 
 /// Local time of a Unix timestamp as `YYYY-MM-DD HH:MM:SS`.
 pub fn local_time(unix_secs: f64) -> String {
-    let t = unix_secs.floor() as libc::time_t;
-    // SAFETY: tm is plain data; localtime_r writes into it and returns null on failure.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
-        return format!("@{unix_secs:.0}");
+    match crate::sys::time::local_time(unix_secs.floor() as i64) {
+        Some(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.year, t.month, t.day, t.hour, t.minute, t.second
+        ),
+        None => format!("@{unix_secs:.0}"),
     }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
 }
 
 /// A count with k/M/G/T suffixes.

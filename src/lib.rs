@@ -1,8 +1,20 @@
 //! rogue-hunter: finds the process behind a slow or stalling machine and keeps
 //! the evidence.
 //!
-//! Pure core (`model`, `score`, `ringbuffer`, `schedule`) with I/O at the edges
-//! (`platform`, `collect`, `config`, `logging`, `cli`). See docs/architecture.md.
+//! Layers, bottom to top (each uses only the ones above it in this list;
+//! `tests/integration/module_layers.rs` fails on any cycle):
+//!
+//! - schema: `model` (every domain type);
+//! - pure core, no clock, no I/O: `score`, `collect` (rates and the sampling
+//!   round over a `ProcessSource`), `ringbuffer`, `tracker`, `stalls`,
+//!   `schedule`, `format`;
+//! - edges: `platform` (raw counters from the OS), `sys` (ids, private
+//!   directories, local time, running tools), `config` (files and env into
+//!   plain structs), `logging`, `storage` (SQLite), `forensics`, `ipc` (the
+//!   live stream), `metrics`, `notifications`, `service`, `perms`;
+//! - programs: `daemon` (wires the edges to the core), `tui`, `cli`.
+//!
+//! See docs/architecture.md.
 
 pub mod cli;
 pub mod collect;
@@ -23,6 +35,7 @@ pub mod score;
 pub mod service;
 pub mod stalls;
 pub mod storage;
+pub mod sys;
 pub mod tracker;
 pub mod tui;
 

@@ -48,7 +48,7 @@ pub fn init_console(verbose: u8) -> LogGuard {
 /// Console plus the rotated JSON Lines file: for the daemon.
 pub fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, String> {
     // Logs name processes and their command lines: keep them private.
-    crate::config::ensure_private_dir(&paths.state_dir)
+    crate::sys::ensure_private_dir(&paths.state_dir)
         .map_err(|e| format!("cannot use the log directory: {e}"))?;
     let roller = LogRollerBuilder::new(
         paths.state_dir.as_path(),

@@ -134,7 +134,7 @@ fn rule_user(args: &RuleArgs) -> Result<(String, u32), CliError> {
             }
         },
     };
-    let uid = service::lookup_user(&name).ok_or_else(|| {
+    let uid = crate::sys::lookup_user(&name).ok_or_else(|| {
         CliError::usage(format!(
             "no user named \"{}\"",
             crate::format::escape(&name)

@@ -3,11 +3,12 @@
 //! calls live in `crate::service`; this is the command and its messages.
 
 use super::{CliError, Context, confirm, out};
-use crate::config::{self, Paths};
+use crate::config::Paths;
 use crate::daemon::lock::InstanceLock;
 #[cfg(target_os = "macos")]
 use crate::service::launchd;
 use crate::service::{self, FileChange, Manager, Scope, ServiceError, UnitSpec, systemd};
+use crate::sys;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Subcommand)]
@@ -133,7 +134,7 @@ fn install(ctx: &Context, args: &InstallArgs) -> Result<(), CliError> {
     // (systemd creates the system unit's own).
     if !(manager == Manager::Systemd && scope == Scope::System) {
         for dir in [&spec.paths.data_dir, &spec.paths.state_dir] {
-            config::ensure_private_dir(dir).map_err(|e| CliError::runtime(e.to_string()))?;
+            sys::ensure_private_dir(dir).map_err(|e| CliError::runtime(e.to_string()))?;
         }
     }
     let change = service::place_file(&file, &content, 0o644, args.force)?;
@@ -198,24 +199,24 @@ fn main_pid(manager: Manager, scope: Scope) -> Option<u32> {
         scope,
         &["show", "--property=MainPID", "--value", systemd::UNIT_NAME],
     );
-    let r = service::run_tool(&program, &args).ok()?;
-    r.stdout.trim().parse().ok().filter(|p| *p != 0)
+    let r = service::manager_tool(&program).args(&args).output().ok()?;
+    r.stdout_text().trim().parse().ok().filter(|p| *p != 0)
 }
 
 #[cfg(target_os = "macos")]
 fn launchd_load(scope: Scope, file: &Path, change: FileChange) -> service::ManagerResult {
-    let uid = config::current_uid();
+    let uid = sys::current_uid();
     let print = launchd::service_args("print", scope, uid);
-    let loaded = service::launchctl(&print)?.success;
+    let loaded = service::launchctl(&print)?.success();
     let mut done = Vec::new();
     let call = |args: Vec<String>, done: &mut Vec<String>| -> Result<(), String> {
         let shown = format!("launchctl {}", args.join(" "));
         let r = service::launchctl(&args)?;
-        if r.success {
+        if r.success() {
             done.push(shown);
             Ok(())
         } else {
-            Err(format!("{shown}: {}", r.why()))
+            Err(format!("{shown}: {}", crate::format::escape(&r.why())))
         }
     };
     if loaded && change == FileChange::Replaced {
@@ -236,13 +237,13 @@ fn launchd_load(_scope: Scope, _file: &Path, _change: FileChange) -> service::Ma
 
 #[cfg(target_os = "macos")]
 fn launchd_unload(scope: Scope) -> service::ManagerResult {
-    let args = launchd::service_args("bootout", scope, config::current_uid());
+    let args = launchd::service_args("bootout", scope, sys::current_uid());
     let r = service::launchctl(&args)?;
     let shown = format!("launchctl {}", args.join(" "));
-    if r.success {
+    if r.success() {
         Ok(vec![shown])
     } else {
-        Err(format!("{shown}: {}", r.why()))
+        Err(format!("{shown}: {}", crate::format::escape(&r.why())))
     }
 }
 
@@ -388,30 +389,41 @@ fn status(ctx: &Context, args: &ScopeArgs) -> Result<(), CliError> {
                         systemd::SHOW_PROPERTIES,
                     ],
                 );
-                match service::run_tool(&program, &show) {
-                    Ok(r) if r.success => {
+                match service::manager_tool(&program).args(&show).output() {
+                    Ok(r) if r.success() => {
                         rows.push((
                             "systemd",
-                            systemd::describe(&systemd::parse_show(&r.stdout)),
+                            systemd::describe(&systemd::parse_show(&r.stdout_text())),
                         ));
                         let active =
                             systemd::systemctl_args(scope, &["is-active", systemd::UNIT_NAME]);
-                        if let Ok(r) = service::run_tool(&program, &active) {
-                            let said = r.stdout.trim();
+                        if let Ok(r) = service::manager_tool(&program).args(&active).output() {
+                            let stdout = r.stdout_text();
+                            let said = stdout.trim();
                             rows.push((
                                 "is-active",
                                 if said.is_empty() {
-                                    r.why()
+                                    crate::format::escape(&r.why())
                                 } else {
                                     said.to_string()
                                 },
                             ));
                         }
                     }
-                    Ok(r) => rows.push(("systemd", format!("systemd not available ({})", r.why()))),
+                    Ok(r) => rows.push((
+                        "systemd",
+                        format!(
+                            "systemd not available ({})",
+                            crate::format::escape(&r.why())
+                        ),
+                    )),
                     Err(e) => rows.push((
                         "systemd",
-                        format!("systemd not available ({}: {e})", program.display()),
+                        format!(
+                            "systemd not available ({}: {})",
+                            program.display(),
+                            e.reason()
+                        ),
                     )),
                 }
             }
@@ -433,9 +445,9 @@ fn status(ctx: &Context, args: &ScopeArgs) -> Result<(), CliError> {
 
 #[cfg(target_os = "macos")]
 fn launchd_status(scope: Scope) -> String {
-    let args = launchd::service_args("print", scope, config::current_uid());
+    let args = launchd::service_args("print", scope, sys::current_uid());
     match service::launchctl(&args) {
-        Ok(r) if r.success => launchd::describe(&launchd::parse_print(&r.stdout)),
+        Ok(r) if r.success() => launchd::describe(&launchd::parse_print(&r.stdout_text())),
         Ok(_) => "not loaded".into(),
         Err(e) => format!("launchd not available ({e})"),
     }

@@ -11,7 +11,7 @@ pub mod lock;
 pub mod observers;
 
 use crate::collect::Sampler;
-use crate::config::{self, Config, Paths};
+use crate::config::{Config, Paths};
 use crate::forensics::{CaptureRequest, Forensics};
 use crate::ipc::hub::Hub;
 use crate::ipc::protocol::{DaemonInfo, EventKind, EventNotice};
@@ -235,14 +235,13 @@ fn start_server(paths: &Paths, hub: &Hub) -> Option<Server> {
 fn own_rss_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
+    Some(pages * crate::sys::params::page_size()?)
 }
 
 /// Run the daemon in the foreground until SIGINT/SIGTERM.
 pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
-    config::ensure_private_dir(&paths.data_dir).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    crate::sys::ensure_private_dir(&paths.data_dir)
+        .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let lock = InstanceLock::acquire(&paths.lock_file())?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

@@ -5,10 +5,10 @@
 
 pub mod parse;
 
-use super::command::{self, checked, find_in_path};
-use super::{Gathered, Job, SourceContext};
+use super::{Gathered, Job, SourceContext, run_tool};
 use crate::model::{LogRecord, SourceOutcome, SourceStatus, ThreadRecord, io_status};
 use crate::platform::parse as proc_parse;
+use crate::sys::tool::{find_in_path, says_denied};
 use serde_json::json;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -91,9 +91,7 @@ pub fn read_capped(path: &Path, cap: usize) -> std::io::Result<(String, u64)> {
 }
 
 fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    crate::sys::params::clock_ticks().map_or(100.0, |t| t as f64)
 }
 
 /// Is `pid` still the process that was tracked? `Err` says why not.
@@ -438,9 +436,7 @@ fn journalctl(
         "-n".into(),
         JOURNAL_LINES.into(),
     ]);
-    let out = command::run(tool, &args, ctx.timeout, ctx.cap)
-        .map_err(|e| SourceOutcome::from_io("journalctl", &e))?;
-    let out = checked("journalctl", out, ctx.timeout)?;
+    let out = run_tool(&ctx.tool(tool).name("journalctl").args(&args))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let parsed = parse::parse_journal_json(&text, if kernel { "kernel" } else { "journal" });
     let mut note = out.stderr_line();
@@ -469,14 +465,11 @@ fn kernel_log(ctx: &SourceContext) -> Gathered {
     let mut g = Gathered::default();
     let mut why_not_dmesg = "dmesg not found in PATH".to_string();
     if let Some(dmesg) = find_in_path("dmesg") {
-        let run = command::run(
-            &dmesg,
-            &["-x", "--time-format", "iso"],
-            ctx.timeout,
-            ctx.cap,
-        )
-        .map_err(|e| SourceOutcome::from_io("dmesg", &e))
-        .and_then(|out| checked("dmesg", out, ctx.timeout));
+        let run = run_tool(
+            &ctx.tool(&dmesg)
+                .name("dmesg")
+                .args(["-x", "--time-format", "iso"]),
+        );
         match run {
             Ok(out) => {
                 let parsed = parse::parse_dmesg(&String::from_utf8_lossy(&out.stdout));
@@ -599,10 +592,7 @@ fn user_stacks(ctx: &SourceContext) -> Gathered {
             ),
         );
     };
-    let out = match command::run(&path, &args, ctx.timeout, ctx.cap)
-        .map_err(|e| SourceOutcome::from_io(tool, &e))
-        .and_then(|o| checked(tool, o, ctx.timeout))
-    {
+    let out = match run_tool(&ctx.tool(&path).name(tool).args(&args)) {
         Ok(o) => o,
         Err(o) => return Gathered::outcome("user_stacks", o),
     };
@@ -610,7 +600,7 @@ fn user_stacks(ctx: &SourceContext) -> Gathered {
     let mut g = Gathered::default();
     let outcome = if stacks.is_empty() {
         let line = out.stderr_line();
-        let status = if command::says_denied(&line) {
+        let status = if says_denied(&line) {
             SourceStatus::Denied
         } else {
             SourceStatus::Error
@@ -674,7 +664,7 @@ mod tests {
                 .all(|t| t.state.is_some() && t.cpu_time.is_some())
         );
         let stacks = &outcomes["kernel_stacks"];
-        if crate::config::current_uid() == 0 {
+        if crate::sys::current_uid() == 0 {
             assert_eq!(stacks.status, SourceStatus::Ok, "{stacks:?}");
         } else {
             assert_eq!(stacks.status, SourceStatus::Denied);
@@ -724,7 +714,7 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         let outcome = &g.outcomes[0].1;
-        if crate::config::current_uid() == 0 {
+        if crate::sys::current_uid() == 0 {
             assert_eq!(outcome.status, SourceStatus::Ok, "{outcome:?}");
             let t = &g.data.threads[0];
             assert_eq!(t.tid, u64::from(ctx.pid));

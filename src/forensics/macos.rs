@@ -3,10 +3,10 @@
 //! ndjson` for the window with a constant predicate. Thin: parsing lives in
 //! `spindump` and `oslog`, which are tested everywhere.
 
-use super::command::{self, checked, is_executable};
 use super::spindump::{self, SpindumpReport};
-use super::{Gathered, Job, SourceContext, oslog, timefmt};
+use super::{Gathered, Job, SourceContext, oslog, run_tool, timefmt};
 use crate::model::{SourceOutcome, SourceStatus};
+use crate::sys::tool::is_executable;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,7 @@ const TOP_PROCESSES: usize = 10;
 /// The fixed directory `tailspin save` writes into, one per user (the sudoers
 /// rule `perms install` writes names exactly this directory).
 pub fn tailspin_dir() -> PathBuf {
-    crate::perms::sudoers::tailspin_dir_for(crate::config::current_uid())
+    crate::perms::sudoers::tailspin_dir_for(crate::sys::current_uid())
 }
 
 /// The source jobs for one capture.
@@ -61,7 +61,7 @@ fn tailspin_and_spindump(ctx: &SourceContext) -> Gathered {
         }
     }
     let dir = tailspin_dir();
-    if let Err(e) = crate::config::ensure_private_dir(&dir) {
+    if let Err(e) = crate::sys::ensure_private_dir(&dir) {
         g.outcomes.push((
             "tailspin".into(),
             SourceOutcome::fail(SourceStatus::Error, e.to_string()),
@@ -75,16 +75,13 @@ fn tailspin_and_spindump(ctx: &SourceContext) -> Gathered {
         ctx.capture_key,
         ctx.at.floor() as i64
     ));
-    let args: Vec<std::ffi::OsString> = command::args([
-        std::ffi::OsString::from("-n"),
-        TAILSPIN.into(),
-        "save".into(),
-        "-o".into(),
-        file.clone().into_os_string(),
-    ]);
-    let saved = command::run(Path::new(SUDO), &args, ctx.timeout, 64 * 1024)
-        .map_err(|e| SourceOutcome::from_io("sudo", &e))
-        .and_then(|o| checked("sudo tailspin save", o, ctx.timeout));
+    let saved = run_tool(
+        &ctx.tool(SUDO)
+            .name("sudo tailspin save")
+            .stdout_cap(64 * 1024)
+            .args(["-n", TAILSPIN, "save", "-o"])
+            .arg(&file),
+    );
     if let Err(mut o) = saved {
         if o.status == SourceStatus::Denied {
             o.detail = format!(
@@ -108,14 +105,13 @@ fn tailspin_and_spindump(ctx: &SourceContext) -> Gathered {
         let _ = std::fs::remove_file(&file);
         return g;
     }
-    let decode_args: Vec<std::ffi::OsString> = command::args([
-        std::ffi::OsString::from("-i"),
-        file.clone().into_os_string(),
-        "-stdout".into(),
-    ]);
-    let decoded = command::run(Path::new(SPINDUMP), &decode_args, ctx.timeout, ctx.cap)
-        .map_err(|e| SourceOutcome::from_io("spindump", &e))
-        .and_then(|o| checked("spindump", o, ctx.timeout));
+    let decoded = run_tool(
+        &ctx.tool(SPINDUMP)
+            .name("spindump")
+            .arg("-i")
+            .arg(&file)
+            .arg("-stdout"),
+    );
     if let Err(e) = std::fs::remove_file(&file) {
         tracing::debug!(file = %file.display(), error = %e, "cannot delete the tailspin file");
     }
@@ -219,10 +215,7 @@ fn unified_log(ctx: &SourceContext) -> Gathered {
         "--predicate",
         oslog::PREDICATE,
     ];
-    let out = match command::run(Path::new(LOG), &args, ctx.timeout, ctx.cap)
-        .map_err(|e| SourceOutcome::from_io("log", &e))
-        .and_then(|o| checked("log show", o, ctx.timeout))
-    {
+    let out = match run_tool(&ctx.tool(LOG).name("log show").args(args)) {
         Ok(o) => o,
         Err(o) => return Gathered::outcome("unified_log", o),
     };

@@ -4,9 +4,8 @@
 //!
 //! Orchestration, the culprits of the frozen ring buffer and the status logic
 //! live here (pure where possible); the sources live in `linux` / `macos`, the
-//! report parsers in `spindump` / `oslog`, tool spawning in `command`.
+//! report parsers in `spindump` / `oslog`; tools run through `crate::sys::tool`.
 
-pub mod command;
 pub mod oslog;
 pub mod spindump;
 pub mod timefmt;
@@ -23,6 +22,7 @@ use crate::model::{
 };
 use crate::ringbuffer::Frozen;
 use crate::storage::{WriteOp, WriteSender};
+use crate::sys::tool::{Tool, ToolError, ToolOutput};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -255,6 +255,32 @@ pub struct SourceContext {
     pub user_stacks: bool,
     /// Distinguishes this capture's files (macOS tailspin).
     pub capture_key: u64,
+}
+
+impl SourceContext {
+    /// `program` with this capture's time limit and output cap.
+    pub fn tool(&self, program: impl AsRef<std::path::Path>) -> Tool {
+        Tool::new(program)
+            .timeout(self.timeout)
+            .stdout_cap(self.cap)
+    }
+}
+
+/// Run a capture tool; when it gives nothing usable, the source outcome that
+/// says why (missing, denied, timeout or error, with the tool's message).
+pub fn run_tool(tool: &Tool) -> Result<ToolOutput, SourceOutcome> {
+    tool.run().map_err(|e| tool_outcome(&e))
+}
+
+/// The source outcome of a tool that failed.
+pub fn tool_outcome(e: &ToolError) -> SourceOutcome {
+    let status = match e {
+        ToolError::NotFound { .. } => SourceStatus::Missing,
+        ToolError::Timeout { .. } => SourceStatus::Timeout,
+        _ if e.is_denied() => SourceStatus::Denied,
+        _ => SourceStatus::Error,
+    };
+    SourceOutcome::fail(status, e.to_string())
 }
 
 /// What one source job gathered, with an outcome per source it covers.

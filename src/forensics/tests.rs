@@ -348,8 +348,7 @@ fn the_worker_captures_one_at_a_time_and_drops_what_does_not_fit() {
         let boot =
             crate::platform::parse::boot_time(&std::fs::read_to_string("/proc/stat").unwrap())
                 .unwrap();
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let hz = crate::sys::params::clock_ticks().unwrap() as f64;
         let mut p = ProcessScore::new(
             std::process::id(),
             boot * 1000 + (ticks as f64 / hz * 1000.0) as u64,

@@ -89,7 +89,7 @@ impl Server {
     /// (unless something answers on it, which is reported as "address in use").
     /// A non-socket file at the path is never removed.
     ///
-    /// Creates the parent directory private (0700, `config::ensure_private_dir`)
+    /// Creates the parent directory private (0700, `sys::ensure_private_dir`)
     /// and makes the socket 0600.
     pub fn start(cfg: ServerConfig, hub: Hub, events: EventQuery) -> Result<Server, IpcError> {
         let path = cfg.socket.clone();
@@ -97,7 +97,7 @@ impl Server {
             path: path.clone(),
             message: "the socket path has no parent directory".into(),
         })?;
-        crate::config::ensure_private_dir(dir).map_err(|e| IpcError::Setup {
+        crate::sys::ensure_private_dir(dir).map_err(|e| IpcError::Setup {
             path: path.clone(),
             message: e.to_string(),
         })?;
@@ -107,7 +107,7 @@ impl Server {
             hub,
             events,
             write_timeout: cfg.write_timeout,
-            uid: crate::config::current_uid(),
+            uid: crate::sys::current_uid(),
         });
         let (stop, stop_rx) = watch::channel(false);
         // Everything async (stale check, bind) happens on the server's own thread

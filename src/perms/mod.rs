@@ -73,16 +73,13 @@ impl Facts {
 
     /// Read the facts for this process.
     pub fn gather(platform: Platform) -> Facts {
-        let euid = crate::service::euid();
+        let euid = crate::sys::euid();
         let read = |p: &str| std::fs::read_to_string(p).ok();
         let mut tools = BTreeMap::new();
         match platform {
             Platform::Linux => {
                 for t in ["dmesg", "journalctl", "eu-stack", "gdb"] {
-                    tools.insert(
-                        t.to_string(),
-                        crate::forensics::command::find_in_path(t).is_some(),
-                    );
+                    tools.insert(t.to_string(), crate::sys::tool::find_in_path(t).is_some());
                 }
             }
             Platform::MacOs => {
@@ -94,19 +91,19 @@ impl Facts {
                 ] {
                     tools.insert(
                         t.rsplit('/').next().unwrap_or(t).to_string(),
-                        crate::forensics::command::is_executable(Path::new(t)),
+                        crate::sys::tool::is_executable(Path::new(t)),
                     );
                 }
             }
         }
-        let user = crate::service::user_name(euid).unwrap_or_else(|| format!("uid {euid}"));
+        let user = crate::sys::user_name(euid).unwrap_or_else(|| format!("uid {euid}"));
         let rule_file = sudoers::target_dir().join(sudoers::FILE_NAME);
         let sudoers_rule = platform == Platform::MacOs
             && std::fs::read_to_string(rule_file).is_ok_and(|t| rule_names_user(&t, &user));
         Facts {
             euid,
             cap_eff: read("/proc/self/status").and_then(|t| parse_cap_eff(&t)),
-            groups: group_names(),
+            groups: crate::sys::group_names(),
             dmesg_restrict: read("/proc/sys/kernel/dmesg_restrict")
                 .and_then(|t| t.trim().parse::<u8>().ok())
                 .map(|v| v != 0),
@@ -133,46 +130,6 @@ pub fn parse_cap_eff(status: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-}
-
-/// Names of this process's groups (primary and supplementary).
-pub fn group_names() -> Vec<String> {
-    // SAFETY: getgroups with a zero size returns the count; the second call
-    // fills at most `n` entries of a buffer of that size.
-    let gids: Vec<libc::gid_t> = unsafe {
-        let n = libc::getgroups(0, std::ptr::null_mut());
-        if n < 0 {
-            return Vec::new();
-        }
-        let mut v = vec![0 as libc::gid_t; n as usize + 1];
-        let got = libc::getgroups(v.len() as libc::c_int, v.as_mut_ptr());
-        v.truncate(got.max(0) as usize);
-        v.push(libc::getegid());
-        v
-    };
-    let mut names: Vec<String> = gids.into_iter().filter_map(group_name).collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
-fn group_name(gid: libc::gid_t) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: grp is plain data filled by getgrgid_r; buf outlives the call
-    // and its length is passed; gr_name points into buf when found.
-    unsafe {
-        let mut grp: libc::group = std::mem::zeroed();
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        let rc = libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result);
-        if rc != 0 || result.is_null() || grp.gr_name.is_null() {
-            return None;
-        }
-        Some(
-            std::ffi::CStr::from_ptr(grp.gr_name)
-                .to_string_lossy()
-                .into_owned(),
-        )
-    }
 }
 
 /// Does a source work?
@@ -528,7 +485,7 @@ mod tests {
     #[test]
     fn gathering_reads_this_process() {
         let f = Facts::gather(Platform::current());
-        assert_eq!(f.euid, crate::service::euid());
+        assert_eq!(f.euid, crate::sys::euid());
         if Platform::current() == Platform::Linux {
             assert!(f.cap_eff.is_some());
         }

@@ -5,7 +5,7 @@
 //! `visudo -cf`, then renamed. Compiled and tested everywhere (the check runs
 //! wherever `visudo` exists).
 
-use crate::service::{ServiceError, run_tool};
+use crate::service::{ServiceError, manager_tool};
 use std::path::{Path, PathBuf};
 
 pub const SUDOERS_DIR: &str = "/etc/sudoers.d";
@@ -68,21 +68,26 @@ pub fn visudo() -> Option<PathBuf> {
     ["/usr/sbin/visudo", "/usr/bin/visudo", "/sbin/visudo"]
         .iter()
         .map(PathBuf::from)
-        .find(|p| crate::forensics::command::is_executable(p))
-        .or_else(|| crate::forensics::command::find_in_path("visudo"))
+        .find(|p| crate::sys::tool::is_executable(p))
+        .or_else(|| crate::sys::tool::find_in_path("visudo"))
 }
 
 /// Check a sudoers file with `visudo -cf`.
 pub fn check(visudo: &Path, file: &Path) -> Result<(), ServiceError> {
-    let r = run_tool(visudo, &["-c".as_ref(), "-f".as_ref(), file.as_os_str()])
-        .map_err(|e| ServiceError::Io(format!("cannot run {}: {e}", visudo.display())))?;
-    if r.success {
+    let r = manager_tool(visudo)
+        .args(["-c", "-f"])
+        .arg(file)
+        .output()
+        .map_err(|e| {
+            ServiceError::Io(format!("cannot run {}: {}", visudo.display(), e.reason()))
+        })?;
+    if r.success() {
         Ok(())
     } else {
         Err(ServiceError::Io(format!(
             "visudo rejected the generated rule for {}: {}",
             file.display(),
-            r.why()
+            crate::format::escape(&r.why())
         )))
     }
 }

@@ -12,11 +12,15 @@ pub mod launchd;
 pub mod systemd;
 
 use crate::config::{self, Paths};
+#[cfg(target_os = "macos")]
+use crate::sys::tool::ToolOutput;
+use crate::sys::{
+    self,
+    tool::{Tool, ToolEnv, find_in_path},
+};
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Seconds of `WatchdogSec=`: the daemon pings at half of it.
 pub const WATCHDOG_SEC: u32 = 30;
@@ -287,138 +291,23 @@ pub fn line_diff(old: &str, new: &str) -> String {
     out.join("\n")
 }
 
-/// What a service-manager tool said.
-#[derive(Debug, Clone, Default)]
-pub struct ToolResult {
-    pub success: bool,
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl ToolResult {
-    /// The first non-empty line of stderr (or stdout), for messages.
-    pub fn why(&self) -> String {
-        let line = self
-            .stderr
-            .lines()
-            .chain(self.stdout.lines())
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("no output");
-        let code = self.code.map_or("killed".into(), |c| format!("exit {c}"));
-        format!("{code}: {}", crate::format::escape(line))
-    }
-}
-
-/// Run `program` with `args` (no shell), keeping this process's environment
-/// (`systemctl --user` needs the session bus address), killed after 30 s.
-pub fn run_tool<S: AsRef<std::ffi::OsStr>>(
-    program: &Path,
-    args: &[S],
-) -> std::io::Result<ToolResult> {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("SYSTEMD_PAGER", "")
-        .env("SYSTEMD_COLORS", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.by_ref().take(1 << 20).read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break Some(s);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Ok(ToolResult {
-        success: status.is_some_and(|s| s.success()),
-        code: status.and_then(|s| s.code()),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
-}
-
-/// The effective user id.
-pub fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+/// A service-manager call (`systemctl`, `launchctl`, `visudo`): our own
+/// environment kept (`systemctl --user` needs the session bus address), at
+/// most 30 s.
+pub fn manager_tool(program: &Path) -> Tool {
+    Tool::new(program)
+        .env(ToolEnv::Inherit)
+        .timeout(TOOL_TIMEOUT)
 }
 
 /// Fail unless running as root, naming the action.
 pub fn require_root(action: &str) -> Result<(), ServiceError> {
-    if euid() == 0 {
+    if sys::euid() == 0 {
         Ok(())
     } else {
         Err(ServiceError::NeedsRoot(format!(
             "`rogue-hunter {action}` changes the whole machine and needs root: run it with sudo"
         )))
-    }
-}
-
-/// The uid of user `name` (from the password database).
-pub fn lookup_user(name: &str) -> Option<u32> {
-    let cname = std::ffi::CString::new(name).ok()?;
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: pwd is plain data filled by getpwnam_r; buf outlives the call and
-    // its length is passed; result points to pwd or is null.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwnam_r(
-            cname.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        );
-        (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
-    }
-}
-
-/// The name of the user with `uid`.
-pub fn user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: as in `lookup_user`; pw_name points into buf when found.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
-        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        Some(
-            std::ffi::CStr::from_ptr(pwd.pw_name)
-                .to_string_lossy()
-                .into_owned(),
-        )
     }
 }
 
@@ -429,7 +318,7 @@ pub fn invoking_user(var: impl Fn(&str) -> Option<OsString>) -> Option<(String, 
     if name.is_empty() || name == "root" {
         return None;
     }
-    let uid = lookup_user(&name)?;
+    let uid = sys::lookup_user(&name)?;
     (uid != 0).then_some((name, uid))
 }
 
@@ -438,7 +327,7 @@ pub fn invoking_user(var: impl Fn(&str) -> Option<OsString>) -> Option<(String, 
 pub fn systemctl() -> Option<PathBuf> {
     match std::env::var_os(SYSTEMCTL_ENV).filter(|v| !v.is_empty()) {
         Some(p) => Some(PathBuf::from(p)),
-        None => crate::forensics::command::find_in_path("systemctl"),
+        None => find_in_path("systemctl"),
     }
 }
 
@@ -452,9 +341,12 @@ pub fn systemctl_steps(program: Option<&Path>, scope: Scope, steps: &[&[&str]]) 
     for step in steps {
         let args = systemd::systemctl_args(scope, step);
         let shown = format!("systemctl {}", args.join(" "));
-        let r = run_tool(program, &args).map_err(|e| format!("{shown}: {e}"))?;
-        if !r.success {
-            return Err(format!("{shown}: {}", r.why()));
+        let r = manager_tool(program)
+            .args(&args)
+            .output()
+            .map_err(|e| format!("{shown}: {}", e.reason()))?;
+        if !r.success() {
+            return Err(format!("{shown}: {}", crate::format::escape(&r.why())));
         }
         done.push(shown);
     }
@@ -472,7 +364,7 @@ pub fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
             )
         }
         Manager::Launchd => {
-            let domain = launchd::domain(scope, config::current_uid());
+            let domain = launchd::domain(scope, sys::current_uid());
             format!("launchctl bootstrap {domain} {}", file.display())
         }
     }
@@ -480,9 +372,11 @@ pub fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
 
 /// `launchctl` calls (macOS only).
 #[cfg(target_os = "macos")]
-pub fn launchctl(args: &[String]) -> Result<ToolResult, String> {
-    run_tool(Path::new(launchd::LAUNCHCTL), args)
-        .map_err(|e| format!("{}: {e}", launchd::LAUNCHCTL))
+pub fn launchctl(args: &[String]) -> Result<ToolOutput, String> {
+    manager_tool(Path::new(launchd::LAUNCHCTL))
+        .args(args)
+        .output()
+        .map_err(|e| format!("{}: {}", launchd::LAUNCHCTL, e.reason()))
 }
 
 #[cfg(test)]
@@ -613,11 +507,14 @@ mod tests {
 
     #[test]
     fn tools_run_without_a_shell() {
-        let r = run_tool(Path::new("/bin/echo"), &["a;b", "$(id)"]).unwrap();
-        assert!(r.success);
-        assert_eq!(r.stdout, "a;b $(id)\n");
-        let r = run_tool(Path::new("/bin/false"), &[] as &[&str]).unwrap();
-        assert!(!r.success && r.why().starts_with("exit 1"));
+        let r = manager_tool(Path::new("/bin/echo"))
+            .args(["a;b", "$(id)"])
+            .output()
+            .unwrap();
+        assert!(r.success());
+        assert_eq!(r.stdout_text(), "a;b $(id)\n");
+        let r = manager_tool(Path::new("/bin/false")).output().unwrap();
+        assert!(!r.success() && r.why().starts_with("exit 1"));
         assert!(systemctl_steps(None, Scope::User, &[&["daemon-reload"]]).is_err());
         let ok = systemctl_steps(
             Some(Path::new("/bin/true")),

@@ -1,7 +1,7 @@
 //! systemd: the unit file (one template for the user and the system unit), its
 //! quoting rules, the `systemctl` argument vectors and the parsing of
 //! `systemctl show`. Plain functions, tested on every platform; running
-//! `systemctl` is the caller's business (see `service::run_tool`).
+//! `systemctl` is the caller's business (see `service::manager_tool`).
 
 use super::{Scope, UnitSpec};
 use std::collections::BTreeMap;

@@ -282,7 +282,7 @@ fn unwritable_directory_gives_a_clear_error() {
     let path = locked.join("sub").join("data.db");
     let result = Store::open(&path);
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let root = crate::config::current_uid() == 0;
+    let root = crate::sys::current_uid() == 0;
     match result {
         // Root ignores directory permissions.
         Ok(_) => assert!(root, "opened a database under a 0555 directory"),

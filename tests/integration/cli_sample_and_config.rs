@@ -185,7 +185,7 @@ fn sample_table_is_aligned_and_escapes_names() {
 
 #[test]
 fn sample_works_unprivileged_with_denied_files_as_null() {
-    if rogue_hunter::config::current_uid() != 0 {
+    if rogue_hunter::sys::current_uid() != 0 {
         return; // already unprivileged: the schema test covers it
     }
     let sb = Sandbox::new();

@@ -277,7 +277,7 @@ fn unusable_data_directory_is_a_clear_error() {
     assert!(err.contains("data/rogue-hunter"), "{err}");
 
     // A directory the user may not write (as an unprivileged user).
-    if rogue_hunter::config::current_uid() == 0 {
+    if rogue_hunter::sys::current_uid() == 0 {
         let sb = Sandbox::new();
         std::fs::set_permissions(
             sb.path(),

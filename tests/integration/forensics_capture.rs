@@ -225,7 +225,7 @@ fn run_until_captured(
 }
 
 fn is_root() -> bool {
-    rogue_hunter::config::current_uid() == 0
+    rogue_hunter::sys::current_uid() == 0
 }
 
 #[test]

@@ -578,7 +578,7 @@ fn ping_pong_and_get_events_through_the_query() {
 fn stale_socket_is_replaced_live_one_and_non_socket_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rogue-hunter/daemon.sock");
-    rogue_hunter::config::ensure_private_dir(path.parent().unwrap()).unwrap();
+    rogue_hunter::sys::ensure_private_dir(path.parent().unwrap()).unwrap();
 
     // A dead daemon's socket: bound, then the listener dropped (file remains).
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
@@ -644,7 +644,7 @@ fn unbindable_path_error_names_it() {
 #[test]
 fn peer_of_another_user_is_refused() {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if rogue_hunter::sys::euid() != 0 {
         eprintln!("skipped: needs root to run a client as another user");
         return;
     }

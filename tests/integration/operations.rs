@@ -24,7 +24,7 @@ fn text(o: &Output) -> (String, String) {
 }
 
 fn is_root() -> bool {
-    rogue_hunter::service::euid() == 0
+    rogue_hunter::sys::euid() == 0
 }
 
 /// Run `c` as user nobody (when we are root; else as ourselves, already

@@ -1,0 +1,53 @@
+//! Local time (the system's time zone rules, through `localtime_r`).
+
+/// A Unix timestamp broken down in the local time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    pub year: i32,
+    /// 1 to 12.
+    pub month: u32,
+    /// 1 to 31.
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    /// 0 to 60 (a leap second).
+    pub second: u32,
+}
+
+/// The local time of whole second `unix_secs`, or `None` when the C library
+/// cannot represent it.
+pub fn local_time(unix_secs: i64) -> Option<LocalTime> {
+    let t = libc::time_t::try_from(unix_secs).ok()?;
+    // SAFETY: tm is plain data (all-zero is a valid value); localtime_r reads
+    // t and writes only into tm, and returns null on failure. It is the
+    // reentrant variant, safe to call from any thread.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return None;
+        }
+        tm
+    };
+    let field = |v: libc::c_int| u32::try_from(v).ok();
+    Some(LocalTime {
+        year: tm.tm_year.checked_add(1900)?,
+        month: field(tm.tm_mon)? + 1,
+        day: field(tm.tm_mday)?,
+        hour: field(tm.tm_hour)?,
+        minute: field(tm.tm_min)?,
+        second: field(tm.tm_sec)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_in_range() {
+        let t = local_time(1_700_000_000).unwrap();
+        assert!((2023..=2024).contains(&t.year), "{t:?}");
+        assert!((1..=12).contains(&t.month) && (1..=31).contains(&t.day));
+        assert!(t.hour < 24 && t.minute < 60 && t.second <= 60);
+    }
+}
