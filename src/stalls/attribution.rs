@@ -326,7 +326,7 @@ mod tests {
         assert!(w.holders(StallKind::Cpu, None).is_empty());
         assert!(w.victims().is_empty());
         w.add(0.0, &[p(41, "ignored: no interval")]);
-        assert!(w.by_key.get(&p(41, "").key()).is_none());
+        assert!(!w.by_key.contains_key(&p(41, "").key()));
     }
 
     #[test]
