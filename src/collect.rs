@@ -51,17 +51,35 @@ fn as_f64(v: Option<u64>) -> Option<f64> {
     v.map(|x| x as f64)
 }
 
+/// Rates are computed only over windows at least this long (seconds).
+pub const MIN_RATE_WINDOW_S: f64 = 0.05;
+
 /// Turn one raw reading (and the previous one of the same identity) into a
 /// `ProcessScore` with rates. Pure. Scores are filled later by `score`.
 /// The first sight of a process has no rates (`None`): it primes the deltas.
 pub fn derive(raw: &RawProcess, prev: Option<&Previous>, now: f64) -> (ProcessScore, Previous) {
+    // A window too short for clock-tick counters (two samples taken back to
+    // back): gauges only, and the previous reading is kept so the next sample
+    // has a proper window.
+    if let Some(pr) = prev
+        && now - pr.at < MIN_RATE_WINDOW_S
+    {
+        let (p, _) = derive(raw, None, now);
+        return (p, pr.clone());
+    }
     let mut p = ProcessScore::new(raw.pid, raw.start_time_ms, raw.command.clone(), now);
     p.state = raw.state;
     p.priority = raw.priority;
     let dt = prev.map_or(0.0, |pr| now - pr.at);
     let pr = |f: fn(&Previous) -> Option<u64>| prev.and_then(f);
 
-    p.cpu = metric(rate(raw.cpu_time_ns, pr(|x| x.cpu_time_ns), dt).map(|ns| ns / 1e7));
+    p.cpu = metric(
+        rate(raw.cpu_time_ns, pr(|x| x.cpu_time_ns), dt)
+            .map(|ns| ns / 1e7)
+            // A process cannot run on more cores than it has threads; clock
+            // ticks can make it look so over a short window.
+            .map(|c| raw.threads.map_or(c, |t| c.min(100.0 * t as f64))),
+    );
     p.mem = metric(as_f64(raw.resident_bytes));
     p.pageins = metric(as_f64(raw.pageins));
     p.pageins_rate = metric(rate(raw.pageins, pr(|x| x.pageins), dt));
@@ -224,8 +242,13 @@ impl<S: ProcessSource> Sampler<S> {
         self.source.scan(raws);
         scored.clear();
         nexts.clear();
+        // Nor on more cores than the machine has.
+        let max_cpu = 100.0 * system.cpu_count.max(1) as f64;
         for raw in raws.iter() {
-            let (p, n) = derive(raw, self.previous.get(&raw.key()), now);
+            let (mut p, n) = derive(raw, self.previous.get(&raw.key()), now);
+            if let Some(c) = p.cpu.as_mut() {
+                c.current = c.current.min(max_cpu);
+            }
             scored.push(p);
             nexts.push(n);
         }
@@ -353,6 +376,30 @@ mod tests {
         let (p, _) = derive(&raw(1, 1_500_000_000, 1_000_000), Some(&prev), 100.5);
         assert!((p.cpu.unwrap().current - 100.0).abs() < 1e-9);
         assert!((p.disk_io_rate.unwrap().current - 2_000_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn back_to_back_samples_give_no_rates_and_keep_the_window() {
+        let (_, prev) = derive(&raw(1, 1_000_000_000, 0), None, 100.0);
+        // 1.6 ms later one 10 ms clock tick would read as 625 % of a core.
+        let (p, kept) = derive(&raw(1, 1_010_000_000, 0), Some(&prev), 100.0016);
+        assert_eq!(p.cpu, None, "no rate over 1.6 ms");
+        assert_eq!(p.mem.unwrap().current, 4096.0, "gauges still read");
+        assert_eq!(kept, prev, "the previous reading is kept");
+        let (p, _) = derive(&raw(1, 1_100_000_000, 0), Some(&kept), 100.5);
+        assert!((p.cpu.unwrap().current - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cpu_never_exceeds_the_threads_it_has() {
+        let mut a = raw(1, 0, 0);
+        a.threads = Some(1);
+        let (_, prev) = derive(&a, None, 100.0);
+        let mut b = raw(1, 300_000_000, 0);
+        b.threads = Some(1);
+        // 0.3 s of ticks counted in a 0.1 s window: clamped to one core.
+        let (p, _) = derive(&b, Some(&prev), 100.1);
+        assert_eq!(p.cpu.unwrap().current, 100.0);
     }
 
     #[test]

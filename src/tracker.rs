@@ -98,6 +98,8 @@ pub struct Tracker {
     /// Identity → when its last event closed as recovered (cooldown start).
     cooldowns: BTreeMap<ProcessKey, f64>,
     last_forensics_at: Option<f64>,
+    /// The monitor's own processes: never the subject of an event.
+    excluded: HashSet<u32>,
 }
 
 impl Tracker {
@@ -109,18 +111,33 @@ impl Tracker {
             open: BTreeMap::new(),
             cooldowns: BTreeMap::new(),
             last_forensics_at: None,
+            excluded: HashSet::new(),
         }
+    }
+
+    /// PIDs that never open an event (the monitor itself, its dashboards and
+    /// the tools it runs); their cost is reported in `status` instead. An
+    /// event already open for one of them closes as gone at the next update.
+    pub fn set_excluded(&mut self, pids: impl IntoIterator<Item = u32>) {
+        self.excluded = pids.into_iter().collect();
     }
 
     /// Feed one sample of EVERY scored process (absence means the process is
     /// gone). Returns the commands in the order they must be applied.
     pub fn update(&mut self, now: f64, processes: &[ProcessScore]) -> Vec<TrackerCommand> {
-        let present: HashSet<ProcessKey> = processes.iter().map(ProcessScore::key).collect();
+        let present: HashSet<ProcessKey> = processes
+            .iter()
+            .filter(|p| !self.excluded.contains(&p.pid))
+            .map(ProcessScore::key)
+            .collect();
         let mut out = Vec::new();
         self.close_gone(&present, &mut out);
         self.prune_cooldowns(now, Some(&present));
         let mut handled = HashSet::with_capacity(processes.len());
         for process in processes {
+            if self.excluded.contains(&process.pid) {
+                continue;
+            }
             if handled.insert(process.key()) {
                 self.observe(now, process, &mut out);
             }
@@ -773,6 +790,22 @@ mod tests {
         assert_eq!(kinds(&step(&mut t, 500.0, MEDIUM)), ["checkpoint"]);
         assert!(step(&mut t, 505.0, MEDIUM).is_empty());
         assert_eq!(kinds(&step(&mut t, 510.0, MEDIUM)), ["checkpoint"]);
+    }
+
+    #[test]
+    fn the_monitors_own_processes_never_open_events() {
+        let mut t = tracker();
+        t.set_excluded([7]);
+        let critical = |now| [proc_at(7, 70, CRITICAL, now), proc_at(8, 80, CRITICAL, now)];
+        let cmds = t.update(0.0, &critical(0.0));
+        assert!(cmds.iter().all(|c| !matches!(c, TrackerCommand::Open { process, .. } if process.pid == 7)));
+        assert!(cmds.iter().any(|c| matches!(c, TrackerCommand::Open { process, .. } if process.pid == 8)));
+        assert_eq!(t.tracked(), vec![key(8, 80)]);
+        // Excluded later: its open event closes as gone.
+        t.set_excluded([7, 8]);
+        let cmds = t.update(1.0, &critical(1.0));
+        assert!(matches!(&cmds[..], [TrackerCommand::Close { reason: CloseReason::Gone, .. }]));
+        assert!(t.tracked().is_empty());
     }
 
     #[test]

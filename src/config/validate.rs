@@ -191,6 +191,12 @@ const RULES: &[Rule] = rules! {
     metrics.top_n,                        Between(1.0, 100.0), "{v} is not between 1 and 100";
     logging.max_file_bytes,               AtLeast(4096.0), "must be at least 4096";
     logging.level,                        LevelFilter, "\"{v}\" is not a level filter (error, warn, info, debug, trace)";
+    stalls.min_seconds,                   Above(0.0), "{v} must be above 0 seconds";
+    stalls.pressure_share,                Between(0.01, 1.0), "{v} is not a share between 0.01 and 1";
+    stalls.cpu_pressure_share,            Between(0.01, 1.0), "{v} is not a share between 0.01 and 1";
+    stalls.pressure_quiet_samples,        AtLeast(1.0), "must be at least 1";
+    stalls.stuck_seconds,                 Above(0.0), "{v} must be above 0 seconds";
+    stalls.capture_min_seconds,           AtLeast(0.0), "{v} must be 0 or more seconds";
 };
 
 impl Rule {

@@ -26,44 +26,8 @@ pub use crate::platform::OwnCounters;
 use attribution::Window;
 use clock::{ClockReading, GapEvidence};
 use pressure::{PressureTracker, PsiTotals, RunChange};
-use serde::{Deserialize, Serialize};
+pub use crate::config::StallsConfig;
 use stuck::{StuckChange, StuckTracker};
-
-/// `[stalls]` configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StallsConfig {
-    pub enabled: bool,
-    /// A scheduling stall is an oversleep of at least this many seconds
-    /// beyond the sampling interval; a pressure stall needs this much
-    /// stalled time.
-    pub min_seconds: f64,
-    /// An interval whose PSI stalled time is at least this share of it
-    /// (0-1) is part of a memory or io pressure stall (`full`).
-    pub pressure_share: f64,
-    /// The same for cpu (`some`: at least one task waited for a CPU).
-    pub cpu_pressure_share: f64,
-    /// Quiet samples that end a pressure stall.
-    pub pressure_quiet_samples: u32,
-    /// A process continuously in `D` this long is stuck.
-    pub stuck_seconds: f64,
-    /// Stalls at least this long get a forensic capture (debounced).
-    pub capture_min_seconds: f64,
-}
-
-impl Default for StallsConfig {
-    fn default() -> Self {
-        StallsConfig {
-            enabled: true,
-            min_seconds: 1.0,
-            pressure_share: 0.2,
-            cpu_pressure_share: 0.9,
-            pressure_quiet_samples: 3,
-            stuck_seconds: 2.0,
-            capture_min_seconds: 2.0,
-        }
-    }
-}
 
 /// One sample's worth of input.
 #[derive(Debug, Clone)]
