@@ -8,7 +8,7 @@
 //! skipped.
 
 use crate::config::{NotificationMode, NotificationsConfig};
-use crate::model::ProcessScore;
+use crate::model::{ProcessScore, Stall};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,6 +24,16 @@ pub struct Note {
     pub title: String,
     pub body: String,
     pub sound: bool,
+}
+
+/// The notification for a recorded stall: its kind and length in the title,
+/// the verdict (escaped) as the body.
+pub fn stall_note(s: &Stall, sound: bool) -> Note {
+    Note {
+        title: format!("Machine stalled {:.1} s ({})", s.duration_s, s.kind),
+        body: crate::format::truncate(&crate::format::escape(&s.verdict), 300),
+        sound,
+    }
 }
 
 /// The notification for a process that entered the critical band.
@@ -180,6 +190,18 @@ impl Notifier {
             Ok(()) => true,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
         }
+    }
+
+    /// The machine stalled (a stall was recorded). Never blocks; shares the
+    /// rate limit with critical processes. `true` when queued.
+    pub fn stall(&mut self, s: &Stall) -> bool {
+        let Some(_) = self.limit.admit(Instant::now()) else {
+            return false;
+        };
+        let Some(tx) = &self.tx else {
+            return false;
+        };
+        tx.try_send(stall_note(s, self.sound)).is_ok()
     }
 
     pub fn shutdown(mut self) {

@@ -798,13 +798,25 @@ mod tests {
         t.set_excluded([7]);
         let critical = |now| [proc_at(7, 70, CRITICAL, now), proc_at(8, 80, CRITICAL, now)];
         let cmds = t.update(0.0, &critical(0.0));
-        assert!(cmds.iter().all(|c| !matches!(c, TrackerCommand::Open { process, .. } if process.pid == 7)));
-        assert!(cmds.iter().any(|c| matches!(c, TrackerCommand::Open { process, .. } if process.pid == 8)));
+        assert!(
+            cmds.iter()
+                .all(|c| !matches!(c, TrackerCommand::Open { process, .. } if process.pid == 7))
+        );
+        assert!(
+            cmds.iter()
+                .any(|c| matches!(c, TrackerCommand::Open { process, .. } if process.pid == 8))
+        );
         assert_eq!(t.tracked(), vec![key(8, 80)]);
         // Excluded later: its open event closes as gone.
         t.set_excluded([7, 8]);
         let cmds = t.update(1.0, &critical(1.0));
-        assert!(matches!(&cmds[..], [TrackerCommand::Close { reason: CloseReason::Gone, .. }]));
+        assert!(matches!(
+            &cmds[..],
+            [TrackerCommand::Close {
+                reason: CloseReason::Gone,
+                ..
+            }]
+        ));
         assert!(t.tracked().is_empty());
     }
 

@@ -13,6 +13,7 @@ mod perms;
 mod prune;
 mod sample;
 mod service;
+mod stalls;
 pub mod status;
 mod tui;
 
@@ -50,6 +51,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Events recorded by the daemon; `events show ID` for one event's timeline.
     Events(events::EventsArgs),
+    /// Stalls: when the machine or the monitor froze, why, and who suffered.
+    Stalls(stalls::StallsArgs),
     /// Recorded snapshots over time.
     History(history::HistoryArgs),
     /// Delete closed events older than the retention period.
@@ -189,6 +192,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tui => tui::run(&ctx),
         Command::Status(args) => status::run(&ctx, args),
         Command::Events(args) => events::run(&ctx, args),
+        Command::Stalls(args) => stalls::run(&ctx, args),
         Command::History(args) => history::run(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
         Command::Config { action } => config_cmd::run(&ctx, action),

@@ -4,7 +4,7 @@ use super::{CliError, Context, out};
 use crate::daemon::lock::InstanceLock;
 use crate::format;
 use crate::ipc::protocol::ServerMessage;
-use crate::model::ProcessScore;
+use crate::model::{ProcessScore, StallRow};
 use crate::storage::{self, StorageError, Store};
 use serde::Serialize;
 
@@ -32,6 +32,13 @@ pub struct Status {
     /// True when the numbers came live from the daemon's socket (else from
     /// the database, up to a second old).
     pub live: bool,
+    /// The daemon holds its lock but is stopped (SIGSTOP, a debugger) or
+    /// frozen: it records nothing until it runs again.
+    pub stopped: bool,
+    /// What the stall detectors watch on this machine.
+    pub stall_detectors: Option<String>,
+    /// The most recent stall.
+    pub last_stall: Option<StallRow>,
 }
 
 pub fn gather(ctx: &Context) -> Result<Status, CliError> {
@@ -50,6 +57,9 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
         last_sample_at: None,
         worst: None,
         live: false,
+        stopped: holder.is_some_and(crate::platform::is_stopped),
+        stall_detectors: None,
+        last_stall: None,
     };
     match Store::open_read_only(&db) {
         Ok(store) => {
@@ -73,11 +83,18 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
                 status.worst = state.worst_process;
             }
             status.last_sample_at = state.latest_sample.as_ref().map(|s| s.timestamp_s);
+            status.stall_detectors = state.stall_detectors;
+            status.last_stall = store
+                .list_stalls(None, Some(1))
+                .map_err(|e| CliError::runtime(e.to_string()))?
+                .into_iter()
+                .next();
         }
         Err(StorageError::Missing { .. }) => {}
         Err(e) => return Err(CliError::runtime(e.to_string())),
     }
-    if status.running {
+    // A stopped daemon cannot answer: do not wait for it.
+    if status.running && !status.stopped {
         let live = crate::ipc::client::fetch_initial_state(
             &ctx.paths.socket(),
             std::time::Duration::from_secs(2),
@@ -109,6 +126,10 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     }
     let mut t = String::new();
     match (status.running, status.pid) {
+        (true, Some(pid)) if status.stopped => t.push_str(&format!(
+            "daemon      STOPPED (pid {pid}): it holds its lock but does not run \
+             (SIGSTOP or a debugger); send SIGCONT to resume it\n"
+        )),
         (true, Some(pid)) => t.push_str(&format!("daemon      running (pid {pid})\n")),
         _ => t.push_str("daemon      not running (start it with `rogue-hunter daemon`)\n"),
     }
@@ -141,6 +162,18 @@ pub fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
             w.band,
             format::dominant_value(w)
         ));
+    }
+    if let Some(d) = &status.stall_detectors {
+        t.push_str(&format!("stalls      watching {d}\n"));
+    }
+    match &status.last_stall {
+        Some(s) => t.push_str(&format!(
+            "last stall  {} ago, {}\n",
+            format::duration((crate::unix_now() - s.stall.start_s).max(0.0)),
+            format::truncate(&format::escape(&s.stall.verdict), 200)
+        )),
+        None if status.stall_detectors.is_some() => t.push_str("last stall  none recorded\n"),
+        None => {}
     }
     out(&t)
 }

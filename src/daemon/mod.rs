@@ -9,6 +9,7 @@
 
 pub mod lock;
 pub mod observers;
+mod stalls;
 
 use crate::collect::Sampler;
 use crate::config::{Config, Paths};
@@ -254,10 +255,16 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     let boot_time = system.boot_time_ms;
     let db = paths.database();
     let started_at = crate::unix_now();
-    let closed = Store::open(&db)?.close_dangling_for_boot(started_at, boot_time)?;
+    let mut store = Store::open(&db)?;
+    let closed = store.close_dangling_for_boot(started_at, boot_time)?;
     if closed > 0 {
         info!(event_name = "dangling_events_closed", count = closed);
     }
+    let stalls_closed = store.close_dangling_stalls()?;
+    if stalls_closed > 0 {
+        info!(event_name = "dangling_stalls_closed", count = stalls_closed);
+    }
+    drop(store);
     let writer = Writer::spawn(db.clone(), WRITE_QUEUE)?;
     // Captures run on their own thread; the loop only hands them a frozen ring.
     let forensics = config
@@ -306,6 +313,22 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     let retention_secs = f64::from(config.retention.events_days) * 86400.0;
     let mut ring = RingBuffer::new(config.system.ring_buffer_size);
     let mut tracker = Tracker::new(config.bands.clone(), config.system.forensics_debounce);
+    // The monitor never opens events about itself (its cost is in `status`).
+    tracker.set_excluded([pid]);
+    let mut stall_watch = stalls::StallWatch::new(
+        &config.stalls,
+        config.system.sample_interval,
+        config.system.forensics_debounce,
+        boot_time,
+        vec![pid],
+    );
+    send(
+        &writer,
+        WriteOp::SetState {
+            key: crate::storage::keys::STALL_DETECTORS.to_string(),
+            value: stall_watch.describe(),
+        },
+    );
     let mut sampler = Sampler::new(source, config);
     let mut lateness = Lateness::default();
     let mut sample_count: u64 = 0;
@@ -359,6 +382,18 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
                 ));
             }
         }
+        for cmd in stall_watch.observe(now, all) {
+            stall_watch.apply(
+                &cmd,
+                now,
+                all,
+                &writer,
+                &hub,
+                &mut observers,
+                forensics.as_ref(),
+                &ring,
+            );
+        }
         sampler.set_pinned(tracker.tracked());
         let open_events = tracker.open_count() as u64;
         hub.update_daemon_info(|d| {
@@ -403,6 +438,9 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     }
 
     let now = crate::unix_now();
+    for cmd in stall_watch.close_all(now) {
+        stall_watch.apply(&cmd, now, &[], &writer, &hub, &mut observers, None, &ring);
+    }
     for cmd in tracker.close_all(now) {
         log_command(&cmd);
         observers.command(&cmd);

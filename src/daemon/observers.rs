@@ -10,7 +10,7 @@ use crate::config::{Config, Paths};
 use crate::forensics::CaptureCounts;
 use crate::metrics::Feed;
 use crate::metrics::server::MetricsServer;
-use crate::model::{Band, ProcessSamples, ProcessScore};
+use crate::model::{Band, ProcessSamples, ProcessScore, Stall};
 use crate::notifications::{Desktop, Notifier};
 use crate::storage::WriteSender;
 use crate::tracker::{EventId, TrackerCommand};
@@ -70,6 +70,19 @@ impl Observers {
             notifier: Notifier::spawn(&config.notifications, Box::new(Desktop)),
             peaks: HashMap::new(),
             service: ServiceManager::from_env(),
+        }
+    }
+
+    /// A stall was first reported: count it, notify the desktop.
+    pub fn stall(&mut self, s: &Stall) {
+        if let Some(f) = &self.feed {
+            f.stall(s.kind, Duration::from_secs_f64(s.duration_s.max(0.0)));
+        }
+        if let Some(n) = &mut self.notifier
+            && n.stall(s)
+            && let Some(f) = &self.feed
+        {
+            f.notification_sent();
         }
     }
 

@@ -147,6 +147,7 @@ fn message_type(m: &ServerMessage) -> &'static str {
         ServerMessage::Sample { .. } => "sample",
         ServerMessage::Event { .. } => "event",
         ServerMessage::Events { .. } => "events",
+        ServerMessage::Stall { .. } => "stall",
         ServerMessage::Pong => "pong",
         ServerMessage::Error { .. } => "error",
     }

@@ -144,6 +144,21 @@ impl Hub {
         fan_out(&mut self.lock(), &line);
     }
 
+    /// Send a stall to every client (never blocks; a full queue drops that
+    /// client, as for samples).
+    pub fn publish_stall(&self, stall: &crate::model::Stall) {
+        if self.client_count() == 0 {
+            return;
+        }
+        let msg = ServerMessage::Stall {
+            stall: stall.clone(),
+        };
+        let Some(line) = encode_line(encode(&msg), "stall") else {
+            return;
+        };
+        fan_out(&mut self.lock(), &line);
+    }
+
     /// Replace what `initial_state` says about the daemon.
     pub fn set_daemon_info(&self, info: DaemonInfo) {
         self.lock().daemon = info;

@@ -5,8 +5,8 @@
 //! `sample`, `event`, `events` (reply to `get_events`), `pong`, `error`.
 //! Client → daemon: `ping`, `get_events`.
 
-use crate::model::EventRow;
 use crate::model::{Band, ProcessSamples, Resource};
+use crate::model::{EventRow, Stall};
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes incompatibly.
@@ -77,6 +77,11 @@ pub enum ServerMessage {
     },
     Events {
         events: Vec<EventRow>,
+    },
+    /// A stall was recorded (`Stall.end` is `null` while it lasts; the same
+    /// stall is sent again when it ends).
+    Stall {
+        stall: Stall,
     },
     Pong,
     Error {

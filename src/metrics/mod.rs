@@ -11,7 +11,7 @@ pub mod server;
 
 use crate::config::BandsConfig;
 use crate::forensics::CaptureCounts;
-use crate::model::{Band, ProcessSamples, ProcessScore, Resource};
+use crate::model::{Band, ProcessSamples, ProcessScore, Resource, StallKind};
 use crate::storage::WriteSender;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -40,20 +40,44 @@ type Labels = Vec<(String, String)>;
 type GaugeFamily = Family<Labels, Gauge<f64, AtomicU64>>;
 type CounterFamily = Family<Labels, Counter<u64>>;
 
-/// Lateness of sample starts, in fixed buckets (non-cumulative counts).
-#[derive(Debug, Default)]
-pub struct LatenessHistogram {
-    buckets: [AtomicU64; LATENESS_BUCKETS.len()],
-    /// Samples later than the last bound.
+/// Upper bounds (seconds) of the stall-duration histogram's buckets.
+pub const STALL_BUCKETS: [f64; 8] = [1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
+
+/// Durations in fixed buckets (non-cumulative counts), counted with relaxed
+/// atomics by the sampling loop.
+#[derive(Debug)]
+pub struct DurationHistogram {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    /// Observations above the last bound.
     over: AtomicU64,
     count: AtomicU64,
     sum_micros: AtomicU64,
 }
 
-impl LatenessHistogram {
+/// Lateness of sample starts.
+pub type LatenessHistogram = DurationHistogram;
+
+impl Default for DurationHistogram {
+    fn default() -> Self {
+        DurationHistogram::new(&LATENESS_BUCKETS)
+    }
+}
+
+impl DurationHistogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        DurationHistogram {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            over: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
     pub fn observe(&self, late: Duration) {
         let secs = late.as_secs_f64();
-        match LATENESS_BUCKETS.iter().position(|b| secs <= *b) {
+        match self.bounds.iter().position(|b| secs <= *b) {
             Some(i) => self.buckets[i].fetch_add(1, Ordering::Relaxed),
             None => self.over.fetch_add(1, Ordering::Relaxed),
         };
@@ -64,7 +88,8 @@ impl LatenessHistogram {
 
     /// Sum (seconds), count and `(upper bound, count in that bucket)`.
     pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut buckets: Vec<(f64, u64)> = LATENESS_BUCKETS
+        let mut buckets: Vec<(f64, u64)> = self
+            .bounds
             .iter()
             .zip(&self.buckets)
             .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
@@ -113,6 +138,9 @@ pub struct Feed {
     closed: [AtomicU64; 5],
     notifications: AtomicU64,
     pub lateness: LatenessHistogram,
+    /// Stalls recorded, by kind (`StallKind::ALL` order).
+    stalls: Vec<AtomicU64>,
+    pub stall_duration: DurationHistogram,
     writer: Option<WriteSender>,
     captures: Option<Arc<CaptureCounts>>,
     db_path: Option<PathBuf>,
@@ -132,6 +160,8 @@ impl Feed {
             closed: Default::default(),
             notifications: AtomicU64::new(0),
             lateness: LatenessHistogram::default(),
+            stalls: StallKind::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            stall_duration: DurationHistogram::new(&STALL_BUCKETS),
             writer: None,
             captures: None,
             db_path: None,
@@ -186,6 +216,14 @@ impl Feed {
     /// An event closed; `peak` is the highest band it reached.
     pub fn event_closed(&self, peak: Band) {
         self.closed[band_index(peak)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A stall was recorded (counted once, when it is first reported).
+    pub fn stall(&self, kind: StallKind, duration: Duration) {
+        if let Some(i) = StallKind::ALL.iter().position(|k| *k == kind) {
+            self.stalls[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.stall_duration.observe(duration);
     }
 
     pub fn notification_sent(&self) {
@@ -414,6 +452,23 @@ pub fn registry(feed: &Feed) -> Registry {
                 .inc_by(n);
         }
     }
+    let stalls = counter_family(&mut r, "stalls", "Stalls recorded, by kind");
+    for (kind, n) in StallKind::ALL.iter().zip(&feed.stalls) {
+        stalls
+            .get_or_create(&label("kind", kind.as_str()))
+            .inc_by(n.load(Ordering::Relaxed));
+    }
+    let (sum, count, buckets) = feed.stall_duration.snapshot();
+    r.register_with_unit(
+        "stall_duration",
+        "How long recorded stalls lasted (when first reported)",
+        Unit::Seconds,
+        ConstHistogram {
+            sum,
+            count,
+            buckets,
+        },
+    );
     counter(
         &mut r,
         "notifications",

@@ -59,3 +59,20 @@ impl<T: ProcessSource + ?Sized> ProcessSource for Box<T> {
         (**self).deepen(raw, now)
     }
 }
+
+/// Whether process `pid` is stopped (`T`, SIGSTOP) or traced (`t`): it holds
+/// its resources but does not run. `false` when unknown.
+pub fn is_stopped(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|b| parse::parse_stat(&b))
+            .is_some_and(|s| s.state == b'T' || s.state == b't')
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        false
+    }
+}

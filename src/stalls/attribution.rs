@@ -113,14 +113,19 @@ impl Window {
     }
 
     /// Holders for a stall of `kind` (and `cause`, for scheduling stalls):
-    /// memory — major faults and resident growth; io — bytes moved;
+    /// memory — major faults, resident growth and bytes read back; io —
+    /// bytes moved;
     /// cpu and everything else — CPU time.
     pub fn holders(&self, kind: StallKind, cause: Option<StallCause>) -> Vec<StallParty> {
+        // Memory: what it faulted in, grew by, and read back from storage
+        // (a thrashing process re-reads what reclaim just evicted, mostly as
+        // readahead, so its faults undercount it).
         let memory = |a: &Acc| {
             a.major_faults.unwrap_or(0.0) * 4096.0
                 + a.mem_first
                     .zip(a.mem_last)
                     .map_or(0.0, |(f, l)| (l - f).max(0.0))
+                + a.disk_bytes.unwrap_or(0.0)
         };
         match (kind, cause) {
             (StallKind::Memory, _) | (_, Some(StallCause::BlockedMemory)) => self.parties(memory),
@@ -148,6 +153,9 @@ fn holder_note(kind: StallKind, cause: Option<StallCause>, p: &StallParty) -> St
         }
         if let Some(f) = p.major_faults.filter(|f| *f >= 1.0) {
             parts.push(format!("{} major faults", format::count(f)));
+        }
+        if let Some(b) = p.disk_bytes.filter(|b| *b >= 1.0) {
+            parts.push(format!("{} read+written", format::bytes(b)));
         }
     } else if matches!(kind, StallKind::Io | StallKind::Stuck) {
         if let Some(b) = p.disk_bytes.filter(|b| *b >= 1.0) {

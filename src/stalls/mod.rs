@@ -21,12 +21,12 @@ pub mod clock;
 pub mod pressure;
 pub mod stuck;
 
+pub use crate::config::StallsConfig;
 use crate::model::{ProcessScore, Stall, StallKind};
 pub use crate::platform::OwnCounters;
 use attribution::Window;
 use clock::{ClockReading, GapEvidence};
 use pressure::{PressureTracker, PsiTotals, RunChange};
-pub use crate::config::StallsConfig;
 use stuck::{StuckChange, StuckTracker};
 
 /// One sample's worth of input.

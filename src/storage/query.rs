@@ -58,6 +58,8 @@ pub struct DaemonState {
     pub stopped_at: Option<f64>,
     pub latest_sample: Option<ProcessSamples>,
     pub worst_process: Option<ProcessScore>,
+    /// What the stall detectors watch on this machine.
+    pub stall_detectors: Option<String>,
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.pid, e.start_time, e.command, e.boot_time, e.entry_time, \
@@ -461,6 +463,7 @@ impl Store {
             stopped_at: parse(keys::STOPPED_AT)?,
             latest_sample: get(keys::LATEST_SAMPLE)?.and_then(|v| serde_json::from_str(&v).ok()),
             worst_process: get(keys::WORST_PROCESS)?.and_then(|v| serde_json::from_str(&v).ok()),
+            stall_detectors: get(keys::STALL_DETECTORS)?,
         })
     }
 }

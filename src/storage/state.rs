@@ -22,6 +22,8 @@ pub mod keys {
     pub const STOPPED_AT: &str = "stopped_at";
     /// The latest `ProcessSamples`, JSON.
     pub const LATEST_SAMPLE: &str = "latest_sample";
+    /// What the stall detectors watch on this machine (one line).
+    pub const STALL_DETECTORS: &str = "stall_detectors";
     /// The worst process of the latest sample, `ProcessScore` JSON.
     pub const WORST_PROCESS: &str = "worst_process";
 }

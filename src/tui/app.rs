@@ -197,6 +197,8 @@ struct ProcHistory {
 /// The dashboard's whole state.
 #[derive(Debug, Clone)]
 pub struct App {
+    /// The last stall the daemon reported (live stream).
+    pub last_stall: Option<crate::model::Stall>,
     band_colors: [Color; 5],
     bands: BandsConfig,
     events_shown: usize,
@@ -245,6 +247,7 @@ fn parse_color(name: &str, fallback: Color) -> Color {
 impl App {
     pub fn new(config: &TuiConfig, bands: &BandsConfig) -> App {
         App {
+            last_stall: None,
             band_colors: [
                 parse_color(&config.color_low, Color::Green),
                 parse_color(&config.color_medium, Color::Cyan),
@@ -296,6 +299,9 @@ impl App {
                     self.push_sample(s.clone());
                 }
                 self.resort();
+            }
+            ServerMessage::Stall { stall } => {
+                self.last_stall = Some(stall.clone());
             }
             ServerMessage::Sample { samples } => {
                 if let Some(d) = &mut self.daemon {

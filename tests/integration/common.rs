@@ -179,6 +179,67 @@ fn run_hog(kind: &str) -> ! {
             let err = Command::new("sleep").arg("3600").exec();
             panic!("exec sleep: {err}");
         }
+        // Map the file at `arg` and read every page of it, over and over: in a
+        // memory cgroup smaller than the file each pass refaults what the last
+        // evicted (major faults, memory pressure).
+        "mmap_reader" => {
+            let f = std::fs::File::open(arg).expect("mmap_reader:<path>");
+            let len = f.metadata().expect("file size").len() as usize;
+            use std::os::fd::AsRawFd;
+            // SAFETY: a private read-only mapping of a file we hold open; the
+            // pointer is only read within `len`.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE,
+                    f.as_raw_fd(),
+                    0,
+                )
+            };
+            assert!(base != libc::MAP_FAILED, "mmap");
+            let mut sum: u64 = 0;
+            loop {
+                for off in (0..len).step_by(4096) {
+                    // SAFETY: `off < len`, inside the mapping.
+                    sum = sum.wrapping_add(u64::from(unsafe { *(base as *const u8).add(off) }));
+                }
+                std::hint::black_box(sum);
+            }
+        }
+        // Leave a child that sits in uninterruptible sleep (D): a parent that
+        // cloned with CLONE_VFORK waits in D until its child execs or exits. The test binary runs
+        // this role on a spawned thread, so the D task is a forked child
+        // (single-threaded: its one thread is what /proc shows). It dies with
+        // the hog (PR_SET_PDEATHSIG), and its own child exits once its
+        // parent is gone, so killing the hog by PID cleans up all three.
+        "dstate" => {
+            // SAFETY: after fork the child calls only async-signal-safe
+            // functions (prctl, getpid, clone, sleep, getppid, _exit) and never
+            // returns into Rust code.
+            unsafe {
+                if libc::fork() == 0 {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    let me = libc::getpid();
+                    // clone(CLONE_VFORK) without CLONE_VM: the vfork wait (in
+                    // D) over a child with its own copy of memory.
+                    let flags = (libc::CLONE_VFORK | libc::SIGCHLD) as libc::c_long;
+                    if libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) == 0 {
+                        loop {
+                            libc::sleep(1);
+                            if libc::getppid() != me {
+                                libc::_exit(0);
+                            }
+                        }
+                    }
+                    libc::_exit(0);
+                }
+            }
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
         // Exist quietly.
         "sleep" => loop {
             std::thread::sleep(Duration::from_secs(3600));

@@ -14,6 +14,7 @@ mod ipc_server;
 mod module_layers;
 mod operations;
 mod scoring_scenarios;
+mod stalls;
 mod tui_pty;
 
 /// The hog role's entry point: the test binary re-executed by

@@ -3,7 +3,7 @@
 //! its forensic captures.
 
 use crate::model::ProcessSamples;
-use crate::model::{CaptureStatus, EventRow, LogRecord, SnapshotRow, ThreadRecord};
+use crate::model::{CaptureRow, CaptureStatus, EventRow, LogRecord, SnapshotRow, ThreadRecord};
 use crate::storage::{EventFilter, StorageError, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -90,8 +90,16 @@ pub struct BufferView {
 
 /// Every capture of an event, with what it gathered.
 pub fn forensic_views(store: &Store, event_id: i64) -> Result<Vec<ForensicView>, StorageError> {
+    views_of(store, store.captures(event_id)?)
+}
+
+/// These captures (of an event or a stall), with what each gathered.
+pub fn views_of(
+    store: &Store,
+    captures: Vec<CaptureRow>,
+) -> Result<Vec<ForensicView>, StorageError> {
     let mut views = Vec::new();
-    for c in store.captures(event_id)? {
+    for c in captures {
         let data = store.capture_data(c.id)?;
         let ctx = store.buffer_context(c.id)?;
         let mut pressure: BTreeMap<String, BTreeMap<String, PressureValues>> = BTreeMap::new();

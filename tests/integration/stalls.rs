@@ -1,0 +1,306 @@
+//! Real stalls recorded by a real daemon: the daemon stopped with SIGSTOP,
+//! the daemon starved by a CPU-quota cgroup, a reader thrashing a memory
+//! cgroup, and a process stuck in uninterruptible sleep. Each judges the
+//! whole machine: they hold the machine lock, and every process and cgroup
+//! they make is removed by a guard even when an assertion fails.
+
+use crate::common::{Hog, Sandbox, poll, spawn_hog};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+/// A daemon in a sandbox, killed and reaped on drop.
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(sb: &Sandbox) -> Daemon {
+        let mut c = sb.cmd();
+        c.arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
+        let d = Daemon {
+            child: c.spawn().expect("spawn daemon"),
+        };
+        let lock = sb.path().join("data/rogue-hunter/daemon.lock");
+        let pid = d.pid();
+        let up = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            std::fs::read_to_string(&lock)
+                .ok()
+                .filter(|t| t.trim() == pid.to_string())
+        });
+        assert!(up.is_some(), "daemon did not take its lock");
+        d
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill with our child's pid and a valid signal number.
+        unsafe { libc::kill(self.pid() as i32, sig) };
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stalls(sb: &Sandbox) -> Vec<Value> {
+    let o = sb
+        .cmd()
+        .args(["stalls", "--json"])
+        .output()
+        .expect("stalls");
+    if !o.status.success() {
+        return Vec::new();
+    }
+    serde_json::from_slice(&o.stdout).unwrap_or_default()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A cgroup v1 directory of one controller, made for one test; on drop its
+/// processes go back to the controller's root and the directory is removed.
+struct Cgroup {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Cgroup {
+    fn create(controller: &str) -> Option<Cgroup> {
+        let root = Path::new("/sys/fs/cgroup").join(controller);
+        if !is_root() || !root.join("cgroup.procs").exists() {
+            return None;
+        }
+        let dir = root.join(format!("rogue-hunter-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(Cgroup { dir, root })
+    }
+
+    fn set(&self, file: &str, value: &str) {
+        std::fs::write(self.dir.join(file), value)
+            .unwrap_or_else(|e| panic!("write {value} to {}: {e}", self.dir.join(file).display()));
+    }
+
+    fn add(&self, pid: u32) {
+        self.set("cgroup.procs", &pid.to_string());
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for pid in procs.lines() {
+                let _ = std::fs::write(self.root.join("cgroup.procs"), pid);
+            }
+        }
+        // The kernel may take a moment to let go of the last task.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn a_stopped_daemon_records_one_scheduling_stall_caused_by_the_stop() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let daemon = Daemon::start(&sb);
+    // A few samples first, so the loop has a rhythm to miss.
+    std::thread::sleep(Duration::from_secs(2));
+    daemon.signal(libc::SIGSTOP);
+    // While stopped, status says so at once instead of waiting on the socket.
+    let started = std::time::Instant::now();
+    let status = sb.cmd().arg("status").output().expect("status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("STOPPED"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "status waited on a stopped daemon"
+    );
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(started.elapsed()));
+    daemon.signal(libc::SIGCONT);
+    let found = poll(Duration::from_secs(10), Duration::from_millis(200), || {
+        Some(stalls(&sb)).filter(|s| !s.is_empty())
+    })
+    .expect("no stall recorded after a 3 s SIGSTOP");
+    // Let a few more samples pass: exactly one stall, not a burst of them.
+    std::thread::sleep(Duration::from_secs(2));
+    let all = stalls(&sb);
+    assert_eq!(all.len(), 1, "{all:#?} (first seen: {found:#?})");
+    let s = &all[0];
+    assert_eq!(s["kind"], "scheduling", "{s:#}");
+    assert_eq!(s["cause"], "stopped", "{s:#}");
+    let d = s["duration_seconds"].as_f64().expect("duration");
+    assert!((2.5..=3.5).contains(&d), "stalled {d} s for a 3 s stop");
+    assert_eq!(s["suspended_seconds"], 0.0);
+    assert!(
+        s["verdict"].as_str().unwrap_or("").contains("stopped"),
+        "{s:#}"
+    );
+    // The monitor never opens an event about itself (the catch-up sample
+    // used to rate its own CPU at hundreds of percent).
+    let o = sb
+        .cmd()
+        .args(["events", "--json"])
+        .output()
+        .expect("events");
+    let events: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert!(
+        events.iter().all(|e| e["pid"] != daemon.pid()),
+        "the daemon opened an event on itself: {events:#?}"
+    );
+    let status = sb.cmd().arg("status").output().expect("status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("last stall") && text.contains("monitor stalled"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_daemon_starved_by_a_cpu_quota_records_a_scheduling_stall() {
+    let _m = crate::common::machine();
+    let Some(cg) = Cgroup::create("cpu") else {
+        eprintln!("SKIP: needs root and the cgroup v1 cpu controller");
+        return;
+    };
+    // 10 ms of CPU per second for everything in the group, and a spinner in
+    // it that takes that 10 ms whenever it can.
+    cg.set("cpu.cfs_period_us", "1000000");
+    cg.set("cpu.cfs_quota_us", "10000");
+    let sb = Sandbox::new();
+    sb.write_config("[stalls]\nmin_seconds = 0.3\n");
+    let hog = spawn_hog("cpu");
+    cg.add(hog.pid());
+    let daemon = Daemon::start(&sb);
+    std::thread::sleep(Duration::from_secs(1));
+    cg.add(daemon.pid());
+    let found = poll(Duration::from_secs(20), Duration::from_millis(300), || {
+        stalls(&sb).into_iter().find(|s| s["kind"] == "scheduling")
+    })
+    .expect("no scheduling stall while the daemon's CPU quota was exhausted");
+    let cause = found["cause"].as_str().unwrap_or("");
+    assert!(
+        cause == "throttled" || cause == "starved",
+        "cause {cause}, want throttled or starved: {found:#}"
+    );
+    drop(daemon);
+    drop(hog);
+}
+
+#[test]
+fn a_process_held_in_d_is_recorded_as_stuck() {
+    let _m = crate::common::machine();
+    let hog = spawn_hog("dstate");
+    // The D task is the hog's forked child.
+    let stuck_pid = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        child_in_d(hog.pid())
+    })
+    .expect("the hog's child never entered D");
+    let sb = Sandbox::new();
+    sb.write_config("[stalls]\nstuck_seconds = 1.0\n");
+    let _daemon = Daemon::start(&sb);
+    let found = poll(Duration::from_secs(15), Duration::from_millis(200), || {
+        stalls(&sb).into_iter().find(|s| s["kind"] == "stuck")
+    })
+    .expect("no stuck stall for a process in D");
+    assert_eq!(found["pid"], stuck_pid, "{found:#}");
+    assert!(found["end"].is_null(), "still stuck: {found:#}");
+    assert!(
+        found["verdict"]
+            .as_str()
+            .unwrap_or("")
+            .contains("uninterruptible"),
+        "{found:#}"
+    );
+    drop(hog);
+}
+
+/// A child of `parent` whose state is `D`.
+fn child_in_d(parent: u32) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let (state, ppid) = (f.next(), f.next().and_then(|p| p.parse::<u32>().ok()));
+        if state == Some("D") && ppid == Some(parent) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_reader_thrashing_its_memory_cgroup_is_named_in_a_memory_stall() {
+    let _m = crate::common::machine();
+    if !Path::new("/proc/pressure/memory").exists() {
+        eprintln!("SKIP: no PSI on this kernel");
+        return;
+    }
+    let Some(cg) = Cgroup::create("memory") else {
+        eprintln!("SKIP: needs root and the cgroup v1 memory controller");
+        return;
+    };
+    // A 256 MiB file read through a 32 MiB memory limit: every pass
+    // refaults what the last one evicted.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let file = dir.path().join("big");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&file).expect("create");
+        let block = vec![0x5au8; 1 << 20];
+        for _ in 0..256 {
+            f.write_all(&block).expect("write");
+        }
+        f.sync_all().expect("sync");
+        // Out of the page cache, so the reader's faults are charged to (and
+        // evicted within) its cgroup.
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor; advice has no memory effects.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+    cg.set("memory.limit_in_bytes", &(32u64 << 20).to_string());
+    let sb = Sandbox::new();
+    sb.write_config("[stalls]\nmin_seconds = 0.5\npressure_share = 0.1\n");
+    let _daemon = Daemon::start(&sb);
+    std::thread::sleep(Duration::from_secs(1));
+    let hog: Hog = spawn_hog(&format!("mmap_reader:{}", file.display()));
+    cg.add(hog.pid());
+    // Refaults are memory stalls (their reads also show as io pressure).
+    let found = poll(Duration::from_secs(30), Duration::from_millis(300), || {
+        stalls(&sb).into_iter().find(|s| s["kind"] == "memory")
+    });
+    let all = stalls(&sb);
+    let found = found.unwrap_or_else(|| panic!("no memory stall while thrashing: {all:#?}"));
+    let holders: Vec<u64> = found["holders"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|p| p["pid"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(found["kind"], "memory", "{found:#}");
+    assert_eq!(
+        holders.first().copied(),
+        Some(u64::from(hog.pid())),
+        "{found:#}"
+    );
+    drop(hog);
+}
