@@ -10,13 +10,63 @@ use crate::ipc::hub::Hub;
 use crate::model::{ProcessScore, Stall};
 use crate::platform::probe::{self, StallProbe};
 use crate::ringbuffer::RingBuffer;
+use crate::stalls::kernel::{self, KernelVerdict};
 use crate::stalls::{Observation, StallCommand, StallDetector};
+use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
 use crate::storage::{WriteOp, Writer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{info, warn};
 
+/// Kernel verdicts waiting for the loop; more are dropped (counted in the log).
+const KERNEL_QUEUE: usize = 16;
+
+/// Follow `/dev/kmsg` from now on, on its own thread (a blocking read per
+/// record; the thread ends with the process). `None` when the kernel log is
+/// unreadable here (not root and `dmesg_restrict`, or not Linux): hung-task,
+/// lockup and OOM-kill verdicts are then not recorded, and `status` says so.
+fn follow_kernel_log() -> Result<Receiver<KernelVerdict>, String> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open("/dev/kmsg").map_err(|e| format!("/dev/kmsg: {e}"))?;
+        // Only what happens from now on: the ring's history is not ours.
+        f.seek(SeekFrom::End(0)).map_err(|e| format!("/dev/kmsg: {e}"))?;
+        let (tx, rx) = sync_channel(KERNEL_QUEUE);
+        std::thread::Builder::new()
+            .name("kernel-log".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 8192];
+                loop {
+                    match f.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            let text = String::from_utf8_lossy(&buf[..n]);
+                            if let Some(v) = kernel::parse(&text)
+                                && let Err(TrySendError::Disconnected(_)) = tx.try_send(v)
+                            {
+                                return;
+                            }
+                        }
+                        // Records overwritten before we read them: go on.
+                        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            warn!(event_name = "kernel_log_lost", error = %e);
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the kernel-log thread: {e}"))?;
+        Ok(rx)
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err("no /dev/kmsg on this OS".into())
+}
+
 pub struct StallWatch {
+    kernel_log: Result<Receiver<KernelVerdict>, String>,
     detector: StallDetector,
     probe: StallProbe,
     continued: Arc<AtomicBool>,
@@ -51,7 +101,20 @@ impl StallWatch {
                 "no /proc/pressure here (kernel without PSI, or not Linux): memory, io and cpu pressure stalls are not detected"
             );
         }
+        let kernel_log = if config.enabled {
+            follow_kernel_log()
+        } else {
+            Err("stall detection is off".into())
+        };
+        if let Err(e) = &kernel_log {
+            warn!(
+                event_name = "kernel_log_unavailable",
+                error = %e,
+                "hung-task, lockup and OOM-kill verdicts are not recorded"
+            );
+        }
         StallWatch {
+            kernel_log,
             detector: StallDetector::new(config.clone(), exclude),
             probe,
             continued,
@@ -74,7 +137,11 @@ impl StallWatch {
         } else {
             "no pressure stalls (no /proc/pressure here)"
         };
-        format!("scheduling gaps, {pressure}, stuck tasks in D")
+        let kernel = match &self.kernel_log {
+            Ok(_) => "kernel verdicts (/dev/kmsg)".to_string(),
+            Err(e) => format!("no kernel verdicts ({e})"),
+        };
+        format!("scheduling gaps, {pressure}, stuck tasks in D, {kernel}")
     }
 
     /// Feed one sample taken at Unix time `now`; returns what was reported.
@@ -94,7 +161,13 @@ impl StallWatch {
             psi,
             processes: all,
         };
-        self.detector.update(&obs)
+        let mut out = self.detector.update(&obs);
+        if let Ok(rx) = &self.kernel_log {
+            while let Ok(v) = rx.try_recv() {
+                out.push(self.detector.kernel(&v, now));
+            }
+        }
+        out
     }
 
     /// Open stalls end now (the daemon is stopping).

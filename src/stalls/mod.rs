@@ -18,6 +18,7 @@
 
 pub mod attribution;
 pub mod clock;
+pub mod kernel;
 pub mod pressure;
 pub mod stuck;
 
@@ -326,6 +327,29 @@ impl StallDetector {
                 }
             }
         }
+    }
+
+    /// A kernel verdict (hung task, lockup, OOM kill) seen at `wall_s`: a
+    /// stall recorded whole, naming the task the kernel named.
+    pub fn kernel(&mut self, v: &kernel::KernelVerdict, wall_s: f64) -> StallCommand {
+        let seconds = v.seconds.unwrap_or(0.0);
+        let mut s = base(v.kind, wall_s - seconds);
+        s.end_s = Some(wall_s);
+        s.duration_s = seconds;
+        s.pid = v.pid;
+        s.command = v.command.clone();
+        s.verdict = format!(
+            "kernel: {} — {}",
+            match v.kind {
+                StallKind::HungTask => "hung task",
+                StallKind::Lockup => "CPU lockup",
+                StallKind::OomKill => "out of memory, killed a process",
+                _ => "stall",
+            },
+            crate::format::truncate(&v.message, 200)
+        );
+        let key = self.key(v.kind);
+        StallCommand::Record { key, stall: s }
     }
 
     /// Stalls still under way, closed at `wall_s` with what is known (the

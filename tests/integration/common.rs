@@ -147,6 +147,11 @@ fn run_hog(kind: &str) -> ! {
                 std::thread::sleep(Duration::from_secs(3600));
             }
         }
+        // Wait a second (time to be put in a cgroup), then like "mem".
+        "mem_later" => {
+            std::thread::sleep(Duration::from_secs(1));
+            run_hog(&format!("mem:{arg}"))
+        }
         // Rewrite a 4 MiB file and fsync it, over and over.
         "fsync" => {
             use std::io::{Seek, SeekFrom, Write};

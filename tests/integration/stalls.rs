@@ -304,3 +304,33 @@ fn a_reader_thrashing_its_memory_cgroup_is_named_in_a_memory_stall() {
     );
     drop(hog);
 }
+
+#[test]
+fn an_oom_kill_in_a_memory_cgroup_is_recorded_as_a_kernel_verdict() {
+    let _m = crate::common::machine();
+    if std::fs::File::open("/dev/kmsg").is_err() {
+        eprintln!("SKIP: /dev/kmsg is not readable here");
+        return;
+    }
+    let Some(cg) = Cgroup::create("memory") else {
+        eprintln!("SKIP: needs root and the cgroup v1 memory controller");
+        return;
+    };
+    cg.set("memory.limit_in_bytes", &(32u64 << 20).to_string());
+    let sb = Sandbox::new();
+    let _daemon = Daemon::start(&sb);
+    std::thread::sleep(Duration::from_millis(500));
+    // Asks for 256 MiB a second after it starts, inside a 32 MiB limit.
+    let hog = spawn_hog(&format!("mem_later:{}", 256u64 << 20));
+    cg.add(hog.pid());
+    let found = poll(Duration::from_secs(15), Duration::from_millis(200), || {
+        stalls(&sb).into_iter().find(|s| s["kind"] == "oom_kill")
+    })
+    .expect("no oom_kill verdict recorded for a process killed in its memory cgroup");
+    assert_eq!(found["pid"], hog.pid(), "{found:#}");
+    assert!(
+        found["verdict"].as_str().unwrap_or("").contains("out of memory"),
+        "{found:#}"
+    );
+    drop(hog);
+}
