@@ -12,10 +12,10 @@ use crate::platform::probe::{self, StallProbe};
 use crate::ringbuffer::RingBuffer;
 use crate::stalls::kernel::{self, KernelVerdict};
 use crate::stalls::{Observation, StallCommand, StallDetector};
-use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
 use crate::storage::{WriteOp, Writer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
 use tracing::{info, warn};
 
 /// Kernel verdicts waiting for the loop; more are dropped (counted in the log).
@@ -31,7 +31,8 @@ fn follow_kernel_log() -> Result<Receiver<KernelVerdict>, String> {
         use std::io::{Read, Seek, SeekFrom};
         let mut f = std::fs::File::open("/dev/kmsg").map_err(|e| format!("/dev/kmsg: {e}"))?;
         // Only what happens from now on: the ring's history is not ours.
-        f.seek(SeekFrom::End(0)).map_err(|e| format!("/dev/kmsg: {e}"))?;
+        f.seek(SeekFrom::End(0))
+            .map_err(|e| format!("/dev/kmsg: {e}"))?;
         let (tx, rx) = sync_channel(KERNEL_QUEUE);
         std::thread::Builder::new()
             .name("kernel-log".into())

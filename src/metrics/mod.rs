@@ -638,4 +638,23 @@ mod tests {
         assert_eq!(buckets[4], (0.05, 1));
         assert_eq!(buckets.last(), Some(&(f64::INFINITY, 1)));
     }
+
+    #[test]
+    fn stalls_are_counted_by_kind_with_a_duration_histogram() {
+        let feed = Feed::new(5, BandsConfig::default());
+        feed.stall(StallKind::Scheduling, Duration::from_secs(3));
+        feed.stall(StallKind::Memory, Duration::from_secs(12));
+        let (text, _) = render(&feed, false);
+        assert!(
+            text.contains(r#"rogue_hunter_stalls_total{kind="scheduling"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"rogue_hunter_stalls_total{kind="memory"} 1"#));
+        assert!(text.contains(r#"rogue_hunter_stalls_total{kind="stuck"} 0"#));
+        assert!(
+            text.contains(r#"rogue_hunter_stall_duration_seconds_bucket{le="5"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("rogue_hunter_stall_duration_seconds_count 2"));
+    }
 }

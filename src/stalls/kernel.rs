@@ -108,8 +108,9 @@ mod tests {
 
     #[test]
     fn hung_task() {
-        let v = parse("3,1234,5678,-;INFO: task kworker/0:1:123 blocked for more than 120 seconds.")
-            .expect("hung task");
+        let v =
+            parse("3,1234,5678,-;INFO: task kworker/0:1:123 blocked for more than 120 seconds.")
+                .expect("hung task");
         assert_eq!(v.kind, StallKind::HungTask);
         assert_eq!(v.pid, Some(123));
         assert_eq!(v.command.as_deref(), Some("kworker/0:1"));
@@ -120,7 +121,10 @@ mod tests {
     fn soft_and_hard_lockups() {
         let v = parse("0,9,1,-;watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [spin:4242]")
             .expect("soft lockup");
-        assert_eq!((v.kind, v.pid, v.seconds), (StallKind::Lockup, Some(4242), Some(22.0)));
+        assert_eq!(
+            (v.kind, v.pid, v.seconds),
+            (StallKind::Lockup, Some(4242), Some(22.0))
+        );
         assert_eq!(v.command.as_deref(), Some("spin"));
         let h = parse("0,10,1,-;watchdog: Watchdog detected hard LOCKUP on cpu 3").expect("hard");
         assert_eq!((h.kind, h.pid), (StallKind::Lockup, None));

@@ -329,7 +329,10 @@ fn an_oom_kill_in_a_memory_cgroup_is_recorded_as_a_kernel_verdict() {
     .expect("no oom_kill verdict recorded for a process killed in its memory cgroup");
     assert_eq!(found["pid"], hog.pid(), "{found:#}");
     assert!(
-        found["verdict"].as_str().unwrap_or("").contains("out of memory"),
+        found["verdict"]
+            .as_str()
+            .unwrap_or("")
+            .contains("out of memory"),
         "{found:#}"
     );
     drop(hog);
