@@ -35,7 +35,8 @@ pub fn completions(shell: Shell) -> String {
     let name = cmd.get_name().to_string();
     match shell {
         Shell::Bash => {
-            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, name, &mut buf)
+            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, name.clone(), &mut buf);
+            return fix_bash_hyphen(&String::from_utf8_lossy(&buf), &name);
         }
         Shell::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, name, &mut buf),
         Shell::Fish => {
@@ -43,6 +44,19 @@ pub fn completions(shell: Shell) -> String {
         }
     }
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// clap_complete's bash script for a hyphenated name sets
+/// `cmd="rogue__hunter__subcmd__history"` but labels the case arm
+/// `rogue__subcmd__hunter__subcmd__history)`, so nothing after the first word
+/// completes. Rewrite the labels to the form `cmd` takes.
+fn fix_bash_hyphen(script: &str, name: &str) -> String {
+    if !name.contains('-') {
+        return script.to_string();
+    }
+    let wanted = format!("{}__subcmd__", name.replace('-', "__"));
+    let generated = format!("{}__subcmd__", name.replace('-', "__subcmd__"));
+    script.replace(&generated, &wanted)
 }
 
 /// The main manual page (roff).

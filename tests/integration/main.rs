@@ -7,6 +7,7 @@
 mod common;
 
 mod cli_sample_and_config;
+mod completions;
 mod daemon_lifecycle;
 mod forensics_capture;
 mod invalid_configs;
