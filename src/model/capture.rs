@@ -123,34 +123,18 @@ pub struct PressureRecord {
     pub total: Option<u64>,
 }
 
-/// How one source went.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::Display,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum SourceStatus {
-    Ok,
-    /// Permission denied.
-    Denied,
-    /// The tool or file does not exist here.
-    Missing,
-    Timeout,
-    Error,
+super::wire_enum! {
+    /// How one source went.
+    pub enum SourceStatus {
+        Ok,
+        /// Permission denied.
+        Denied,
+        /// The tool or file does not exist here.
+        Missing,
+        Timeout,
+        Error,
+    }
 }
-
-super::named_enum!(SourceStatus);
 
 /// What one source got, or why not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

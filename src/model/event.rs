@@ -4,32 +4,7 @@
 use super::process::{Band, ProcessScore, Resource};
 use serde::{Deserialize, Serialize};
 
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident,)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Debug,
-            Clone,
-            Copy,
-            PartialEq,
-            Eq,
-            Hash,
-            Serialize,
-            Deserialize,
-            strum::EnumString,
-            strum::Display,
-            strum::IntoStaticStr,
-            strum::VariantArray,
-        )]
-        #[serde(rename_all = "snake_case")]
-        #[strum(serialize_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant,)* }
-
-        super::named_enum!($name);
-    };
-}
-
-wire_enum! {
+super::wire_enum! {
     /// Which moment of an event a snapshot records.
     pub enum SnapshotType {
         Entry,
@@ -39,7 +14,7 @@ wire_enum! {
     }
 }
 
-wire_enum! {
+super::wire_enum! {
     /// Outcome of a forensic capture.
     pub enum CaptureStatus {
         /// Started, not finished (or the daemon died while it ran).
@@ -52,7 +27,7 @@ wire_enum! {
     }
 }
 
-wire_enum! {
+super::wire_enum! {
     /// Why an event ended.
     pub enum CloseReason {
         /// The score stayed below the tracking threshold for

@@ -25,6 +25,35 @@ pub use process::{
 };
 pub use stall::{Stall, StallCause, StallKind, StallParty, StallRow};
 
+/// Declares a wire enum: serde and strum derives that agree (snake_case
+/// names), plus `as_str` and `ALL` (through `named_enum!`). Extra derives
+/// (`Default`, `PartialOrd`, `Ord`) go in a `#[derive]` before `pub enum`.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident,)* }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            serde::Serialize,
+            serde::Deserialize,
+            strum::EnumString,
+            strum::Display,
+            strum::IntoStaticStr,
+            strum::VariantArray,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant,)* }
+
+        $crate::model::named_enum!($name);
+    };
+}
+pub(crate) use wire_enum;
+
 /// Gives enums that derive strum's `IntoStaticStr` and `VariantArray` an
 /// inherent `as_str` (the wire name, as serde writes it) and `ALL` (every
 /// variant, in declaration order). `FromStr` and `Display` come from strum's

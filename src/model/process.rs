@@ -28,65 +28,35 @@ pub fn metric(value: Option<f64>) -> Option<MetricValue> {
     value.map(MetricValue::new)
 }
 
-/// Score bands, ordered from harmless to worst.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    Default,
-    strum::EnumString,
-    strum::Display,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Band {
-    #[default]
-    Low,
-    Medium,
-    Elevated,
-    High,
-    Critical,
+super::wire_enum! {
+    /// Score bands, ordered from harmless to worst.
+    #[derive(Default, PartialOrd, Ord)]
+    pub enum Band {
+        #[default]
+        Low,
+        Medium,
+        Elevated,
+        High,
+        Critical,
+    }
 }
 
-/// Scheduler state of a process, normalised across platforms.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    Default,
-    strum::EnumString,
-    strum::Display,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ProcessState {
-    Running,
-    Sleeping,
-    /// Uninterruptible sleep (Linux `D`): stuck waiting on I/O or a lock.
-    DiskSleep,
-    Stopped,
-    Zombie,
-    /// Kernel idle thread (Linux `I`).
-    Idle,
-    Dead,
-    #[default]
-    Unknown,
+super::wire_enum! {
+    /// Scheduler state of a process, normalised across platforms.
+    #[derive(Default)]
+    pub enum ProcessState {
+        Running,
+        Sleeping,
+        /// Uninterruptible sleep (Linux `D`): stuck waiting on I/O or a lock.
+        DiskSleep,
+        Stopped,
+        Zombie,
+        /// Kernel idle thread (Linux `I`).
+        Idle,
+        Dead,
+        #[default]
+        Unknown,
+    }
 }
 
 impl ProcessState {
@@ -105,34 +75,17 @@ impl ProcessState {
     }
 }
 
-/// The resources a process is scored on.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::Display,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Resource {
-    Cpu,
-    Gpu,
-    Memory,
-    Disk,
-    Wakeups,
+super::wire_enum! {
+    /// The resources a process is scored on.
+    #[derive(PartialOrd, Ord)]
+    pub enum Resource {
+        Cpu,
+        Gpu,
+        Memory,
+        Disk,
+        Wakeups,
+    }
 }
-
-super::named_enum!(Band, ProcessState, Resource);
 
 /// How a metric's number reads: what one unit of it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,35 +6,9 @@
 use super::process::ProcessKey;
 use serde::{Deserialize, Serialize};
 
-macro_rules! stall_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident,)* }) => {
-        $(#[$meta])*
-        #[derive(
-            Debug,
-            Clone,
-            Copy,
-            PartialEq,
-            Eq,
-            Hash,
-            PartialOrd,
-            Ord,
-            Serialize,
-            Deserialize,
-            strum::EnumString,
-            strum::Display,
-            strum::IntoStaticStr,
-            strum::VariantArray,
-        )]
-        #[serde(rename_all = "snake_case")]
-        #[strum(serialize_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant,)* }
-
-        super::named_enum!($name);
-    };
-}
-
-stall_enum! {
+super::wire_enum! {
     /// What stalled.
+    #[derive(PartialOrd, Ord)]
     pub enum StallKind {
         /// The monitor itself could not run: its wake-up came late on the
         /// monotonic clock (suspend subtracted).
@@ -56,8 +30,9 @@ stall_enum! {
     }
 }
 
-stall_enum! {
+super::wire_enum! {
     /// Why the monitor could not run across a scheduling stall.
+    #[derive(PartialOrd, Ord)]
     pub enum StallCause {
         /// Runnable but given no CPU (other work, or a CPU quota throttled it).
         Starved,
