@@ -321,3 +321,64 @@ impl Sandbox {
         c
     }
 }
+
+/// A daemon running in a sandbox (stderr piped for `stop`), killed and reaped
+/// on drop even when the test fails; a stopped one is continued first.
+pub struct Daemon {
+    pub child: Child,
+}
+
+impl Daemon {
+    /// Start `rogue-hunter daemon` and wait until it holds its lock; its
+    /// stderr is kept for `stop` (for short runs: nobody drains the pipe).
+    pub fn start(sb: &Sandbox) -> Daemon {
+        Daemon::spawn(sb, Stdio::piped())
+    }
+
+    /// The same with stderr discarded, for long runs.
+    pub fn start_quiet(sb: &Sandbox) -> Daemon {
+        Daemon::spawn(sb, Stdio::null())
+    }
+
+    fn spawn(sb: &Sandbox, stderr: Stdio) -> Daemon {
+        let mut c = sb.cmd();
+        c.arg("daemon").stdout(Stdio::null()).stderr(stderr);
+        let d = Daemon {
+            child: c.spawn().expect("spawn daemon"),
+        };
+        let lock = sb.path().join("data/rogue-hunter/daemon.lock");
+        let pid = d.pid();
+        let up = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            std::fs::read_to_string(&lock)
+                .ok()
+                .filter(|t| t.trim() == pid.to_string())
+        });
+        assert!(up.is_some(), "daemon did not take its lock");
+        d
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill with our child's pid and a valid signal number.
+        unsafe { libc::kill(self.pid() as i32, sig) };
+    }
+
+    /// SIGTERM, then wait for it and return what it printed.
+    pub fn stop(mut self) -> std::process::Output {
+        self.signal(libc::SIGTERM);
+        let placeholder = Command::new("true").spawn().expect("true");
+        let child = std::mem::replace(&mut self.child, placeholder);
+        child.wait_with_output().expect("wait daemon")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

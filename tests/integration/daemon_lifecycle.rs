@@ -2,58 +2,14 @@
 //! real SQLite file; a second daemon refuses; kill -9 loses nothing; bad
 //! databases and directories give clear errors.
 
-use crate::common::{Sandbox, poll, spawn_hog};
+use crate::common::{Daemon, Sandbox, poll, spawn_hog};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// Quick exits and no cooldown so scenarios finish in seconds.
 const FAST: &str = "[bands]\nexit_stability_samples = 3\nevent_cooldown_seconds = 0.0\n";
-
-struct Daemon {
-    child: Child,
-}
-
-impl Daemon {
-    fn start(sb: &Sandbox) -> Daemon {
-        let mut c = sb.cmd();
-        c.arg("daemon").stdout(Stdio::null()).stderr(Stdio::piped());
-        let child = c.spawn().expect("spawn daemon");
-        let d = Daemon { child };
-        let lock = sb.path().join("data/rogue-hunter/daemon.lock");
-        let pid = d.child.id();
-        let up = poll(Duration::from_secs(10), Duration::from_millis(50), || {
-            std::fs::read_to_string(&lock)
-                .ok()
-                .filter(|t| t.trim() == pid.to_string())
-        });
-        assert!(up.is_some(), "daemon did not take its lock");
-        d
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill with a valid pid and signal number.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    fn stop(mut self) -> std::process::Output {
-        self.signal(libc::SIGTERM);
-        let child = std::mem::replace(&mut self.child, dummy());
-        child.wait_with_output().expect("wait daemon")
-    }
-}
-
-fn dummy() -> Child {
-    std::process::Command::new("true").spawn().expect("true")
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn events_json(sb: &Sandbox) -> Vec<Value> {
     let mut c = sb.cmd();
@@ -174,7 +130,7 @@ fn second_daemon_refuses_naming_the_first() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&format!("already running (pid {})", d.child.id())),
+        err.contains(&format!("already running (pid {})", d.pid())),
         "{err}"
     );
 
@@ -183,7 +139,7 @@ fn second_daemon_refuses_naming_the_first() {
     let o = c.output().expect("status");
     let v: Value = serde_json::from_slice(&o.stdout).expect("status json");
     assert_eq!(v["running"], true);
-    assert_eq!(v["pid"], d.child.id());
+    assert_eq!(v["pid"], d.pid());
     for key in [
         "uptime_s",
         "sample_count",

@@ -4,52 +4,10 @@
 //! whole machine: they hold the machine lock, and every process and cgroup
 //! they make is removed by a guard even when an assertion fails.
 
-use crate::common::{Hog, Sandbox, poll, spawn_hog};
+use crate::common::{Daemon, Hog, Sandbox, poll, spawn_hog};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
-
-/// A daemon in a sandbox, killed and reaped on drop.
-struct Daemon {
-    child: Child,
-}
-
-impl Daemon {
-    fn start(sb: &Sandbox) -> Daemon {
-        let mut c = sb.cmd();
-        c.arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
-        let d = Daemon {
-            child: c.spawn().expect("spawn daemon"),
-        };
-        let lock = sb.path().join("data/rogue-hunter/daemon.lock");
-        let pid = d.pid();
-        let up = poll(Duration::from_secs(10), Duration::from_millis(50), || {
-            std::fs::read_to_string(&lock)
-                .ok()
-                .filter(|t| t.trim() == pid.to_string())
-        });
-        assert!(up.is_some(), "daemon did not take its lock");
-        d
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill with our child's pid and a valid signal number.
-        unsafe { libc::kill(self.pid() as i32, sig) };
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.signal(libc::SIGCONT);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn stalls(sb: &Sandbox) -> Vec<Value> {
     let o = sb
@@ -117,7 +75,7 @@ impl Drop for Cgroup {
 fn a_stopped_daemon_records_one_scheduling_stall_caused_by_the_stop() {
     let _m = crate::common::machine();
     let sb = Sandbox::new();
-    let daemon = Daemon::start(&sb);
+    let daemon = Daemon::start_quiet(&sb);
     // A few samples first, so the loop has a rhythm to miss.
     std::thread::sleep(Duration::from_secs(2));
     daemon.signal(libc::SIGSTOP);
@@ -185,7 +143,7 @@ fn a_daemon_starved_by_a_cpu_quota_records_a_scheduling_stall() {
     sb.write_config("[stalls]\nmin_seconds = 0.3\n");
     let hog = spawn_hog("cpu");
     cg.add(hog.pid());
-    let daemon = Daemon::start(&sb);
+    let daemon = Daemon::start_quiet(&sb);
     std::thread::sleep(Duration::from_secs(1));
     cg.add(daemon.pid());
     let found = poll(Duration::from_secs(20), Duration::from_millis(300), || {
@@ -212,7 +170,7 @@ fn a_process_held_in_d_is_recorded_as_stuck() {
     .expect("the hog's child never entered D");
     let sb = Sandbox::new();
     sb.write_config("[stalls]\nstuck_seconds = 1.0\n");
-    let _daemon = Daemon::start(&sb);
+    let _daemon = Daemon::start_quiet(&sb);
     let found = poll(Duration::from_secs(15), Duration::from_millis(200), || {
         stalls(&sb).into_iter().find(|s| s["kind"] == "stuck")
     })
@@ -282,7 +240,7 @@ fn a_reader_thrashing_its_memory_cgroup_is_named_in_a_memory_stall() {
     cg.set("memory.limit_in_bytes", &(32u64 << 20).to_string());
     let sb = Sandbox::new();
     sb.write_config("[stalls]\nmin_seconds = 0.5\npressure_share = 0.1\n");
-    let _daemon = Daemon::start(&sb);
+    let _daemon = Daemon::start_quiet(&sb);
     std::thread::sleep(Duration::from_secs(1));
     let hog: Hog = spawn_hog(&format!("mmap_reader:{}", file.display()));
     cg.add(hog.pid());
@@ -318,7 +276,7 @@ fn an_oom_kill_in_a_memory_cgroup_is_recorded_as_a_kernel_verdict() {
     };
     cg.set("memory.limit_in_bytes", &(32u64 << 20).to_string());
     let sb = Sandbox::new();
-    let _daemon = Daemon::start(&sb);
+    let _daemon = Daemon::start_quiet(&sb);
     std::thread::sleep(Duration::from_millis(500));
     // Asks for 256 MiB a second after it starts, inside a 32 MiB limit.
     let hog = spawn_hog(&format!("mem_later:{}", 256u64 << 20));
