@@ -7,6 +7,7 @@
 pub mod app;
 mod connected;
 mod embedded;
+mod input;
 mod terminal;
 pub mod ui;
 
@@ -54,6 +55,8 @@ impl TuiRequest {
 pub enum TuiError {
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    #[error("the terminal went away: {0}")]
+    TerminalGone(String),
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
     #[error("cannot start the embedded sampler: {0}")]
