@@ -149,6 +149,7 @@ fn message_type(m: &ServerMessage) -> &'static str {
         ServerMessage::Events { .. } => "events",
         ServerMessage::Pong => "pong",
         ServerMessage::Error { .. } => "error",
+        ServerMessage::Subscribed { .. } => "subscribed",
     }
 }
 

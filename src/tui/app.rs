@@ -218,6 +218,14 @@ pub struct App {
     /// Row of the selection, used when the selected process leaves the table.
     selected_row: usize,
     page_size: usize,
+    /// First row shown: the table scrolls to keep the selection visible.
+    offset: usize,
+    /// Kernel threads are listed (`K`); hidden by default, as htop.
+    show_kernel: bool,
+    /// The daemon sends every process (it answered `subscribe`).
+    full_table: bool,
+    /// This dashboard's own PID, marked in the table.
+    own_pid: u32,
     show_help: bool,
     now: Option<f64>,
     time_format: fn(f64) -> String,
@@ -270,6 +278,10 @@ impl App {
             selected: None,
             selected_row: 0,
             page_size: 10,
+            offset: 0,
+            show_kernel: false,
+            full_table: false,
+            own_pid: std::process::id(),
             show_help: false,
             now: None,
             time_format: local_hms,
@@ -322,6 +334,7 @@ impl App {
                 self.events = lines.into();
                 self.events_loaded = true;
             }
+            ServerMessage::Subscribed { full_table, .. } => self.full_table = *full_table,
             ServerMessage::Pong => {}
             ServerMessage::Error { message } => {
                 self.status = Some(format!("daemon error: {message}"));
@@ -367,6 +380,18 @@ impl App {
                 self.reversed = !self.reversed;
                 self.resort();
             }
+            KeyCode::Char('K') => {
+                self.show_kernel = !self.show_kernel;
+                self.status = Some(
+                    if self.show_kernel {
+                        "kernel threads shown (K hides them)"
+                    } else {
+                        "kernel threads hidden (K shows them)"
+                    }
+                    .into(),
+                );
+                self.resort();
+            }
             KeyCode::Char('e') => {
                 return match self.connection {
                     ConnectionState::Connected => Action::RequestEvents,
@@ -396,6 +421,13 @@ impl App {
     /// Rows PageUp/PageDown move (the table's visible height).
     pub fn set_page_size(&mut self, rows: usize) {
         self.page_size = rows.max(1);
+        self.keep_visible();
+    }
+
+    /// Mark `pid` as the dashboard's own process (tests; the default is this
+    /// process).
+    pub fn set_own_pid(&mut self, pid: u32) {
+        self.own_pid = pid;
     }
 
     // ----- state for drawing ---------------------------------------------
@@ -415,6 +447,26 @@ impl App {
     /// The processes of the latest sample, in display order.
     pub fn rows(&self) -> &[ProcessScore] {
         &self.rows
+    }
+
+    /// The first row the table shows.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// True when kernel threads are listed.
+    pub fn show_kernel(&self) -> bool {
+        self.show_kernel
+    }
+
+    /// True when the daemon (or the embedded sampler) sends every process.
+    pub fn full_table(&self) -> bool {
+        self.full_table || self.connection == ConnectionState::Embedded
+    }
+
+    /// True for the dashboard's own process.
+    pub fn is_own(&self, p: &ProcessScore) -> bool {
+        p.pid == self.own_pid
     }
 
     pub fn selected_index(&self) -> Option<usize> {
@@ -587,10 +639,17 @@ impl App {
     /// Re-sort the rows and keep the selection on the same process; if it has
     /// gone, keep the same row position.
     fn resort(&mut self) {
-        let mut rows = self
+        let show_kernel = self.show_kernel;
+        let mut rows: Vec<ProcessScore> = self
             .latest
             .as_ref()
-            .map(|s| s.rogues.clone())
+            .map(|s| {
+                s.rogues
+                    .iter()
+                    .filter(|p| show_kernel || !is_kernel_thread(p))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         let col = self.sort;
         let desc = self.sort_descending();
@@ -612,6 +671,7 @@ impl App {
                 self.selected_row = i;
             }
         }
+        self.keep_visible();
     }
 
     fn select_row(&mut self, i: usize) {
@@ -619,6 +679,19 @@ impl App {
             self.selected = Some(p.key());
             self.selected_row = i;
         }
+        self.keep_visible();
+    }
+
+    /// Scroll as little as needed to keep the selection on screen.
+    fn keep_visible(&mut self) {
+        let page = self.page_size.max(1);
+        let sel = self.selected_index().unwrap_or(self.selected_row);
+        if sel < self.offset {
+            self.offset = sel;
+        } else if sel >= self.offset + page {
+            self.offset = sel + 1 - page;
+        }
+        self.offset = self.offset.min(self.rows.len().saturating_sub(page));
     }
 
     fn move_selection(&mut self, delta: isize) {
@@ -629,6 +702,14 @@ impl App {
         let last = self.rows.len() as isize - 1;
         self.select_row((cur + delta).clamp(0, last) as usize);
     }
+}
+
+/// A kernel thread, as the collector names them: `[name]` with no memory of
+/// its own (no command line and no resident pages).
+pub fn is_kernel_thread(p: &ProcessScore) -> bool {
+    p.command.starts_with('[')
+        && p.command.ends_with(']')
+        && p.mem.as_ref().is_none_or(|m| m.current <= 0.0)
 }
 
 /// Ascending order of one column; unknown values sort below every known one.

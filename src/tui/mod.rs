@@ -36,6 +36,9 @@ pub enum TuiRequest {
     /// The most recent events (`get_events`): sent after each `initial_state`
     /// and when the user presses `e`.
     GetEvents { limit: usize },
+    /// Every process in each `sample` (`subscribe` with `full_table`): sent
+    /// after each `initial_state` from a daemon.
+    FullTable,
 }
 
 impl TuiRequest {
@@ -46,6 +49,7 @@ impl TuiRequest {
                 limit: Some(*limit),
                 open_only: false,
             },
+            TuiRequest::FullTable => ClientMessage::Subscribe { full_table: true },
         }
     }
 }

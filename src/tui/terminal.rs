@@ -248,6 +248,7 @@ fn event_loop(
                     let initial = matches!(msg, ServerMessage::InitialState { .. });
                     app.apply(&msg);
                     if initial && *app.connection() != ConnectionState::Embedded {
+                        let _ = requests.send(TuiRequest::FullTable);
                         let _ = requests.send(TuiRequest::GetEvents {
                             limit: app.events_shown(),
                         });

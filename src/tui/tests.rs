@@ -797,3 +797,78 @@ fn non_finite_numbers_render_without_panicking() {
     render(&app, 160, 45);
     render(&app, 80, 24);
 }
+
+// ----- every process ----------------------------------------------------------
+
+/// `n` user processes and `n / 10` kernel threads, scores spread out.
+fn many(n: u32) -> Vec<ProcessScore> {
+    let b = BandsConfig::default();
+    let mut v: Vec<ProcessScore> = (0..n)
+        .map(|i| {
+            let mut p = proc_(10_000 + i, &format!("worker-{i}"), f64::from(i % 97), &b);
+            p.mem = mv(1e6 + f64::from(i), 0.0, 0.0);
+            p.mem_share = Some(f64::from(i) / f64::from(n));
+            p
+        })
+        .collect();
+    for i in 0..n / 10 {
+        let mut k = proc_(3 + i, &format!("[kworker/{i}:0]"), 0.0, &b);
+        k.mem = mv(0.0, 0.0, 0.0);
+        v.push(k);
+    }
+    v
+}
+
+#[test]
+fn every_process_is_listed_sorted_and_reachable() {
+    let mut app = empty_app();
+    app.set_connection(ConnectionState::Connected);
+    app.apply(&ServerMessage::Subscribed {
+        full_table: true,
+        max_processes: 10_000,
+    });
+    app.apply(&ServerMessage::Sample {
+        samples: samples(0, many(5000)),
+    });
+    assert_eq!(app.rows().len(), 5000, "kernel threads hidden by default");
+    assert!(app.full_table());
+    // Sorting by memory sorts all of them, not a top 20.
+    app.handle_key(ch('s'));
+    app.handle_key(ch('s'));
+    app.handle_key(ch('s'));
+    assert_eq!(app.sort().0, SortColumn::Mem);
+    assert_eq!(app.rows()[0].pid, 10_000 + 4999);
+    assert_eq!(app.rows()[4999].pid, 10_000);
+    app.set_page_size(30);
+    app.handle_key(key(KeyCode::End));
+    assert_eq!(app.selected_index(), Some(4999));
+    assert_eq!(app.offset(), 4970, "scrolled so the last row is visible");
+    app.handle_key(key(KeyCode::PageUp));
+    assert_eq!(app.selected_index(), Some(4969));
+    assert_eq!(app.offset(), 4969);
+    app.handle_key(key(KeyCode::Home));
+    assert_eq!((app.selected_index(), app.offset()), (Some(0), 0));
+    // K shows the kernel threads, K again hides them.
+    app.handle_key(ch('K'));
+    assert_eq!(app.rows().len(), 5500);
+    assert!(app.status().unwrap_or("").contains("kernel threads shown"));
+    app.handle_key(ch('K'));
+    assert_eq!(app.rows().len(), 5000);
+    // Only the visible rows are drawn, and the title says how many there are.
+    let text = screen(&render(&app, 120, 40));
+    assert!(text.contains("5000 of 312"), "{text}");
+    assert!(text.contains("kernel threads hidden"), "{text}");
+}
+
+#[test]
+fn the_dashboards_own_process_is_marked() {
+    let mut app = fixture();
+    app.set_own_pid(880);
+    let text = screen(&render(&app, 160, 45));
+    let line = text
+        .lines()
+        .find(|l| l.contains("Xorg"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("(self)"), "{text}");
+}

@@ -384,3 +384,40 @@ fn sigint_and_sighup_end_the_embedded_dashboard() {
         dash.assert_screen_restored();
     }
 }
+
+#[test]
+fn connected_dashboard_lists_every_process_and_k_toggles_kernel_threads() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let _daemon = Daemon::start(&sb);
+    let mut dash = Dash::start(&sb, 40, 140, &[]);
+    // The full table: "Processes: N of M" (not "top N"), and its own row marked.
+    dash.wait_for(
+        Duration::from_secs(30),
+        "the full table from the daemon with this dashboard marked",
+        |t| {
+            t.contains("daemon pid")
+                && t.contains("kernel threads hidden")
+                && !t.contains("Processes: top")
+                && t.contains("(self)")
+        },
+    );
+    let kernel_rows = |t: &str| t.lines().filter(|l| l.contains(" [k")).count();
+    assert_eq!(kernel_rows(&dash.text()), 0, "kernel threads hidden:\n{}", dash.text());
+    // Sort by PID ascending so the low-numbered kernel threads come first.
+    dash.send(b"ssssss");
+    dash.wait_for(Duration::from_secs(5), "the table sorted by pid", |t| {
+        t.contains("by pid")
+    });
+    dash.send(b"K");
+    dash.wait_for(Duration::from_secs(5), "kernel threads listed after K", |t| {
+        t.contains("kernel threads shown") && t.lines().any(|l| l.contains("[kthreadd]"))
+    });
+    // End reaches the last process of the whole table.
+    dash.send(b"\x1b[F");
+    dash.wait_for(Duration::from_secs(5), "the selection on the last row", |t| {
+        t.contains("▸")
+    });
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
+}

@@ -112,6 +112,14 @@ fn cell_for(col: Col, p: &ProcessScore, command_w: u16, app: &App) -> Cell<'stat
             Cell::from(Span::styled(t.arrow().to_string(), trend_style(t, app)))
         }
         Col::Pid => right(p.pid.to_string()),
+        Col::Command if app.is_own(p) => {
+            let mark = "(self) ";
+            let room = usize::from(command_w).saturating_sub(mark.chars().count());
+            Cell::from(Line::from(vec![
+                Span::styled(mark, Style::new().fg(Color::Cyan)),
+                Span::raw(format::truncate(&format::escape(&p.command), room)),
+            ]))
+        }
         Col::Command => Cell::from(format::truncate(
             &format::escape(&p.command),
             usize::from(command_w),
@@ -136,12 +144,22 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let (sort, _) = app.sort();
     let arrow = if app.sort_descending() { '▼' } else { '▲' };
     let title = match app.latest() {
-        Some(s) => format!(
-            " Processes: top {} of {} — by {} {arrow} ",
-            s.rogues.len(),
-            s.process_count,
-            sort.as_str()
-        ),
+        Some(s) => {
+            let scope = if app.full_table() {
+                format!("{} of {}", app.rows().len(), s.process_count)
+            } else {
+                format!("top {} of {}", app.rows().len(), s.process_count)
+            };
+            let kernel = if app.show_kernel() {
+                ""
+            } else {
+                ", kernel threads hidden"
+            };
+            format!(
+                " Processes: {scope}{kernel} — by {} {arrow} ",
+                sort.as_str()
+            )
+        }
         None => " Processes ".to_string(),
     };
     let block = Block::bordered().title(title);
@@ -179,7 +197,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Col::Command => Constraint::Min(command_w),
         c => Constraint::Length(c.spec().1),
     });
-    let rows = app.rows().iter().map(|p| {
+    // Only the visible rows are built: the table may hold thousands.
+    let visible = usize::from(area.height.saturating_sub(3)).max(1);
+    let offset = app.offset().min(app.rows().len().saturating_sub(1));
+    let end = (offset + visible).min(app.rows().len());
+    let rows = app.rows()[offset..end].iter().map(|p| {
         Row::new(
             cols.iter()
                 .map(|&c| cell_for(c, p, command_w, app))
@@ -193,6 +215,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .highlight_symbol("▸")
         .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(app.selected_index());
+    let mut state = TableState::default().with_selected(
+        app.selected_index()
+            .filter(|&i| i >= offset && i < end)
+            .map(|i| i - offset),
+    );
     frame.render_stateful_widget(table, area, &mut state);
 }
