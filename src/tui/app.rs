@@ -105,15 +105,20 @@ impl SortColumn {
         !matches!(self, SortColumn::Pid | SortColumn::Command)
     }
 
-    fn share(self, p: &ProcessScore) -> Option<f64> {
+    /// The number the column shows (and sorts by), in its own unit: CPU in
+    /// percent of one core, GPU in percent of the GPU's time, memory in
+    /// bytes, disk in bytes/s, wakeups per second.
+    pub fn value(self, p: &ProcessScore) -> Option<f64> {
+        let cur = ProcessScore::current;
         match self {
-            SortColumn::Cpu => p.cpu_share,
-            SortColumn::Gpu => p.gpu_share,
-            SortColumn::Mem => p.mem_share,
-            SortColumn::Disk => p.disk_share,
-            SortColumn::Wake => p.wakeups_share,
+            SortColumn::Cpu => cur(&p.cpu),
+            SortColumn::Gpu => cur(&p.gpu_time_rate).map(|ns| ns / 1e7),
+            SortColumn::Mem => cur(&p.mem),
+            SortColumn::Disk => cur(&p.disk_io_rate),
+            SortColumn::Wake => cur(&p.wakeups_rate),
             SortColumn::Score | SortColumn::Pid | SortColumn::Command => None,
         }
+        .filter(|v| v.is_finite())
     }
 }
 
@@ -718,7 +723,7 @@ fn compare(col: SortColumn, a: &ProcessScore, b: &ProcessScore) -> Ordering {
         SortColumn::Score => a.score.total_cmp(&b.score),
         SortColumn::Pid => a.pid.cmp(&b.pid),
         SortColumn::Command => a.command.cmp(&b.command),
-        _ => match (col.share(a), col.share(b)) {
+        _ => match (col.value(a), col.value(b)) {
             (Some(x), Some(y)) => x.total_cmp(&y),
             (Some(_), None) => Ordering::Greater,
             (None, Some(_)) => Ordering::Less,

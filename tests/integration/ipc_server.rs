@@ -852,7 +852,11 @@ fn full_table_subscribers_get_every_process_and_others_the_top_n() {
         "worst first"
     );
     let got = top.next_sample();
-    assert_eq!(got.rogues.len(), 20, "a client that did not ask gets the top N");
+    assert_eq!(
+        got.rogues.len(),
+        20,
+        "a client that did not ask gets the top N"
+    );
     // Taking it back: the top N again.
     full.send(b"{\"type\":\"subscribe\",\"full_table\":false}\n");
     assert!(matches!(

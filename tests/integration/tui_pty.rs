@@ -403,21 +403,30 @@ fn connected_dashboard_lists_every_process_and_k_toggles_kernel_threads() {
         },
     );
     let kernel_rows = |t: &str| t.lines().filter(|l| l.contains(" [k")).count();
-    assert_eq!(kernel_rows(&dash.text()), 0, "kernel threads hidden:\n{}", dash.text());
+    assert_eq!(
+        kernel_rows(&dash.text()),
+        0,
+        "kernel threads hidden:\n{}",
+        dash.text()
+    );
     // Sort by PID ascending so the low-numbered kernel threads come first.
     dash.send(b"ssssss");
     dash.wait_for(Duration::from_secs(5), "the table sorted by pid", |t| {
         t.contains("by pid")
     });
     dash.send(b"K");
-    dash.wait_for(Duration::from_secs(5), "kernel threads listed after K", |t| {
-        t.contains("kernel threads shown") && t.lines().any(|l| l.contains("[kthreadd]"))
-    });
+    dash.wait_for(
+        Duration::from_secs(5),
+        "kernel threads listed after K",
+        |t| t.contains("kernel threads shown") && t.lines().any(|l| l.contains("[kthreadd]")),
+    );
     // End reaches the last process of the whole table.
     dash.send(b"\x1b[F");
-    dash.wait_for(Duration::from_secs(5), "the selection on the last row", |t| {
-        t.contains("▸")
-    });
+    dash.wait_for(
+        Duration::from_secs(5),
+        "the selection on the last row",
+        |t| t.contains("▸"),
+    );
     dash.send(b"q");
     dash.wait_exit(Duration::from_secs(5), "after q");
 }

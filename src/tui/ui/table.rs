@@ -1,5 +1,8 @@
 //! The process table: columns dropped by priority to fit the width, the
-//! sort column marked, the selection highlighted.
+//! sort column marked, the selection highlighted. Numbers in the units people
+//! expect: CPU% of one core (100 = one core, as htop and top), memory in
+//! bytes, disk in bytes per second, wakeups per second; the score's shares
+//! are in the detail pane, labelled as shares.
 
 use super::trend_style;
 use crate::format;
@@ -36,11 +39,11 @@ impl Col {
             Col::Command => ("COMMAND", 0, false, 0),
             Col::Score => ("SCORE", 6, true, 0),
             Col::Band => ("BAND", 8, false, 4),
-            Col::Cpu => ("CPU", 5, true, 1),
-            Col::Gpu => ("GPU", 5, true, 3),
-            Col::Mem => ("MEM", 5, true, 1),
-            Col::Disk => ("DISK", 5, true, 2),
-            Col::Wake => ("WAKE", 5, true, 3),
+            Col::Cpu => ("CPU%", 6, true, 1),
+            Col::Gpu => ("GPU%", 5, true, 3),
+            Col::Mem => ("MEM", 6, true, 1),
+            Col::Disk => ("DISK/s", 7, true, 2),
+            Col::Wake => ("WAKE/s", 6, true, 3),
             Col::State => ("S", 1, false, 2),
             Col::Dominant => ("DOMINANT", 8, false, 2),
         }
@@ -129,11 +132,27 @@ fn cell_for(col: Col, p: &ProcessScore, command_w: u16, app: &App) -> Cell<'stat
                 .alignment(Alignment::Right),
         ),
         Col::Band => Cell::from(Span::styled(p.band.as_str(), band_style)),
-        Col::Cpu => right(format::share(p.cpu_share)),
-        Col::Gpu => right(format::share(p.gpu_share)),
-        Col::Mem => right(format::share(p.mem_share)),
-        Col::Disk => right(format::share(p.disk_share)),
-        Col::Wake => right(format::share(p.wakeups_share)),
+        Col::Cpu => right(
+            SortColumn::Cpu
+                .value(p)
+                .map_or("-".into(), |v| format!("{v:.1}")),
+        ),
+        Col::Gpu => right(
+            SortColumn::Gpu
+                .value(p)
+                .map_or("-".into(), |v| format!("{v:.1}")),
+        ),
+        Col::Mem => right(SortColumn::Mem.value(p).map_or("-".into(), format::bytes)),
+        Col::Disk => right(
+            SortColumn::Disk
+                .value(p)
+                .map_or("-".into(), |v| format::bytes(v)),
+        ),
+        Col::Wake => right(
+            SortColumn::Wake
+                .value(p)
+                .map_or("-".into(), |v| format::count(v)),
+        ),
         Col::State => Cell::from(p.state.letter().to_string()),
         Col::Dominant => Cell::from(p.dominant_resource.as_str()),
     }
