@@ -143,16 +143,8 @@ fn cell_for(col: Col, p: &ProcessScore, command_w: u16, app: &App) -> Cell<'stat
                 .map_or("-".into(), |v| format!("{v:.1}")),
         ),
         Col::Mem => right(SortColumn::Mem.value(p).map_or("-".into(), format::bytes)),
-        Col::Disk => right(
-            SortColumn::Disk
-                .value(p)
-                .map_or("-".into(), |v| format::bytes(v)),
-        ),
-        Col::Wake => right(
-            SortColumn::Wake
-                .value(p)
-                .map_or("-".into(), |v| format::count(v)),
-        ),
+        Col::Disk => right(SortColumn::Disk.value(p).map_or("-".into(), format::bytes)),
+        Col::Wake => right(SortColumn::Wake.value(p).map_or("-".into(), format::count)),
         Col::State => Cell::from(p.state.letter().to_string()),
         Col::Dominant => Cell::from(p.dominant_resource.as_str()),
     }
