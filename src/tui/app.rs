@@ -231,6 +231,10 @@ pub struct App {
     full_table: bool,
     /// This dashboard's own PID, marked in the table.
     own_pid: u32,
+    /// The rows are from a daemon that is gone (until fresh data arrives).
+    stale: bool,
+    /// A daemon was lost: the embedded sampler stands in while it is away.
+    daemon_lost: bool,
     show_help: bool,
     now: Option<f64>,
     time_format: fn(f64) -> String,
@@ -287,6 +291,8 @@ impl App {
             show_kernel: false,
             full_table: false,
             own_pid: std::process::id(),
+            stale: false,
+            daemon_lost: false,
             show_help: false,
             now: None,
             time_format: local_hms,
@@ -309,6 +315,7 @@ impl App {
                 self.rows.clear();
                 self.status = None;
                 self.daemon = Some(daemon.clone());
+                self.stale = false;
                 for s in history {
                     self.push_sample(s.clone());
                 }
@@ -318,6 +325,7 @@ impl App {
                 if let Some(d) = &mut self.daemon {
                     d.sample_count = d.sample_count.saturating_add(1);
                 }
+                self.stale = false;
                 self.push_sample(samples.clone());
                 self.resort();
             }
@@ -348,12 +356,28 @@ impl App {
     }
 
     pub fn set_connection(&mut self, state: ConnectionState) {
-        if let ConnectionState::Disconnected { reason, .. } = &state {
-            self.status = Some(format!("lost the daemon: {reason}"));
-        } else if matches!(state, ConnectionState::Connected) {
-            self.status = None;
+        match &state {
+            ConnectionState::Disconnected { reason, .. } => {
+                self.status = Some(format!("lost the daemon: {reason}"));
+                // What is on screen is no longer live.
+                self.stale = self.latest.is_some();
+                self.daemon_lost = true;
+            }
+            ConnectionState::Connected => {
+                self.status = None;
+                self.daemon_lost = false;
+            }
+            ConnectionState::Embedded if self.daemon_lost => {
+                self.status = Some("the daemon is gone: sampling here until it is back".into());
+            }
+            ConnectionState::Embedded | ConnectionState::Connecting => {}
         }
         self.connection = state;
+    }
+
+    /// True while the rows are from a daemon that is gone.
+    pub fn stale(&self) -> bool {
+        self.stale
     }
 
     /// Handle one key press.
@@ -581,6 +605,9 @@ impl App {
                 Some(d) => format!("daemon pid {}", d.pid),
                 None => "connected".into(),
             },
+            ConnectionState::Embedded if self.daemon_lost => {
+                "embedded sampler (daemon lost — reconnecting)".into()
+            }
             ConnectionState::Embedded => "embedded sampler (no daemon running)".into(),
             ConnectionState::Disconnected { retry_in_secs, .. } => {
                 format!(

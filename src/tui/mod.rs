@@ -15,7 +15,7 @@ pub mod ui;
 mod tests;
 
 pub use app::{Action, App, ConnectionState};
-pub use connected::run_connected;
+pub use connected::{run_auto, run_connected};
 pub use embedded::run_embedded;
 pub use terminal::run_loop;
 

@@ -884,3 +884,35 @@ fn the_dashboards_own_process_is_marked() {
         .to_string();
     assert!(line.contains("(self)"), "{text}");
 }
+
+// ----- connection honesty -------------------------------------------------------
+
+#[test]
+fn a_lost_daemon_marks_rows_stale_at_once_and_fallback_says_so() {
+    let mut app = fixture();
+    assert!(!app.stale());
+    app.set_connection(ConnectionState::disconnected(
+        "daemon closed",
+        std::time::Duration::from_secs(1),
+    ));
+    assert!(app.stale(), "stale as soon as the daemon is lost");
+    let text = screen(&render(&app, 120, 40));
+    assert!(text.contains("STALE"), "{text}");
+    assert!(text.contains("disconnected"), "{text}");
+    // The embedded sampler takes over: the header says so, fresh rows are live.
+    app.set_connection(ConnectionState::Embedded);
+    assert!(app.connection_text().contains("daemon lost"));
+    app.apply(&ServerMessage::InitialState {
+        version: 1,
+        daemon: info(),
+        history: vec![],
+    });
+    app.apply(&ServerMessage::Sample {
+        samples: samples(9, processes(9)),
+    });
+    assert!(!app.stale());
+    assert!(!screen(&render(&app, 120, 40)).contains("STALE"));
+    // The daemon is back.
+    app.set_connection(ConnectionState::Connected);
+    assert_eq!(app.connection_text(), "daemon pid 4242");
+}

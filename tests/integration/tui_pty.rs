@@ -430,3 +430,38 @@ fn connected_dashboard_lists_every_process_and_k_toggles_kernel_threads() {
     dash.send(b"q");
     dash.wait_exit(Duration::from_secs(5), "after q");
 }
+
+#[test]
+fn dashboard_switches_to_a_daemon_that_appears_and_falls_back_when_it_goes() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    sb.write_config("[tui]\nfallback_seconds = 1.0\n");
+    // No daemon: the embedded sampler at once.
+    let mut dash = Dash::start(&sb, 30, 120, &[]);
+    dash.wait_for(Duration::from_secs(30), "the embedded sampler", |t| {
+        t.contains("embedded sampler (no daemon running)")
+    });
+    // A daemon starts: the dashboard switches to it (client backoff ≤ 5 s).
+    let mut daemon = Daemon::start(&sb);
+    let pid = daemon.child.id();
+    dash.wait_for(
+        Duration::from_secs(15),
+        "the switch to the new daemon",
+        |t| t.contains(&format!("daemon pid {pid}")),
+    );
+    // It dies: rows are stale at once, then the embedded sampler takes over.
+    let _ = daemon.child.kill();
+    let _ = daemon.child.wait();
+    dash.wait_for(
+        Duration::from_secs(5),
+        "stale rows after the daemon died",
+        |t| t.contains("STALE") || t.contains("daemon lost"),
+    );
+    dash.wait_for(
+        Duration::from_secs(10),
+        "the fallback to the embedded sampler",
+        |t| t.contains("embedded sampler (daemon lost") && !t.contains("STALE"),
+    );
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
+}

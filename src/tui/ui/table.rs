@@ -166,8 +166,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 ", kernel threads hidden"
             };
+            let stale = if app.stale() {
+                "STALE (daemon lost) — "
+            } else {
+                ""
+            };
             format!(
-                " Processes: {scope}{kernel} — by {} {arrow} ",
+                " {stale}Processes: {scope}{kernel} — by {} {arrow} ",
                 sort.as_str()
             )
         }
@@ -219,13 +224,16 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 .collect::<Vec<_>>(),
         )
     });
-    let table = Table::new(rows, widths)
+    let mut table = Table::new(rows, widths)
         .header(header)
         .block(block)
         .column_spacing(1)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .highlight_symbol("▸")
         .highlight_spacing(HighlightSpacing::Always);
+    if app.stale() {
+        table = table.style(Style::new().fg(Color::DarkGray));
+    }
     let mut state = TableState::default().with_selected(
         app.selected_index()
             .filter(|&i| i >= offset && i < end)
