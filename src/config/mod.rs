@@ -361,6 +361,9 @@ pub struct TuiConfig {
     pub color_critical: String,
     /// Recent events shown in the events panel.
     pub events_shown: usize,
+    /// Seconds after losing the daemon before the dashboard samples on its
+    /// own (it keeps looking for the daemon and switches back when it is up).
+    pub fallback_seconds: f64,
 }
 
 impl Default for TuiConfig {
@@ -372,6 +375,7 @@ impl Default for TuiConfig {
             color_high: "lightred".into(),
             color_critical: "red".into(),
             events_shown: 8,
+            fallback_seconds: 3.0,
         }
     }
 }

@@ -182,6 +182,7 @@ const RULES: &[Rule] = rules! {
     tui.color_elevated,                   Colour, COLOUR_MESSAGE;
     tui.color_high,                       Colour, COLOUR_MESSAGE;
     tui.color_critical,                   Colour, COLOUR_MESSAGE;
+    tui.fallback_seconds,                 Between(0.0, 3600.0), "{v} is not between 0 and 3600 seconds";
     retention.events_days,                AtLeast(1.0), "must be at least 1 day";
     retention.prune_interval_hours,       Above(0.0), "must be above 0";
     forensics.source_timeout,             Above(0.0), "must be above 0 seconds";

@@ -357,7 +357,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         let critical_now = observers.count_critical(all);
         sample_count += 1;
         let stored = ring.push(top);
-        hub.publish_sample(Arc::clone(&stored));
+        hub.publish_sample_with_table(Arc::clone(&stored), all);
         for cmd in tracker.update(now, all) {
             log_command(&cmd);
             observers.command(&cmd);

@@ -150,6 +150,7 @@ fn message_type(m: &ServerMessage) -> &'static str {
         ServerMessage::Stall { .. } => "stall",
         ServerMessage::Pong => "pong",
         ServerMessage::Error { .. } => "error",
+        ServerMessage::Subscribed { .. } => "subscribed",
     }
 }
 

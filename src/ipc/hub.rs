@@ -8,10 +8,10 @@
 //! slowing the sampler. The socket side lives in `server`.
 
 use super::protocol::{
-    DaemonInfo, EventNotice, MAX_SERVER_LINE, ServerMessage, encode, encode_initial_state,
-    encode_sample,
+    DaemonInfo, EventNotice, MAX_FULL_TABLE, MAX_SERVER_LINE, ServerMessage, encode,
+    encode_initial_state, encode_sample,
 };
-use crate::model::ProcessSamples;
+use crate::model::{ProcessSamples, ProcessScore};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,6 +28,8 @@ pub(super) type Line = Arc<str>;
 /// A connected client as the hub sees it.
 struct Slot {
     id: u64,
+    /// Asked for every process (`subscribe` with `full_table`).
+    full: bool,
     tx: mpsc::Sender<Line>,
     /// Fired (with the reason) when the hub drops the client.
     kick: Option<oneshot::Sender<&'static str>>,
@@ -107,6 +109,21 @@ impl Hub {
     /// from the (non-async) sampling thread; never blocks on clients: a client
     /// whose queue is full is dropped.
     pub fn publish_sample(&self, samples: Arc<ProcessSamples>) {
+        self.publish_sample_with_table(samples, &[]);
+    }
+
+    /// `publish_sample`, and for clients that asked for every process the same
+    /// sample with `all` (every scored process, any order) as its table, worst
+    /// first and bounded by `MAX_FULL_TABLE` and the line limit. Encoded once
+    /// per round, and only while such a client is connected. With `all` empty
+    /// they get the top N like everyone else.
+    pub fn publish_sample_with_table(&self, samples: Arc<ProcessSamples>, all: &[ProcessScore]) {
+        let wants_full = !all.is_empty() && self.lock().clients.iter().any(|c| c.full);
+        let full_line = if wants_full {
+            full_table_line(&samples, all, MAX_SERVER_LINE)
+        } else {
+            None
+        };
         // Encode outside the lock when someone is listening (the usual case with a
         // TUI open); under it only if a client arrived in between.
         let mut line = if self.client_count() > 0 {
@@ -128,7 +145,17 @@ impl Hub {
             line = encode_line(encode_sample(&samples), "sample");
         }
         if let Some(line) = line {
-            fan_out(&mut st, &line);
+            match &full_line {
+                Some(full) => fan_out_split(&mut st, &line, full),
+                None => fan_out(&mut st, &line),
+            }
+        }
+    }
+
+    /// Choose what samples client `id` receives (see `ClientMessage::Subscribe`).
+    pub(super) fn set_full_table(&self, id: u64, full: bool) {
+        if let Some(slot) = self.lock().clients.iter_mut().find(|s| s.id == id) {
+            slot.full = full;
         }
     }
 
@@ -191,6 +218,7 @@ impl Hub {
             let (kick_tx, kick_rx) = oneshot::channel();
             st.clients.push(Slot {
                 id,
+                full: false,
                 tx,
                 kick: Some(kick_tx),
             });
@@ -261,18 +289,59 @@ fn encode_line(r: Result<String, serde_json::Error>, what: &'static str) -> Opti
     }
 }
 
+/// The full-table `sample` line: `samples` with every process of `all` as
+/// its table, worst first; halved until it fits in `max` bytes.
+fn full_table_line(samples: &ProcessSamples, all: &[ProcessScore], max: usize) -> Option<Line> {
+    let mut order: Vec<&ProcessScore> = all.iter().collect();
+    order.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.pid.cmp(&b.pid)));
+    let mut keep = order.len().min(MAX_FULL_TABLE);
+    loop {
+        let full = ProcessSamples {
+            rogues: order[..keep].iter().map(|p| (*p).clone()).collect(),
+            ..samples.clone()
+        };
+        match encode_sample(&full) {
+            Ok(line) if line.len() <= max => return Some(Arc::from(line)),
+            Ok(line) if keep > 1 => {
+                tracing::warn!(
+                    event_name = "full_table_trimmed",
+                    bytes = line.len(),
+                    processes = keep,
+                    "full table too large for one line: halving"
+                );
+                keep /= 2;
+            }
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!(event_name = "ipc_encode_failed", what = "full table", error = %e);
+                return None;
+            }
+        }
+    }
+}
+
 /// Queue `line` for every client; drop those whose queue is full.
 fn fan_out(st: &mut HubState, line: &Line) {
+    fan_out_split(st, line, line);
+}
+
+/// Queue `full` for clients that asked for every process, `line` for the
+/// others; drop those whose queue is full.
+fn fan_out_split(st: &mut HubState, line: &Line, full: &Line) {
     let mut kicked = Vec::new();
-    st.clients
-        .retain_mut(|slot| match slot.tx.try_send(Arc::clone(line)) {
+    st.clients.retain_mut(|slot| {
+        match slot
+            .tx
+            .try_send(Arc::clone(if slot.full { full } else { line }))
+        {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 kicked.extend(slot.kick.take());
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        }
+    });
     for kick in kicked {
         let _ = kick.send("queue full: client not reading fast enough");
     }

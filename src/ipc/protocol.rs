@@ -2,8 +2,14 @@
 //! `type` field. Pure data and a bounded line decoder; no sockets here.
 //!
 //! Daemon → client: `initial_state` (always first; carries `version`), then
-//! `sample`, `event`, `events` (reply to `get_events`), `pong`, `error`.
-//! Client → daemon: `ping`, `get_events`.
+//! `sample`, `event`, `events` (reply to `get_events`), `subscribed` (reply to
+//! `subscribe`), `pong`, `error`.
+//! Client → daemon: `ping`, `get_events`, `subscribe`.
+//!
+//! `subscribe` with `full_table: true` asks for every process: from then on
+//! the `sample` messages to that client list every process in `rogues` (worst
+//! first, at most `MAX_FULL_TABLE`), not only the top N. Clients that never
+//! send it see exactly what they always did.
 
 use crate::model::{Band, ProcessSamples, Resource};
 use crate::model::{EventRow, Stall};
@@ -15,6 +21,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_SERVER_LINE: usize = 16 * 1024 * 1024;
 /// Longest line the daemon accepts from a client.
 pub const MAX_CLIENT_LINE: usize = 64 * 1024;
+
+/// Most processes one full-table `sample` carries (worst first); the line
+/// limit may cut it further.
+pub const MAX_FULL_TABLE: usize = 10_000;
 
 /// Facts about the running daemon, sent in `initial_state`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +97,12 @@ pub enum ServerMessage {
     Error {
         message: String,
     },
+    /// Reply to `subscribe`: what this client now receives.
+    Subscribed {
+        full_table: bool,
+        /// Most processes a full-table sample carries.
+        max_processes: usize,
+    },
 }
 
 /// Client → daemon.
@@ -99,6 +115,12 @@ pub enum ClientMessage {
         limit: Option<usize>,
         #[serde(default)]
         open_only: bool,
+    },
+    /// Choose what `sample` messages carry for this client (see the module
+    /// documentation).
+    Subscribe {
+        #[serde(default)]
+        full_table: bool,
     },
 }
 
@@ -275,6 +297,10 @@ mod tests {
             ServerMessage::Error {
                 message: "malformed message: \"quoted\"\n".into(),
             },
+            ServerMessage::Subscribed {
+                full_table: true,
+                max_processes: MAX_FULL_TABLE,
+            },
         ];
         for kind in [
             EventKind::Opened,
@@ -292,6 +318,7 @@ mod tests {
     fn every_client_message() -> Vec<ClientMessage> {
         vec![
             ClientMessage::Ping,
+            ClientMessage::Subscribe { full_table: true },
             ClientMessage::GetEvents {
                 limit: None,
                 open_only: false,
@@ -365,6 +392,12 @@ mod tests {
         );
         let back: ServerMessage = decode(line.as_bytes(), MAX_SERVER_LINE).unwrap();
         assert_eq!(back, ServerMessage::Sample { samples: s });
+    }
+
+    #[test]
+    fn subscribe_defaults_to_the_top_n() {
+        let m: ClientMessage = decode(br#"{"type":"subscribe"}"#, MAX_CLIENT_LINE).unwrap();
+        assert_eq!(m, ClientMessage::Subscribe { full_table: false });
     }
 
     #[test]

@@ -14,7 +14,8 @@ use super::hub::{
 };
 use super::lines::{LineReader, ReadLine};
 use super::protocol::{
-    ClientMessage, DecodeError, MAX_CLIENT_LINE, MAX_SERVER_LINE, ServerMessage, decode, encode,
+    ClientMessage, DecodeError, MAX_CLIENT_LINE, MAX_FULL_TABLE, MAX_SERVER_LINE, ServerMessage,
+    decode, encode,
 };
 use crate::model::EventRow;
 use crate::storage::EventFilter;
@@ -415,6 +416,7 @@ async fn serve_client(mut stream: UnixStream, ctx: Arc<Ctx>, mut stop: watch::Re
     let (rd, mut wr) = stream.split();
     let mut reader = LineReader::new(rd, MAX_CLIENT_LINE);
     let end = client_loop(
+        id,
         &ctx,
         &mut wr,
         &mut reader,
@@ -445,7 +447,11 @@ async fn serve_client(mut stream: UnixStream, ctx: Arc<Ctx>, mut stop: watch::Re
 /// Send `initial`, then interleave queued lines with request handling until the
 /// client leaves, misbehaves, is dropped by the hub, or the server stops.
 /// `Ok` means the client closed cleanly.
+// The client's id, its context, both halves of its socket, its queue, kick
+// and the shutdown signal: all distinct borrows of one connection's state.
+#[allow(clippy::too_many_arguments)]
 async fn client_loop(
+    id: u64,
     ctx: &Ctx,
     wr: &mut tokio::net::unix::WriteHalf<'_>,
     reader: &mut LineReader<tokio::net::unix::ReadHalf<'_>>,
@@ -488,7 +494,7 @@ async fn client_loop(
                 };
                 match request {
                     Ok(msg) => {
-                        let reply = answer(ctx, msg).await;
+                        let reply = answer(id, ctx, msg).await;
                         write_line(wr, reply.as_bytes(), wt)
                             .await
                             .map_err(End::WriteFailed)?;
@@ -505,9 +511,16 @@ async fn client_loop(
 }
 
 /// The reply line to one well-formed request.
-async fn answer(ctx: &Ctx, msg: ClientMessage) -> String {
+async fn answer(id: u64, ctx: &Ctx, msg: ClientMessage) -> String {
     let reply = match msg {
         ClientMessage::Ping => ServerMessage::Pong,
+        ClientMessage::Subscribe { full_table } => {
+            ctx.hub.set_full_table(id, full_table);
+            ServerMessage::Subscribed {
+                full_table,
+                max_processes: MAX_FULL_TABLE,
+            }
+        }
         ClientMessage::GetEvents { limit, open_only } => {
             let filter = EventFilter {
                 open_only,

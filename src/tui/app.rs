@@ -105,15 +105,20 @@ impl SortColumn {
         !matches!(self, SortColumn::Pid | SortColumn::Command)
     }
 
-    fn share(self, p: &ProcessScore) -> Option<f64> {
+    /// The number the column shows (and sorts by), in its own unit: CPU in
+    /// percent of one core, GPU in percent of the GPU's time, memory in
+    /// bytes, disk in bytes/s, wakeups per second.
+    pub fn value(self, p: &ProcessScore) -> Option<f64> {
+        let cur = ProcessScore::current;
         match self {
-            SortColumn::Cpu => p.cpu_share,
-            SortColumn::Gpu => p.gpu_share,
-            SortColumn::Mem => p.mem_share,
-            SortColumn::Disk => p.disk_share,
-            SortColumn::Wake => p.wakeups_share,
+            SortColumn::Cpu => cur(&p.cpu),
+            SortColumn::Gpu => cur(&p.gpu_time_rate).map(|ns| ns / 1e7),
+            SortColumn::Mem => cur(&p.mem),
+            SortColumn::Disk => cur(&p.disk_io_rate),
+            SortColumn::Wake => cur(&p.wakeups_rate),
             SortColumn::Score | SortColumn::Pid | SortColumn::Command => None,
         }
+        .filter(|v| v.is_finite())
     }
 }
 
@@ -220,6 +225,18 @@ pub struct App {
     /// Row of the selection, used when the selected process leaves the table.
     selected_row: usize,
     page_size: usize,
+    /// First row shown: the table scrolls to keep the selection visible.
+    offset: usize,
+    /// Kernel threads are listed (`K`); hidden by default, as htop.
+    show_kernel: bool,
+    /// The daemon sends every process (it answered `subscribe`).
+    full_table: bool,
+    /// This dashboard's own PID, marked in the table.
+    own_pid: u32,
+    /// The rows are from a daemon that is gone (until fresh data arrives).
+    stale: bool,
+    /// A daemon was lost: the embedded sampler stands in while it is away.
+    daemon_lost: bool,
     show_help: bool,
     now: Option<f64>,
     time_format: fn(f64) -> String,
@@ -273,6 +290,12 @@ impl App {
             selected: None,
             selected_row: 0,
             page_size: 10,
+            offset: 0,
+            show_kernel: false,
+            full_table: false,
+            own_pid: std::process::id(),
+            stale: false,
+            daemon_lost: false,
             show_help: false,
             now: None,
             time_format: local_hms,
@@ -295,6 +318,7 @@ impl App {
                 self.rows.clear();
                 self.status = None;
                 self.daemon = Some(daemon.clone());
+                self.stale = false;
                 for s in history {
                     self.push_sample(s.clone());
                 }
@@ -307,6 +331,7 @@ impl App {
                 if let Some(d) = &mut self.daemon {
                     d.sample_count = d.sample_count.saturating_add(1);
                 }
+                self.stale = false;
                 self.push_sample(samples.clone());
                 self.resort();
             }
@@ -328,6 +353,7 @@ impl App {
                 self.events = lines.into();
                 self.events_loaded = true;
             }
+            ServerMessage::Subscribed { full_table, .. } => self.full_table = *full_table,
             ServerMessage::Pong => {}
             ServerMessage::Error { message } => {
                 self.status = Some(format!("daemon error: {message}"));
@@ -336,12 +362,28 @@ impl App {
     }
 
     pub fn set_connection(&mut self, state: ConnectionState) {
-        if let ConnectionState::Disconnected { reason, .. } = &state {
-            self.status = Some(format!("lost the daemon: {reason}"));
-        } else if matches!(state, ConnectionState::Connected) {
-            self.status = None;
+        match &state {
+            ConnectionState::Disconnected { reason, .. } => {
+                self.status = Some(format!("lost the daemon: {reason}"));
+                // What is on screen is no longer live.
+                self.stale = self.latest.is_some();
+                self.daemon_lost = true;
+            }
+            ConnectionState::Connected => {
+                self.status = None;
+                self.daemon_lost = false;
+            }
+            ConnectionState::Embedded if self.daemon_lost => {
+                self.status = Some("the daemon is gone: sampling here until it is back".into());
+            }
+            ConnectionState::Embedded | ConnectionState::Connecting => {}
         }
         self.connection = state;
+    }
+
+    /// True while the rows are from a daemon that is gone.
+    pub fn stale(&self) -> bool {
+        self.stale
     }
 
     /// Handle one key press.
@@ -373,6 +415,18 @@ impl App {
                 self.reversed = !self.reversed;
                 self.resort();
             }
+            KeyCode::Char('K') => {
+                self.show_kernel = !self.show_kernel;
+                self.status = Some(
+                    if self.show_kernel {
+                        "kernel threads shown (K hides them)"
+                    } else {
+                        "kernel threads hidden (K shows them)"
+                    }
+                    .into(),
+                );
+                self.resort();
+            }
             KeyCode::Char('e') => {
                 return match self.connection {
                     ConnectionState::Connected => Action::RequestEvents,
@@ -402,6 +456,13 @@ impl App {
     /// Rows PageUp/PageDown move (the table's visible height).
     pub fn set_page_size(&mut self, rows: usize) {
         self.page_size = rows.max(1);
+        self.keep_visible();
+    }
+
+    /// Mark `pid` as the dashboard's own process (tests; the default is this
+    /// process).
+    pub fn set_own_pid(&mut self, pid: u32) {
+        self.own_pid = pid;
     }
 
     // ----- state for drawing ---------------------------------------------
@@ -421,6 +482,26 @@ impl App {
     /// The processes of the latest sample, in display order.
     pub fn rows(&self) -> &[ProcessScore] {
         &self.rows
+    }
+
+    /// The first row the table shows.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// True when kernel threads are listed.
+    pub fn show_kernel(&self) -> bool {
+        self.show_kernel
+    }
+
+    /// True when the daemon (or the embedded sampler) sends every process.
+    pub fn full_table(&self) -> bool {
+        self.full_table || self.connection == ConnectionState::Embedded
+    }
+
+    /// True for the dashboard's own process.
+    pub fn is_own(&self, p: &ProcessScore) -> bool {
+        p.pid == self.own_pid
     }
 
     pub fn selected_index(&self) -> Option<usize> {
@@ -530,6 +611,9 @@ impl App {
                 Some(d) => format!("daemon pid {}", d.pid),
                 None => "connected".into(),
             },
+            ConnectionState::Embedded if self.daemon_lost => {
+                "embedded sampler (daemon lost — reconnecting)".into()
+            }
             ConnectionState::Embedded => "embedded sampler (no daemon running)".into(),
             ConnectionState::Disconnected { retry_in_secs, .. } => {
                 format!(
@@ -593,10 +677,17 @@ impl App {
     /// Re-sort the rows and keep the selection on the same process; if it has
     /// gone, keep the same row position.
     fn resort(&mut self) {
-        let mut rows = self
+        let show_kernel = self.show_kernel;
+        let mut rows: Vec<ProcessScore> = self
             .latest
             .as_ref()
-            .map(|s| s.rogues.clone())
+            .map(|s| {
+                s.rogues
+                    .iter()
+                    .filter(|p| show_kernel || !is_kernel_thread(p))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         let col = self.sort;
         let desc = self.sort_descending();
@@ -618,6 +709,7 @@ impl App {
                 self.selected_row = i;
             }
         }
+        self.keep_visible();
     }
 
     fn select_row(&mut self, i: usize) {
@@ -625,6 +717,19 @@ impl App {
             self.selected = Some(p.key());
             self.selected_row = i;
         }
+        self.keep_visible();
+    }
+
+    /// Scroll as little as needed to keep the selection on screen.
+    fn keep_visible(&mut self) {
+        let page = self.page_size.max(1);
+        let sel = self.selected_index().unwrap_or(self.selected_row);
+        if sel < self.offset {
+            self.offset = sel;
+        } else if sel >= self.offset + page {
+            self.offset = sel + 1 - page;
+        }
+        self.offset = self.offset.min(self.rows.len().saturating_sub(page));
     }
 
     fn move_selection(&mut self, delta: isize) {
@@ -637,13 +742,21 @@ impl App {
     }
 }
 
+/// A kernel thread, as the collector names them: `[name]` with no memory of
+/// its own (no command line and no resident pages).
+pub fn is_kernel_thread(p: &ProcessScore) -> bool {
+    p.command.starts_with('[')
+        && p.command.ends_with(']')
+        && p.mem.as_ref().is_none_or(|m| m.current <= 0.0)
+}
+
 /// Ascending order of one column; unknown values sort below every known one.
 fn compare(col: SortColumn, a: &ProcessScore, b: &ProcessScore) -> Ordering {
     match col {
         SortColumn::Score => a.score.total_cmp(&b.score),
         SortColumn::Pid => a.pid.cmp(&b.pid),
         SortColumn::Command => a.command.cmp(&b.command),
-        _ => match (col.share(a), col.share(b)) {
+        _ => match (col.value(a), col.value(b)) {
             (Some(x), Some(y)) => x.total_cmp(&y),
             (Some(_), None) => Ordering::Greater,
             (None, Some(_)) => Ordering::Less,

@@ -1,12 +1,20 @@
 //! The dashboard fed by a running daemon: a transport thread runs the
 //! reconnecting live-stream client on a small tokio runtime and bridges its
 //! events to the dashboard loop, and the dashboard's requests back to it.
+//! Without a daemon (at start, or `[tui] fallback_seconds` after losing it)
+//! the embedded sampler feeds the same loop until the daemon answers again.
 
+use super::embedded::sample_loop;
 use super::{App, ConnectionState, TuiError, TuiInput, TuiRequest, run_loop};
 use crate::config::Config;
 use crate::ipc::client::{ClientEvent, run_with_reconnect_and_requests};
-use crate::ipc::protocol::ClientMessage;
+use crate::ipc::protocol::{ClientMessage, ServerMessage};
+use crate::platform;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
 
 /// Messages buffered between the client and the dashboard.
 const QUEUE: usize = 64;
@@ -26,9 +34,55 @@ pub fn inputs_for(event: ClientEvent) -> Vec<TuiInput> {
 }
 
 /// Run the dashboard against the daemon at `socket`, reconnecting with backoff
-/// while it is away ("disconnected — retrying").
+/// while it is away ("disconnected — retrying"), falling back to the embedded
+/// sampler after `[tui] fallback_seconds`.
 pub fn run_connected(socket: PathBuf, config: Config) -> Result<(), TuiError> {
+    run_auto(socket, config, true)
+}
+
+/// The embedded sampler on its own thread, stopped and joined on demand.
+struct Fallback {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl Fallback {
+    fn start(config: &Config, tx: SyncSender<TuiInput>) -> Option<Fallback> {
+        let source = match platform::native_source() {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.try_send(TuiInput::Message(ServerMessage::Error {
+                    message: format!("cannot start the embedded sampler: {e}"),
+                }));
+                return None;
+            }
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let config = config.clone();
+        let handle = std::thread::Builder::new()
+            .name("tui-sampler".into())
+            .spawn(move || sample_loop(source, config, &tx, &thread_stop))
+            .ok()?;
+        Some(Fallback { stop, handle })
+    }
+
+    /// Stop the sampler and wait for it (it checks the flag every 100 ms), so
+    /// none of its samples arrives after the daemon's `initial_state`.
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.handle.join();
+    }
+}
+
+/// The dashboard over whichever source is there: the daemon at `socket` when
+/// it answers, else the embedded sampler, at once when `daemon_found` is false
+/// or `[tui] fallback_seconds` after losing the daemon. The client keeps
+/// looking for the daemon all along and the dashboard switches to it (and
+/// stops sampling) as soon as it answers.
+pub fn run_auto(socket: PathBuf, config: Config, daemon_found: bool) -> Result<(), TuiError> {
     let app = App::new(&config.tui, &config.bands);
+    let fallback_after = Duration::from_secs_f64(config.tui.fallback_seconds.clamp(0.0, 3600.0));
     let (input_tx, input_rx) = std::sync::mpsc::sync_channel::<TuiInput>(QUEUE);
     let (request_tx, request_rx) = std::sync::mpsc::channel::<TuiRequest>();
     let _ = input_tx.try_send(TuiInput::Connection(ConnectionState::Connecting));
@@ -58,15 +112,59 @@ pub fn run_connected(socket: PathBuf, config: Config) -> Result<(), TuiError> {
                     event_tx,
                     client_req_rx,
                 ));
-                'bridge: while let Some(event) = event_rx.recv().await {
+                let mut sampler = if daemon_found {
+                    None
+                } else {
+                    Fallback::start(&config, input_tx.clone())
+                };
+                let mut lost_at: Option<tokio::time::Instant> = None;
+                loop {
+                    let fall_back_at = lost_at
+                        .filter(|_| sampler.is_none())
+                        .map(|t| t + fallback_after);
+                    let event = tokio::select! {
+                        event = event_rx.recv() => event,
+                        () = async {
+                            match fall_back_at {
+                                Some(t) => tokio::time::sleep_until(t).await,
+                                None => std::future::pending().await,
+                            }
+                        } => {
+                            sampler = Fallback::start(&config, input_tx.clone());
+                            continue;
+                        }
+                    };
+                    let Some(event) = event else { break };
+                    match &event {
+                        ClientEvent::Connected(_) => {
+                            lost_at = None;
+                            if let Some(s) = sampler.take() {
+                                let _ = tokio::task::spawn_blocking(move || s.stop()).await;
+                            }
+                        }
+                        // While the embedded sampler feeds the screen, retries
+                        // are not news: the header says where the data is from.
+                        ClientEvent::Disconnected { .. } if sampler.is_some() => continue,
+                        ClientEvent::Disconnected { .. } => {
+                            lost_at.get_or_insert_with(tokio::time::Instant::now);
+                        }
+                        ClientEvent::Message(_) => {}
+                    }
+                    let mut closed = false;
                     for input in inputs_for(event) {
                         // A full queue means the screen is behind: skip a
                         // sample rather than stall; a closed one means it quit.
                         match input_tx.try_send(input) {
                             Ok(()) | Err(std::sync::mpsc::TrySendError::Full(_)) => {}
-                            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => break 'bridge,
+                            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => closed = true,
                         }
                     }
+                    if closed {
+                        break;
+                    }
+                }
+                if let Some(s) = sampler.take() {
+                    s.stop.store(true, Ordering::SeqCst);
                 }
                 client.abort();
             });

@@ -7,7 +7,8 @@ use super::app::{App, ConnectionState};
 use super::{TuiError, TuiInput, run_loop};
 use crate::collect::Sampler;
 use crate::config::Config;
-use crate::ipc::protocol::{DaemonInfo, PROTOCOL_VERSION, ServerMessage};
+use crate::ipc::protocol::{DaemonInfo, MAX_FULL_TABLE, PROTOCOL_VERSION, ServerMessage};
+use crate::model::ProcessSamples;
 use crate::platform;
 use crate::platform::ProcessSource;
 use crate::ringbuffer::RingBuffer;
@@ -99,7 +100,13 @@ pub(crate) fn sample_loop<S: ProcessSource>(
             std::thread::sleep(schedule.until_due(now).min(SLICE));
             continue;
         }
-        let stored = ring.push(sampler.sample(crate::unix_now()));
+        // Every process, worst first (the daemon's full table).
+        let (top, all) = sampler.sample_all(crate::unix_now());
+        let mut rogues = all.to_vec();
+        rogues.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.pid.cmp(&b.pid)));
+        rogues.truncate(MAX_FULL_TABLE);
+        let full = ProcessSamples { rogues, ..top };
+        let stored = ring.push(full);
         let msg = TuiInput::Message(ServerMessage::Sample {
             samples: (*stored).clone(),
         });

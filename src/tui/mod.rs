@@ -7,6 +7,7 @@
 pub mod app;
 mod connected;
 mod embedded;
+mod input;
 mod terminal;
 pub mod ui;
 
@@ -14,7 +15,7 @@ pub mod ui;
 mod tests;
 
 pub use app::{Action, App, ConnectionState};
-pub use connected::run_connected;
+pub use connected::{run_auto, run_connected};
 pub use embedded::run_embedded;
 pub use terminal::run_loop;
 
@@ -35,6 +36,9 @@ pub enum TuiRequest {
     /// The most recent events (`get_events`): sent after each `initial_state`
     /// and when the user presses `e`.
     GetEvents { limit: usize },
+    /// Every process in each `sample` (`subscribe` with `full_table`): sent
+    /// after each `initial_state` from a daemon.
+    FullTable,
 }
 
 impl TuiRequest {
@@ -45,6 +49,7 @@ impl TuiRequest {
                 limit: Some(*limit),
                 open_only: false,
             },
+            TuiRequest::FullTable => ClientMessage::Subscribe { full_table: true },
         }
     }
 }
@@ -54,6 +59,8 @@ impl TuiRequest {
 pub enum TuiError {
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    #[error("the terminal went away: {0}")]
+    TerminalGone(String),
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
     #[error("cannot start the embedded sampler: {0}")]

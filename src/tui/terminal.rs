@@ -1,22 +1,26 @@
 //! The terminal loop: raw mode and the alternate screen, input draining, key
 //! handling and frame pacing. Owns restoring the terminal on every way out:
 //! normal return, error, panic (a hook restores before the message prints) and
-//! SIGTERM/SIGHUP/SIGINT (a flag the loop checks).
+//! SIGTERM/SIGHUP/SIGINT (a flag and a self-pipe that wakes the input wait,
+//! with a watchdog that forces the exit), and a terminal that goes away
+//! (`input` reports EOF/EIO/hang-up and the loop returns).
 
 use super::app::{Action, App, ConnectionState};
+use super::input::{TtyInput, Wait};
 use super::{TuiError, TuiInput, TuiRequest, ui};
 use crate::ipc::protocol::ServerMessage;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::event::Event;
 use ratatui::crossterm::terminal::{
     Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::crossterm::{cursor, execute};
 use ratatui::layout::Rect;
 use std::cell::Cell;
-use std::io::{self, Stdout};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{self, Read, Stdout};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
@@ -83,30 +87,63 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// SIGTERM, SIGHUP and SIGINT set a flag instead of killing the process, so the
-/// loop can restore the terminal and return.
-struct SignalFlag {
+/// SIGTERM, SIGHUP and SIGINT set a flag and wake the input wait (a
+/// self-pipe), so the loop restores the terminal and returns; SIGWINCH only
+/// wakes it (the next frame takes the new size). A watchdog thread, woken by
+/// the same signals on its own pipe, restores the terminal modes and exits the
+/// process if the loop has not returned within `WATCHDOG` (the loop may be
+/// blocked writing to a terminal nobody reads).
+struct Signals {
     flag: Arc<AtomicBool>,
+    last: Arc<AtomicUsize>,
     ids: Vec<signal_hook::SigId>,
 }
 
-impl SignalFlag {
-    fn install() -> Result<SignalFlag, TuiError> {
-        let flag = Arc::new(AtomicBool::new(false));
-        let mut me = SignalFlag {
-            flag,
+/// How long after a terminating signal the watchdog forces the exit.
+const WATCHDOG: Duration = Duration::from_millis(800);
+
+const STOP_SIGNALS: [libc::c_int; 3] = [
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGINT,
+];
+
+impl Signals {
+    /// Install the handlers; returns the read end of the loop's wake pipe.
+    fn install() -> Result<(Signals, UnixStream), TuiError> {
+        let mut me = Signals {
+            flag: Arc::new(AtomicBool::new(false)),
+            last: Arc::new(AtomicUsize::new(0)),
             ids: Vec::new(),
         };
-        for sig in [
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGHUP,
-            signal_hook::consts::SIGINT,
-        ] {
-            let id =
-                signal_hook::flag::register(sig, Arc::clone(&me.flag)).map_err(TuiError::Signal)?;
-            me.ids.push(id);
+        let (wake_rx, wake_tx) = UnixStream::pair().map_err(TuiError::Signal)?;
+        let (dog_rx, dog_tx) = UnixStream::pair().map_err(TuiError::Signal)?;
+        for sig in STOP_SIGNALS {
+            me.ids.push(
+                signal_hook::flag::register(sig, Arc::clone(&me.flag)).map_err(TuiError::Signal)?,
+            );
+            me.ids.push(
+                signal_hook::flag::register_usize(sig, Arc::clone(&me.last), sig as usize)
+                    .map_err(TuiError::Signal)?,
+            );
+            let w = wake_tx.try_clone().map_err(TuiError::Signal)?;
+            me.ids
+                .push(signal_hook::low_level::pipe::register(sig, w).map_err(TuiError::Signal)?);
+            let d = dog_tx.try_clone().map_err(TuiError::Signal)?;
+            me.ids
+                .push(signal_hook::low_level::pipe::register(sig, d).map_err(TuiError::Signal)?);
         }
-        Ok(me)
+        me.ids.push(
+            signal_hook::low_level::pipe::register(signal_hook::consts::SIGWINCH, wake_tx)
+                .map_err(TuiError::Signal)?,
+        );
+        drop(dog_tx);
+        let last = Arc::clone(&me.last);
+        std::thread::Builder::new()
+            .name("tui-watchdog".into())
+            .spawn(move || watchdog(dog_rx, &last))
+            .map_err(TuiError::Signal)?;
+        Ok((me, wake_rx))
     }
 
     fn raised(&self) -> bool {
@@ -114,18 +151,52 @@ impl SignalFlag {
     }
 }
 
-impl Drop for SignalFlag {
+impl Drop for Signals {
     fn drop(&mut self) {
+        // Unregistering closes the pipes' write ends: the watchdog's read
+        // returns 0 and it ends without doing anything.
         for id in self.ids.drain(..) {
             signal_hook::low_level::unregister(id);
         }
     }
 }
 
+/// Wait for a terminating signal; if the process is still alive `WATCHDOG`
+/// later, restore what can be restored without blocking and exit.
+fn watchdog(mut pipe: UnixStream, last: &AtomicUsize) {
+    let mut byte = [0u8; 1];
+    loop {
+        match pipe.read(&mut byte) {
+            Ok(0) => return,
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+    std::thread::sleep(WATCHDOG);
+    if ACTIVE.load(Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        // SAFETY: plain fcntl and write on stdout; O_NONBLOCK so a terminal
+        // nobody reads cannot block the exit.
+        unsafe {
+            let fl = libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFL);
+            if fl >= 0 {
+                libc::fcntl(libc::STDOUT_FILENO, libc::F_SETFL, fl | libc::O_NONBLOCK);
+            }
+            let leave = b"\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1006l";
+            libc::write(libc::STDOUT_FILENO, leave.as_ptr().cast(), leave.len());
+        }
+    }
+    let sig = last.load(Ordering::SeqCst) as i32;
+    // SAFETY: _exit ends the process without running anything else.
+    unsafe { libc::_exit(128 + sig) }
+}
+
 /// Run the dashboard until the user quits, a signal arrives or the terminal
-/// fails. `input` carries messages and connection changes from whoever owns
-/// the transport; `requests` carries the dashboard's requests back (send
-/// errors are ignored: a transport that serves none may drop its receiver).
+/// fails or goes away. `input` carries messages and connection changes from
+/// whoever owns the transport; `requests` carries the dashboard's requests
+/// back (send errors are ignored: a transport that serves none may drop its
+/// receiver).
 ///
 /// Send `TuiInput::Connection(ConnectionState::Connected)` before the
 /// `initial_state` message: the dashboard then asks for recent events.
@@ -135,11 +206,19 @@ pub fn run_loop(
     requests: Sender<TuiRequest>,
 ) -> Result<(), TuiError> {
     let mut app = app;
-    let signals = SignalFlag::install()?;
+    let (signals, wake) = Signals::install()?;
+    let mut tty = TtyInput::open(wake)?;
     let guard = TerminalGuard::enter()?;
     let result = (|| {
         let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-        event_loop(&mut terminal, &mut app, &input, &requests, &signals)
+        event_loop(
+            &mut terminal,
+            &mut app,
+            &input,
+            &requests,
+            &signals,
+            &mut tty,
+        )
     })();
     drop(guard);
     drop(signals);
@@ -151,7 +230,8 @@ fn event_loop(
     app: &mut App,
     input: &Receiver<TuiInput>,
     requests: &Sender<TuiRequest>,
-    signals: &SignalFlag,
+    signals: &Signals,
+    tty: &mut TtyInput,
 ) -> Result<(), TuiError> {
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
@@ -168,6 +248,7 @@ fn event_loop(
                     let initial = matches!(msg, ServerMessage::InitialState { .. });
                     app.apply(&msg);
                     if initial && *app.connection() != ConnectionState::Embedded {
+                        let _ = requests.send(TuiRequest::FullTable);
                         let _ = requests.send(TuiRequest::GetEvents {
                             limit: app.events_shown(),
                         });
@@ -205,37 +286,33 @@ fn event_loop(
             dirty = false;
         }
 
+        // Always a bounded wait: the input channel is looked at every POLL.
         let timeout = if dirty {
             FRAME
                 .saturating_sub(since_draw)
-                .max(Duration::from_millis(1))
+                .clamp(Duration::from_millis(1), POLL)
         } else {
             POLL
         };
-        match event::poll(timeout) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        }
-        loop {
-            match event::read() {
-                Ok(Event::Key(key)) => match app.handle_key(key) {
-                    Action::Quit => return Ok(()),
-                    Action::RequestEvents => {
-                        let _ = requests.send(TuiRequest::GetEvents {
-                            limit: app.events_shown(),
-                        });
+        match tty.wait(timeout) {
+            Wait::Timeout => {}
+            Wait::Signal => dirty = true,
+            Wait::Gone(why) => return Err(TuiError::TerminalGone(why)),
+            Wait::Events(events) => {
+                for ev in events {
+                    dirty = true;
+                    if let Event::Key(key) = ev {
+                        match app.handle_key(key) {
+                            Action::Quit => return Ok(()),
+                            Action::RequestEvents => {
+                                let _ = requests.send(TuiRequest::GetEvents {
+                                    limit: app.events_shown(),
+                                });
+                            }
+                            Action::None => {}
+                        }
                     }
-                    Action::None => {}
-                },
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-            dirty = true;
-            if !event::poll(Duration::ZERO).unwrap_or(false) {
-                break;
+                }
             }
         }
     }

@@ -612,8 +612,20 @@ fn dashboard_160x45() {
     ] {
         assert!(text.contains(col), "{col} missing:\n{text}");
     }
-    for metric in ["cpu", "mem peak", "disk io/s", "gpu time/s", "runnable/s"] {
+    for metric in ["cpu", "mem peak", "disk io/s", "runnable/s"] {
         assert!(text.contains(metric), "{metric} missing:\n{text}");
+    }
+    // Units people expect: CPU% of one core (the spinner reads 97.5, not its
+    // 48.75 share of a two-core machine), memory in bytes, shares labelled.
+    let evil = text
+        .lines()
+        .find(|l| l.contains("▸↑   31337"))
+        .unwrap_or_default();
+    assert!(evil.contains("97.5") && evil.contains("1.4G"), "{evil}");
+    assert!(text.contains("score shares"), "{text}");
+    // The selected process has no GPU time: on Linux the row is left out.
+    if cfg!(target_os = "linux") {
+        assert!(!text.contains("gpu time/s"), "{text}");
     }
     insta::assert_snapshot!("dashboard_160x45", text);
 }
@@ -796,4 +808,111 @@ fn non_finite_numbers_render_without_panicking() {
     app.apply(&ServerMessage::Sample { samples: s });
     render(&app, 160, 45);
     render(&app, 80, 24);
+}
+
+// ----- every process ----------------------------------------------------------
+
+/// `n` user processes and `n / 10` kernel threads, scores spread out.
+fn many(n: u32) -> Vec<ProcessScore> {
+    let b = BandsConfig::default();
+    let mut v: Vec<ProcessScore> = (0..n)
+        .map(|i| {
+            let mut p = proc_(10_000 + i, &format!("worker-{i}"), f64::from(i % 97), &b);
+            p.mem = mv(1e6 + f64::from(i), 0.0, 0.0);
+            p.mem_share = Some(f64::from(i) / f64::from(n));
+            p
+        })
+        .collect();
+    for i in 0..n / 10 {
+        let mut k = proc_(3 + i, &format!("[kworker/{i}:0]"), 0.0, &b);
+        k.mem = mv(0.0, 0.0, 0.0);
+        v.push(k);
+    }
+    v
+}
+
+#[test]
+fn every_process_is_listed_sorted_and_reachable() {
+    let mut app = empty_app();
+    app.set_connection(ConnectionState::Connected);
+    app.apply(&ServerMessage::Subscribed {
+        full_table: true,
+        max_processes: 10_000,
+    });
+    app.apply(&ServerMessage::Sample {
+        samples: samples(0, many(5000)),
+    });
+    assert_eq!(app.rows().len(), 5000, "kernel threads hidden by default");
+    assert!(app.full_table());
+    // Sorting by memory sorts all of them, not a top 20.
+    app.handle_key(ch('s'));
+    app.handle_key(ch('s'));
+    app.handle_key(ch('s'));
+    assert_eq!(app.sort().0, SortColumn::Mem);
+    assert_eq!(app.rows()[0].pid, 10_000 + 4999);
+    assert_eq!(app.rows()[4999].pid, 10_000);
+    app.set_page_size(30);
+    app.handle_key(key(KeyCode::End));
+    assert_eq!(app.selected_index(), Some(4999));
+    assert_eq!(app.offset(), 4970, "scrolled so the last row is visible");
+    app.handle_key(key(KeyCode::PageUp));
+    assert_eq!(app.selected_index(), Some(4969));
+    assert_eq!(app.offset(), 4969);
+    app.handle_key(key(KeyCode::Home));
+    assert_eq!((app.selected_index(), app.offset()), (Some(0), 0));
+    // K shows the kernel threads, K again hides them.
+    app.handle_key(ch('K'));
+    assert_eq!(app.rows().len(), 5500);
+    assert!(app.status().unwrap_or("").contains("kernel threads shown"));
+    app.handle_key(ch('K'));
+    assert_eq!(app.rows().len(), 5000);
+    // Only the visible rows are drawn, and the title says how many there are.
+    let text = screen(&render(&app, 120, 40));
+    assert!(text.contains("5000 of 312"), "{text}");
+    assert!(text.contains("kernel threads hidden"), "{text}");
+}
+
+#[test]
+fn the_dashboards_own_process_is_marked() {
+    let mut app = fixture();
+    app.set_own_pid(880);
+    let text = screen(&render(&app, 160, 45));
+    let line = text
+        .lines()
+        .find(|l| l.contains("Xorg"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("(self)"), "{text}");
+}
+
+// ----- connection honesty -------------------------------------------------------
+
+#[test]
+fn a_lost_daemon_marks_rows_stale_at_once_and_fallback_says_so() {
+    let mut app = fixture();
+    assert!(!app.stale());
+    app.set_connection(ConnectionState::disconnected(
+        "daemon closed",
+        std::time::Duration::from_secs(1),
+    ));
+    assert!(app.stale(), "stale as soon as the daemon is lost");
+    let text = screen(&render(&app, 120, 40));
+    assert!(text.contains("STALE"), "{text}");
+    assert!(text.contains("disconnected"), "{text}");
+    // The embedded sampler takes over: the header says so, fresh rows are live.
+    app.set_connection(ConnectionState::Embedded);
+    assert!(app.connection_text().contains("daemon lost"));
+    app.apply(&ServerMessage::InitialState {
+        version: 1,
+        daemon: info(),
+        history: vec![],
+    });
+    app.apply(&ServerMessage::Sample {
+        samples: samples(9, processes(9)),
+    });
+    assert!(!app.stale());
+    assert!(!screen(&render(&app, 120, 40)).contains("STALE"));
+    // The daemon is back.
+    app.set_connection(ConnectionState::Connected);
+    assert_eq!(app.connection_text(), "daemon pid 4242");
 }

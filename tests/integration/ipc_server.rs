@@ -805,3 +805,67 @@ fn server_starts_and_stops_from_inside_an_async_context() {
     });
     assert!(!path.exists());
 }
+
+#[test]
+fn full_table_subscribers_get_every_process_and_others_the_top_n() {
+    let fx = Fixture::start(|_| {});
+    let mut full = fx.connect();
+    let mut top = fx.connect();
+    full.initial();
+    top.initial();
+    fx.wait_clients(2);
+    full.send(b"{\"type\":\"subscribe\",\"full_table\":true}\n");
+    match full.next() {
+        ServerMessage::Subscribed {
+            full_table,
+            max_processes,
+        } => {
+            assert!(full_table);
+            assert!(max_processes >= 5000);
+        }
+        other => panic!("expected subscribed, got {other:?}"),
+    }
+    // 5000 synthetic processes (~2 KB of JSON each), scores spread out.
+    let all: Vec<ProcessScore> = sample(10.0, 5000)
+        .rogues
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut p = p.clone();
+            p.score = (i % 100) as f64;
+            p
+        })
+        .collect();
+    let mut best: Vec<ProcessScore> = all.clone();
+    best.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.pid.cmp(&b.pid)));
+    let top20 = Arc::new(ProcessSamples {
+        rogues: best[..20].to_vec(),
+        process_count: 5000,
+        ..(*sample(10.0, 0)).clone()
+    });
+    fx.hub.publish_sample_with_table(Arc::clone(&top20), &all);
+    let got = full.next_sample();
+    assert_eq!(got.rogues.len(), 5000, "every process");
+    assert_eq!(got.process_count, 5000);
+    assert!(
+        got.rogues.windows(2).all(|w| w[0].score >= w[1].score),
+        "worst first"
+    );
+    let got = top.next_sample();
+    assert_eq!(
+        got.rogues.len(),
+        20,
+        "a client that did not ask gets the top N"
+    );
+    // Taking it back: the top N again.
+    full.send(b"{\"type\":\"subscribe\",\"full_table\":false}\n");
+    assert!(matches!(
+        full.next(),
+        ServerMessage::Subscribed {
+            full_table: false,
+            ..
+        }
+    ));
+    fx.hub.publish_sample_with_table(top20, &all);
+    assert_eq!(full.next_sample().rogues.len(), 20);
+}

@@ -1,6 +1,8 @@
 //! The dashboard in a real pseudo-terminal: `rogue-hunter tui` with no daemon
 //! running starts its embedded sampler, shows a spinning process's PID, quits
-//! on `q` with exit 0 and leaves the terminal as it found it.
+//! on `q` with exit 0 and leaves the terminal as it found it; a closed
+//! terminal, SIGTERM, SIGINT and SIGHUP end it within two seconds, embedded
+//! or connected to a daemon.
 
 use crate::common::{Sandbox, spawn_hog};
 use std::fs::File;
@@ -8,6 +10,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +38,12 @@ fn open_pty(rows: u16, cols: u16) -> Pty {
         )
     };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // Close-on-exec, or every child (the dashboard itself included) would hold
+    // a master descriptor and the terminal could never go away.
+    for fd in [master, slave] {
+        // SAFETY: fcntl on descriptors just returned by openpty.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
     // SAFETY: both fds were just returned by openpty and are owned here.
     unsafe {
         Pty {
@@ -51,112 +60,408 @@ fn screen_text(parser: &Mutex<vt100::Parser>) -> String {
         .unwrap_or_default()
 }
 
+/// A dashboard running in a pty: the screen is parsed as it arrives; the
+/// process is killed (by PID) and reaped on drop, whatever the test did.
+struct Dash {
+    child: Option<std::process::Child>,
+    /// Tells the pump to close its master descriptor (the terminal goes away).
+    hang_up: Arc<AtomicBool>,
+    parser: Arc<Mutex<vt100::Parser>>,
+    master: Option<File>,
+    /// A slave descriptor kept to read the terminal modes after the exit.
+    slave_check: Option<OwnedFd>,
+    pump: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Dash {
+    fn start(sb: &Sandbox, rows: u16, cols: u16, args: &[&str]) -> Dash {
+        Dash::start_with(sb, rows, cols, args, true)
+    }
+
+    /// `controlling`: the pty is the process's controlling terminal (closing
+    /// it sends SIGHUP); without, only reads and polls see it go.
+    fn start_with(sb: &Sandbox, rows: u16, cols: u16, args: &[&str], controlling: bool) -> Dash {
+        let pty = open_pty(rows, cols);
+        let mut cmd = sb.cmd();
+        cmd.arg("tui").args(args).env("TERM", "xterm-256color");
+        let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup slave"));
+        cmd.stdin(stdio(&pty.slave))
+            .stdout(stdio(&pty.slave))
+            .stderr(stdio(&pty.slave));
+        // SAFETY: only async-signal-safe calls between fork and exec: make the
+        // pty the controlling terminal of a new session.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if controlling && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn tui");
+        // The command holds duplicates of the slave: drop them, or the reader
+        // never sees the terminal close.
+        drop(cmd);
+        let slave_check = pty.slave.try_clone().expect("dup slave");
+        drop(pty.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).expect("rows"),
+            std::num::NonZeroU16::new(cols).expect("cols"),
+            0,
+        )));
+        let mut reader = pty.master.try_clone().expect("dup master");
+        let feed = Arc::clone(&parser);
+        let hang_up = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&hang_up);
+        let pump = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            let mut raw = Vec::new();
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    // Dropping `reader` closes the last master descriptor.
+                    break;
+                }
+                let mut fds = [libc::pollfd {
+                    fd: reader.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
+                // SAFETY: one valid pollfd for the duration of the call.
+                let rc = unsafe { libc::poll(fds.as_mut_ptr(), 1, 50) };
+                if rc <= 0 {
+                    continue;
+                }
+                // EIO when the child side closes ends the loop.
+                let Ok(n) = reader.read(&mut buf) else { break };
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&buf[..n]);
+                if let Ok(mut p) = feed.lock() {
+                    p.process(&buf[..n]);
+                }
+            }
+            raw
+        });
+        Dash {
+            child: Some(child),
+            hang_up,
+            parser,
+            master: Some(pty.master),
+            slave_check: Some(slave_check),
+            pump: Some(pump),
+        }
+    }
+
+    /// Close every master descriptor, as a terminal emulator that quits.
+    fn close_terminal(&mut self) {
+        self.master = None;
+        self.hang_up.store(true, Ordering::SeqCst);
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    fn text(&self) -> String {
+        screen_text(&self.parser)
+    }
+
+    /// Poll the screen until `f` holds, or fail with `what` and the screen.
+    fn wait_for(&self, timeout: Duration, what: &str, f: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f(&self.text()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{what} within {timeout:?}; the screen:\n{}", self.text());
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        let mut w = self.master.as_ref().expect("master open");
+        w.write_all(bytes).expect("write to the pty");
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill with our child's pid and a valid signal number.
+        unsafe { libc::kill(self.pid() as i32, sig) };
+    }
+
+    /// Wait for the exit within `timeout`, or fail naming `what`.
+    fn wait_exit(&mut self, timeout: Duration, what: &str) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut().expect("child");
+        loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                self.child = None;
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tui did not exit {what} within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The terminal's line discipline is canonical with echo (raw mode undone).
+    fn assert_cooked(&self) {
+        let fd = self.slave_check.as_ref().expect("slave").as_raw_fd();
+        // SAFETY: termios is plain data filled by tcgetattr on a valid fd.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::tcgetattr(fd, &mut t) };
+        assert_eq!(rc, 0);
+        assert!(t.c_lflag & libc::ICANON != 0, "canonical mode restored");
+        assert!(t.c_lflag & libc::ECHO != 0, "echo restored");
+    }
+
+    /// Close the slave and collect every byte the dashboard wrote.
+    fn finish_output(&mut self) -> Vec<u8> {
+        self.slave_check = None;
+        self.pump
+            .take()
+            .map(|p| p.join().expect("pump"))
+            .unwrap_or_default()
+    }
+
+    /// The screen left on exit: main screen, cursor visible, and the last
+    /// alternate-screen switch in the output is the way out.
+    fn assert_screen_restored(&mut self) {
+        let raw = self.finish_output();
+        let p = self.parser.lock().expect("parser");
+        assert!(
+            !p.screen().alternate_screen(),
+            "alternate screen left on exit"
+        );
+        assert!(!p.screen().hide_cursor(), "cursor shown again on exit");
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.rfind("\x1b[?1049l") > text.rfind("\x1b[?1049h"));
+    }
+}
+
+impl Drop for Dash {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Closing both sides ends the pump.
+        self.close_terminal();
+        self.slave_check = None;
+        if let Some(p) = self.pump.take() {
+            let _ = p.join();
+        }
+    }
+}
+
+/// A daemon in the sandbox, killed by PID and reaped on drop.
+struct Daemon {
+    child: std::process::Child,
+}
+
+impl Daemon {
+    fn start(sb: &Sandbox) -> Daemon {
+        let mut c = sb.cmd();
+        c.arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
+        let d = Daemon {
+            child: c.spawn().expect("spawn daemon"),
+        };
+        let socket = sb.path().join("run/rogue-hunter/daemon.sock");
+        let up = crate::common::poll(Duration::from_secs(15), Duration::from_millis(50), || {
+            std::os::unix::net::UnixStream::connect(&socket).ok()
+        });
+        assert!(
+            up.is_some(),
+            "the daemon's socket {} did not accept within 15 s",
+            socket.display()
+        );
+        d
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn dashboard_shows_a_spinning_process_and_quits_cleanly() {
     let _m = crate::common::machine();
     let sb = Sandbox::new();
     let hog = spawn_hog("cpu");
-    let pty = open_pty(30, 120);
-    let mut cmd = sb.cmd();
-    cmd.arg("tui").env("TERM", "xterm-256color");
-    let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup slave"));
-    cmd.stdin(stdio(&pty.slave))
-        .stdout(stdio(&pty.slave))
-        .stderr(stdio(&pty.slave));
-    // SAFETY: only async-signal-safe calls between fork and exec: make the pty
-    // the controlling terminal of a new session.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("spawn tui");
-    // The command holds duplicates of the slave: drop them, or the reader
-    // never sees the terminal close.
-    drop(cmd);
-    // Keep one slave descriptor to read the terminal modes after the exit.
-    let slave_check = pty.slave.try_clone().expect("dup slave");
-    drop(pty.slave);
-
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(
-        std::num::NonZeroU16::new(30).expect("rows"),
-        std::num::NonZeroU16::new(120).expect("cols"),
-        0,
-    )));
-    let mut reader = pty.master.try_clone().expect("dup master");
-    let feed = Arc::clone(&parser);
-    let pump = std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        let mut raw = Vec::new();
-        // EIO when the child side closes ends the loop.
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            raw.extend_from_slice(&buf[..n]);
-            if let Ok(mut p) = feed.lock() {
-                p.process(&buf[..n]);
-            }
-        }
-        raw
-    });
-
+    let mut dash = Dash::start(&sb, 30, 120, &[]);
     let pid = hog.pid().to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = false;
-    while Instant::now() < deadline {
-        let text = screen_text(&parser);
-        if text.contains("embedded sampler") && text.lines().any(|l| l.contains(&pid)) {
-            seen = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let shown = screen_text(&parser);
-    assert!(seen, "the hog's PID {pid} never appeared:\n{shown}");
+    dash.wait_for(
+        Duration::from_secs(30),
+        "the hog's PID in the embedded table",
+        |t| t.contains("embedded sampler") && t.lines().any(|l| l.contains(&pid)),
+    );
     assert!(
-        parser
+        dash.parser
             .lock()
             .map(|p| p.screen().alternate_screen())
             .unwrap_or(false),
         "the dashboard draws on the alternate screen"
     );
-
-    let mut writer = pty.master.try_clone().expect("dup master");
-    writer.write_all(b"q").expect("press q");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "tui did not exit after q");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    dash.send(b"q");
+    let status = dash.wait_exit(Duration::from_secs(10), "after q");
     assert!(status.success(), "exit status {status}");
-    // Raw mode was undone: the line discipline is canonical with echo again.
-    // SAFETY: termios is plain data filled by tcgetattr on a valid fd.
-    let mut t: libc::termios = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::tcgetattr(slave_check.as_raw_fd(), &mut t) };
-    assert_eq!(rc, 0);
-    assert!(t.c_lflag & libc::ICANON != 0, "canonical mode restored");
-    assert!(t.c_lflag & libc::ECHO != 0, "echo restored");
-    // Closing the last slave descriptor ends the reader with EIO.
-    drop(slave_check);
-    drop(writer);
-    let raw = pump.join().expect("pump");
-    drop(pty.master);
-    let p = parser.lock().expect("parser");
-    assert!(
-        !p.screen().alternate_screen(),
-        "alternate screen left on exit"
+    dash.assert_cooked();
+    dash.assert_screen_restored();
+}
+
+#[test]
+fn closing_the_terminal_ends_the_dashboard_without_spinning() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    // Not the controlling terminal: no SIGHUP, only EOF/EIO on the terminal.
+    let mut dash = Dash::start_with(&sb, 30, 120, &[], false);
+    dash.wait_for(Duration::from_secs(30), "the embedded dashboard", |t| {
+        t.contains("embedded sampler")
+    });
+    // The terminal goes away (a closed tab, a dropped SSH session): close
+    // every master descriptor; the slave side now reads EOF/EIO.
+    dash.close_terminal();
+    let closed = Instant::now();
+    dash.wait_exit(Duration::from_secs(2), "after its terminal closed");
+    assert!(closed.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn closing_the_controlling_terminal_ends_the_connected_dashboard() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let _daemon = Daemon::start(&sb);
+    let mut dash = Dash::start(&sb, 30, 120, &[]);
+    dash.wait_for(Duration::from_secs(30), "the connected dashboard", |t| {
+        t.contains("daemon pid")
+    });
+    dash.close_terminal();
+    dash.wait_exit(
+        Duration::from_secs(2),
+        "after its controlling terminal closed",
     );
-    assert!(!p.screen().hide_cursor(), "cursor shown again on exit");
-    let text = String::from_utf8_lossy(&raw);
-    assert!(text.rfind("\x1b[?1049l") > text.rfind("\x1b[?1049h"));
+}
+
+#[test]
+fn sigterm_while_connected_restores_the_terminal_and_exits() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let _daemon = Daemon::start(&sb);
+    let mut dash = Dash::start(&sb, 30, 120, &[]);
+    dash.wait_for(
+        Duration::from_secs(30),
+        "the dashboard connected to the daemon",
+        |t| t.contains("daemon pid"),
+    );
+    dash.signal(libc::SIGTERM);
+    let sent = Instant::now();
+    dash.wait_exit(Duration::from_secs(2), "after SIGTERM");
+    assert!(sent.elapsed() < Duration::from_secs(2));
+    dash.assert_cooked();
+    dash.assert_screen_restored();
+}
+
+#[test]
+fn sigint_and_sighup_end_the_embedded_dashboard() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    for sig in [libc::SIGINT, libc::SIGHUP] {
+        let mut dash = Dash::start(&sb, 30, 100, &[]);
+        dash.wait_for(Duration::from_secs(30), "the embedded dashboard", |t| {
+            t.contains("embedded sampler")
+        });
+        dash.signal(sig);
+        dash.wait_exit(Duration::from_secs(2), &format!("after signal {sig}"));
+        dash.assert_cooked();
+        dash.assert_screen_restored();
+    }
+}
+
+#[test]
+fn connected_dashboard_lists_every_process_and_k_toggles_kernel_threads() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let _daemon = Daemon::start(&sb);
+    let mut dash = Dash::start(&sb, 40, 140, &[]);
+    // The full table: "Processes: N of M" (not "top N"), and its own row marked.
+    dash.wait_for(
+        Duration::from_secs(30),
+        "the full table from the daemon with this dashboard marked",
+        |t| {
+            t.contains("daemon pid")
+                && t.contains("kernel threads hidden")
+                && !t.contains("Processes: top")
+                && t.contains("(self)")
+        },
+    );
+    let kernel_rows = |t: &str| t.lines().filter(|l| l.contains(" [k")).count();
+    assert_eq!(
+        kernel_rows(&dash.text()),
+        0,
+        "kernel threads hidden:\n{}",
+        dash.text()
+    );
+    // Sort by PID ascending so the low-numbered kernel threads come first.
+    dash.send(b"ssssss");
+    dash.wait_for(Duration::from_secs(5), "the table sorted by pid", |t| {
+        t.contains("by pid")
+    });
+    dash.send(b"K");
+    dash.wait_for(
+        Duration::from_secs(5),
+        "kernel threads listed after K",
+        |t| t.contains("kernel threads shown") && t.lines().any(|l| l.contains("[kthreadd]")),
+    );
+    // End reaches the last process of the whole table.
+    dash.send(b"\x1b[F");
+    dash.wait_for(
+        Duration::from_secs(5),
+        "the selection on the last row",
+        |t| t.contains("▸"),
+    );
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
+}
+
+#[test]
+fn dashboard_switches_to_a_daemon_that_appears_and_falls_back_when_it_goes() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    sb.write_config("[tui]\nfallback_seconds = 1.0\n");
+    // No daemon: the embedded sampler at once.
+    let mut dash = Dash::start(&sb, 30, 120, &[]);
+    dash.wait_for(Duration::from_secs(30), "the embedded sampler", |t| {
+        t.contains("embedded sampler (no daemon running)")
+    });
+    // A daemon starts: the dashboard switches to it (client backoff ≤ 5 s).
+    let mut daemon = Daemon::start(&sb);
+    let pid = daemon.child.id();
+    dash.wait_for(
+        Duration::from_secs(15),
+        "the switch to the new daemon",
+        |t| t.contains(&format!("daemon pid {pid}")),
+    );
+    // It dies: rows are stale at once, then the embedded sampler takes over.
+    let _ = daemon.child.kill();
+    let _ = daemon.child.wait();
+    dash.wait_for(
+        Duration::from_secs(5),
+        "stale rows after the daemon died",
+        |t| t.contains("STALE") || t.contains("daemon lost"),
+    );
+    dash.wait_for(
+        Duration::from_secs(10),
+        "the fallback to the embedded sampler",
+        |t| t.contains("embedded sampler (daemon lost") && !t.contains("STALE"),
+    );
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
 }

@@ -104,7 +104,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, big: bool, app: &App) {
             })
             .collect();
         info.push(Line::raw(format::truncate(
-            &format!("shares {}", shares.join("  ")),
+            &format!("score shares {}", shares.join("  ")),
             w,
         )));
     }
@@ -136,7 +136,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, big: bool, app: &App) {
         .zip(p.metrics())
         .map(|(info, m)| (info.label, info.unit, m))
         .collect();
-    let shown: Vec<_> = if all.len() <= room {
+    // Linux never measures some metrics (GPU time, energy, QoS): rows of
+    // "-" there say nothing, so they are left out; elsewhere every metric is
+    // listed if it fits, else the measured ones first.
+    let shown: Vec<_> = if all.len() <= room && !cfg!(target_os = "linux") {
         all
     } else {
         all.into_iter().filter(|(_, _, m)| m.is_some()).collect()

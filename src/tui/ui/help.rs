@@ -1,4 +1,5 @@
-//! The help popup: keys, what shares and trends mean, the band thresholds.
+//! The help popup: keys, what the columns, shares and trends mean, the band
+//! thresholds.
 
 use crate::model::Band;
 use crate::tui::app::App;
@@ -36,12 +37,15 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     lines.push(Line::raw(""));
-    lines.push(Line::raw(
-        " Shares (CPU GPU MEM DISK WAKE): use as % of the machine's",
-    ));
-    lines.push(Line::raw(
-        " capacity per fair share. Trend: score now vs 5 samples ago.",
-    ));
+    for text in [
+        " CPU% of one core (100 = one full core, as htop); GPU% of GPU",
+        " time; MEM resident bytes; DISK/s bytes read+written per second;",
+        " WAKE/s wakeups per second. Score shares (detail pane): use as %",
+        " of the machine's capacity per fair share: the score's inputs.",
+        " Trend: score now vs 5 samples ago.",
+    ] {
+        lines.push(Line::raw(text));
+    }
     let mut bands = vec![Span::raw(" Bands: ")];
     for &b in Band::ALL {
         bands.push(Span::styled(

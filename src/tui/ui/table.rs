@@ -1,5 +1,8 @@
 //! The process table: columns dropped by priority to fit the width, the
-//! sort column marked, the selection highlighted.
+//! sort column marked, the selection highlighted. Numbers in the units people
+//! expect: CPU% of one core (100 = one core, as htop and top), memory in
+//! bytes, disk in bytes per second, wakeups per second; the score's shares
+//! are in the detail pane, labelled as shares.
 
 use super::trend_style;
 use crate::format;
@@ -36,11 +39,11 @@ impl Col {
             Col::Command => ("COMMAND", 0, false, 0),
             Col::Score => ("SCORE", 6, true, 0),
             Col::Band => ("BAND", 8, false, 4),
-            Col::Cpu => ("CPU", 5, true, 1),
-            Col::Gpu => ("GPU", 5, true, 3),
-            Col::Mem => ("MEM", 5, true, 1),
-            Col::Disk => ("DISK", 5, true, 2),
-            Col::Wake => ("WAKE", 5, true, 3),
+            Col::Cpu => ("CPU%", 6, true, 1),
+            Col::Gpu => ("GPU%", 5, true, 3),
+            Col::Mem => ("MEM", 6, true, 1),
+            Col::Disk => ("DISK/s", 7, true, 2),
+            Col::Wake => ("WAKE/s", 6, true, 3),
             Col::State => ("S", 1, false, 2),
             Col::Dominant => ("DOMINANT", 8, false, 2),
         }
@@ -112,6 +115,14 @@ fn cell_for(col: Col, p: &ProcessScore, command_w: u16, app: &App) -> Cell<'stat
             Cell::from(Span::styled(t.arrow().to_string(), trend_style(t, app)))
         }
         Col::Pid => right(p.pid.to_string()),
+        Col::Command if app.is_own(p) => {
+            let mark = "(self) ";
+            let room = usize::from(command_w).saturating_sub(mark.chars().count());
+            Cell::from(Line::from(vec![
+                Span::styled(mark, Style::new().fg(Color::Cyan)),
+                Span::raw(format::truncate(&format::escape(&p.command), room)),
+            ]))
+        }
         Col::Command => Cell::from(format::truncate(
             &format::escape(&p.command),
             usize::from(command_w),
@@ -121,11 +132,19 @@ fn cell_for(col: Col, p: &ProcessScore, command_w: u16, app: &App) -> Cell<'stat
                 .alignment(Alignment::Right),
         ),
         Col::Band => Cell::from(Span::styled(p.band.as_str(), band_style)),
-        Col::Cpu => right(format::share(p.cpu_share)),
-        Col::Gpu => right(format::share(p.gpu_share)),
-        Col::Mem => right(format::share(p.mem_share)),
-        Col::Disk => right(format::share(p.disk_share)),
-        Col::Wake => right(format::share(p.wakeups_share)),
+        Col::Cpu => right(
+            SortColumn::Cpu
+                .value(p)
+                .map_or("-".into(), |v| format!("{v:.1}")),
+        ),
+        Col::Gpu => right(
+            SortColumn::Gpu
+                .value(p)
+                .map_or("-".into(), |v| format!("{v:.1}")),
+        ),
+        Col::Mem => right(SortColumn::Mem.value(p).map_or("-".into(), format::bytes)),
+        Col::Disk => right(SortColumn::Disk.value(p).map_or("-".into(), format::bytes)),
+        Col::Wake => right(SortColumn::Wake.value(p).map_or("-".into(), format::count)),
         Col::State => Cell::from(p.state.letter().to_string()),
         Col::Dominant => Cell::from(p.dominant_resource.as_str()),
     }
@@ -136,12 +155,27 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let (sort, _) = app.sort();
     let arrow = if app.sort_descending() { '▼' } else { '▲' };
     let title = match app.latest() {
-        Some(s) => format!(
-            " Processes: top {} of {} — by {} {arrow} ",
-            s.rogues.len(),
-            s.process_count,
-            sort.as_str()
-        ),
+        Some(s) => {
+            let scope = if app.full_table() {
+                format!("{} of {}", app.rows().len(), s.process_count)
+            } else {
+                format!("top {} of {}", app.rows().len(), s.process_count)
+            };
+            let kernel = if app.show_kernel() {
+                ""
+            } else {
+                ", kernel threads hidden"
+            };
+            let stale = if app.stale() {
+                "STALE (daemon lost) — "
+            } else {
+                ""
+            };
+            format!(
+                " {stale}Processes: {scope}{kernel} — by {} {arrow} ",
+                sort.as_str()
+            )
+        }
         None => " Processes ".to_string(),
     };
     let block = Block::bordered().title(title);
@@ -179,20 +213,31 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Col::Command => Constraint::Min(command_w),
         c => Constraint::Length(c.spec().1),
     });
-    let rows = app.rows().iter().map(|p| {
+    // Only the visible rows are built: the table may hold thousands.
+    let visible = usize::from(area.height.saturating_sub(3)).max(1);
+    let offset = app.offset().min(app.rows().len().saturating_sub(1));
+    let end = (offset + visible).min(app.rows().len());
+    let rows = app.rows()[offset..end].iter().map(|p| {
         Row::new(
             cols.iter()
                 .map(|&c| cell_for(c, p, command_w, app))
                 .collect::<Vec<_>>(),
         )
     });
-    let table = Table::new(rows, widths)
+    let mut table = Table::new(rows, widths)
         .header(header)
         .block(block)
         .column_spacing(1)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .highlight_symbol("▸")
         .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(app.selected_index());
+    if app.stale() {
+        table = table.style(Style::new().fg(Color::DarkGray));
+    }
+    let mut state = TableState::default().with_selected(
+        app.selected_index()
+            .filter(|&i| i >= offset && i < end)
+            .map(|i| i - offset),
+    );
     frame.render_stateful_widget(table, area, &mut state);
 }
