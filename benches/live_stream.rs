@@ -59,6 +59,7 @@ fn broadcast(clients: usize, samples: usize) -> Vec<f64> {
         sample_count: 0,
         boot_time: 0,
         open_events: 0,
+        last_stall: None,
     });
     let events: EventQuery = Arc::new(|_| Ok(vec![]));
     let server =

@@ -52,7 +52,7 @@ fn as_f64(v: Option<u64>) -> Option<f64> {
 }
 
 /// Rates are computed only over windows at least this long (seconds).
-pub const MIN_RATE_WINDOW_S: f64 = 0.05;
+pub const MIN_RATE_WINDOW_S: f64 = 0.005;
 
 /// Turn one raw reading (and the previous one of the same identity) into a
 /// `ProcessScore` with rates. Pure. Scores are filled later by `score`.

@@ -295,6 +295,12 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         sample_count: 0,
         boot_time,
         open_events: 0,
+        // What a connecting dashboard shows as the last stall until a new one.
+        last_stall: Store::open_read_only(&db)
+            .ok()
+            .and_then(|s| s.list_stalls(None, Some(1)).ok())
+            .and_then(|v| v.into_iter().next())
+            .map(|r| r.stall),
     });
     // The instance lock is held: a socket file left by a dead daemon is stale.
     let server = start_server(paths, &hub);

@@ -383,6 +383,7 @@ mod tests {
             sample_count: 0,
             boot_time: 0,
             open_events: 0,
+            last_stall: None,
         }
     }
 

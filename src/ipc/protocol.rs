@@ -38,6 +38,9 @@ pub struct DaemonInfo {
     /// Machine boot, Unix milliseconds.
     pub boot_time: u64,
     pub open_events: u64,
+    /// The most recent stall the daemon recorded (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stall: Option<Stall>,
 }
 
 /// What happened to an event.
@@ -205,6 +208,7 @@ mod tests {
             sample_count: 17,
             boot_time: 1_699_990_000_000,
             open_events: 2,
+            last_stall: None,
         }
     }
 

@@ -175,6 +175,33 @@ impl EventLine {
         }
     }
 
+    /// A stall as a line of the events panel: its verdict (which names the
+    /// likely cause) in the command column, its length in the score column.
+    fn from_stall(s: &crate::model::Stall) -> EventLine {
+        use crate::model::StallKind;
+        EventLine {
+            at: s.end_s.unwrap_or(s.start_s),
+            label: if s.end_s.is_some() {
+                "stall"
+            } else {
+                "stalling"
+            },
+            pid: s
+                .pid
+                .or_else(|| s.holders.first().map(|h| h.pid))
+                .unwrap_or(0),
+            command: s.verdict.clone(),
+            band: Band::Critical,
+            score: s.duration_s,
+            resource: match s.kind {
+                StallKind::Memory | StallKind::OomKill => Resource::Memory,
+                StallKind::Io | StallKind::Stuck | StallKind::HungTask => Resource::Disk,
+                StallKind::Scheduling | StallKind::Cpu | StallKind::Lockup => Resource::Cpu,
+            },
+            note: None,
+        }
+    }
+
     fn from_row(r: &EventRow) -> EventLine {
         EventLine {
             at: r.exit_time_s.unwrap_or(r.entry_time_s),
@@ -318,6 +345,9 @@ impl App {
                 self.rows.clear();
                 self.status = None;
                 self.daemon = Some(daemon.clone());
+                if daemon.last_stall.is_some() {
+                    self.last_stall = daemon.last_stall.clone();
+                }
                 self.stale = false;
                 for s in history {
                     self.push_sample(s.clone());
@@ -325,6 +355,8 @@ impl App {
                 self.resort();
             }
             ServerMessage::Stall { stall } => {
+                self.events.push_front(EventLine::from_stall(stall));
+                self.events.truncate(self.events_shown);
                 self.last_stall = Some(stall.clone());
             }
             ServerMessage::Sample { samples } => {

@@ -75,6 +75,7 @@ pub(crate) fn sample_loop<S: ProcessSource>(
         sample_count: 0,
         boot_time: system.boot_time_ms,
         open_events: 0,
+        last_stall: None,
     };
     let hello = [
         TuiInput::Connection(ConnectionState::Embedded),

@@ -134,6 +134,7 @@ fn info() -> DaemonInfo {
         sample_count: 10_000,
         boot_time: 1_699_990_000_000,
         open_events: 1,
+        last_stall: None,
     }
 }
 
@@ -915,4 +916,36 @@ fn a_lost_daemon_marks_rows_stale_at_once_and_fallback_says_so() {
     // The daemon is back.
     app.set_connection(ConnectionState::Connected);
     assert_eq!(app.connection_text(), "daemon pid 4242");
+}
+
+#[test]
+fn stalls_show_in_the_header_and_the_events_panel() {
+    use crate::model::{Stall, StallCause, StallKind};
+    let mut app = fixture();
+    let now = app.latest().map_or(0.0, |l| l.timestamp_s);
+    let stall = Stall {
+        kind: StallKind::Scheduling,
+        start_s: now - 5.0,
+        end_s: Some(now - 2.0),
+        duration_s: 3.0,
+        suspended_s: 0.0,
+        cause: Some(StallCause::Stopped),
+        pressure_kind: None,
+        peak_pressure_pct: None,
+        window_pressure_pct: None,
+        verdict: "monitor stalled 3.0 s — the monitor was stopped \u{1b}[2J".into(),
+        holders: Vec::new(),
+        victims: Vec::new(),
+        pid: None,
+        command: None,
+    };
+    app.apply(&ServerMessage::Stall { stall });
+    assert_eq!(app.events().front().map(|e| e.label), Some("stall"));
+    let text = screen(&render(&app, 140, 40));
+    assert!(
+        text.contains("last stall 2s ago: 3.0s scheduling"),
+        "{text}"
+    );
+    assert!(text.contains("monitor stalled 3.0 s"), "{text}");
+    assert!(!text.contains('\u{1b}'), "escaped");
 }

@@ -57,6 +57,7 @@ fn info() -> DaemonInfo {
         sample_count: 0,
         boot_time: 1_699_000_000_000,
         open_events: 0,
+        last_stall: None,
     }
 }
 

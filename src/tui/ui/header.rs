@@ -51,6 +51,21 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, big: bool, app: &App) {
         pieces.push((5, Span::raw(format!("{} open {noun}", d.open_events))));
         pieces.push((6, Span::raw(format!("{} samples", d.sample_count))));
     }
+    if let Some(st) = &app.last_stall {
+        let ago = app
+            .latest()
+            .map(|l| (l.timestamp_s - st.end_s.unwrap_or(l.timestamp_s)).max(0.0));
+        let text = match ago {
+            Some(a) if st.end_s.is_some() => format!(
+                "last stall {} ago: {:.1}s {}",
+                crate::format::duration(a),
+                st.duration_s,
+                st.kind
+            ),
+            _ => format!("STALLING {:.1}s {}", st.duration_s, st.kind),
+        };
+        pieces.push((3, Span::styled(text, Style::new().fg(Color::Red))));
+    }
     let room = usize::from(area.width).saturating_sub(clock.chars().count() + 2);
     let width = |p: &[(u8, Span)]| -> usize {
         p.iter()
