@@ -300,7 +300,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
             .ok()
             .and_then(|s| s.list_stalls(None, Some(1)).ok())
             .and_then(|v| v.into_iter().next())
-            .map(|r| r.stall),
+            .map(|r| Box::new(r.stall)),
     });
     // The instance lock is held: a socket file left by a dead daemon is stale.
     let server = start_server(paths, &hub);

@@ -211,7 +211,7 @@ impl StallWatch {
             },
         );
         hub.publish_stall(stall);
-        hub.update_daemon_info(|d| d.last_stall = Some(stall.clone()));
+        hub.update_daemon_info(|d| d.last_stall = Some(Box::new(stall.clone())));
         if first {
             observers.stall(stall);
         }

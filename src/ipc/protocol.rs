@@ -40,7 +40,7 @@ pub struct DaemonInfo {
     pub open_events: u64,
     /// The most recent stall the daemon recorded (absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_stall: Option<Stall>,
+    pub last_stall: Option<Box<Stall>>,
 }
 
 /// What happened to an event.

@@ -7,7 +7,7 @@ use crate::config::{BandsConfig, TuiConfig};
 use crate::format;
 use crate::ipc::protocol::{DaemonInfo, EventKind, EventNotice, ServerMessage};
 use crate::model::EventRow;
-use crate::model::{Band, ProcessKey, ProcessSamples, ProcessScore, Resource};
+use crate::model::{Band, ProcessKey, ProcessSamples, ProcessScore, Resource, Stall};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::style::Color;
 use std::cmp::Ordering;
@@ -345,8 +345,8 @@ impl App {
                 self.rows.clear();
                 self.status = None;
                 self.daemon = Some(daemon.clone());
-                if daemon.last_stall.is_some() {
-                    self.last_stall = daemon.last_stall.clone();
+                if let Some(s) = &daemon.last_stall {
+                    self.last_stall = Some(Stall::clone(s));
                 }
                 self.stale = false;
                 for s in history {
