@@ -108,16 +108,24 @@ impl RateLimit {
     }
 }
 
+/// Why a notification was not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The desktop's notification service refused it or did not answer.
+    #[error(transparent)]
+    Desktop(#[from] notify_rust::error::Error),
+}
+
 /// Where notifications go.
 pub trait Backend: Send {
-    fn show(&mut self, note: &Note) -> Result<(), String>;
+    fn show(&mut self, note: &Note) -> Result<(), NotifyError>;
 }
 
 /// The desktop's notification service via `notify-rust`.
 pub struct Desktop;
 
 impl Backend for Desktop {
-    fn show(&mut self, note: &Note) -> Result<(), String> {
+    fn show(&mut self, note: &Note) -> Result<(), NotifyError> {
         let mut n = notify_rust::Notification::new();
         n.appname("rogue-hunter")
             .summary(&note.title)
@@ -128,7 +136,8 @@ impl Backend for Desktop {
             #[cfg(not(target_os = "macos"))]
             n.sound_name("message-new-instant");
         }
-        n.show().map(|_| ()).map_err(|e| e.to_string())
+        n.show()?;
+        Ok(())
     }
 }
 
@@ -269,9 +278,13 @@ mod tests {
 
     struct Recorder(Arc<Mutex<Vec<Note>>>, bool);
     impl Backend for Recorder {
-        fn show(&mut self, note: &Note) -> Result<(), String> {
+        fn show(&mut self, note: &Note) -> Result<(), NotifyError> {
             self.0.lock().unwrap().push(note.clone());
-            if self.1 { Ok(()) } else { Err("no bus".into()) }
+            if self.1 {
+                Ok(())
+            } else {
+                Err(notify_rust::error::Error::from("no bus").into())
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! completion scripts and manual pages generated from the command-line
 //! definition itself (clap_complete, clap_mangen), so they never drift.
 
-use super::{Cli, CliError, out};
+use super::{Cli, CliError, OrRuntime, out};
 use clap::CommandFactory;
 use std::path::PathBuf;
 
@@ -50,7 +50,7 @@ pub fn man_page() -> Result<String, CliError> {
     let mut buf = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut buf)
-        .map_err(|e| CliError::runtime(format!("cannot render the manual page: {e}")))?;
+        .or_runtime(|| "cannot render the manual page".into())?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
@@ -63,13 +63,9 @@ pub fn run_man(args: &ManArgs) -> Result<(), CliError> {
         None => out(&man_page()?),
         Some(dir) => {
             std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", dir.display())))?;
-            clap_mangen::generate_to(Cli::command(), dir).map_err(|e| {
-                CliError::runtime(format!(
-                    "cannot write manual pages into {}: {e}",
-                    dir.display()
-                ))
-            })?;
+                .or_runtime(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), dir)
+                .or_runtime(|| format!("cannot write manual pages into {}", dir.display()))?;
             out(&format!("wrote manual pages into {}\n", dir.display()))
         }
     }

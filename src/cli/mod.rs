@@ -17,6 +17,7 @@ pub mod status;
 mod tui;
 
 use crate::config::{self, Config, Paths, Sources};
+use crate::service::ServiceError;
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -97,12 +98,60 @@ impl CliError {
     }
 }
 
+/// A configuration file or value at fault is a usage error (2); not finding
+/// the directories at all is a runtime one (1).
 impl From<config::ConfigError> for CliError {
     fn from(e: config::ConfigError) -> Self {
         match e {
             config::ConfigError::Paths(m) => CliError::runtime(m),
             other => CliError::usage(format!("configuration error: {other}")),
         }
+    }
+}
+
+/// A path the service file cannot carry, or a user name a rule cannot, is a
+/// usage error (2); everything else a runtime one (1).
+impl From<ServiceError> for CliError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Usage(m) => CliError::usage(m),
+            other => CliError::runtime(other.to_string()),
+        }
+    }
+}
+
+/// Runtime failures (exit 1) of the layers below, told in their own words.
+macro_rules! runtime_errors {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for CliError {
+            fn from(e: $error) -> Self {
+                CliError::runtime(e.to_string())
+            }
+        }
+    )*};
+}
+
+runtime_errors!(
+    crate::daemon::DaemonError,
+    crate::ipc::IpcError,
+    crate::logging::LoggingError,
+    crate::platform::SourceError,
+    crate::service::ManagerError,
+    crate::storage::StorageError,
+    crate::sys::PrivateDirError,
+    crate::tui::TuiError,
+);
+
+/// Errors without a word on what was being done (`std::io::Error`,
+/// `serde_json::Error`, ...) as a runtime failure that says it:
+/// `"{what}: {error}"`.
+pub(crate) trait OrRuntime<T> {
+    fn or_runtime(self, what: impl FnOnce() -> String) -> Result<T, CliError>;
+}
+
+impl<T, E: std::fmt::Display> OrRuntime<T> for Result<T, E> {
+    fn or_runtime(self, what: impl FnOnce() -> String) -> Result<T, CliError> {
+        self.map_err(|e| CliError::runtime(format!("{}: {e}", what())))
     }
 }
 
@@ -164,7 +213,7 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
     stdin
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| CliError::runtime(format!("cannot read answer: {e}")))?;
+        .or_runtime(|| "cannot read answer".into())?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 

@@ -2,7 +2,7 @@
 //! unprivileged daemon take forensics it otherwise could not, and an honest
 //! report of which sources work now. Logic in `crate::perms`.
 
-use super::{CliError, Context, out};
+use super::{CliError, Context, OrRuntime, out};
 use crate::perms::{self, Facts, Platform, sudoers};
 use crate::service::{self, Manager, Scope, systemd};
 use std::path::PathBuf;
@@ -186,10 +186,7 @@ fn macos_uninstall(args: &RuleArgs) -> Result<(), CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             out(&format!("not installed: no {}\n", file.display()))
         }
-        Err(e) => Err(CliError::runtime(format!(
-            "cannot remove {}: {e}",
-            file.display()
-        ))),
+        Err(e) => Err(e).or_runtime(|| format!("cannot remove {}", file.display())),
     }
 }
 
@@ -241,10 +238,7 @@ fn linux_rule(args: &RuleArgs, install: bool) -> Result<(), CliError> {
                 lines.push(format!("not installed: no {}", drop_in.display()))
             }
             Err(e) => {
-                return Err(CliError::runtime(format!(
-                    "cannot remove {}: {e}",
-                    drop_in.display()
-                )));
+                return Err(e).or_runtime(|| format!("cannot remove {}", drop_in.display()));
             }
         }
         if let Some(parent) = drop_in.parent() {

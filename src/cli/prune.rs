@@ -24,9 +24,7 @@ pub fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
     }
     let older_than = crate::unix_now() - f64::from(days) * 86400.0;
     let db = ctx.paths.database();
-    let plan = Store::open_read_only(&db)
-        .and_then(|s| s.prune_plan(older_than))
-        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let plan = Store::open_read_only(&db).and_then(|s| s.prune_plan(older_than))?;
     let summary = format!(
         "{} events, {} snapshots and {} forensic captures closed more than {days} days ago",
         plan.events, plan.snapshots, plan.captures
@@ -42,9 +40,7 @@ pub fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
     if !confirm(&format!("delete {summary}"), args.yes)? {
         return out("nothing deleted\n");
     }
-    let done = Store::open(&db)
-        .and_then(|mut s| s.prune(older_than))
-        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let done = Store::open(&db).and_then(|mut s| s.prune(older_than))?;
     out(&format!(
         "deleted {} events, {} snapshots and {} forensic captures\n",
         done.events, done.snapshots, done.captures

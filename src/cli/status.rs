@@ -1,6 +1,6 @@
 //! `rogue-hunter status`: is the daemon up, how long, how much, who is worst.
 
-use super::{CliError, Context, out};
+use super::{CliError, Context, OrRuntime, out};
 use crate::daemon::lock::InstanceLock;
 use crate::format;
 use crate::ipc::protocol::ServerMessage;
@@ -53,19 +53,9 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
     };
     match Store::open_read_only(&db) {
         Ok(store) => {
-            let state = store
-                .daemon_state()
-                .map_err(|e| CliError::runtime(e.to_string()))?;
-            status.open_events = Some(
-                store
-                    .open_event_count()
-                    .map_err(|e| CliError::runtime(e.to_string()))?,
-            );
-            status.total_events = Some(
-                store
-                    .event_count()
-                    .map_err(|e| CliError::runtime(e.to_string()))?,
-            );
+            let state = store.daemon_state()?;
+            status.open_events = Some(store.open_event_count()?);
+            status.total_events = Some(store.event_count()?);
             if status.running {
                 status.started_at = state.started_at;
                 status.uptime_s = state.started_at.map(|s| (crate::unix_now() - s).max(0.0));
@@ -75,7 +65,7 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
             status.last_sample_at = state.latest_sample.as_ref().map(|s| s.timestamp_s);
         }
         Err(StorageError::Missing { .. }) => {}
-        Err(e) => return Err(CliError::runtime(e.to_string())),
+        Err(e) => return Err(e.into()),
     }
     if status.running {
         let live = crate::ipc::client::fetch_initial_state(
@@ -103,8 +93,8 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
 pub fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let status = gather(ctx)?;
     if args.json {
-        let text = serde_json::to_string_pretty(&status)
-            .map_err(|e| CliError::runtime(format!("cannot encode status: {e}")))?;
+        let text =
+            serde_json::to_string_pretty(&status).or_runtime(|| "cannot encode status".into())?;
         return out(&format!("{text}\n"));
     }
     let mut t = String::new();

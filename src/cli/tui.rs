@@ -19,5 +19,5 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
             )));
         }
     };
-    result.map_err(|e| CliError::runtime(e.to_string()))
+    Ok(result?)
 }

@@ -78,17 +78,17 @@ pub fn check(visudo: &Path, file: &Path) -> Result<(), ServiceError> {
         .args(["-c", "-f"])
         .arg(file)
         .output()
-        .map_err(|e| {
-            ServiceError::Io(format!("cannot run {}: {}", visudo.display(), e.reason()))
+        .map_err(|source| ServiceError::Tool {
+            tool: visudo.to_path_buf(),
+            source,
         })?;
     if r.success() {
         Ok(())
     } else {
-        Err(ServiceError::Io(format!(
-            "visudo rejected the generated rule for {}: {}",
-            file.display(),
-            crate::format::escape(&r.why())
-        )))
+        Err(ServiceError::Rejected {
+            file: file.to_path_buf(),
+            why: crate::format::escape(&r.why()),
+        })
     }
 }
 
@@ -116,11 +116,10 @@ pub fn install(dir: &Path, content: &str, visudo: &Path) -> Result<Installed, Se
     let result = write_new(&tmp, content)
         .and_then(|_| check(visudo, &tmp))
         .and_then(|_| {
-            std::fs::rename(&tmp, &target).map_err(|e| {
-                ServiceError::Io(format!(
-                    "cannot move the rule into {}: {e}",
-                    target.display()
-                ))
+            std::fs::rename(&tmp, &target).map_err(|source| ServiceError::File {
+                action: "move the rule into",
+                path: target.clone(),
+                source,
             })
         });
     if result.is_err() {
@@ -144,7 +143,11 @@ fn write_new(path: &Path, content: &str) -> Result<(), ServiceError> {
         .mode(0o440)
         .open(path)
         .and_then(|mut f| f.write_all(content.as_bytes()).and_then(|_| f.sync_all()))
-        .map_err(|e| ServiceError::Io(format!("cannot write {}: {e}", path.display())))
+        .map_err(|source| ServiceError::File {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

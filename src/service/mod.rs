@@ -12,11 +12,9 @@ pub mod launchd;
 pub mod systemd;
 
 use crate::config::{self, Paths};
-#[cfg(target_os = "macos")]
-use crate::sys::tool::ToolOutput;
 use crate::sys::{
     self,
-    tool::{Tool, ToolEnv, find_in_path},
+    tool::{Tool, ToolEnv, ToolError, ToolOutput, find_in_path},
 };
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -66,10 +64,52 @@ pub enum ServiceError {
         "{path} exists and differs from what this version would write (local changes?):\n{diff}\nnothing changed; run again with --force to overwrite it"
     )]
     Differs { path: PathBuf, diff: String },
-    #[error("{0}")]
-    Io(String),
+    #[error("$HOME is not set: cannot place the user service")]
+    NoHome,
+    #[error("{} has no directory", .path.display())]
+    NoDirectory { path: PathBuf },
+    /// A file or directory could not be read, created, written or moved;
+    /// `action` says which ("cannot {action} {path}").
+    #[error("cannot {action} {}: {source}", .path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A checking tool (`visudo`) could not run.
+    #[error("cannot run {}: {}", .tool.display(), .source.reason())]
+    Tool { tool: PathBuf, source: ToolError },
+    /// `visudo` refused the generated sudoers rule.
+    #[error("visudo rejected the generated rule for {}: {why}", .file.display())]
+    Rejected { file: PathBuf, why: String },
     #[error("{0}")]
     Usage(String),
+}
+
+/// Why the service manager (`systemctl`, `launchctl`) did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("systemctl not found in PATH")]
+    NoSystemctl,
+    #[cfg(not(target_os = "macos"))]
+    #[error("launchctl exists only on macOS")]
+    NoLaunchctl,
+    /// The call (shown as typed) could not run.
+    #[error("{shown}: {}", .source.reason())]
+    Run { shown: String, source: ToolError },
+    /// The call ran and failed; `why` is its exit and first line, escaped.
+    #[error("{shown}: {why}")]
+    Failed { shown: String, why: String },
+}
+
+impl ManagerError {
+    /// `shown` ran and failed with `output`.
+    pub fn failed(shown: String, output: &ToolOutput) -> ManagerError {
+        ManagerError::Failed {
+            shown,
+            why: crate::format::escape(&output.why()),
+        }
+    }
 }
 
 /// Everything a unit file or property list says.
@@ -137,11 +177,7 @@ pub fn unit_dir(
     var: impl Fn(&str) -> Option<OsString>,
 ) -> Result<PathBuf, ServiceError> {
     let abs = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
-    let home = || {
-        abs("HOME").ok_or_else(|| {
-            ServiceError::Io("$HOME is not set: cannot place the user service".into())
-        })
-    };
+    let home = || abs("HOME").ok_or(ServiceError::NoHome);
     Ok(match (manager, scope) {
         (Manager::Systemd, _) if abs(SYSTEMD_DIR_ENV).is_some() => {
             abs(SYSTEMD_DIR_ENV).unwrap_or_default()
@@ -216,11 +252,12 @@ pub fn place_file(
         }
         Ok(_) => FileChange::Replaced,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileChange::Created,
-        Err(e) => {
-            return Err(ServiceError::Io(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
+        Err(source) => {
+            return Err(ServiceError::File {
+                action: "read",
+                path: path.to_path_buf(),
+                source,
+            });
         }
     };
     write_atomic(path, content.as_bytes(), mode)?;
@@ -231,11 +268,14 @@ pub fn place_file(
 pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), ServiceError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .ok_or_else(|| ServiceError::Io(format!("{} has no directory", path.display())))?;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ServiceError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let dir = path.parent().ok_or_else(|| ServiceError::NoDirectory {
+        path: path.to_path_buf(),
+    })?;
+    std::fs::create_dir_all(dir).map_err(|source| ServiceError::File {
+        action: "create",
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -253,9 +293,13 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), Servic
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
         })
         .and_then(|_| std::fs::rename(&tmp, path));
-    written.map_err(|e| {
+    written.map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        ServiceError::Io(format!("cannot write {}: {e}", path.display()))
+        ServiceError::File {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
@@ -332,21 +376,21 @@ pub fn systemctl() -> Option<PathBuf> {
 }
 
 /// Outcome of calling the service manager: `Ok` lines, or why it could not.
-pub type ManagerResult = Result<Vec<String>, String>;
+pub type ManagerResult = Result<Vec<String>, ManagerError>;
 
 /// Run a sequence of `systemctl` calls, stopping at the first failure.
 pub fn systemctl_steps(program: Option<&Path>, scope: Scope, steps: &[&[&str]]) -> ManagerResult {
-    let program = program.ok_or_else(|| "systemctl not found in PATH".to_string())?;
+    let program = program.ok_or(ManagerError::NoSystemctl)?;
     let mut done = Vec::new();
     for step in steps {
         let args = systemd::systemctl_args(scope, step);
         let shown = format!("systemctl {}", args.join(" "));
-        let r = manager_tool(program)
-            .args(&args)
-            .output()
-            .map_err(|e| format!("{shown}: {}", e.reason()))?;
+        let r = match manager_tool(program).args(&args).output() {
+            Ok(r) => r,
+            Err(source) => return Err(ManagerError::Run { shown, source }),
+        };
         if !r.success() {
-            return Err(format!("{shown}: {}", crate::format::escape(&r.why())));
+            return Err(ManagerError::failed(shown, &r));
         }
         done.push(shown);
     }
@@ -372,11 +416,14 @@ pub fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
 
 /// `launchctl` calls (macOS only).
 #[cfg(target_os = "macos")]
-pub fn launchctl(args: &[String]) -> Result<ToolOutput, String> {
+pub fn launchctl(args: &[String]) -> Result<ToolOutput, ManagerError> {
     manager_tool(Path::new(launchd::LAUNCHCTL))
         .args(args)
         .output()
-        .map_err(|e| format!("{}: {}", launchd::LAUNCHCTL, e.reason()))
+        .map_err(|source| ManagerError::Run {
+            shown: launchd::LAUNCHCTL.to_string(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 pub mod query;
 pub mod render;
 
-use super::{CliError, Context, out, parse_duration};
+use super::{CliError, Context, OrRuntime, out, parse_duration};
 use crate::storage::EventFilter;
 use clap::Subcommand;
 pub use render::ShowOptions;
@@ -79,27 +79,22 @@ pub fn run(ctx: &Context, args: EventsArgs) -> Result<(), CliError> {
             since,
             limit: Some(args.limit),
         },
-    )
-    .map_err(|e| CliError::runtime(e.to_string()))?;
+    )?;
     if args.json {
-        let text = render::events_json(&events)
-            .map_err(|e| CliError::runtime(format!("cannot encode events: {e}")))?;
+        let text = render::events_json(&events).or_runtime(|| "cannot encode events".into())?;
         return out(&text);
     }
     out(&render::events_text(&events, crate::unix_now()))
 }
 
 fn show(ctx: &Context, id: i64, opts: ShowOptions) -> Result<(), CliError> {
-    let Some(detail) = query::detail(&ctx.paths.database(), id, opts.forensics)
-        .map_err(|e| CliError::runtime(e.to_string()))?
-    else {
+    let Some(detail) = query::detail(&ctx.paths.database(), id, opts.forensics)? else {
         return Err(CliError::runtime(format!(
             "no event with id {id} (list them with `rogue-hunter events`)"
         )));
     };
     if opts.json {
-        let text = render::event_json(&detail)
-            .map_err(|e| CliError::runtime(format!("cannot encode event: {e}")))?;
+        let text = render::event_json(&detail).or_runtime(|| "cannot encode event".into())?;
         return out(&text);
     }
     out(&render::event_text(&detail, crate::unix_now(), opts))
