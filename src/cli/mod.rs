@@ -276,4 +276,44 @@ mod tests {
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("-5m").is_err());
     }
+
+    #[test]
+    fn layer_errors_keep_their_message_and_exit_code() {
+        let e = CliError::from(config::ConfigError::Invalid {
+            key: "system.sample_interval".into(),
+            message: "must be above 0".into(),
+        });
+        assert_eq!(e.code, 2);
+        assert_eq!(
+            e.message,
+            "configuration error: invalid value for `system.sample_interval`: must be above 0"
+        );
+        assert_eq!(
+            CliError::from(config::ConfigError::Paths("no home".into())).code,
+            1
+        );
+        assert_eq!(
+            CliError::from(ServiceError::Usage("bad path".into())).code,
+            2
+        );
+        let e = CliError::from(ServiceError::NoHome);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (1, "$HOME is not set: cannot place the user service")
+        );
+        let e = CliError::from(crate::storage::StorageError::Locked {
+            path: "/d/events.db".into(),
+        });
+        assert_eq!(e.code, 1);
+        assert!(
+            e.message.starts_with("/d/events.db is locked"),
+            "{}",
+            e.message
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = Err::<(), _>(io)
+            .or_runtime(|| "cannot write /x".into())
+            .unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (1, "cannot write /x: denied"));
+    }
 }
