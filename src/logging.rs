@@ -15,7 +15,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// Why the daemon's log file cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum LoggingError {
+pub(crate) enum LoggingError {
     #[error("cannot use the log directory: {0}")]
     Dir(#[from] crate::sys::PrivateDirError),
     #[error("cannot open log file {}: {source}", .path.display())]
@@ -26,7 +26,7 @@ pub enum LoggingError {
 }
 
 /// Keeps the background log writer alive; drop it last (it flushes).
-pub struct LogGuard {
+pub(crate) struct LogGuard {
     _file: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
@@ -37,7 +37,7 @@ fn filter(level: &str) -> EnvFilter {
 }
 
 /// Console only (warnings and errors by default): for one-shot commands.
-pub fn init_console(verbose: u8) -> LogGuard {
+pub(crate) fn init_console(verbose: u8) -> LogGuard {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -58,7 +58,7 @@ pub fn init_console(verbose: u8) -> LogGuard {
 }
 
 /// Console plus the rotated JSON Lines file: for the daemon.
-pub fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, LoggingError> {
+pub(crate) fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, LoggingError> {
     // Logs name processes and their command lines: keep them private.
     crate::sys::ensure_private_dir(&paths.state_dir)?;
     let roller = LogRollerBuilder::new(

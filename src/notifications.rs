@@ -20,15 +20,15 @@ const TITLE_COMMAND_CHARS: usize = 60;
 
 /// One notification to show.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Note {
-    pub title: String,
-    pub body: String,
-    pub sound: bool,
+pub(crate) struct Note {
+    pub(crate) title: String,
+    pub(crate) body: String,
+    pub(crate) sound: bool,
 }
 
 /// The notification for a process that entered the critical band.
 /// `suppressed`: critical processes not announced since the last one.
-pub fn note_for(p: &ProcessScore, suppressed: u64, sound: bool) -> Note {
+pub(crate) fn note_for(p: &ProcessScore, suppressed: u64, sound: bool) -> Note {
     let command = crate::format::truncate(&crate::format::escape(&p.command), TITLE_COMMAND_CHARS);
     let mut body = format!(
         "Score {:.1} ({}): using {}. PID {}.",
@@ -77,14 +77,14 @@ pub fn note_for(p: &ProcessScore, suppressed: u64, sound: bool) -> Note {
 
 /// At most one notification per `min_interval`; the others are counted.
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     min_interval: Duration,
     last: Option<Instant>,
     suppressed: u64,
 }
 
 impl RateLimit {
-    pub fn new(min_interval: Duration) -> RateLimit {
+    pub(crate) fn new(min_interval: Duration) -> RateLimit {
         RateLimit {
             min_interval,
             last: None,
@@ -94,7 +94,7 @@ impl RateLimit {
 
     /// `Some(n)` when a notification may go out now (`n` were held back
     /// since the last one); `None` when it must be skipped.
-    pub fn admit(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn admit(&mut self, now: Instant) -> Option<u64> {
         match self.last {
             Some(last) if now.saturating_duration_since(last) < self.min_interval => {
                 self.suppressed += 1;
@@ -110,19 +110,19 @@ impl RateLimit {
 
 /// Why a notification was not shown.
 #[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
+pub(crate) enum NotifyError {
     /// The desktop's notification service refused it or did not answer.
     #[error(transparent)]
     Desktop(#[from] notify_rust::error::Error),
 }
 
 /// Where notifications go.
-pub trait Backend: Send {
+pub(crate) trait Backend: Send {
     fn show(&mut self, note: &Note) -> Result<(), NotifyError>;
 }
 
 /// The desktop's notification service via `notify-rust`.
-pub struct Desktop;
+pub(crate) struct Desktop;
 
 impl Backend for Desktop {
     fn show(&mut self, note: &Note) -> Result<(), NotifyError> {
@@ -142,7 +142,7 @@ impl Backend for Desktop {
 }
 
 /// The notifier: rate limit on the caller's side, delivery on a worker.
-pub struct Notifier {
+pub(crate) struct Notifier {
     tx: Option<SyncSender<Note>>,
     worker: Option<JoinHandle<()>>,
     limit: RateLimit,
@@ -151,7 +151,10 @@ pub struct Notifier {
 
 impl Notifier {
     /// Start the worker, unless notifications are off (`None`).
-    pub fn spawn(config: &NotificationsConfig, backend: Box<dyn Backend>) -> Option<Notifier> {
+    pub(crate) fn spawn(
+        config: &NotificationsConfig,
+        backend: Box<dyn Backend>,
+    ) -> Option<Notifier> {
         if config.mode == NotificationMode::Off {
             return None;
         }
@@ -178,7 +181,7 @@ impl Notifier {
 
     /// A process entered the critical band. Never blocks; `true` when a
     /// notification was queued.
-    pub fn critical(&mut self, p: &ProcessScore) -> bool {
+    pub(crate) fn critical(&mut self, p: &ProcessScore) -> bool {
         let Some(suppressed) = self.limit.admit(Instant::now()) else {
             return false;
         };
@@ -191,7 +194,7 @@ impl Notifier {
         }
     }
 
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         self.stop();
     }
 

@@ -5,7 +5,7 @@ use crate::config;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
-pub enum ConfigAction {
+pub(crate) enum ConfigAction {
     /// Print the effective configuration (all layers merged) as TOML.
     Show,
     /// Print the path of the user configuration file.
@@ -18,7 +18,7 @@ pub enum ConfigAction {
     Edit,
 }
 
-pub fn run(ctx: &Context, action: ConfigAction) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, action: ConfigAction) -> Result<(), CliError> {
     let file = &ctx.sources.user_file;
     match action {
         ConfigAction::Show => out(&ctx.load_config()?.to_toml()),

@@ -6,22 +6,22 @@ use crate::model::METRICS;
 use crate::storage::{StorageError, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum HistoryFormat {
+pub(crate) enum HistoryFormat {
     Table,
     Json,
     Csv,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct HistoryArgs {
+pub(crate) struct HistoryArgs {
     /// How far back, in hours.
     #[arg(long, default_value_t = 24.0)]
-    pub hours: f64,
+    pub(crate) hours: f64,
     #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
-    pub format: HistoryFormat,
+    pub(crate) format: HistoryFormat,
 }
 
-pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     if !(args.hours.is_finite() && args.hours > 0.0) {
         return Err(CliError::usage(format!(
             "--hours {} must be above 0",

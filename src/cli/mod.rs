@@ -6,14 +6,14 @@
 
 mod config_cmd;
 mod daemon;
-pub mod events;
-pub mod generate;
+pub(crate) mod events;
+pub(crate) mod generate;
 mod history;
 mod perms;
 mod prune;
 mod sample;
 mod service;
-pub mod status;
+pub(crate) mod status;
 mod tui;
 
 use crate::config::{self, Config, Paths, Sources};
@@ -31,16 +31,16 @@ use std::path::PathBuf;
 pub struct Cli {
     /// Use this configuration file instead of $XDG_CONFIG_HOME/rogue-hunter/config.toml.
     #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// More console logging (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Score every process now, without a daemon (like `top -b`).
     Sample(sample::SampleArgs),
     /// The live dashboard (from the daemon, or an embedded sampler when none runs).
@@ -84,13 +84,13 @@ pub struct CliError {
 }
 
 impl CliError {
-    pub fn runtime(message: impl Into<String>) -> Self {
+    pub(crate) fn runtime(message: impl Into<String>) -> Self {
         CliError {
             code: 1,
             message: message.into(),
         }
     }
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         CliError {
             code: 2,
             message: message.into(),
@@ -156,25 +156,25 @@ impl<T, E: std::fmt::Display> OrRuntime<T> for Result<T, E> {
 }
 
 /// Shared context for commands: where things are and the loaded configuration.
-pub struct Context {
-    pub paths: Paths,
-    pub sources: Sources,
+pub(crate) struct Context {
+    pub(crate) paths: Paths,
+    pub(crate) sources: Sources,
 }
 
 impl Context {
-    pub fn new(cli: &Cli) -> Result<Context, CliError> {
+    pub(crate) fn new(cli: &Cli) -> Result<Context, CliError> {
         let paths = Paths::from_env()?;
         let sources = Sources::new(&paths, cli.config.as_deref());
         Ok(Context { paths, sources })
     }
 
-    pub fn load_config(&self) -> Result<Config, CliError> {
+    pub(crate) fn load_config(&self) -> Result<Config, CliError> {
         Ok(config::load(&self.sources)?)
     }
 }
 
 /// Parse "90s", "10m", "2h", "3d" or plain seconds into seconds.
-pub fn parse_duration(text: &str) -> Result<f64, CliError> {
+pub(crate) fn parse_duration(text: &str) -> Result<f64, CliError> {
     let t = text.trim();
     let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => (&t[..i], &t[i..]),
@@ -197,7 +197,7 @@ pub fn parse_duration(text: &str) -> Result<f64, CliError> {
 }
 
 /// Ask before deleting; refuse without a terminal unless `--yes`.
-pub fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
+pub(crate) fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
     if yes {
         return Ok(true);
     }
@@ -248,7 +248,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// Write to stdout, treating a closed pipe (`| head`) as a normal end.
-pub fn out(text: &str) -> Result<(), CliError> {
+pub(crate) fn out(text: &str) -> Result<(), CliError> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout

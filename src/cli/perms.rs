@@ -8,7 +8,7 @@ use crate::service::{self, Manager, Scope, systemd};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Subcommand)]
-pub enum PermsAction {
+pub(crate) enum PermsAction {
     /// Add the rule (root): macOS, a sudoers drop-in for `tailspin save`; Linux,
     /// with --system, capabilities for the system service (never sudo).
     Install(RuleArgs),
@@ -19,22 +19,22 @@ pub enum PermsAction {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct RuleArgs {
+pub(crate) struct RuleArgs {
     /// Linux: the capabilities drop-in for the system service.
     #[arg(long)]
-    pub system: bool,
+    pub(crate) system: bool,
     /// macOS: the user whose daemon may run tailspin (default: $SUDO_USER).
     #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct PermsStatusArgs {
+pub(crate) struct PermsStatusArgs {
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
-pub fn run(ctx: &Context, action: PermsAction) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, action: PermsAction) -> Result<(), CliError> {
     let _ = ctx;
     match action {
         PermsAction::Install(a) => match Platform::current() {

@@ -4,19 +4,19 @@ use super::{CliError, Context, confirm, out};
 use crate::storage::Store;
 
 #[derive(Debug, clap::Args)]
-pub struct PruneArgs {
+pub(crate) struct PruneArgs {
     /// Show what would be deleted, delete nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Do not ask for confirmation.
     #[arg(long)]
-    pub yes: bool,
+    pub(crate) yes: bool,
     /// Keep events from the last N days (default: [retention] events_days).
     #[arg(long, value_name = "N")]
-    pub events_days: Option<u32>,
+    pub(crate) events_days: Option<u32>,
 }
 
-pub fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
     let config = ctx.load_config()?;
     let days = args.events_days.unwrap_or(config.retention.events_days);
     if days == 0 {

@@ -9,22 +9,22 @@ use crate::schedule::Schedule;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
-pub struct SampleArgs {
+pub(crate) struct SampleArgs {
     /// Number of samples to print.
     #[arg(short = 'n', long, default_value_t = 1)]
-    pub count: u64,
+    pub(crate) count: u64,
     /// Seconds between samples (default: [system] sample_interval).
     #[arg(short, long)]
-    pub interval: Option<f64>,
+    pub(crate) interval: Option<f64>,
     /// Processes per sample (default: [selection] top_n).
     #[arg(short, long)]
-    pub top: Option<usize>,
+    pub(crate) top: Option<usize>,
     /// One ProcessSamples JSON object per line.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
-pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
     let mut config = ctx.load_config()?;
     if let Some(i) = args.interval {
         config.system.sample_interval = i;

@@ -12,7 +12,7 @@ use crate::sys;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum ServiceAction {
+pub(crate) enum ServiceAction {
     /// Install the unit (systemd) or property list (launchd), enable and start it.
     /// Installing twice is fine; a locally changed file is reported, not overwritten.
     Install(InstallArgs),
@@ -23,10 +23,10 @@ pub enum ServiceAction {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ScopeArgs {
+pub(crate) struct ScopeArgs {
     /// The machine-wide service (root only): /etc/systemd/system or /Library/LaunchDaemons.
     #[arg(long)]
-    pub system: bool,
+    pub(crate) system: bool,
 }
 
 impl ScopeArgs {
@@ -40,27 +40,27 @@ impl ScopeArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct InstallArgs {
+pub(crate) struct InstallArgs {
     #[command(flatten)]
-    pub scope: ScopeArgs,
+    pub(crate) scope: ScopeArgs,
     /// Overwrite a service file that differs from what this version writes.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct UninstallArgs {
+pub(crate) struct UninstallArgs {
     #[command(flatten)]
-    pub scope: ScopeArgs,
+    pub(crate) scope: ScopeArgs,
     /// Also delete the service's data and logs (asks first).
     #[arg(long)]
-    pub purge: bool,
+    pub(crate) purge: bool,
     /// Do not ask before --purge deletes data.
     #[arg(long)]
-    pub yes: bool,
+    pub(crate) yes: bool,
 }
 
-pub fn run(ctx: &Context, action: ServiceAction) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, action: ServiceAction) -> Result<(), CliError> {
     match action {
         ServiceAction::Install(args) => install(ctx, &args),
         ServiceAction::Uninstall(args) => uninstall(ctx, &args),

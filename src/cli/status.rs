@@ -9,32 +9,32 @@ use crate::storage::{self, StorageError, Store};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// The stable JSON shape of `status --json`.
 #[derive(Debug, Serialize)]
-pub struct Status {
-    pub running: bool,
-    pub pid: Option<u32>,
-    pub started_at: Option<f64>,
-    pub uptime_s: Option<f64>,
-    pub sample_count: Option<u64>,
-    pub open_events: Option<u64>,
-    pub total_events: Option<u64>,
-    pub db_path: String,
-    pub db_bytes: u64,
+pub(crate) struct Status {
+    pub(crate) running: bool,
+    pub(crate) pid: Option<u32>,
+    pub(crate) started_at: Option<f64>,
+    pub(crate) uptime_s: Option<f64>,
+    pub(crate) sample_count: Option<u64>,
+    pub(crate) open_events: Option<u64>,
+    pub(crate) total_events: Option<u64>,
+    pub(crate) db_path: String,
+    pub(crate) db_bytes: u64,
     /// Unix seconds of the newest recorded sample.
-    pub last_sample_at: Option<f64>,
-    pub worst: Option<ProcessScore>,
+    pub(crate) last_sample_at: Option<f64>,
+    pub(crate) worst: Option<ProcessScore>,
     /// True when the numbers came live from the daemon's socket (else from
     /// the database, up to a second old).
-    pub live: bool,
+    pub(crate) live: bool,
 }
 
-pub fn gather(ctx: &Context) -> Result<Status, CliError> {
+pub(crate) fn gather(ctx: &Context) -> Result<Status, CliError> {
     let db = ctx.paths.database();
     let holder = InstanceLock::holder(&ctx.paths.lock_file());
     let mut status = Status {
@@ -90,7 +90,7 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
     Ok(status)
 }
 
-pub fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let status = gather(ctx)?;
     if args.json {
         let text =

@@ -235,7 +235,7 @@ impl Rule {
 impl Config {
     /// Check the values against the rule table; the first rule that fails is the
     /// error, naming its dotted key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         for rule in RULES {
             rule.apply(self)?;
         }

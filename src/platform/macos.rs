@@ -341,7 +341,7 @@ fn raw_rusage(r: &libc::rusage_info_v4) -> RawRusage {
 }
 
 /// Reads libproc, sysctl and IOKit for `collect`.
-pub struct MacSource {
+pub(crate) struct MacSource {
     timebase: Timebase,
     cpu_count: usize,
     boot_time_ms: u64,
@@ -354,7 +354,7 @@ pub struct MacSource {
 }
 
 impl MacSource {
-    pub fn new() -> Result<MacSource, super::SourceError> {
+    pub(crate) fn new() -> Result<MacSource, super::SourceError> {
         // SAFETY: kern.boottime is a struct timeval, plain integers.
         let boot: libc::timeval =
             unsafe { sysctl_value(&mut [libc::CTL_KERN, libc::KERN_BOOTTIME]) }.ok_or_else(

@@ -6,7 +6,11 @@
 //! libproc/IOKit values → `RawProcess`). Only the system calls are gated:
 //! `linux` on Linux, `macos` on macOS.
 
-pub mod darwin;
+// Compiled and tested on every platform; only the macOS binding calls it.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) mod darwin;
+// Compiled and tested on every platform; only the Linux binding calls it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub mod parse;
 pub mod probe;
 mod raw;
@@ -15,7 +19,7 @@ mod raw;
 pub mod linux;
 
 #[cfg(target_os = "macos")]
-pub mod macos;
+pub(crate) mod macos;
 
 pub use parse::parse_psi;
 pub use raw::{
@@ -45,7 +49,7 @@ pub enum SourceError {
 
 /// The process source for the platform this binary runs on.
 #[cfg(target_os = "linux")]
-pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
+pub(crate) fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
     linux::LinuxSource::new()
         .map(|s| Box::new(s) as Box<dyn ProcessSource + Send>)
         .map_err(SourceError::Proc)
@@ -53,13 +57,13 @@ pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
 
 /// The process source for the platform this binary runs on.
 #[cfg(target_os = "macos")]
-pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
+pub(crate) fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
     macos::MacSource::new().map(|s| Box::new(s) as Box<dyn ProcessSource + Send>)
 }
 
 /// The process source for the platform this binary runs on.
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
+pub(crate) fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
     Err(SourceError::Unsupported(std::env::consts::OS))
 }
 

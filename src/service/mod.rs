@@ -8,8 +8,10 @@
 //! platform. This module owns where the files go, writing them without
 //! clobbering local changes, and talking to the service manager.
 
-pub mod launchd;
-pub mod systemd;
+// Compiled and snapshot-tested on every platform; only macOS calls launchctl.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) mod launchd;
+pub(crate) mod systemd;
 
 use crate::config::{self, Paths};
 use crate::sys::{
@@ -21,31 +23,31 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Seconds of `WatchdogSec=`: the daemon pings at half of it.
-pub const WATCHDOG_SEC: u32 = 30;
+pub(crate) const WATCHDOG_SEC: u32 = 30;
 /// How long a `systemctl`/`launchctl`/`visudo` call may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Environment overrides (used by tests, and for unusual layouts).
-pub const SYSTEMD_DIR_ENV: &str = "ROGUE_HUNTER_SYSTEMD_DIR";
-pub const LAUNCHD_DIR_ENV: &str = "ROGUE_HUNTER_LAUNCHD_DIR";
-pub const SYSTEMCTL_ENV: &str = "ROGUE_HUNTER_SYSTEMCTL";
+pub(crate) const SYSTEMD_DIR_ENV: &str = "ROGUE_HUNTER_SYSTEMD_DIR";
+pub(crate) const LAUNCHD_DIR_ENV: &str = "ROGUE_HUNTER_LAUNCHD_DIR";
+pub(crate) const SYSTEMCTL_ENV: &str = "ROGUE_HUNTER_SYSTEMCTL";
 
 /// Per-user service or machine-wide (root) service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     User,
     System,
 }
 
 /// Which service manager a platform has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Manager {
+pub(crate) enum Manager {
     Systemd,
     Launchd,
 }
 
 impl Manager {
-    pub fn current() -> Manager {
+    pub(crate) fn current() -> Manager {
         if cfg!(target_os = "macos") {
             Manager::Launchd
         } else {
@@ -55,7 +57,7 @@ impl Manager {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub(crate) enum ServiceError {
     /// A root-only action run without root.
     #[error("{0}")]
     NeedsRoot(String),
@@ -88,7 +90,7 @@ pub enum ServiceError {
 
 /// Why the service manager (`systemctl`, `launchctl`) did not do what was asked.
 #[derive(Debug, thiserror::Error)]
-pub enum ManagerError {
+pub(crate) enum ManagerError {
     #[error("systemctl not found in PATH")]
     NoSystemctl,
     #[cfg(not(target_os = "macos"))]
@@ -104,7 +106,7 @@ pub enum ManagerError {
 
 impl ManagerError {
     /// `shown` ran and failed with `output`.
-    pub fn failed(shown: String, output: &ToolOutput) -> ManagerError {
+    pub(crate) fn failed(shown: String, output: &ToolOutput) -> ManagerError {
         ManagerError::Failed {
             shown,
             why: crate::format::escape(&output.why()),
@@ -114,21 +116,21 @@ impl ManagerError {
 
 /// Everything a unit file or property list says.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UnitSpec {
-    pub scope: Scope,
+pub(crate) struct UnitSpec {
+    pub(crate) scope: Scope,
     /// The rogue-hunter binary to run.
-    pub exe: PathBuf,
+    pub(crate) exe: PathBuf,
     /// The daemon's directories (the unit pins the XDG variables to them).
-    pub paths: Paths,
+    pub(crate) paths: Paths,
     /// Run as this user (system units only).
-    pub user: Option<String>,
-    pub watchdog_sec: u32,
+    pub(crate) user: Option<String>,
+    pub(crate) watchdog_sec: u32,
 }
 
 impl UnitSpec {
     /// XDG variables that make the daemon use `paths`. User services get
     /// `$XDG_RUNTIME_DIR` from their session; system services get it too.
-    pub fn environment(&self) -> Vec<(&'static str, PathBuf)> {
+    pub(crate) fn environment(&self) -> Vec<(&'static str, PathBuf)> {
         let parent = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut env = vec![
             ("XDG_CONFIG_HOME", parent(&parent(&self.paths.config_file))),
@@ -143,7 +145,7 @@ impl UnitSpec {
 }
 
 /// Where a system service keeps its files.
-pub fn system_paths(manager: Manager) -> Paths {
+pub(crate) fn system_paths(manager: Manager) -> Paths {
     let (config, data, state, runtime) = match manager {
         Manager::Systemd => ("/etc", "/var/lib", "/var/log", "/run"),
         Manager::Launchd => (
@@ -163,7 +165,7 @@ pub fn system_paths(manager: Manager) -> Paths {
 }
 
 /// The paths of the service in `scope`: the user's own, or the system ones.
-pub fn scope_paths(scope: Scope, manager: Manager, user_paths: &Paths) -> Paths {
+pub(crate) fn scope_paths(scope: Scope, manager: Manager, user_paths: &Paths) -> Paths {
     match scope {
         Scope::User => user_paths.clone(),
         Scope::System => system_paths(manager),
@@ -171,7 +173,7 @@ pub fn scope_paths(scope: Scope, manager: Manager, user_paths: &Paths) -> Paths 
 }
 
 /// Directory holding the unit file or property list.
-pub fn unit_dir(
+pub(crate) fn unit_dir(
     manager: Manager,
     scope: Scope,
     var: impl Fn(&str) -> Option<OsString>,
@@ -196,7 +198,7 @@ pub fn unit_dir(
 }
 
 /// The unit file or property list path.
-pub fn unit_file(manager: Manager, dir: &Path) -> PathBuf {
+pub(crate) fn unit_file(manager: Manager, dir: &Path) -> PathBuf {
     match manager {
         Manager::Systemd => dir.join(systemd::UNIT_NAME),
         Manager::Launchd => dir.join(launchd::PLIST_NAME),
@@ -204,7 +206,7 @@ pub fn unit_file(manager: Manager, dir: &Path) -> PathBuf {
 }
 
 /// The file's content for `spec`.
-pub fn render(manager: Manager, spec: &UnitSpec) -> String {
+pub(crate) fn render(manager: Manager, spec: &UnitSpec) -> String {
     match manager {
         Manager::Systemd => systemd::unit(spec),
         Manager::Launchd => launchd::plist(spec),
@@ -212,7 +214,7 @@ pub fn render(manager: Manager, spec: &UnitSpec) -> String {
 }
 
 /// Refuse paths a unit file cannot carry safely.
-pub fn check_path(what: &str, p: &Path) -> Result<(), ServiceError> {
+pub(crate) fn check_path(what: &str, p: &Path) -> Result<(), ServiceError> {
     let text = p
         .to_str()
         .ok_or_else(|| ServiceError::Usage(format!("{what} {} is not valid UTF-8", p.display())))?;
@@ -227,7 +229,7 @@ pub fn check_path(what: &str, p: &Path) -> Result<(), ServiceError> {
 
 /// What `place_file` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileChange {
+pub(crate) enum FileChange {
     Created,
     Unchanged,
     Replaced,
@@ -236,7 +238,7 @@ pub enum FileChange {
 /// Write `content` to `path` unless it is already there; an existing file
 /// with other content is kept (and its difference reported) unless `force`.
 /// Writes go to a temporary file in the same directory, then rename.
-pub fn place_file(
+pub(crate) fn place_file(
     path: &Path,
     content: &str,
     mode: u32,
@@ -265,7 +267,7 @@ pub fn place_file(
 }
 
 /// Write through a hidden temporary file in the same directory and rename.
-pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), ServiceError> {
+pub(crate) fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), ServiceError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().ok_or_else(|| ServiceError::NoDirectory {
@@ -305,7 +307,7 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), Servic
 
 /// Lines only in `old` (`-`) and only in `new` (`+`), in order (a longest
 /// common subsequence diff; the files are small).
-pub fn line_diff(old: &str, new: &str) -> String {
+pub(crate) fn line_diff(old: &str, new: &str) -> String {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
@@ -338,14 +340,14 @@ pub fn line_diff(old: &str, new: &str) -> String {
 /// A service-manager call (`systemctl`, `launchctl`, `visudo`): our own
 /// environment kept (`systemctl --user` needs the session bus address), at
 /// most 30 s.
-pub fn manager_tool(program: &Path) -> Tool {
+pub(crate) fn manager_tool(program: &Path) -> Tool {
     Tool::new(program)
         .env(ToolEnv::Inherit)
         .timeout(TOOL_TIMEOUT)
 }
 
 /// Fail unless running as root, naming the action.
-pub fn require_root(action: &str) -> Result<(), ServiceError> {
+pub(crate) fn require_root(action: &str) -> Result<(), ServiceError> {
     if sys::euid() == 0 {
         Ok(())
     } else {
@@ -357,7 +359,7 @@ pub fn require_root(action: &str) -> Result<(), ServiceError> {
 
 /// The user a root-run install is for: `$SUDO_USER` when it names a real
 /// non-root user, else `None` (root itself).
-pub fn invoking_user(var: impl Fn(&str) -> Option<OsString>) -> Option<(String, u32)> {
+pub(crate) fn invoking_user(var: impl Fn(&str) -> Option<OsString>) -> Option<(String, u32)> {
     let name = var("SUDO_USER")?.into_string().ok()?;
     if name.is_empty() || name == "root" {
         return None;
@@ -368,7 +370,7 @@ pub fn invoking_user(var: impl Fn(&str) -> Option<OsString>) -> Option<(String, 
 
 /// The `systemctl` to call: `$ROGUE_HUNTER_SYSTEMCTL` (tests), else the one
 /// in `$PATH`.
-pub fn systemctl() -> Option<PathBuf> {
+pub(crate) fn systemctl() -> Option<PathBuf> {
     match std::env::var_os(SYSTEMCTL_ENV).filter(|v| !v.is_empty()) {
         Some(p) => Some(PathBuf::from(p)),
         None => find_in_path("systemctl"),
@@ -376,10 +378,14 @@ pub fn systemctl() -> Option<PathBuf> {
 }
 
 /// Outcome of calling the service manager: `Ok` lines, or why it could not.
-pub type ManagerResult = Result<Vec<String>, ManagerError>;
+pub(crate) type ManagerResult = Result<Vec<String>, ManagerError>;
 
 /// Run a sequence of `systemctl` calls, stopping at the first failure.
-pub fn systemctl_steps(program: Option<&Path>, scope: Scope, steps: &[&[&str]]) -> ManagerResult {
+pub(crate) fn systemctl_steps(
+    program: Option<&Path>,
+    scope: Scope,
+    steps: &[&[&str]],
+) -> ManagerResult {
     let program = program.ok_or(ManagerError::NoSystemctl)?;
     let mut done = Vec::new();
     for step in steps {
@@ -398,7 +404,7 @@ pub fn systemctl_steps(program: Option<&Path>, scope: Scope, steps: &[&[&str]]) 
 }
 
 /// How to do by hand what `service install` could not.
-pub fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
+pub(crate) fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
     match manager {
         Manager::Systemd => {
             let u = if scope == Scope::User { "--user " } else { "" };
@@ -416,7 +422,7 @@ pub fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
 
 /// `launchctl` calls (macOS only).
 #[cfg(target_os = "macos")]
-pub fn launchctl(args: &[String]) -> Result<ToolOutput, ManagerError> {
+pub(crate) fn launchctl(args: &[String]) -> Result<ToolOutput, ManagerError> {
     manager_tool(Path::new(launchd::LAUNCHCTL))
         .args(args)
         .output()
