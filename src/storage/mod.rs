@@ -368,6 +368,8 @@ impl Store {
 
     /// Run SQLite's full integrity check. `Ok("ok")` when healthy; a damaged
     /// file is `StorageError::Corrupt` with SQLite's findings as the detail.
+    /// Public for the integration tests, which check the file a killed daemon
+    /// left behind.
     pub fn integrity_check(&self) -> Result<String, StorageError> {
         let mut stmt = self
             .conn

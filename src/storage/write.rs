@@ -517,6 +517,8 @@ impl Store {
 
     /// Open an event for `p` and record its entry snapshot. `boot_time` is Unix
     /// milliseconds; `entry_time` Unix seconds. Returns the event id.
+    /// Public for the storage bench (its per-transaction reference writer);
+    /// the daemon writes through `Writer`.
     pub fn open_event(
         &mut self,
         p: &ProcessScore,
@@ -527,6 +529,7 @@ impl Store {
     }
 
     /// Add a snapshot to an event (open or closed). Returns the snapshot id.
+    /// Public for the storage bench, like `open_event`.
     pub fn add_snapshot(
         &mut self,
         event_id: i64,

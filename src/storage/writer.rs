@@ -314,7 +314,8 @@ impl Writer {
     }
 
     /// Wait until everything queued before this call is committed. Blocks (up
-    /// to `timeout`): for start-up, tests and tools, not the sampling loop.
+    /// to `timeout`): for start-up, tests and the storage bench, not the
+    /// sampling loop.
     pub fn flush(&self, timeout: Duration) -> Result<(), SendError> {
         let deadline = std::time::Instant::now() + timeout;
         let (ack_tx, ack_rx) = mpsc::channel();
