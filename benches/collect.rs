@@ -8,6 +8,7 @@
 //!
 //! Run: `cargo bench --bench collect` (add `-- --extra N` for N extra sleeping
 //! processes, default 1000; `-- --rounds N`, default 60).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may unwrap
 
 mod common;
 

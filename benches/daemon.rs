@@ -4,6 +4,7 @@
 //! measures `sample` for one round as a reference point.
 //!
 //! Run: `cargo bench --bench daemon` (`-- --extra N` default 1000, `-- --seconds S` default 30).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may unwrap
 
 mod common;
 

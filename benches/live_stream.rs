@@ -5,6 +5,7 @@
 //! connected to a running daemon in a pseudo-terminal.
 //!
 //! Run: `cargo bench --bench live_stream` (`-- --samples N`, default 60).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may unwrap
 
 mod common;
 

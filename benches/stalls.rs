@@ -11,6 +11,7 @@
 //!
 //! Run: `cargo bench --bench stalls` (`-- --rounds N`, default 300;
 //! `-- --extra N` idle processes added for the cost, default 1000).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may unwrap
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! own transaction on the caller's thread.
 //!
 //! Run: `cargo bench --bench storage` (`-- --snapshots N`, default 20000).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may unwrap
 
 mod common;
 

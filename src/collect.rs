@@ -6,7 +6,7 @@
 //! OS calls itself: those belong to the `ProcessSource` in `platform`.
 
 use crate::config::Config;
-use crate::model::{MetricValue, ProcessKey, ProcessSamples, ProcessScore, metric};
+use crate::model::{ProcessKey, ProcessSamples, ProcessScore, metric};
 use crate::platform::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
 use crate::score::{self, Capacity};
 use std::collections::{HashMap, HashSet};
@@ -14,30 +14,30 @@ use std::time::Instant;
 
 /// What `derive` remembers about a process between samples.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Previous {
-    pub at: f64,
-    pub cpu_time_ns: Option<u64>,
-    pub faults: Option<u64>,
-    pub pageins: Option<u64>,
-    pub disk_bytes: Option<u64>,
-    pub syscalls: Option<u64>,
-    pub gpu_time_ns: Option<u64>,
-    pub mach_msgs: Option<u64>,
-    pub instructions: Option<u64>,
-    pub cycles: Option<u64>,
-    pub energy_nj: Option<u64>,
-    pub qos_interactive_ns: Option<u64>,
-    pub deep: Option<DeepCounters>,
+pub(crate) struct Previous {
+    pub(crate) at: f64,
+    pub(crate) cpu_time_ns: Option<u64>,
+    pub(crate) faults: Option<u64>,
+    pub(crate) pageins: Option<u64>,
+    pub(crate) disk_bytes: Option<u64>,
+    pub(crate) syscalls: Option<u64>,
+    pub(crate) gpu_time_ns: Option<u64>,
+    pub(crate) mach_msgs: Option<u64>,
+    pub(crate) instructions: Option<u64>,
+    pub(crate) cycles: Option<u64>,
+    pub(crate) energy_nj: Option<u64>,
+    pub(crate) qos_interactive_ns: Option<u64>,
+    pub(crate) deep: Option<DeepCounters>,
     /// Rates from the last two deep reads: csw, wakeups, runnable, gpu time.
-    pub deep_rates: [Option<f64>; 4],
+    pub(crate) deep_rates: [Option<f64>; 4],
     /// Sampling round of the last deep read, and how many there have been.
-    pub deep_round: Option<u64>,
-    pub deep_reads: u32,
+    pub(crate) deep_round: Option<u64>,
+    pub(crate) deep_reads: u32,
     /// CPU time at the last deep read: a process that has not run since then
     /// cannot have switched or woken enough to matter, so its periodic deep
     /// read is skipped.
-    pub deep_cpu_time_ns: Option<u64>,
-    pub seen_round: u64,
+    pub(crate) deep_cpu_time_ns: Option<u64>,
+    pub(crate) seen_round: u64,
 }
 
 fn rate(now: Option<u64>, prev: Option<u64>, dt: f64) -> Option<f64> {
@@ -57,7 +57,11 @@ pub const MIN_RATE_WINDOW_S: f64 = 0.005;
 /// Turn one raw reading (and the previous one of the same identity) into a
 /// `ProcessScore` with rates. Pure. Scores are filled later by `score`.
 /// The first sight of a process has no rates (`None`): it primes the deltas.
-pub fn derive(raw: &RawProcess, prev: Option<&Previous>, now: f64) -> (ProcessScore, Previous) {
+pub(crate) fn derive(
+    raw: &RawProcess,
+    prev: Option<&Previous>,
+    now: f64,
+) -> (ProcessScore, Previous) {
     // A window too short for clock-tick counters (two samples taken back to
     // back): gauges only, and the previous reading is kept so the next sample
     // has a proper window.
@@ -213,15 +217,11 @@ impl<S: ProcessSource> Sampler<S> {
     }
 
     /// Processes that get the expensive reads every sample (tracked ones).
-    pub fn set_pinned(&mut self, keys: impl IntoIterator<Item = ProcessKey>) {
+    pub(crate) fn set_pinned(&mut self, keys: impl IntoIterator<Item = ProcessKey>) {
         self.pinned = keys.into_iter().collect();
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    pub fn system(&mut self) -> SystemInfo {
+    pub(crate) fn system(&mut self) -> SystemInfo {
         self.source.system()
     }
 
@@ -334,17 +334,6 @@ impl<S: ProcessSource> Sampler<S> {
     /// One sampling round: the top N.
     pub fn sample(&mut self, now: f64) -> ProcessSamples {
         self.sample_all(now).0
-    }
-}
-
-/// Keep only metric values that are finite (guards JSON against NaN).
-pub fn sanitize(p: &mut ProcessScore) {
-    for m in p.metrics_mut() {
-        if let Some(MetricValue { current, .. }) = m
-            && !current.is_finite()
-        {
-            *m = None;
-        }
     }
 }
 

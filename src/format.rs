@@ -18,7 +18,7 @@ fn is_dangerous(c: char) -> bool {
 
 /// Make an untrusted string safe to print: control and bidi characters become
 /// visible escapes (`\u{1b}`, `\n`, `\u{202e}`); everything else is kept.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     if !s.chars().any(is_dangerous) {
         return s.to_string();
     }
@@ -38,7 +38,7 @@ pub fn escape(s: &str) -> String {
 /// does, a field that a spreadsheet would read as a formula (starting with
 /// `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, and the
 /// field is quoted when it holds a comma, a quote or a line break.
-pub fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     let mut text = escape(s);
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         text.insert(0, '\'');
@@ -51,7 +51,7 @@ pub fn csv_field(s: &str) -> String {
 }
 
 /// Cut to at most `width` characters, marking the cut with `…`.
-pub fn truncate(s: &str, width: usize) -> String {
+pub(crate) fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         return s.to_string();
     }
@@ -65,7 +65,7 @@ pub fn truncate(s: &str, width: usize) -> String {
 
 /// Cut `text` to at most `max` bytes on a character boundary, marking the cut
 /// with `…` (for storing untrusted text of bounded size).
-pub fn cap_bytes(text: &str, max: usize) -> String {
+pub(crate) fn cap_bytes(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }
@@ -77,7 +77,7 @@ pub fn cap_bytes(text: &str, max: usize) -> String {
 }
 
 /// 1536 → "1.5K", 3.2e9 → "3.0G" (binary units).
-pub fn bytes(v: f64) -> String {
+pub(crate) fn bytes(v: f64) -> String {
     const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
     if !v.is_finite() {
         return "-".into();
@@ -99,12 +99,12 @@ pub fn bytes(v: f64) -> String {
 }
 
 /// Bytes per second.
-pub fn byte_rate(v: f64) -> String {
+pub(crate) fn byte_rate(v: f64) -> String {
     format!("{}/s", bytes(v))
 }
 
 /// A count per second with k/M suffixes.
-pub fn count_rate(v: f64) -> String {
+pub(crate) fn count_rate(v: f64) -> String {
     if !v.is_finite() {
         "-".into()
     } else if v >= 1e6 {
@@ -120,7 +120,7 @@ pub fn count_rate(v: f64) -> String {
 
 /// A share (percent of a fair share) in at most 5 characters: "7.5", "250",
 /// "huge"; "-" when not measured or not finite.
-pub fn share(v: Option<f64>) -> String {
+pub(crate) fn share(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(v) if !v.is_finite() => "-".into(),
@@ -131,7 +131,7 @@ pub fn share(v: Option<f64>) -> String {
 }
 
 /// Seconds as "3s", "4m05s", "2h10m", "3d04h".
-pub fn duration(secs: f64) -> String {
+pub(crate) fn duration(secs: f64) -> String {
     if !secs.is_finite() || secs < 0.0 {
         return "-".into();
     }
@@ -151,13 +151,13 @@ fn or_dash(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
 
 /// Left/right alignment of a table column.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Align {
+pub(crate) enum Align {
     Left,
     Right,
 }
 
 /// Render rows as aligned columns. Cells must already be escaped.
-pub fn table(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|(h, _)| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -184,7 +184,7 @@ pub fn table(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
 }
 
 /// The `sample` table: one row per process, worst first.
-pub fn samples_table(s: &ProcessSamples, command_width: usize) -> String {
+pub(crate) fn samples_table(s: &ProcessSamples, command_width: usize) -> String {
     let headers = [
         ("PID", Align::Right),
         ("SCORE", Align::Right),
@@ -225,7 +225,7 @@ fn process_row(p: &ProcessScore, command_width: usize) -> Vec<String> {
 
 /// The dominant resource with its current value, e.g. "cpu 99.7%",
 /// "memory 9.6G", "disk 180M/s", "wakeups 8.1k/s".
-pub fn dominant_value(p: &ProcessScore) -> String {
+pub(crate) fn dominant_value(p: &ProcessScore) -> String {
     use crate::model::Resource;
     let cur = ProcessScore::current;
     let value = match p.dominant_resource {
@@ -243,7 +243,7 @@ pub fn dominant_value(p: &ProcessScore) -> String {
 }
 
 /// Local time of a Unix timestamp as `YYYY-MM-DD HH:MM:SS`.
-pub fn local_time(unix_secs: f64) -> String {
+pub(crate) fn local_time(unix_secs: f64) -> String {
     match crate::sys::time::local_time(unix_secs.floor() as i64) {
         Some(t) => format!(
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
@@ -254,7 +254,7 @@ pub fn local_time(unix_secs: f64) -> String {
 }
 
 /// A count with k/M/G/T suffixes.
-pub fn count(v: f64) -> String {
+pub(crate) fn count(v: f64) -> String {
     let a = v.abs();
     if a >= 1e12 {
         format!("{:.1}T", v / 1e12)
@@ -271,7 +271,7 @@ pub fn count(v: f64) -> String {
     }
 }
 
-pub fn nanos(v: f64) -> String {
+pub(crate) fn nanos(v: f64) -> String {
     let s = v / 1e9;
     if s < 1e-3 {
         format!("{:.0}µs", v / 1e3)
@@ -285,7 +285,7 @@ pub fn nanos(v: f64) -> String {
 }
 
 /// One metric value in its unit, as the dashboard shows it (`-` when not finite).
-pub fn metric_value(unit: Unit, v: f64) -> String {
+pub(crate) fn metric_value(unit: Unit, v: f64) -> String {
     if !v.is_finite() {
         return "-".into();
     }

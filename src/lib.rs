@@ -19,24 +19,24 @@
 pub mod cli;
 pub mod collect;
 pub mod config;
-pub mod daemon;
-pub mod forensics;
-pub mod format;
+pub(crate) mod daemon;
+pub(crate) mod forensics;
+pub(crate) mod format;
 pub mod ipc;
-pub mod logging;
-pub mod metrics;
+pub(crate) mod logging;
+pub(crate) mod metrics;
 pub mod model;
-pub mod notifications;
-pub mod perms;
+pub(crate) mod notifications;
+pub(crate) mod perms;
 pub mod platform;
-pub mod ringbuffer;
-pub mod schedule;
-pub mod score;
-pub mod service;
+pub(crate) mod ringbuffer;
+pub(crate) mod schedule;
+pub(crate) mod score;
+pub(crate) mod service;
 pub mod stalls;
 pub mod storage;
 pub mod sys;
-pub mod tracker;
+pub(crate) mod tracker;
 pub mod tui;
 
 /// Unix time now, seconds.

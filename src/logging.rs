@@ -13,8 +13,20 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// Why the daemon's log file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoggingError {
+    #[error("cannot use the log directory: {0}")]
+    Dir(#[from] crate::sys::PrivateDirError),
+    #[error("cannot open log file {}: {source}", .path.display())]
+    Open {
+        path: std::path::PathBuf,
+        source: logroller::LogRollerError,
+    },
+}
+
 /// Keeps the background log writer alive; drop it last (it flushes).
-pub struct LogGuard {
+pub(crate) struct LogGuard {
     _file: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
@@ -25,7 +37,7 @@ fn filter(level: &str) -> EnvFilter {
 }
 
 /// Console only (warnings and errors by default): for one-shot commands.
-pub fn init_console(verbose: u8) -> LogGuard {
+pub(crate) fn init_console(verbose: u8) -> LogGuard {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -46,10 +58,9 @@ pub fn init_console(verbose: u8) -> LogGuard {
 }
 
 /// Console plus the rotated JSON Lines file: for the daemon.
-pub fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, String> {
+pub(crate) fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, LoggingError> {
     // Logs name processes and their command lines: keep them private.
-    crate::sys::ensure_private_dir(&paths.state_dir)
-        .map_err(|e| format!("cannot use the log directory: {e}"))?;
+    crate::sys::ensure_private_dir(&paths.state_dir)?;
     let roller = LogRollerBuilder::new(
         paths.state_dir.as_path(),
         std::path::Path::new("daemon.log"),
@@ -58,7 +69,10 @@ pub fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, Strin
     .max_keep_files(cfg.keep_files as u64)
     .graceful_shutdown(true)
     .build()
-    .map_err(|e| format!("cannot open log file {}: {e}", paths.log_file().display()))?;
+    .map_err(|source| LoggingError::Open {
+        path: paths.log_file(),
+        source,
+    })?;
     let (writer, guard) = tracing_appender::non_blocking(roller);
     let _ = tracing_subscriber::registry()
         .with(filter(&cfg.level))

@@ -20,10 +20,10 @@ const TITLE_COMMAND_CHARS: usize = 60;
 
 /// One notification to show.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Note {
-    pub title: String,
-    pub body: String,
-    pub sound: bool,
+pub(crate) struct Note {
+    pub(crate) title: String,
+    pub(crate) body: String,
+    pub(crate) sound: bool,
 }
 
 /// The notification for a recorded stall: its kind and length in the title,
@@ -38,7 +38,7 @@ pub fn stall_note(s: &Stall, sound: bool) -> Note {
 
 /// The notification for a process that entered the critical band.
 /// `suppressed`: critical processes not announced since the last one.
-pub fn note_for(p: &ProcessScore, suppressed: u64, sound: bool) -> Note {
+pub(crate) fn note_for(p: &ProcessScore, suppressed: u64, sound: bool) -> Note {
     let command = crate::format::truncate(&crate::format::escape(&p.command), TITLE_COMMAND_CHARS);
     let mut body = format!(
         "Score {:.1} ({}): using {}. PID {}.",
@@ -87,14 +87,14 @@ pub fn note_for(p: &ProcessScore, suppressed: u64, sound: bool) -> Note {
 
 /// At most one notification per `min_interval`; the others are counted.
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     min_interval: Duration,
     last: Option<Instant>,
     suppressed: u64,
 }
 
 impl RateLimit {
-    pub fn new(min_interval: Duration) -> RateLimit {
+    pub(crate) fn new(min_interval: Duration) -> RateLimit {
         RateLimit {
             min_interval,
             last: None,
@@ -104,7 +104,7 @@ impl RateLimit {
 
     /// `Some(n)` when a notification may go out now (`n` were held back
     /// since the last one); `None` when it must be skipped.
-    pub fn admit(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn admit(&mut self, now: Instant) -> Option<u64> {
         match self.last {
             Some(last) if now.saturating_duration_since(last) < self.min_interval => {
                 self.suppressed += 1;
@@ -118,16 +118,24 @@ impl RateLimit {
     }
 }
 
+/// Why a notification was not shown.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotifyError {
+    /// The desktop's notification service refused it or did not answer.
+    #[error(transparent)]
+    Desktop(#[from] notify_rust::error::Error),
+}
+
 /// Where notifications go.
-pub trait Backend: Send {
-    fn show(&mut self, note: &Note) -> Result<(), String>;
+pub(crate) trait Backend: Send {
+    fn show(&mut self, note: &Note) -> Result<(), NotifyError>;
 }
 
 /// The desktop's notification service via `notify-rust`.
-pub struct Desktop;
+pub(crate) struct Desktop;
 
 impl Backend for Desktop {
-    fn show(&mut self, note: &Note) -> Result<(), String> {
+    fn show(&mut self, note: &Note) -> Result<(), NotifyError> {
         let mut n = notify_rust::Notification::new();
         n.appname("rogue-hunter")
             .summary(&note.title)
@@ -138,12 +146,13 @@ impl Backend for Desktop {
             #[cfg(not(target_os = "macos"))]
             n.sound_name("message-new-instant");
         }
-        n.show().map(|_| ()).map_err(|e| e.to_string())
+        n.show()?;
+        Ok(())
     }
 }
 
 /// The notifier: rate limit on the caller's side, delivery on a worker.
-pub struct Notifier {
+pub(crate) struct Notifier {
     tx: Option<SyncSender<Note>>,
     worker: Option<JoinHandle<()>>,
     limit: RateLimit,
@@ -152,7 +161,10 @@ pub struct Notifier {
 
 impl Notifier {
     /// Start the worker, unless notifications are off (`None`).
-    pub fn spawn(config: &NotificationsConfig, backend: Box<dyn Backend>) -> Option<Notifier> {
+    pub(crate) fn spawn(
+        config: &NotificationsConfig,
+        backend: Box<dyn Backend>,
+    ) -> Option<Notifier> {
         if config.mode == NotificationMode::Off {
             return None;
         }
@@ -179,7 +191,7 @@ impl Notifier {
 
     /// A process entered the critical band. Never blocks; `true` when a
     /// notification was queued.
-    pub fn critical(&mut self, p: &ProcessScore) -> bool {
+    pub(crate) fn critical(&mut self, p: &ProcessScore) -> bool {
         let Some(suppressed) = self.limit.admit(Instant::now()) else {
             return false;
         };
@@ -194,7 +206,7 @@ impl Notifier {
 
     /// The machine stalled (a stall was recorded). Never blocks; shares the
     /// rate limit with critical processes. `true` when queued.
-    pub fn stall(&mut self, s: &Stall) -> bool {
+    pub(crate) fn stall(&mut self, s: &Stall) -> bool {
         let Some(_) = self.limit.admit(Instant::now()) else {
             return false;
         };
@@ -204,7 +216,7 @@ impl Notifier {
         tx.try_send(stall_note(s, self.sound)).is_ok()
     }
 
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         self.stop();
     }
 
@@ -291,9 +303,13 @@ mod tests {
 
     struct Recorder(Arc<Mutex<Vec<Note>>>, bool);
     impl Backend for Recorder {
-        fn show(&mut self, note: &Note) -> Result<(), String> {
+        fn show(&mut self, note: &Note) -> Result<(), NotifyError> {
             self.0.lock().unwrap().push(note.clone());
-            if self.1 { Ok(()) } else { Err("no bus".into()) }
+            if self.1 {
+                Ok(())
+            } else {
+                Err(notify_rust::error::Error::from("no bus").into())
+            }
         }
     }
 

@@ -50,10 +50,10 @@ struct Ranges {
 }
 
 /// An immutable copy of the window, oldest first.
-pub type Frozen = Vec<Arc<ProcessSamples>>;
+pub(crate) type Frozen = Vec<Arc<ProcessSamples>>;
 
 #[derive(Debug, Clone)]
-pub struct RingBuffer {
+pub(crate) struct RingBuffer {
     capacity: usize,
     entries: VecDeque<Arc<ProcessSamples>>,
     next_seq: u64,
@@ -61,7 +61,7 @@ pub struct RingBuffer {
 }
 
 impl RingBuffer {
-    pub fn new(capacity: usize) -> RingBuffer {
+    pub(crate) fn new(capacity: usize) -> RingBuffer {
         let capacity = capacity.max(1);
         RingBuffer {
             capacity,
@@ -71,34 +71,9 @@ impl RingBuffer {
         }
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Samples pushed since creation.
-    pub fn pushed(&self) -> u64 {
-        self.next_seq
-    }
-
-    pub fn latest(&self) -> Option<&Arc<ProcessSamples>> {
-        self.entries.back()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<ProcessSamples>> {
-        self.entries.iter()
-    }
-
     /// Add a sample: widen each process's metric ranges to the window, store it,
     /// drop the oldest when full. Returns the stored (range-filled) sample.
-    pub fn push(&mut self, mut samples: ProcessSamples) -> Arc<ProcessSamples> {
+    pub(crate) fn push(&mut self, mut samples: ProcessSamples) -> Arc<ProcessSamples> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let oldest = (seq + 1).saturating_sub(self.capacity as u64);
@@ -131,7 +106,7 @@ impl RingBuffer {
     }
 
     /// An immutable copy of the window for forensics (cheap: shared samples).
-    pub fn freeze(&self) -> Frozen {
+    pub(crate) fn freeze(&self) -> Frozen {
         self.entries.iter().cloned().collect()
     }
 }
@@ -167,10 +142,9 @@ mod tests {
             s.timestamp_s = i as f64;
             rb.push(s);
         }
-        assert_eq!(rb.len(), 3);
-        let ts: Vec<f64> = rb.iter().map(|s| s.timestamp_s).collect();
+        let ts: Vec<f64> = rb.freeze().iter().map(|s| s.timestamp_s).collect();
         assert_eq!(ts, vec![2.0, 3.0, 4.0]);
-        assert_eq!(rb.pushed(), 5);
+        assert_eq!(rb.next_seq, 5, "samples pushed");
     }
 
     #[test]
@@ -258,7 +232,7 @@ mod tests {
                         }
                     }
                 }
-                prop_assert!(rb.len() <= cap);
+                prop_assert!(rb.freeze().len() <= cap);
             }
         }
     }

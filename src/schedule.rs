@@ -13,51 +13,48 @@ use std::time::Duration;
 
 /// A fixed-interval schedule. See the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     interval: Duration,
     next: Duration,
 }
 
 /// One tick taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tick {
+pub(crate) struct Tick {
     /// When the tick was due: the earliest due time not taken yet.
-    pub due: Duration,
+    pub(crate) due: Duration,
     /// How long after `due` it was taken. More than an interval only when
     /// `skipped > 0`.
-    pub late: Duration,
+    pub(crate) late: Duration,
     /// Whole intervals missed since `due`: ticks that are not taken at all.
-    pub skipped: u64,
+    pub(crate) skipped: u64,
 }
 
 impl Schedule {
     /// Ticks every `interval`, the first due at `first` (on the caller's
     /// monotonic offset).
-    pub fn new(interval: Duration, first: Duration) -> Schedule {
+    pub(crate) fn new(interval: Duration, first: Duration) -> Schedule {
         Schedule {
             interval,
             next: first,
         }
     }
 
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
-    /// When the next tick is due.
-    pub fn next_due(&self) -> Duration {
+    /// When the next tick is due (callers use `until_due`).
+    #[cfg(test)]
+    pub(crate) fn next_due(&self) -> Duration {
         self.next
     }
 
     /// How long from `now` until the next tick is due; zero when it is due.
-    pub fn until_due(&self, now: Duration) -> Duration {
+    pub(crate) fn until_due(&self, now: Duration) -> Duration {
         self.next.saturating_sub(now)
     }
 
     /// Take the tick due at `now`, if one is: how late it is and how many whole
     /// intervals it missed. The next tick is then due on the original phase,
     /// strictly after `now`. `None` (nothing changes) when `now` is early.
-    pub fn tick(&mut self, now: Duration) -> Option<Tick> {
+    pub(crate) fn tick(&mut self, now: Duration) -> Option<Tick> {
         if now < self.next {
             return None;
         }

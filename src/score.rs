@@ -11,9 +11,9 @@ use crate::model::{ProcessScore, Resource};
 
 /// What the machine has, for capacity-aware shares.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Capacity {
-    pub cpu_count: usize,
-    pub mem_total_bytes: Option<u64>,
+pub(crate) struct Capacity {
+    pub(crate) cpu_count: usize,
+    pub(crate) mem_total_bytes: Option<u64>,
 }
 
 /// Machine-wide totals of one batch, computed once per sample.
@@ -35,7 +35,7 @@ fn index(r: Resource) -> usize {
 
 /// The raw use of a resource in its natural unit (cpu %, ns/s of GPU, bytes,
 /// bytes/s, wakeups/s), if measured.
-pub fn raw_use(p: &ProcessScore, r: Resource) -> Option<f64> {
+pub(crate) fn raw_use(p: &ProcessScore, r: Resource) -> Option<f64> {
     let v = match r {
         Resource::Cpu => &p.cpu,
         Resource::Gpu => &p.gpu_time_rate,
@@ -60,7 +60,7 @@ fn capacity_of(r: Resource, cap: &Capacity, totals: &Totals, cfg: &ScoringConfig
 
 /// The curve: 0 at or below one fair share, `scale × log2(weighted)` above,
 /// capped at 100.
-pub fn curve(weighted: f64, scale: f64) -> f64 {
+pub(crate) fn curve(weighted: f64, scale: f64) -> f64 {
     if weighted.is_nan() || weighted <= 1.0 {
         return 0.0;
     }
@@ -69,7 +69,7 @@ pub fn curve(weighted: f64, scale: f64) -> f64 {
 
 /// Score every process in place: shares, weighted sum, curve, state multiplier,
 /// band, dominant resource and disproportionality.
-pub fn score_all(
+pub(crate) fn score_all(
     procs: &mut [ProcessScore],
     cap: &Capacity,
     cfg: &ScoringConfig,

@@ -17,11 +17,11 @@ use crate::config::BandsConfig;
 use crate::model::{Band, CloseReason, ProcessKey, ProcessScore};
 
 /// Identifies an event within one [`Tracker`]: 1, 2, 3...
-pub type EventId = u64;
+pub(crate) type EventId = u64;
 
 /// What the daemon must do after a sample, in order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum TrackerCommand {
+pub(crate) enum TrackerCommand {
     /// Score reached the tracking band: open an event, entry snapshot = `process`.
     Open {
         event: EventId,
@@ -61,7 +61,8 @@ pub enum TrackerCommand {
 
 impl TrackerCommand {
     /// The event this command is about.
-    pub fn event(&self) -> EventId {
+    #[cfg(test)]
+    pub(crate) fn event(&self) -> EventId {
         match self {
             TrackerCommand::Open { event, .. }
             | TrackerCommand::Peak { event, .. }
@@ -90,7 +91,7 @@ struct OpenEvent {
 
 /// The event lifecycle state machine. Feed it every sample with [`Tracker::update`].
 #[derive(Debug, Clone)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     bands: BandsConfig,
     forensics_debounce: f64,
     next_id: EventId,
@@ -103,7 +104,7 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn new(bands: BandsConfig, forensics_debounce: f64) -> Tracker {
+    pub(crate) fn new(bands: BandsConfig, forensics_debounce: f64) -> Tracker {
         Tracker {
             bands,
             forensics_debounce,
@@ -124,7 +125,7 @@ impl Tracker {
 
     /// Feed one sample of EVERY scored process (absence means the process is
     /// gone). Returns the commands in the order they must be applied.
-    pub fn update(&mut self, now: f64, processes: &[ProcessScore]) -> Vec<TrackerCommand> {
+    pub(crate) fn update(&mut self, now: f64, processes: &[ProcessScore]) -> Vec<TrackerCommand> {
         let present: HashSet<ProcessKey> = processes
             .iter()
             .filter(|p| !self.excluded.contains(&p.pid))
@@ -146,17 +147,17 @@ impl Tracker {
     }
 
     /// Identities with an open event (the sampler reads these in depth every sample).
-    pub fn tracked(&self) -> Vec<ProcessKey> {
+    pub(crate) fn tracked(&self) -> Vec<ProcessKey> {
         self.open.keys().copied().collect()
     }
 
-    pub fn open_count(&self) -> usize {
+    pub(crate) fn open_count(&self) -> usize {
         self.open.len()
     }
 
     /// Close every open event (daemon shutdown) with reason `Shutdown` and the last
     /// sample seen. Shutdown starts no cooldown: the process did not recover.
-    pub fn close_all(&mut self, now: f64) -> Vec<TrackerCommand> {
+    pub(crate) fn close_all(&mut self, now: f64) -> Vec<TrackerCommand> {
         self.prune_cooldowns(now, None);
         std::mem::take(&mut self.open)
             .into_values()

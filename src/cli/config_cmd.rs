@@ -1,11 +1,11 @@
 //! `rogue-hunter config show|path|validate|reset|edit`.
 
-use super::{CliError, Context, out};
+use super::{CliError, Context, OrRuntime, out};
 use crate::config;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
-pub enum ConfigAction {
+pub(crate) enum ConfigAction {
     /// Print the effective configuration (all layers merged) as TOML.
     Show,
     /// Print the path of the user configuration file.
@@ -18,7 +18,7 @@ pub enum ConfigAction {
     Edit,
 }
 
-pub fn run(ctx: &Context, action: ConfigAction) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, action: ConfigAction) -> Result<(), CliError> {
     let file = &ctx.sources.user_file;
     match action {
         ConfigAction::Show => out(&ctx.load_config()?.to_toml()),
@@ -43,20 +43,18 @@ pub fn run(ctx: &Context, action: ConfigAction) -> Result<(), CliError> {
         }
         ConfigAction::Reset => {
             if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    CliError::runtime(format!("cannot create {}: {e}", dir.display()))
-                })?;
+                std::fs::create_dir_all(dir)
+                    .or_runtime(|| format!("cannot create {}", dir.display()))?;
             }
             let mut note = String::new();
             if file.exists() {
                 let backup = file.with_extension(format!("toml.bak-{}", crate::unix_now() as u64));
-                std::fs::rename(file, &backup).map_err(|e| {
-                    CliError::runtime(format!("cannot back up {}: {e}", file.display()))
-                })?;
+                std::fs::rename(file, &backup)
+                    .or_runtime(|| format!("cannot back up {}", file.display()))?;
                 note = format!(" (previous file kept as {})", backup.display());
             }
             std::fs::write(file, config::default_file_text())
-                .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", file.display())))?;
+                .or_runtime(|| format!("cannot write {}", file.display()))?;
             out(&format!("wrote defaults to {}{note}\n", file.display()))
         }
         ConfigAction::Edit => edit(ctx),
@@ -68,10 +66,10 @@ fn edit(ctx: &Context) -> Result<(), CliError> {
     if !file.exists() {
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", dir.display())))?;
+                .or_runtime(|| format!("cannot create {}", dir.display()))?;
         }
         std::fs::write(file, config::default_file_text())
-            .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", file.display())))?;
+            .or_runtime(|| format!("cannot write {}", file.display()))?;
     }
     let editor = std::env::var("VISUAL")
         .ok()
@@ -89,7 +87,7 @@ fn edit(ctx: &Context) -> Result<(), CliError> {
         .args(words)
         .arg(file)
         .status()
-        .map_err(|e| CliError::runtime(format!("cannot start editor `{program}`: {e}")))?;
+        .or_runtime(|| format!("cannot start editor `{program}`"))?;
     if !status.success() {
         return Err(CliError::runtime(format!(
             "editor `{program}` exited with {status}"

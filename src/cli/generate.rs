@@ -2,34 +2,34 @@
 //! completion scripts and manual pages generated from the command-line
 //! definition itself (clap_complete, clap_mangen), so they never drift.
 
-use super::{Cli, CliError, out};
+use super::{Cli, CliError, OrRuntime, out};
 use clap::CommandFactory;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Shell {
+pub(crate) enum Shell {
     Bash,
     Zsh,
     Fish,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
-    pub shell: Shell,
+    pub(crate) shell: Shell,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// Write rogue-hunter.1 and one page per subcommand into DIR instead of
     /// printing the main page.
     #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// The completion script for `shell`.
-pub fn completions(shell: Shell) -> String {
+pub(crate) fn completions(shell: Shell) -> String {
     let mut buf = Vec::new();
     let mut cmd = Cli::command();
     let name = cmd.get_name().to_string();
@@ -60,30 +60,26 @@ fn fix_bash_hyphen(script: &str, name: &str) -> String {
 }
 
 /// The main manual page (roff).
-pub fn man_page() -> Result<String, CliError> {
+pub(crate) fn man_page() -> Result<String, CliError> {
     let mut buf = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut buf)
-        .map_err(|e| CliError::runtime(format!("cannot render the manual page: {e}")))?;
+        .or_runtime(|| "cannot render the manual page".into())?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-pub fn run_completions(args: &CompletionsArgs) -> Result<(), CliError> {
+pub(crate) fn run_completions(args: &CompletionsArgs) -> Result<(), CliError> {
     out(&completions(args.shell))
 }
 
-pub fn run_man(args: &ManArgs) -> Result<(), CliError> {
+pub(crate) fn run_man(args: &ManArgs) -> Result<(), CliError> {
     match &args.dir {
         None => out(&man_page()?),
         Some(dir) => {
             std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", dir.display())))?;
-            clap_mangen::generate_to(Cli::command(), dir).map_err(|e| {
-                CliError::runtime(format!(
-                    "cannot write manual pages into {}: {e}",
-                    dir.display()
-                ))
-            })?;
+                .or_runtime(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), dir)
+                .or_runtime(|| format!("cannot write manual pages into {}", dir.display()))?;
             out(&format!("wrote manual pages into {}\n", dir.display()))
         }
     }

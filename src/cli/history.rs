@@ -1,27 +1,27 @@
 //! `rogue-hunter history`: every recorded snapshot over a time window.
 
-use super::{CliError, Context, out};
+use super::{CliError, Context, OrRuntime, out};
 use crate::format::{self, Align};
 use crate::model::METRICS;
 use crate::storage::{StorageError, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum HistoryFormat {
+pub(crate) enum HistoryFormat {
     Table,
     Json,
     Csv,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct HistoryArgs {
+pub(crate) struct HistoryArgs {
     /// How far back, in hours.
     #[arg(long, default_value_t = 24.0)]
-    pub hours: f64,
+    pub(crate) hours: f64,
     #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
-    pub format: HistoryFormat,
+    pub(crate) format: HistoryFormat,
 }
 
-pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     if !(args.hours.is_finite() && args.hours > 0.0) {
         return Err(CliError::usage(format!(
             "--hours {} must be above 0",
@@ -30,16 +30,14 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     }
     // No database yet means nothing recorded yet, not a failure.
     let rows = match Store::open_read_only(&ctx.paths.database()) {
-        Ok(store) => store
-            .history(crate::unix_now() - args.hours * 3600.0)
-            .map_err(|e| CliError::runtime(e.to_string()))?,
+        Ok(store) => store.history(crate::unix_now() - args.hours * 3600.0)?,
         Err(StorageError::Missing { .. }) => Vec::new(),
-        Err(e) => return Err(CliError::runtime(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
     match args.format {
         HistoryFormat::Json => {
             let text = serde_json::to_string_pretty(&rows)
-                .map_err(|e| CliError::runtime(format!("cannot encode history: {e}")))?;
+                .or_runtime(|| "cannot encode history".into())?;
             out(&format!("{text}\n"))
         }
         HistoryFormat::Csv => {

@@ -6,18 +6,19 @@
 
 mod config_cmd;
 mod daemon;
-pub mod events;
-pub mod generate;
+pub(crate) mod events;
+pub(crate) mod generate;
 mod history;
 mod perms;
 mod prune;
 mod sample;
 mod service;
 mod stalls;
-pub mod status;
+pub(crate) mod status;
 mod tui;
 
 use crate::config::{self, Config, Paths, Sources};
+use crate::service::ServiceError;
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -31,16 +32,16 @@ use std::path::PathBuf;
 pub struct Cli {
     /// Use this configuration file instead of $XDG_CONFIG_HOME/rogue-hunter/config.toml.
     #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// More console logging (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Score every process now, without a daemon (like `top -b`).
     Sample(sample::SampleArgs),
     /// The live dashboard (from the daemon, or an embedded sampler when none runs).
@@ -86,13 +87,13 @@ pub struct CliError {
 }
 
 impl CliError {
-    pub fn runtime(message: impl Into<String>) -> Self {
+    pub(crate) fn runtime(message: impl Into<String>) -> Self {
         CliError {
             code: 1,
             message: message.into(),
         }
     }
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         CliError {
             code: 2,
             message: message.into(),
@@ -100,6 +101,8 @@ impl CliError {
     }
 }
 
+/// A configuration file or value at fault is a usage error (2); not finding
+/// the directories at all is a runtime one (1).
 impl From<config::ConfigError> for CliError {
     fn from(e: config::ConfigError) -> Self {
         match e {
@@ -109,26 +112,72 @@ impl From<config::ConfigError> for CliError {
     }
 }
 
+/// A path the service file cannot carry, or a user name a rule cannot, is a
+/// usage error (2); everything else a runtime one (1).
+impl From<ServiceError> for CliError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Usage(m) => CliError::usage(m),
+            other => CliError::runtime(other.to_string()),
+        }
+    }
+}
+
+/// Runtime failures (exit 1) of the layers below, told in their own words.
+macro_rules! runtime_errors {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for CliError {
+            fn from(e: $error) -> Self {
+                CliError::runtime(e.to_string())
+            }
+        }
+    )*};
+}
+
+runtime_errors!(
+    crate::daemon::DaemonError,
+    crate::ipc::IpcError,
+    crate::logging::LoggingError,
+    crate::platform::SourceError,
+    crate::service::ManagerError,
+    crate::storage::StorageError,
+    crate::sys::PrivateDirError,
+    crate::tui::TuiError,
+);
+
+/// Errors without a word on what was being done (`std::io::Error`,
+/// `serde_json::Error`, ...) as a runtime failure that says it:
+/// `"{what}: {error}"`.
+pub(crate) trait OrRuntime<T> {
+    fn or_runtime(self, what: impl FnOnce() -> String) -> Result<T, CliError>;
+}
+
+impl<T, E: std::fmt::Display> OrRuntime<T> for Result<T, E> {
+    fn or_runtime(self, what: impl FnOnce() -> String) -> Result<T, CliError> {
+        self.map_err(|e| CliError::runtime(format!("{}: {e}", what())))
+    }
+}
+
 /// Shared context for commands: where things are and the loaded configuration.
-pub struct Context {
-    pub paths: Paths,
-    pub sources: Sources,
+pub(crate) struct Context {
+    pub(crate) paths: Paths,
+    pub(crate) sources: Sources,
 }
 
 impl Context {
-    pub fn new(cli: &Cli) -> Result<Context, CliError> {
+    pub(crate) fn new(cli: &Cli) -> Result<Context, CliError> {
         let paths = Paths::from_env()?;
         let sources = Sources::new(&paths, cli.config.as_deref());
         Ok(Context { paths, sources })
     }
 
-    pub fn load_config(&self) -> Result<Config, CliError> {
+    pub(crate) fn load_config(&self) -> Result<Config, CliError> {
         Ok(config::load(&self.sources)?)
     }
 }
 
 /// Parse "90s", "10m", "2h", "3d" or plain seconds into seconds.
-pub fn parse_duration(text: &str) -> Result<f64, CliError> {
+pub(crate) fn parse_duration(text: &str) -> Result<f64, CliError> {
     let t = text.trim();
     let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => (&t[..i], &t[i..]),
@@ -151,7 +200,7 @@ pub fn parse_duration(text: &str) -> Result<f64, CliError> {
 }
 
 /// Ask before deleting; refuse without a terminal unless `--yes`.
-pub fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
+pub(crate) fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
     if yes {
         return Ok(true);
     }
@@ -167,7 +216,7 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
     stdin
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| CliError::runtime(format!("cannot read answer: {e}")))?;
+        .or_runtime(|| "cannot read answer".into())?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
@@ -203,7 +252,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// Write to stdout, treating a closed pipe (`| head`) as a normal end.
-pub fn out(text: &str) -> Result<(), CliError> {
+pub(crate) fn out(text: &str) -> Result<(), CliError> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -230,5 +279,45 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("-5m").is_err());
+    }
+
+    #[test]
+    fn layer_errors_keep_their_message_and_exit_code() {
+        let e = CliError::from(config::ConfigError::Invalid {
+            key: "system.sample_interval".into(),
+            message: "must be above 0".into(),
+        });
+        assert_eq!(e.code, 2);
+        assert_eq!(
+            e.message,
+            "configuration error: invalid value for `system.sample_interval`: must be above 0"
+        );
+        assert_eq!(
+            CliError::from(config::ConfigError::Paths("no home".into())).code,
+            1
+        );
+        assert_eq!(
+            CliError::from(ServiceError::Usage("bad path".into())).code,
+            2
+        );
+        let e = CliError::from(ServiceError::NoHome);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (1, "$HOME is not set: cannot place the user service")
+        );
+        let e = CliError::from(crate::storage::StorageError::Locked {
+            path: "/d/events.db".into(),
+        });
+        assert_eq!(e.code, 1);
+        assert!(
+            e.message.starts_with("/d/events.db is locked"),
+            "{}",
+            e.message
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = Err::<(), _>(io)
+            .or_runtime(|| "cannot write /x".into())
+            .unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (1, "cannot write /x: denied"));
     }
 }

@@ -2,13 +2,13 @@
 //! unprivileged daemon take forensics it otherwise could not, and an honest
 //! report of which sources work now. Logic in `crate::perms`.
 
-use super::{CliError, Context, out};
+use super::{CliError, Context, OrRuntime, out};
 use crate::perms::{self, Facts, Platform, sudoers};
 use crate::service::{self, Manager, Scope, systemd};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Subcommand)]
-pub enum PermsAction {
+pub(crate) enum PermsAction {
     /// Add the rule (root): macOS, a sudoers drop-in for `tailspin save`; Linux,
     /// with --system, capabilities for the system service (never sudo).
     Install(RuleArgs),
@@ -19,22 +19,22 @@ pub enum PermsAction {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct RuleArgs {
+pub(crate) struct RuleArgs {
     /// Linux: the capabilities drop-in for the system service.
     #[arg(long)]
-    pub system: bool,
+    pub(crate) system: bool,
     /// macOS: the user whose daemon may run tailspin (default: $SUDO_USER).
     #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct PermsStatusArgs {
+pub(crate) struct PermsStatusArgs {
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
-pub fn run(ctx: &Context, action: PermsAction) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, action: PermsAction) -> Result<(), CliError> {
     let _ = ctx;
     match action {
         PermsAction::Install(a) => match Platform::current() {
@@ -186,10 +186,7 @@ fn macos_uninstall(args: &RuleArgs) -> Result<(), CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             out(&format!("not installed: no {}\n", file.display()))
         }
-        Err(e) => Err(CliError::runtime(format!(
-            "cannot remove {}: {e}",
-            file.display()
-        ))),
+        Err(e) => Err(e).or_runtime(|| format!("cannot remove {}", file.display())),
     }
 }
 
@@ -241,10 +238,7 @@ fn linux_rule(args: &RuleArgs, install: bool) -> Result<(), CliError> {
                 lines.push(format!("not installed: no {}", drop_in.display()))
             }
             Err(e) => {
-                return Err(CliError::runtime(format!(
-                    "cannot remove {}: {e}",
-                    drop_in.display()
-                )));
+                return Err(e).or_runtime(|| format!("cannot remove {}", drop_in.display()));
             }
         }
         if let Some(parent) = drop_in.parent() {

@@ -4,19 +4,19 @@ use super::{CliError, Context, confirm, out};
 use crate::storage::Store;
 
 #[derive(Debug, clap::Args)]
-pub struct PruneArgs {
+pub(crate) struct PruneArgs {
     /// Show what would be deleted, delete nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Do not ask for confirmation.
     #[arg(long)]
-    pub yes: bool,
+    pub(crate) yes: bool,
     /// Keep events from the last N days (default: [retention] events_days).
     #[arg(long, value_name = "N")]
-    pub events_days: Option<u32>,
+    pub(crate) events_days: Option<u32>,
 }
 
-pub fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
     let config = ctx.load_config()?;
     let days = args.events_days.unwrap_or(config.retention.events_days);
     if days == 0 {
@@ -24,9 +24,7 @@ pub fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
     }
     let older_than = crate::unix_now() - f64::from(days) * 86400.0;
     let db = ctx.paths.database();
-    let plan = Store::open_read_only(&db)
-        .and_then(|s| s.prune_plan(older_than))
-        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let plan = Store::open_read_only(&db).and_then(|s| s.prune_plan(older_than))?;
     let summary = format!(
         "{} events, {} snapshots and {} forensic captures closed more than {days} days ago",
         plan.events, plan.snapshots, plan.captures
@@ -42,9 +40,7 @@ pub fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
     if !confirm(&format!("delete {summary}"), args.yes)? {
         return out("nothing deleted\n");
     }
-    let done = Store::open(&db)
-        .and_then(|mut s| s.prune(older_than))
-        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let done = Store::open(&db).and_then(|mut s| s.prune(older_than))?;
     out(&format!(
         "deleted {} events, {} snapshots and {} forensic captures\n",
         done.events, done.snapshots, done.captures

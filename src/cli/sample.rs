@@ -1,6 +1,6 @@
 //! `rogue-hunter sample`: score processes now, no daemon needed.
 
-use super::{CliError, Context, out};
+use super::{CliError, Context, OrRuntime, out};
 use crate::collect::Sampler;
 use crate::format;
 use crate::platform;
@@ -9,22 +9,22 @@ use crate::schedule::Schedule;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
-pub struct SampleArgs {
+pub(crate) struct SampleArgs {
     /// Number of samples to print.
     #[arg(short = 'n', long, default_value_t = 1)]
-    pub count: u64,
+    pub(crate) count: u64,
     /// Seconds between samples (default: [system] sample_interval).
     #[arg(short, long)]
-    pub interval: Option<f64>,
+    pub(crate) interval: Option<f64>,
     /// Processes per sample (default: [selection] top_n).
     #[arg(short, long)]
-    pub top: Option<usize>,
+    pub(crate) top: Option<usize>,
     /// One ProcessSamples JSON object per line.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
-pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
     let mut config = ctx.load_config()?;
     if let Some(i) = args.interval {
         config.system.sample_interval = i;
@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
         return Err(CliError::usage("--count must be at least 1"));
     }
     let interval = Duration::from_secs_f64(config.system.sample_interval);
-    let source = platform::native_source().map_err(CliError::runtime)?;
+    let source = platform::native_source()?;
     let mut ring = RingBuffer::new(config.system.ring_buffer_size);
     let mut sampler = Sampler::new(source, config);
     // The first round primes the counters; rates need two readings.
@@ -59,8 +59,8 @@ pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
         // The ring buffer widens each metric's low/high over the samples so far.
         let samples = ring.push(sampler.sample(crate::unix_now()));
         if args.json {
-            let line = serde_json::to_string(&*samples)
-                .map_err(|e| CliError::runtime(format!("cannot encode sample: {e}")))?;
+            let line =
+                serde_json::to_string(&*samples).or_runtime(|| "cannot encode sample".into())?;
             out(&format!("{line}\n"))?;
         } else {
             let mut text = String::new();

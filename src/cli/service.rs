@@ -2,17 +2,17 @@
 //! systemd (Linux) or launchd (macOS). The files and the service-manager
 //! calls live in `crate::service`; this is the command and its messages.
 
-use super::{CliError, Context, confirm, out};
+use super::{CliError, Context, OrRuntime, confirm, out};
 use crate::config::Paths;
 use crate::daemon::lock::InstanceLock;
 #[cfg(target_os = "macos")]
 use crate::service::launchd;
-use crate::service::{self, FileChange, Manager, Scope, ServiceError, UnitSpec, systemd};
+use crate::service::{self, FileChange, Manager, ManagerError, Scope, UnitSpec, systemd};
 use crate::sys;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum ServiceAction {
+pub(crate) enum ServiceAction {
     /// Install the unit (systemd) or property list (launchd), enable and start it.
     /// Installing twice is fine; a locally changed file is reported, not overwritten.
     Install(InstallArgs),
@@ -23,10 +23,10 @@ pub enum ServiceAction {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ScopeArgs {
+pub(crate) struct ScopeArgs {
     /// The machine-wide service (root only): /etc/systemd/system or /Library/LaunchDaemons.
     #[arg(long)]
-    pub system: bool,
+    pub(crate) system: bool,
 }
 
 impl ScopeArgs {
@@ -40,36 +40,27 @@ impl ScopeArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct InstallArgs {
+pub(crate) struct InstallArgs {
     #[command(flatten)]
-    pub scope: ScopeArgs,
+    pub(crate) scope: ScopeArgs,
     /// Overwrite a service file that differs from what this version writes.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct UninstallArgs {
+pub(crate) struct UninstallArgs {
     #[command(flatten)]
-    pub scope: ScopeArgs,
+    pub(crate) scope: ScopeArgs,
     /// Also delete the service's data and logs (asks first).
     #[arg(long)]
-    pub purge: bool,
+    pub(crate) purge: bool,
     /// Do not ask before --purge deletes data.
     #[arg(long)]
-    pub yes: bool,
+    pub(crate) yes: bool,
 }
 
-impl From<ServiceError> for CliError {
-    fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::Usage(m) => CliError::usage(m),
-            other => CliError::runtime(other.to_string()),
-        }
-    }
-}
-
-pub fn run(ctx: &Context, action: ServiceAction) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, action: ServiceAction) -> Result<(), CliError> {
     match action {
         ServiceAction::Install(args) => install(ctx, &args),
         ServiceAction::Uninstall(args) => uninstall(ctx, &args),
@@ -98,7 +89,7 @@ fn scope_name(scope: Scope) -> &'static str {
 fn spec(ctx: &Context, manager: Manager, scope: Scope) -> Result<UnitSpec, CliError> {
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
-        .map_err(|e| CliError::runtime(format!("cannot find this program's own path: {e}")))?;
+        .or_runtime(|| "cannot find this program's own path".into())?;
     service::check_path("the rogue-hunter binary", &exe)?;
     let paths = service::scope_paths(scope, manager, &ctx.paths);
     for (what, p) in [
@@ -134,7 +125,7 @@ fn install(ctx: &Context, args: &InstallArgs) -> Result<(), CliError> {
     // (systemd creates the system unit's own).
     if !(manager == Manager::Systemd && scope == Scope::System) {
         for dir in [&spec.paths.data_dir, &spec.paths.state_dir] {
-            sys::ensure_private_dir(dir).map_err(|e| CliError::runtime(e.to_string()))?;
+            sys::ensure_private_dir(dir)?;
         }
     }
     let change = service::place_file(&file, &content, 0o644, args.force)?;
@@ -209,14 +200,14 @@ fn launchd_load(scope: Scope, file: &Path, change: FileChange) -> service::Manag
     let print = launchd::service_args("print", scope, uid);
     let loaded = service::launchctl(&print)?.success();
     let mut done = Vec::new();
-    let call = |args: Vec<String>, done: &mut Vec<String>| -> Result<(), String> {
+    let call = |args: Vec<String>, done: &mut Vec<String>| -> Result<(), ManagerError> {
         let shown = format!("launchctl {}", args.join(" "));
         let r = service::launchctl(&args)?;
         if r.success() {
             done.push(shown);
             Ok(())
         } else {
-            Err(format!("{shown}: {}", crate::format::escape(&r.why())))
+            Err(ManagerError::failed(shown, &r))
         }
     };
     if loaded && change == FileChange::Replaced {
@@ -232,7 +223,7 @@ fn launchd_load(scope: Scope, file: &Path, change: FileChange) -> service::Manag
 
 #[cfg(not(target_os = "macos"))]
 fn launchd_load(_scope: Scope, _file: &Path, _change: FileChange) -> service::ManagerResult {
-    Err("launchctl exists only on macOS".into())
+    Err(ManagerError::NoLaunchctl)
 }
 
 #[cfg(target_os = "macos")]
@@ -243,13 +234,13 @@ fn launchd_unload(scope: Scope) -> service::ManagerResult {
     if r.success() {
         Ok(vec![shown])
     } else {
-        Err(format!("{shown}: {}", crate::format::escape(&r.why())))
+        Err(ManagerError::failed(shown, &r))
     }
 }
 
 #[cfg(not(target_os = "macos"))]
 fn launchd_unload(_scope: Scope) -> service::ManagerResult {
-    Err("launchctl exists only on macOS".into())
+    Err(ManagerError::NoLaunchctl)
 }
 
 fn purge_targets(paths: &Paths) -> Vec<PathBuf> {
@@ -299,8 +290,7 @@ fn uninstall(ctx: &Context, args: &UninstallArgs) -> Result<(), CliError> {
                 "could not stop it through the service manager ({why}); removing the file anyway"
             )),
         }
-        std::fs::remove_file(&file)
-            .map_err(|e| CliError::runtime(format!("cannot remove {}: {e}", file.display())))?;
+        std::fs::remove_file(&file).or_runtime(|| format!("cannot remove {}", file.display()))?;
         lines.push(format!("removed {}", file.display()));
         if manager == Manager::Systemd {
             let _ = service::systemctl_steps(
@@ -337,9 +327,8 @@ fn uninstall(ctx: &Context, args: &UninstallArgs) -> Result<(), CliError> {
             )));
         } else {
             for t in &targets {
-                std::fs::remove_dir_all(t).map_err(|e| {
-                    CliError::runtime(format!("cannot delete {}: {e}", t.display()))
-                })?;
+                std::fs::remove_dir_all(t)
+                    .or_runtime(|| format!("cannot delete {}", t.display()))?;
                 lines.push(format!("deleted {}", t.display()));
             }
         }

@@ -1,6 +1,6 @@
 //! `rogue-hunter status`: is the daemon up, how long, how much, who is worst.
 
-use super::{CliError, Context, out};
+use super::{CliError, Context, OrRuntime, out};
 use crate::daemon::lock::InstanceLock;
 use crate::format;
 use crate::ipc::protocol::ServerMessage;
@@ -9,39 +9,39 @@ use crate::storage::{self, StorageError, Store};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// The stable JSON shape of `status --json`.
 #[derive(Debug, Serialize)]
-pub struct Status {
-    pub running: bool,
-    pub pid: Option<u32>,
-    pub started_at: Option<f64>,
-    pub uptime_s: Option<f64>,
-    pub sample_count: Option<u64>,
-    pub open_events: Option<u64>,
-    pub total_events: Option<u64>,
-    pub db_path: String,
-    pub db_bytes: u64,
+pub(crate) struct Status {
+    pub(crate) running: bool,
+    pub(crate) pid: Option<u32>,
+    pub(crate) started_at: Option<f64>,
+    pub(crate) uptime_s: Option<f64>,
+    pub(crate) sample_count: Option<u64>,
+    pub(crate) open_events: Option<u64>,
+    pub(crate) total_events: Option<u64>,
+    pub(crate) db_path: String,
+    pub(crate) db_bytes: u64,
     /// Unix seconds of the newest recorded sample.
-    pub last_sample_at: Option<f64>,
-    pub worst: Option<ProcessScore>,
+    pub(crate) last_sample_at: Option<f64>,
+    pub(crate) worst: Option<ProcessScore>,
     /// True when the numbers came live from the daemon's socket (else from
     /// the database, up to a second old).
-    pub live: bool,
+    pub(crate) live: bool,
     /// The daemon holds its lock but is stopped (SIGSTOP, a debugger) or
     /// frozen: it records nothing until it runs again.
-    pub stopped: bool,
+    pub(crate) stopped: bool,
     /// What the stall detectors watch on this machine.
-    pub stall_detectors: Option<String>,
+    pub(crate) stall_detectors: Option<String>,
     /// The most recent stall.
-    pub last_stall: Option<StallRow>,
+    pub(crate) last_stall: Option<StallRow>,
 }
 
-pub fn gather(ctx: &Context) -> Result<Status, CliError> {
+pub(crate) fn gather(ctx: &Context) -> Result<Status, CliError> {
     let db = ctx.paths.database();
     let holder = InstanceLock::holder(&ctx.paths.lock_file());
     let mut status = Status {
@@ -63,19 +63,9 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
     };
     match Store::open_read_only(&db) {
         Ok(store) => {
-            let state = store
-                .daemon_state()
-                .map_err(|e| CliError::runtime(e.to_string()))?;
-            status.open_events = Some(
-                store
-                    .open_event_count()
-                    .map_err(|e| CliError::runtime(e.to_string()))?,
-            );
-            status.total_events = Some(
-                store
-                    .event_count()
-                    .map_err(|e| CliError::runtime(e.to_string()))?,
-            );
+            let state = store.daemon_state()?;
+            status.open_events = Some(store.open_event_count()?);
+            status.total_events = Some(store.event_count()?);
             if status.running {
                 status.started_at = state.started_at;
                 status.uptime_s = state.started_at.map(|s| (crate::unix_now() - s).max(0.0));
@@ -91,7 +81,7 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
                 .next();
         }
         Err(StorageError::Missing { .. }) => {}
-        Err(e) => return Err(CliError::runtime(e.to_string())),
+        Err(e) => return Err(e.into()),
     }
     // A stopped daemon cannot answer: do not wait for it.
     if status.running && !status.stopped {
@@ -117,11 +107,11 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
     Ok(status)
 }
 
-pub fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let status = gather(ctx)?;
     if args.json {
-        let text = serde_json::to_string_pretty(&status)
-            .map_err(|e| CliError::runtime(format!("cannot encode status: {e}")))?;
+        let text =
+            serde_json::to_string_pretty(&status).or_runtime(|| "cannot encode status".into())?;
         return out(&format!("{text}\n"));
     }
     let mut t = String::new();

@@ -6,7 +6,7 @@ use crate::ipc::client::fetch_initial_state;
 use crate::tui;
 use std::time::Duration;
 
-pub fn run(ctx: &Context) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context) -> Result<(), CliError> {
     let config = ctx.load_config()?;
     let socket = ctx.paths.socket();
     let result = match fetch_initial_state(&socket, Duration::from_secs(2)) {
@@ -20,5 +20,5 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
             )));
         }
     };
-    result.map_err(|e| CliError::runtime(e.to_string()))
+    Ok(result?)
 }

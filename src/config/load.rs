@@ -25,14 +25,14 @@ pub const NON_CONFIG_ENV: [&str; 6] = [
 #[derive(Debug, Clone)]
 pub struct Sources {
     /// `/etc/rogue-hunter/config.toml` unless overridden (tests point it elsewhere).
-    pub system_file: Option<PathBuf>,
-    pub user_file: PathBuf,
+    pub(crate) system_file: Option<PathBuf>,
+    pub(crate) user_file: PathBuf,
     /// True when the user file was named explicitly (`--config`): then it must exist.
-    pub user_file_required: bool,
+    pub(crate) user_file_required: bool,
 }
 
 impl Sources {
-    pub fn new(paths: &Paths, explicit: Option<&Path>) -> Sources {
+    pub(crate) fn new(paths: &Paths, explicit: Option<&Path>) -> Sources {
         let system_file = match std::env::var_os("ROGUE_HUNTER_SYSTEM_CONFIG") {
             Some(p) if p.is_empty() => None,
             Some(p) => Some(PathBuf::from(p)),

@@ -9,15 +9,15 @@ pub const APP: &str = "rogue-hunter";
 /// fallbacks under `$HOME`), so tests isolate themselves by setting them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Paths {
-    pub config_file: PathBuf,
-    pub data_dir: PathBuf,
-    pub state_dir: PathBuf,
-    pub runtime_dir: PathBuf,
+    pub(crate) config_file: PathBuf,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) runtime_dir: PathBuf,
 }
 
 impl Paths {
     /// Resolve from the process environment.
-    pub fn from_env() -> Result<Paths, ConfigError> {
+    pub(crate) fn from_env() -> Result<Paths, ConfigError> {
         Self::resolve(
             |k| std::env::var_os(k).filter(|v| !v.is_empty()),
             crate::sys::current_uid(),
@@ -25,7 +25,7 @@ impl Paths {
     }
 
     /// Resolve with an explicit environment lookup (testable).
-    pub fn resolve(
+    pub(crate) fn resolve(
         var: impl Fn(&str) -> Option<std::ffi::OsString>,
         uid: u32,
     ) -> Result<Paths, ConfigError> {
@@ -56,19 +56,19 @@ impl Paths {
         })
     }
 
-    pub fn database(&self) -> PathBuf {
+    pub(crate) fn database(&self) -> PathBuf {
         self.data_dir.join("data.db")
     }
 
-    pub fn log_file(&self) -> PathBuf {
+    pub(crate) fn log_file(&self) -> PathBuf {
         self.state_dir.join("daemon.log")
     }
 
-    pub fn socket(&self) -> PathBuf {
+    pub(crate) fn socket(&self) -> PathBuf {
         self.runtime_dir.join("daemon.sock")
     }
 
-    pub fn lock_file(&self) -> PathBuf {
+    pub(crate) fn lock_file(&self) -> PathBuf {
         self.data_dir.join("daemon.lock")
     }
 }

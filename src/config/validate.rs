@@ -201,8 +201,8 @@ const RULES: &[Rule] = rules! {
 };
 
 impl Rule {
-    /// `Err(message)` when the rule fails for `config`.
-    fn apply(&self, config: &Config) -> Result<(), String> {
+    /// The error naming this rule's key when the rule fails for `config`.
+    fn apply(&self, config: &Config) -> Result<(), ConfigError> {
         let value = (self.value)(config);
         let (number, text) = (value.number(), value.text());
         let mut other = None;
@@ -232,19 +232,19 @@ impl Rule {
         if let Some(w) = other {
             message = message.replace("{w}", &w);
         }
-        Err(message)
+        Err(ConfigError::Invalid {
+            key: self.key.into(),
+            message,
+        })
     }
 }
 
 impl Config {
     /// Check the values against the rule table; the first rule that fails is the
     /// error, naming its dotted key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         for rule in RULES {
-            rule.apply(self).map_err(|message| ConfigError::Invalid {
-                key: rule.key.into(),
-                message,
-            })?;
+            rule.apply(self)?;
         }
         Ok(())
     }

@@ -24,9 +24,8 @@ pub enum LockError {
 
 /// Held for the daemon's lifetime; released on drop or process death.
 #[derive(Debug)]
-pub struct InstanceLock {
+pub(crate) struct InstanceLock {
     _file: File,
-    pub path: PathBuf,
 }
 
 fn open(path: &Path) -> Result<File, LockError> {
@@ -56,7 +55,7 @@ fn holder_pid(file: &mut File) -> String {
 
 impl InstanceLock {
     /// Take the lock or say who holds it.
-    pub fn acquire(path: &Path) -> Result<InstanceLock, LockError> {
+    pub(crate) fn acquire(path: &Path) -> Result<InstanceLock, LockError> {
         let mut file = open(path)?;
         match file.try_lock() {
             Ok(()) => {}
@@ -82,14 +81,11 @@ impl InstanceLock {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(InstanceLock {
-            _file: file,
-            path: path.to_path_buf(),
-        })
+        Ok(InstanceLock { _file: file })
     }
 
     /// Who holds the lock, if anyone (without taking it for long).
-    pub fn holder(path: &Path) -> Option<u32> {
+    pub(crate) fn holder(path: &Path) -> Option<u32> {
         let mut file = File::open(path).ok()?;
         match file.try_lock_shared() {
             Ok(()) => None,

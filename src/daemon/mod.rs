@@ -43,8 +43,12 @@ pub enum DaemonError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    DataDir(#[from] crate::sys::PrivateDirError),
+    #[error("cannot install signal handler: {0}")]
+    Signal(std::io::Error),
+    #[error(transparent)]
+    Source(#[from] platform::SourceError),
 }
 
 /// Lateness of the sampling loop: how far behind schedule samples started.
@@ -218,11 +222,8 @@ fn remember(cmd: &TrackerCommand, last_seen: &mut HashMap<u64, ProcessScore>) {
 /// records: the failure is logged as an error, not fatal.
 fn start_server(paths: &Paths, hub: &Hub) -> Option<Server> {
     let db = paths.database();
-    let events: EventQuery = Arc::new(move |filter| {
-        Store::open_read_only(&db)
-            .and_then(|s| s.list_events(&filter))
-            .map_err(|e| e.to_string())
-    });
+    let events: EventQuery =
+        Arc::new(move |filter| Store::open_read_only(&db).and_then(|s| s.list_events(&filter)));
     match Server::start(ServerConfig::new(paths.socket()), hub.clone(), events) {
         Ok(server) => Some(server),
         Err(e) => {
@@ -241,16 +242,14 @@ fn own_rss_bytes() -> Option<u64> {
 
 /// Run the daemon in the foreground until SIGINT/SIGTERM.
 pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
-    crate::sys::ensure_private_dir(&paths.data_dir)
-        .map_err(|e| DaemonError::Setup(e.to_string()))?;
+    crate::sys::ensure_private_dir(&paths.data_dir)?;
     let lock = InstanceLock::acquire(&paths.lock_file())?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| DaemonError::Setup(format!("cannot install signal handler: {e}")))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Signal)?;
     }
 
-    let mut source = platform::native_source().map_err(DaemonError::Setup)?;
+    let mut source = platform::native_source()?;
     let system = source.system();
     let boot_time = system.boot_time_ms;
     let db = paths.database();

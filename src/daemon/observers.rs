@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info};
 
-pub struct Observers {
+pub(crate) struct Observers {
     feed: Option<Arc<Feed>>,
     server: Option<MetricsServer>,
     notifier: Option<Notifier>,
@@ -31,7 +31,7 @@ pub struct Observers {
 impl Observers {
     /// Start what the configuration enables. A metrics endpoint that cannot
     /// listen is logged as an error; the daemon records all the same.
-    pub fn start(
+    pub(crate) fn start(
         config: &Config,
         paths: &Paths,
         writes: WriteSender,
@@ -88,7 +88,7 @@ impl Observers {
 
     /// Processes in the critical band among `all` (counted only when the
     /// metrics endpoint wants it).
-    pub fn count_critical(&self, all: &[ProcessScore]) -> u64 {
+    pub(crate) fn count_critical(&self, all: &[ProcessScore]) -> u64 {
         if self.feed.is_none() {
             return 0;
         }
@@ -96,7 +96,7 @@ impl Observers {
     }
 
     /// One tracker command.
-    pub fn command(&mut self, cmd: &TrackerCommand) {
+    pub(crate) fn command(&mut self, cmd: &TrackerCommand) {
         let entered_critical = match cmd {
             TrackerCommand::Open { event, process } => {
                 self.peaks.insert(*event, process.band);
@@ -139,7 +139,7 @@ impl Observers {
     }
 
     /// One sample done.
-    pub fn sample(
+    pub(crate) fn sample(
         &mut self,
         stored: &Arc<ProcessSamples>,
         critical_now: u64,
@@ -153,19 +153,19 @@ impl Observers {
         self.service.sampled(sample_count, open_events);
     }
 
-    pub fn ticks_skipped(&self, n: u64) {
+    pub(crate) fn ticks_skipped(&self, n: u64) {
         if let Some(f) = &self.feed {
             f.ticks_skipped(n);
         }
     }
 
     /// Every turn of the loop (also while it sleeps between samples).
-    pub fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         self.service.tick();
     }
 
     /// The loop has ended: tell the service manager, stop the threads.
-    pub fn shutdown(self) {
+    pub(crate) fn shutdown(self) {
         self.service.stopping();
         if let Some(s) = self.server {
             s.shutdown();

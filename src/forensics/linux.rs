@@ -3,7 +3,7 @@
 //! PSI, loadavg, meminfo and a vmstat delta; the kernel log and the journal;
 //! optional user-space stacks. Plain readers here; parsing lives in `parse`.
 
-pub mod parse;
+pub(crate) mod parse;
 
 use super::{Gathered, Job, SourceContext, run_tool};
 use crate::model::{LogRecord, SourceOutcome, SourceStatus, ThreadRecord, io_status};
@@ -23,10 +23,11 @@ const VMSTAT_INTERVAL: Duration = Duration::from_secs(1);
 /// How close (ms) the start time read now must be to the tracked one.
 const START_TOLERANCE_MS: u64 = 1500;
 /// What a denied kernel stack means.
-pub const STACKS_NEED_ROOT: &str = "permission denied: kernel stacks need root or CAP_SYS_ADMIN";
+pub(crate) const STACKS_NEED_ROOT: &str =
+    "permission denied: kernel stacks need root or CAP_SYS_ADMIN";
 
 /// The source jobs for one capture.
-pub fn jobs(ctx: &SourceContext) -> Vec<Job> {
+pub(crate) fn jobs(ctx: &SourceContext) -> Vec<Job> {
     let proc_budget = ctx.timeout + super::JOB_GRACE;
     // Tools get two runs (a fallback) plus grace.
     let tool_budget = ctx.timeout * 2 + super::JOB_GRACE;
@@ -82,7 +83,7 @@ fn pid_dir(pid: u32) -> PathBuf {
 }
 
 /// Read at most `cap` bytes of a file as text (lossy).
-pub fn read_capped(path: &Path, cap: usize) -> std::io::Result<(String, u64)> {
+pub(crate) fn read_capped(path: &Path, cap: usize) -> std::io::Result<(String, u64)> {
     let file = std::fs::File::open(path)?;
     let mut buf = Vec::new();
     file.take(cap as u64).read_to_end(&mut buf)?;

@@ -10,21 +10,21 @@ use crate::sys::tool::is_executable;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-pub const SUDO: &str = "/usr/bin/sudo";
-pub const TAILSPIN: &str = "/usr/bin/tailspin";
-pub const SPINDUMP: &str = "/usr/sbin/spindump";
-pub const LOG: &str = "/usr/bin/log";
+pub(crate) const SUDO: &str = "/usr/bin/sudo";
+pub(crate) const TAILSPIN: &str = "/usr/bin/tailspin";
+pub(crate) const SPINDUMP: &str = "/usr/sbin/spindump";
+pub(crate) const LOG: &str = "/usr/bin/log";
 /// Processes listed in `spindump.top_processes`.
 const TOP_PROCESSES: usize = 10;
 
 /// The fixed directory `tailspin save` writes into, one per user (the sudoers
 /// rule `perms install` writes names exactly this directory).
-pub fn tailspin_dir() -> PathBuf {
+pub(crate) fn tailspin_dir() -> PathBuf {
     crate::perms::sudoers::tailspin_dir_for(crate::sys::current_uid())
 }
 
 /// The source jobs for one capture.
-pub fn jobs(ctx: &SourceContext) -> Vec<Job> {
+pub(crate) fn jobs(ctx: &SourceContext) -> Vec<Job> {
     let grace = super::JOB_GRACE;
     let c = ctx.clone();
     let tailspin = Job::new(

@@ -6,14 +6,18 @@
 //! live here (pure where possible); the sources live in `linux` / `macos`, the
 //! report parsers in `spindump` / `oslog`; tools run through `crate::sys::tool`.
 
-pub mod oslog;
-pub mod spindump;
-pub mod timefmt;
+// The macOS report parsers are compiled and tested on every platform; only
+// the macOS capture calls them.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) mod oslog;
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) mod spindump;
+pub(crate) mod timefmt;
 
 #[cfg(target_os = "linux")]
-pub mod linux;
+pub(crate) mod linux;
 #[cfg(target_os = "macos")]
-pub mod macos;
+pub(crate) mod macos;
 
 use crate::config::ForensicsConfig;
 use crate::model::{
@@ -39,32 +43,37 @@ const SEND_PATIENCE: Duration = Duration::from_secs(5);
 /// (tool-running sources enforce the timeout themselves and report first).
 const JOB_GRACE: Duration = Duration::from_secs(1);
 /// Culprits named per resource.
-pub const CULPRITS_PER_RESOURCE: usize = 3;
+pub(crate) const CULPRITS_PER_RESOURCE: usize = 3;
 /// Mean share (percent of the machine's capacity) below which a process did
 /// not dominate anything.
-pub const CULPRIT_MIN_SHARE: f64 = 1.0;
+pub(crate) const CULPRIT_MIN_SHARE: f64 = 1.0;
 /// Name of the pseudo-source for the frozen ring buffer.
-pub const BUFFER_SOURCE: &str = "buffer_context";
+pub(crate) const BUFFER_SOURCE: &str = "buffer_context";
 
 /// One capture to take.
 #[derive(Debug, Clone)]
-pub struct CaptureRequest {
+pub(crate) struct CaptureRequest {
     /// The event or stall it belongs to (by the daemon's keys).
-    pub owner: CaptureOwner,
+    pub(crate) owner: CaptureOwner,
     /// Why, e.g. "entered critical".
-    pub trigger: String,
+    pub(crate) trigger: String,
     /// The culprit as last sampled.
-    pub process: ProcessScore,
+    pub(crate) process: ProcessScore,
     /// The ring buffer at trigger time.
-    pub frozen: Frozen,
+    pub(crate) frozen: Frozen,
     /// Unix seconds of the trigger (a stall's start: logs are read from a
     /// window before it until now).
-    pub at: f64,
+    pub(crate) at: f64,
 }
 
 impl CaptureRequest {
     /// A request for a process that entered (or escalated into) its band.
-    pub fn new(event_key: u64, process: ProcessScore, frozen: Frozen, at: f64) -> CaptureRequest {
+    pub(crate) fn new(
+        event_key: u64,
+        process: ProcessScore,
+        frozen: Frozen,
+        at: f64,
+    ) -> CaptureRequest {
         CaptureRequest {
             owner: CaptureOwner::Event(event_key),
             trigger: format!("entered {}", process.band),
@@ -76,7 +85,7 @@ impl CaptureRequest {
 
     /// A request for a stall: `process` is its top holder (or the stuck
     /// process), `at` the stall's start.
-    pub fn for_stall(
+    pub(crate) fn for_stall(
         stall_key: u64,
         trigger: String,
         process: ProcessScore,
@@ -95,14 +104,14 @@ impl CaptureRequest {
 
 /// Captures finished so far, by status (read by the metrics endpoint).
 #[derive(Debug, Default)]
-pub struct CaptureCounts {
-    pub complete: AtomicU64,
-    pub partial: AtomicU64,
-    pub failed: AtomicU64,
+pub(crate) struct CaptureCounts {
+    pub(crate) complete: AtomicU64,
+    pub(crate) partial: AtomicU64,
+    pub(crate) failed: AtomicU64,
 }
 
 impl CaptureCounts {
-    pub fn record(&self, status: CaptureStatus) {
+    pub(crate) fn record(&self, status: CaptureStatus) {
         let counter = match status {
             CaptureStatus::Complete => &self.complete,
             CaptureStatus::Partial => &self.partial,
@@ -113,7 +122,7 @@ impl CaptureCounts {
     }
 
     /// `(status, count)` for every finished status.
-    pub fn snapshot(&self) -> [(CaptureStatus, u64); 3] {
+    pub(crate) fn snapshot(&self) -> [(CaptureStatus, u64); 3] {
         [
             (
                 CaptureStatus::Complete,
@@ -126,7 +135,7 @@ impl CaptureCounts {
 }
 
 /// The forensics worker. Dropping it shuts it down like `shutdown`.
-pub struct Forensics {
+pub(crate) struct Forensics {
     tx: Option<SyncSender<CaptureRequest>>,
     worker: Option<JoinHandle<()>>,
     stopping: Arc<AtomicBool>,
@@ -136,7 +145,7 @@ pub struct Forensics {
 
 impl Forensics {
     /// Start the worker thread. Captures are written through `writes`.
-    pub fn spawn(config: ForensicsConfig, writes: WriteSender) -> Forensics {
+    pub(crate) fn spawn(config: ForensicsConfig, writes: WriteSender) -> Forensics {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let stopping = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stopping);
@@ -162,13 +171,13 @@ impl Forensics {
     }
 
     /// Finished captures by status, shared with the worker.
-    pub fn counts(&self) -> Arc<CaptureCounts> {
+    pub(crate) fn counts(&self) -> Arc<CaptureCounts> {
         Arc::clone(&self.counts)
     }
 
     /// Queue a capture without blocking. `false` when it was dropped: a capture
     /// is running and another is already waiting, or the worker has stopped.
-    pub fn trigger(&self, req: CaptureRequest) -> bool {
+    pub(crate) fn trigger(&self, req: CaptureRequest) -> bool {
         let Some(tx) = &self.tx else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
@@ -188,14 +197,15 @@ impl Forensics {
         }
     }
 
-    /// Triggers dropped so far.
-    pub fn dropped(&self) -> u64 {
+    /// Triggers dropped so far (each drop is also logged: `forensics_dropped`).
+    #[cfg(test)]
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 
     /// Let the running capture finish (within its timeouts), skip queued ones,
     /// and stop the worker.
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         self.stop();
     }
 
@@ -240,26 +250,29 @@ fn run_worker(
 
 /// Everything a source needs to know about the capture.
 #[derive(Debug, Clone)]
-pub struct SourceContext {
-    pub pid: u32,
+pub(crate) struct SourceContext {
+    pub(crate) pid: u32,
     /// Process start, Unix milliseconds (with `pid`, the identity).
-    pub start_time: u64,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) start_time: u64,
     /// Unix seconds of the trigger.
-    pub at: f64,
+    pub(crate) at: f64,
     /// Per-source time limit.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Bytes kept per artefact.
-    pub cap: usize,
+    pub(crate) cap: usize,
     /// Seconds of logs before the trigger.
-    pub log_window: f64,
-    pub user_stacks: bool,
+    pub(crate) log_window: f64,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) user_stacks: bool,
     /// Distinguishes this capture's files (macOS tailspin).
-    pub capture_key: u64,
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+    pub(crate) capture_key: u64,
 }
 
 impl SourceContext {
     /// `program` with this capture's time limit and output cap.
-    pub fn tool(&self, program: impl AsRef<std::path::Path>) -> Tool {
+    pub(crate) fn tool(&self, program: impl AsRef<std::path::Path>) -> Tool {
         Tool::new(program)
             .timeout(self.timeout)
             .stdout_cap(self.cap)
@@ -268,12 +281,12 @@ impl SourceContext {
 
 /// Run a capture tool; when it gives nothing usable, the source outcome that
 /// says why (missing, denied, timeout or error, with the tool's message).
-pub fn run_tool(tool: &Tool) -> Result<ToolOutput, SourceOutcome> {
+pub(crate) fn run_tool(tool: &Tool) -> Result<ToolOutput, SourceOutcome> {
     tool.run().map_err(|e| tool_outcome(&e))
 }
 
 /// The source outcome of a tool that failed.
-pub fn tool_outcome(e: &ToolError) -> SourceOutcome {
+pub(crate) fn tool_outcome(e: &ToolError) -> SourceOutcome {
     let status = match e {
         ToolError::NotFound { .. } => SourceStatus::Missing,
         ToolError::Timeout { .. } => SourceStatus::Timeout,
@@ -285,20 +298,21 @@ pub fn tool_outcome(e: &ToolError) -> SourceOutcome {
 
 /// What one source job gathered, with an outcome per source it covers.
 #[derive(Debug, Default)]
-pub struct Gathered {
-    pub outcomes: Vec<(String, SourceOutcome)>,
-    pub data: CaptureData,
+pub(crate) struct Gathered {
+    pub(crate) outcomes: Vec<(String, SourceOutcome)>,
+    pub(crate) data: CaptureData,
 }
 
 impl Gathered {
-    pub fn outcome(name: &str, outcome: SourceOutcome) -> Gathered {
+    pub(crate) fn outcome(name: &str, outcome: SourceOutcome) -> Gathered {
         Gathered {
             outcomes: vec![(name.to_string(), outcome)],
             data: CaptureData::default(),
         }
     }
 
-    pub fn system(
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn system(
         name: &str,
         outcome: SourceOutcome,
         key: &str,
@@ -312,14 +326,14 @@ impl Gathered {
 
 /// A source job: runs on its own thread; `sources` are the names it reports
 /// (each marked `timeout` if the job does not answer within `budget`).
-pub struct Job {
-    pub sources: Vec<&'static str>,
-    pub budget: Duration,
-    pub run: Box<dyn FnOnce() -> Gathered + Send>,
+pub(crate) struct Job {
+    pub(crate) sources: Vec<&'static str>,
+    pub(crate) budget: Duration,
+    pub(crate) run: Box<dyn FnOnce() -> Gathered + Send>,
 }
 
 impl Job {
-    pub fn new(
+    pub(crate) fn new(
         sources: &[&'static str],
         budget: Duration,
         run: impl FnOnce() -> Gathered + Send + 'static,
@@ -360,7 +374,7 @@ fn platform_jobs(ctx: &SourceContext) -> Vec<Job> {
 /// Run every job concurrently; wait for each until its budget. A job that
 /// does not answer is left behind (its thread ends when its read returns) and
 /// its sources are recorded as timed out.
-pub fn run_jobs(jobs: Vec<Job>) -> (CaptureData, Sources) {
+pub(crate) fn run_jobs(jobs: Vec<Job>) -> (CaptureData, Sources) {
     let started = Instant::now();
     let mut pending = Vec::new();
     let mut sources = Sources::new();
@@ -413,7 +427,7 @@ pub fn run_jobs(jobs: Vec<Job>) -> (CaptureData, Sources) {
 
 /// Merge a fragment: threads already known (same pid and tid) take the
 /// fragment's frames and fill their unknown fields; others are appended.
-pub fn merge_into(data: &mut CaptureData, mut other: CaptureData) {
+pub(crate) fn merge_into(data: &mut CaptureData, mut other: CaptureData) {
     let threads = std::mem::take(&mut other.threads);
     for t in threads {
         match data
@@ -442,7 +456,7 @@ pub fn merge_into(data: &mut CaptureData, mut other: CaptureData) {
 
 /// Take one capture and write it: InsertCapture (pending), the sources,
 /// BufferContext, CaptureData, FinishCapture. Returns the capture's status.
-pub fn capture(
+pub(crate) fn capture(
     config: &ForensicsConfig,
     writes: &WriteSender,
     key: u64,
@@ -541,7 +555,7 @@ fn send(writes: &WriteSender, op: WriteOp) {
 
 /// Complete when every source answered; failed when no source (besides the
 /// ring buffer, which is always there) got anything; partial otherwise.
-pub fn capture_status(sources: &Sources) -> CaptureStatus {
+pub(crate) fn capture_status(sources: &Sources) -> CaptureStatus {
     let gathered: Vec<&SourceOutcome> = sources
         .iter()
         .filter(|(k, _)| k.as_str() != BUFFER_SOURCE)
@@ -561,7 +575,7 @@ pub fn capture_status(sources: &Sources) -> CaptureStatus {
 }
 
 /// "source: status (detail); ..." for every source that is not ok.
-pub fn problems(sources: &Sources) -> Option<String> {
+pub(crate) fn problems(sources: &Sources) -> Option<String> {
     let parts: Vec<String> = sources
         .iter()
         .filter(|(_, o)| o.status != SourceStatus::Ok)
@@ -571,7 +585,7 @@ pub fn problems(sources: &Sources) -> Option<String> {
 }
 
 /// The newest samples of the frozen window whose JSON fits in `cap` bytes.
-pub fn trim_frozen(
+pub(crate) fn trim_frozen(
     frozen: &[Arc<ProcessSamples>],
     cap: u64,
 ) -> (Vec<ProcessSamples>, SourceOutcome) {
@@ -616,20 +630,20 @@ pub fn trim_frozen(
 
 /// A process that dominated one resource over the frozen window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Culprit {
-    pub resource: Resource,
-    pub pid: u32,
-    pub start_time: u64,
+pub(crate) struct Culprit {
+    pub(crate) resource: Resource,
+    pub(crate) pid: u32,
+    pub(crate) start_time: u64,
     /// Untrusted: escaped whenever printed.
-    pub command: String,
+    pub(crate) command: String,
     /// Mean share over the whole window (absent samples count as 0), percent
     /// of the machine's capacity.
-    pub mean_share: f64,
-    pub peak_share: f64,
+    pub(crate) mean_share: f64,
+    pub(crate) peak_share: f64,
     /// Fraction of the window's samples in which it used this resource most.
-    pub led_fraction: f64,
+    pub(crate) led_fraction: f64,
     /// Samples it appeared in.
-    pub samples: usize,
+    pub(crate) samples: usize,
 }
 
 #[derive(Default)]
@@ -643,7 +657,7 @@ struct Tally {
 
 /// For each resource, the processes that dominated it over the window: the
 /// highest mean shares (at least `CULPRIT_MIN_SHARE`), at most `per_resource`.
-pub fn culprits(frozen: &[Arc<ProcessSamples>], per_resource: usize) -> Vec<Culprit> {
+pub(crate) fn culprits(frozen: &[Arc<ProcessSamples>], per_resource: usize) -> Vec<Culprit> {
     let n = frozen.len();
     if n == 0 {
         return Vec::new();
@@ -702,7 +716,7 @@ pub fn culprits(frozen: &[Arc<ProcessSamples>], per_resource: usize) -> Vec<Culp
 
 /// Indexes of the hottest path through a frame tree: from the root with the
 /// most samples, always into the child with the most (earliest on ties).
-pub fn hottest_path(frames: &[FrameRecord]) -> Vec<usize> {
+pub(crate) fn hottest_path(frames: &[FrameRecord]) -> Vec<usize> {
     let mut path = Vec::new();
     let mut parent = None;
     loop {
@@ -727,7 +741,7 @@ pub fn hottest_path(frames: &[FrameRecord]) -> Vec<usize> {
 }
 
 /// Threads per state (unknown as "unknown").
-pub fn threads_by_state(threads: &[ThreadRecord]) -> BTreeMap<String, usize> {
+pub(crate) fn threads_by_state(threads: &[ThreadRecord]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for t in threads {
         *out.entry(t.state.clone().unwrap_or_else(|| "unknown".into()))
@@ -738,17 +752,17 @@ pub fn threads_by_state(threads: &[ThreadRecord]) -> BTreeMap<String, usize> {
 
 /// The stack most of the culprit's threads are in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HotStack {
+pub(crate) struct HotStack {
     /// `kernel` (Linux kernel stacks, innermost first) or `sampled` (the
     /// hottest path of a sampled frame tree, outermost first).
-    pub kind: &'static str,
-    pub frames: Vec<String>,
+    pub(crate) kind: &'static str,
+    pub(crate) frames: Vec<String>,
     /// Threads sharing it (kernel) or samples through its leaf (sampled).
-    pub weight: u64,
+    pub(crate) weight: u64,
 }
 
 /// Render one frame as `symbol (module)`.
-pub fn frame_label(f: &FrameRecord) -> String {
+pub(crate) fn frame_label(f: &FrameRecord) -> String {
     let star = if f.kernel { "*" } else { "" };
     match (&f.symbol, &f.module) {
         (Some(s), Some(m)) => format!("{star}{s} ({m})"),
@@ -766,7 +780,7 @@ pub fn frame_label(f: &FrameRecord) -> String {
 
 /// The hottest stack of a capture: the non-empty kernel stack shared by the
 /// most threads, or else the hottest sampled path of the busiest thread.
-pub fn hottest_stack(threads: &[ThreadRecord]) -> Option<HotStack> {
+pub(crate) fn hottest_stack(threads: &[ThreadRecord]) -> Option<HotStack> {
     let mut groups: Vec<(&Vec<String>, u64)> = Vec::new();
     for t in threads {
         let Some(stack) = t.kernel_stack.as_ref().filter(|s| !s.is_empty()) else {

@@ -8,7 +8,7 @@ use crate::model::LogRecord;
 /// The `log show --predicate`: power management, kernel and window server,
 /// plus anything mentioning a hang, stall or timeout. A constant: nothing
 /// from a process (name, path) is ever spliced into it.
-pub const PREDICATE: &str = "subsystem == \"com.apple.powerd\" \
+pub(crate) const PREDICATE: &str = "subsystem == \"com.apple.powerd\" \
     OR subsystem == \"com.apple.kernel\" \
     OR subsystem BEGINSWITH \"com.apple.WindowServer\" \
     OR subsystem BEGINSWITH \"com.apple.SkyLight\" \
@@ -19,17 +19,17 @@ pub const PREDICATE: &str = "subsystem == \"com.apple.powerd\" \
     OR eventMessage CONTAINS[c] \"timeout\"";
 
 /// Characters of one message kept.
-pub const MESSAGE_CAP: usize = 4096;
+pub(crate) const MESSAGE_CAP: usize = 4096;
 
 /// Parsed log lines plus the count of lines that were not log objects.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ParsedOsLog {
-    pub records: Vec<LogRecord>,
-    pub unknown_lines: usize,
+pub(crate) struct ParsedOsLog {
+    pub(crate) records: Vec<LogRecord>,
+    pub(crate) unknown_lines: usize,
 }
 
 /// `messageType` → syslog priority.
-pub fn message_type_priority(kind: &str) -> Option<u8> {
+pub(crate) fn message_type_priority(kind: &str) -> Option<u8> {
     Some(match kind {
         "Fault" => 2,
         "Error" => 3,
@@ -45,7 +45,7 @@ fn cap(text: &str) -> String {
 }
 
 /// Parse `log show --style ndjson` output.
-pub fn parse_ndjson(text: &str) -> ParsedOsLog {
+pub(crate) fn parse_ndjson(text: &str) -> ParsedOsLog {
     let mut out = ParsedOsLog::default();
     for line in text.lines() {
         if line.trim().is_empty() {

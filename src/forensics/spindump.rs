@@ -8,57 +8,58 @@ use serde::Serialize;
 
 /// A whole report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SpindumpReport {
+pub(crate) struct SpindumpReport {
     /// `Key: value` lines before the first process, in order (keys may repeat).
-    pub header: Vec<(String, String)>,
-    pub io_statistics: Vec<IoTier>,
-    pub processes: Vec<SpinProcess>,
-    pub histograms: Vec<Histogram>,
-    pub aggregate_stats: Vec<AggregateStats>,
+    pub(crate) header: Vec<(String, String)>,
+    pub(crate) io_statistics: Vec<IoTier>,
+    pub(crate) processes: Vec<SpinProcess>,
+    pub(crate) histograms: Vec<Histogram>,
+    pub(crate) aggregate_stats: Vec<AggregateStats>,
     /// Lines that fit no known shape (skipped).
-    pub unknown_lines: usize,
+    pub(crate) unknown_lines: usize,
 }
 
 /// One `Overall:` / `TierN:` line of the header's I/O statistics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct IoTier {
-    pub tier: String,
-    pub ios: Option<u64>,
-    pub ios_per_sec: Option<f64>,
-    pub bytes: Option<u64>,
-    pub bytes_per_sec: Option<f64>,
+pub(crate) struct IoTier {
+    pub(crate) tier: String,
+    pub(crate) ios: Option<u64>,
+    pub(crate) ios_per_sec: Option<f64>,
+    pub(crate) bytes: Option<u64>,
+    pub(crate) bytes_per_sec: Option<f64>,
 }
 
 /// `name [pid]` as in `Parent:` or `Responsible:`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct NamePid {
-    pub name: String,
-    pub pid: Option<u32>,
+pub(crate) struct NamePid {
+    pub(crate) name: String,
+    pub(crate) pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SpinProcess {
-    pub name: String,
-    pub pid: Option<u32>,
+pub(crate) struct SpinProcess {
+    pub(crate) name: String,
+    pub(crate) pid: Option<u32>,
     /// Every `Key: value` line of the block, in order (`Note` may repeat).
-    pub fields: Vec<(String, String)>,
-    pub notes: Vec<String>,
-    pub parent: Option<NamePid>,
-    pub responsible: Option<NamePid>,
-    pub execed_from: Option<NamePid>,
-    pub execed_to: Option<NamePid>,
+    pub(crate) fields: Vec<(String, String)>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) parent: Option<NamePid>,
+    pub(crate) responsible: Option<NamePid>,
+    pub(crate) execed_from: Option<NamePid>,
+    pub(crate) execed_to: Option<NamePid>,
     /// Footprint at the end of the report, bytes (`A -> B`: B).
-    pub footprint_bytes: Option<u64>,
-    pub cpu_time_s: Option<f64>,
-    pub num_samples: Option<u64>,
-    pub num_threads: Option<u64>,
-    pub ios: Option<u64>,
-    pub threads: Vec<SpinThread>,
-    pub binary_images: Vec<BinaryImage>,
+    pub(crate) footprint_bytes: Option<u64>,
+    pub(crate) cpu_time_s: Option<f64>,
+    pub(crate) num_samples: Option<u64>,
+    pub(crate) num_threads: Option<u64>,
+    pub(crate) ios: Option<u64>,
+    pub(crate) threads: Vec<SpinThread>,
+    pub(crate) binary_images: Vec<BinaryImage>,
 }
 
 impl SpinProcess {
-    pub fn field(&self, key: &str) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn field(&self, key: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(k, _)| k == key)
@@ -67,102 +68,102 @@ impl SpinProcess {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SpinThread {
-    pub id: u64,
-    pub dispatch_queue: Option<String>,
-    pub dispatch_queue_id: Option<u64>,
-    pub name: Option<String>,
-    pub samples: Option<u64>,
-    pub sample_range: Option<(u64, u64)>,
-    pub priority: Option<i64>,
-    pub base_priority: Option<i64>,
-    pub cpu_time_s: Option<f64>,
-    pub ios: Option<u64>,
-    pub io_size: Option<String>,
+pub(crate) struct SpinThread {
+    pub(crate) id: u64,
+    pub(crate) dispatch_queue: Option<String>,
+    pub(crate) dispatch_queue_id: Option<u64>,
+    pub(crate) name: Option<String>,
+    pub(crate) samples: Option<u64>,
+    pub(crate) sample_range: Option<(u64, u64)>,
+    pub(crate) priority: Option<i64>,
+    pub(crate) base_priority: Option<i64>,
+    pub(crate) cpu_time_s: Option<f64>,
+    pub(crate) ios: Option<u64>,
+    pub(crate) io_size: Option<String>,
     /// Parts of the thread line this parser does not know.
-    pub extra: Option<String>,
+    pub(crate) extra: Option<String>,
     /// The frame tree in pre-order (`parent` indexes this list).
-    pub frames: Vec<FrameRecord>,
+    pub(crate) frames: Vec<FrameRecord>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct BinaryImage {
-    pub start: u64,
-    pub end: u64,
-    pub kernel: bool,
-    pub name: String,
-    pub version: Option<String>,
-    pub uuid: Option<String>,
-    pub path: Option<String>,
+pub(crate) struct BinaryImage {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) kernel: bool,
+    pub(crate) name: String,
+    pub(crate) version: Option<String>,
+    pub(crate) uuid: Option<String>,
+    pub(crate) path: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     /// `IO Size Histogram`, `Tier 0 Latency Histogram`, ...
-    pub title: String,
-    pub rows: Vec<HistogramRow>,
+    pub(crate) title: String,
+    pub(crate) rows: Vec<HistogramRow>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct HistogramRow {
-    pub begin: String,
+pub(crate) struct HistogramRow {
+    pub(crate) begin: String,
     /// `None` on the last, open-ended row (`> begin`).
-    pub end: Option<String>,
-    pub frequency: u64,
-    pub cdf: f64,
+    pub(crate) end: Option<String>,
+    pub(crate) frequency: u64,
+    pub(crate) cdf: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct AggregateStats {
+pub(crate) struct AggregateStats {
     /// `Tier 0 Aggregate Stats` → "Tier 0".
-    pub tier: String,
-    pub num_ios: Option<u64>,
-    pub latency_mean_us: Option<f64>,
-    pub max_latency_us: Option<f64>,
-    pub latency_sd_us: Option<f64>,
-    pub reads: Option<u64>,
-    pub read_bytes: Option<u64>,
-    pub writes: Option<u64>,
-    pub write_bytes: Option<u64>,
+    pub(crate) tier: String,
+    pub(crate) num_ios: Option<u64>,
+    pub(crate) latency_mean_us: Option<f64>,
+    pub(crate) max_latency_us: Option<f64>,
+    pub(crate) latency_sd_us: Option<f64>,
+    pub(crate) reads: Option<u64>,
+    pub(crate) read_bytes: Option<u64>,
+    pub(crate) writes: Option<u64>,
+    pub(crate) write_bytes: Option<u64>,
 }
 
 /// Typed view of the header's most useful keys.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct HeaderSummary {
-    pub date_time: Option<String>,
-    pub end_time: Option<String>,
-    pub os_version: Option<String>,
-    pub architecture: Option<String>,
-    pub report_version: Option<String>,
-    pub hardware_model: Option<String>,
-    pub duration_s: Option<f64>,
-    pub steps: Option<u64>,
-    pub sampling_interval_ms: Option<f64>,
-    pub active_cpus: Option<u64>,
-    pub memory_bytes: Option<u64>,
-    pub time_since_boot_s: Option<f64>,
-    pub total_cpu_time_s: Option<f64>,
-    pub memory_pressure_average: Option<f64>,
-    pub memory_pressure_highest: Option<f64>,
-    pub available_memory_bytes: Option<u64>,
-    pub free_disk_space: Option<String>,
-    pub vnodes_available: Option<String>,
-    pub shared_caches: Vec<String>,
+pub(crate) struct HeaderSummary {
+    pub(crate) date_time: Option<String>,
+    pub(crate) end_time: Option<String>,
+    pub(crate) os_version: Option<String>,
+    pub(crate) architecture: Option<String>,
+    pub(crate) report_version: Option<String>,
+    pub(crate) hardware_model: Option<String>,
+    pub(crate) duration_s: Option<f64>,
+    pub(crate) steps: Option<u64>,
+    pub(crate) sampling_interval_ms: Option<f64>,
+    pub(crate) active_cpus: Option<u64>,
+    pub(crate) memory_bytes: Option<u64>,
+    pub(crate) time_since_boot_s: Option<f64>,
+    pub(crate) total_cpu_time_s: Option<f64>,
+    pub(crate) memory_pressure_average: Option<f64>,
+    pub(crate) memory_pressure_highest: Option<f64>,
+    pub(crate) available_memory_bytes: Option<u64>,
+    pub(crate) free_disk_space: Option<String>,
+    pub(crate) vnodes_available: Option<String>,
+    pub(crate) shared_caches: Vec<String>,
 }
 
 impl SpindumpReport {
-    pub fn header_value(&self, key: &str) -> Option<&str> {
+    pub(crate) fn header_value(&self, key: &str) -> Option<&str> {
         self.header
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn process(&self, pid: u32) -> Option<&SpinProcess> {
+    pub(crate) fn process(&self, pid: u32) -> Option<&SpinProcess> {
         self.processes.iter().find(|p| p.pid == Some(pid))
     }
 
-    pub fn summary(&self) -> HeaderSummary {
+    pub(crate) fn summary(&self) -> HeaderSummary {
         let get = |k: &str| self.header_value(k).map(str::to_string);
         let steps = self.header_value("Steps");
         let pressure = self.header_value("Memory pressure");
@@ -221,7 +222,7 @@ fn percent_after(s: &str, key: &str) -> Option<f64> {
 }
 
 /// `128 GB`, `2048 KB`, `100.50 MB` → bytes (binary units).
-pub fn size_bytes(s: &str) -> Option<u64> {
+pub(crate) fn size_bytes(s: &str) -> Option<u64> {
     let mut parts = s.split_whitespace();
     let first = parts.next()?;
     let (num, unit) = match parts.next() {
@@ -245,7 +246,7 @@ pub fn size_bytes(s: &str) -> Option<u64> {
 }
 
 /// `name [pid]` → name and pid.
-pub fn name_pid(s: &str) -> NamePid {
+pub(crate) fn name_pid(s: &str) -> NamePid {
     let s = s.trim();
     if let Some((name, rest)) = s.rsplit_once(" [")
         && let Some(pid) = rest.strip_suffix(']')
@@ -420,7 +421,7 @@ fn parse_thread(line: &str) -> Option<SpinThread> {
 
 /// A frame line without its indentation: `[*]COUNT  symbol + off (image +
 /// off) [0xADDR] [(state)]`.
-pub fn parse_frame(text: &str) -> Option<FrameRecord> {
+pub(crate) fn parse_frame(text: &str) -> Option<FrameRecord> {
     let (kernel, s) = match text.strip_prefix('*') {
         Some(r) => (true, r),
         None => (false, text),
@@ -623,7 +624,7 @@ enum Section {
 
 /// Parse a whole report. Never fails: what does not parse is counted in
 /// `unknown_lines`.
-pub fn parse(text: &str) -> SpindumpReport {
+pub(crate) fn parse(text: &str) -> SpindumpReport {
     let mut r = SpindumpReport::default();
     let mut section = Section::Header;
     // Indentation and index of the frames on the current path.
@@ -785,7 +786,7 @@ fn process_field(p: &mut SpinProcess, k: &str, v: &str) {
 }
 
 /// The culprit's threads as capture records (frames kept as the tree).
-pub fn thread_records(p: &SpinProcess) -> Vec<ThreadRecord> {
+pub(crate) fn thread_records(p: &SpinProcess) -> Vec<ThreadRecord> {
     p.threads
         .iter()
         .map(|t| {

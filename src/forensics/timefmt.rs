@@ -3,7 +3,7 @@
 //! format Unix seconds for `log show --start`. Pure, no time zone database.
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -15,7 +15,8 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// The date of a day number (inverse of `days_from_civil`).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
     let doe = z - era * 146_097;
@@ -42,7 +43,7 @@ fn skip_char(s: &str, c: char) -> Option<&str> {
 
 /// Parse `YYYY-MM-DD[T ]HH:MM:SS[.,frac][Z|±HH:MM|±HHMM]` to Unix seconds. A
 /// timestamp without an offset is taken as UTC.
-pub fn parse_timestamp(text: &str) -> Option<f64> {
+pub(crate) fn parse_timestamp(text: &str) -> Option<f64> {
     let s = text.trim();
     let (year, s) = digits(s, 4)?;
     let s = skip_char(s, '-')?;
@@ -94,8 +95,9 @@ pub fn parse_timestamp(text: &str) -> Option<f64> {
 }
 
 /// Unix seconds → `YYYY-MM-DD HH:MM:SS+0000` (UTC), the form `log show
-/// --start/--end` accepts.
-pub fn format_utc(unix_secs: f64) -> String {
+/// --start/--end` accepts (macOS only).
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) fn format_utc(unix_secs: f64) -> String {
     let secs = unix_secs.floor() as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);

@@ -197,11 +197,6 @@ impl Hub {
         f(&mut self.lock().daemon);
     }
 
-    /// What `initial_state` currently says about the daemon.
-    pub fn daemon_info(&self) -> DaemonInfo {
-        self.lock().daemon.clone()
-    }
-
     /// Clients currently connected and subscribed.
     pub fn client_count(&self) -> usize {
         self.lock().clients.len()

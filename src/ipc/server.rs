@@ -18,7 +18,7 @@ use super::protocol::{
     decode, encode,
 };
 use crate::model::EventRow;
-use crate::storage::EventFilter;
+use crate::storage::{EventFilter, StorageError};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,7 +65,7 @@ impl ServerConfig {
 
 /// Answers `get_events`; the daemon passes a closure that opens the database
 /// read-only. Runs on tokio's blocking pool.
-pub type EventQuery = Arc<dyn Fn(EventFilter) -> Result<Vec<EventRow>, String> + Send + Sync>;
+pub type EventQuery = Arc<dyn Fn(EventFilter) -> Result<Vec<EventRow>, StorageError> + Send + Sync>;
 /// The running server: a thread with its own tokio runtime.
 pub struct Server {
     socket: PathBuf,
@@ -331,22 +331,27 @@ async fn serve(
 enum End {
     Dropped(&'static str),
     Protocol(String),
-    WriteFailed(String),
+    WriteFailed(WriteError),
     Shutdown,
+}
+
+/// Why a line did not reach a client.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("write timed out after {} ms: client not reading", .0.as_millis())]
+    TimedOut(Duration),
 }
 
 async fn write_line(
     wr: &mut tokio::net::unix::WriteHalf<'_>,
     line: &[u8],
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), WriteError> {
     match tokio::time::timeout(timeout, wr.write_all(line)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!(
-            "write timed out after {} ms: client not reading",
-            timeout.as_millis()
-        )),
+        Ok(written) => Ok(written?),
+        Err(_) => Err(WriteError::TimedOut(timeout)),
     }
 }
 

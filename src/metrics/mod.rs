@@ -7,7 +7,7 @@
 //! feed for each scrape, so only the current top N processes have series
 //! (label cardinality stays bounded). The HTTP responder lives in `server`.
 
-pub mod server;
+pub(crate) mod server;
 
 use crate::config::BandsConfig;
 use crate::forensics::CaptureCounts;
@@ -26,27 +26,29 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Characters of a command kept in the `command` label.
-pub const COMMAND_LABEL_CHARS: usize = 64;
+pub(crate) const COMMAND_LABEL_CHARS: usize = 64;
 
 /// Upper bounds (seconds) of the sample-lateness histogram's buckets.
-pub const LATENESS_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+pub(crate) const LATENESS_BUCKETS: [f64; 10] =
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 /// `Content-Type` of the Prometheus text format (0.0.4).
-pub const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub(crate) const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 /// `Content-Type` of the OpenMetrics text format (sent when a scraper asks for it).
-pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const OPENMETRICS_TEXT: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type Labels = Vec<(String, String)>;
 type GaugeFamily = Family<Labels, Gauge<f64, AtomicU64>>;
 type CounterFamily = Family<Labels, Counter<u64>>;
 
 /// Upper bounds (seconds) of the stall-duration histogram's buckets.
-pub const STALL_BUCKETS: [f64; 8] = [1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
+pub(crate) const STALL_BUCKETS: [f64; 8] = [1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
 
 /// Durations in fixed buckets (non-cumulative counts), counted with relaxed
 /// atomics by the sampling loop.
 #[derive(Debug)]
-pub struct DurationHistogram {
+pub(crate) struct DurationHistogram {
     bounds: &'static [f64],
     buckets: Vec<AtomicU64>,
     /// Observations above the last bound.
@@ -56,7 +58,7 @@ pub struct DurationHistogram {
 }
 
 /// Lateness of sample starts.
-pub type LatenessHistogram = DurationHistogram;
+pub(crate) type LatenessHistogram = DurationHistogram;
 
 impl Default for DurationHistogram {
     fn default() -> Self {
@@ -65,7 +67,7 @@ impl Default for DurationHistogram {
 }
 
 impl DurationHistogram {
-    pub fn new(bounds: &'static [f64]) -> Self {
+    pub(crate) fn new(bounds: &'static [f64]) -> Self {
         DurationHistogram {
             bounds,
             buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -75,7 +77,7 @@ impl DurationHistogram {
         }
     }
 
-    pub fn observe(&self, late: Duration) {
+    pub(crate) fn observe(&self, late: Duration) {
         let secs = late.as_secs_f64();
         match self.bounds.iter().position(|b| secs <= *b) {
             Some(i) => self.buckets[i].fetch_add(1, Ordering::Relaxed),
@@ -87,7 +89,7 @@ impl DurationHistogram {
     }
 
     /// Sum (seconds), count and `(upper bound, count in that bucket)`.
-    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+    pub(crate) fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
         let mut buckets: Vec<(f64, u64)> = self
             .bounds
             .iter()
@@ -126,7 +128,7 @@ fn band_index(band: Band) -> usize {
 
 /// What the daemon shares with the endpoint. The sampling loop only does
 /// relaxed atomic adds and one `try_lock` per sample.
-pub struct Feed {
+pub(crate) struct Feed {
     top_n: usize,
     bands: BandsConfig,
     latest: Mutex<Option<Arc<ProcessSamples>>>,
@@ -137,17 +139,17 @@ pub struct Feed {
     opened: [AtomicU64; 5],
     closed: [AtomicU64; 5],
     notifications: AtomicU64,
-    pub lateness: LatenessHistogram,
+    pub(crate) lateness: LatenessHistogram,
     /// Stalls recorded, by kind (`StallKind::ALL` order).
     stalls: Vec<AtomicU64>,
-    pub stall_duration: DurationHistogram,
+    pub(crate) stall_duration: DurationHistogram,
     writer: Option<WriteSender>,
     captures: Option<Arc<CaptureCounts>>,
     db_path: Option<PathBuf>,
 }
 
 impl Feed {
-    pub fn new(top_n: usize, bands: BandsConfig) -> Feed {
+    pub(crate) fn new(top_n: usize, bands: BandsConfig) -> Feed {
         Feed {
             top_n,
             bands,
@@ -169,19 +171,19 @@ impl Feed {
     }
 
     /// Export the writer's queue depth and dropped writes.
-    pub fn with_writer(mut self, writer: WriteSender) -> Feed {
+    pub(crate) fn with_writer(mut self, writer: WriteSender) -> Feed {
         self.writer = Some(writer);
         self
     }
 
     /// Export forensic captures by status.
-    pub fn with_captures(mut self, counts: Arc<CaptureCounts>) -> Feed {
+    pub(crate) fn with_captures(mut self, counts: Arc<CaptureCounts>) -> Feed {
         self.captures = Some(counts);
         self
     }
 
     /// Export the size of this database (and its WAL).
-    pub fn with_database(mut self, path: PathBuf) -> Feed {
+    pub(crate) fn with_database(mut self, path: PathBuf) -> Feed {
         self.db_path = Some(path);
         self
     }
@@ -189,7 +191,7 @@ impl Feed {
     /// One sample done: its lateness, the loop's counters and the latest
     /// sample. A scrape holding the slot makes this skip the slot (the next
     /// sample fills it); it never waits.
-    pub fn sample(
+    pub(crate) fn sample(
         &self,
         samples: &Arc<ProcessSamples>,
         critical_now: u64,
@@ -205,28 +207,28 @@ impl Feed {
         }
     }
 
-    pub fn ticks_skipped(&self, n: u64) {
+    pub(crate) fn ticks_skipped(&self, n: u64) {
         self.skipped_ticks.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn event_opened(&self, band: Band) {
+    pub(crate) fn event_opened(&self, band: Band) {
         self.opened[band_index(band)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// An event closed; `peak` is the highest band it reached.
-    pub fn event_closed(&self, peak: Band) {
+    pub(crate) fn event_closed(&self, peak: Band) {
         self.closed[band_index(peak)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A stall was recorded (counted once, when it is first reported).
-    pub fn stall(&self, kind: StallKind, duration: Duration) {
+    pub(crate) fn stall(&self, kind: StallKind, duration: Duration) {
         if let Some(i) = StallKind::ALL.iter().position(|k| *k == kind) {
             self.stalls[i].fetch_add(1, Ordering::Relaxed);
         }
         self.stall_duration.observe(duration);
     }
 
-    pub fn notification_sent(&self) {
+    pub(crate) fn notification_sent(&self) {
         self.notifications.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -243,7 +245,7 @@ impl Feed {
 /// exposition parsers) and
 /// cut to `COMMAND_LABEL_CHARS` characters. The encoder escapes `\`, `"` and
 /// newlines for the exposition format.
-pub fn command_label(command: &str) -> String {
+pub(crate) fn command_label(command: &str) -> String {
     let mut safe = String::with_capacity(command.len());
     let mut one = [0u8; 4];
     for c in command.chars() {
@@ -302,7 +304,7 @@ fn label(key: &str, value: &str) -> Labels {
 }
 
 /// Build the registry for one scrape.
-pub fn registry(feed: &Feed) -> Registry {
+pub(crate) fn registry(feed: &Feed) -> Registry {
     let mut r = Registry::with_prefix("rogue_hunter");
     r.register(
         "build",
@@ -529,7 +531,7 @@ pub fn registry(feed: &Feed) -> Registry {
 }
 
 /// The exposition text for one scrape, and its content type.
-pub fn render(feed: &Feed, openmetrics: bool) -> (String, &'static str) {
+pub(crate) fn render(feed: &Feed, openmetrics: bool) -> (String, &'static str) {
     let registry = registry(feed);
     let mut text = String::new();
     let encoded = if openmetrics {

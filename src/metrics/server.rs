@@ -24,7 +24,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
-pub enum MetricsError {
+pub(crate) enum MetricsError {
     #[error("cannot listen for metrics on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -35,7 +35,7 @@ pub enum MetricsError {
 }
 
 /// The running endpoint. Dropping it stops it like `shutdown`.
-pub struct MetricsServer {
+pub(crate) struct MetricsServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -44,7 +44,7 @@ pub struct MetricsServer {
 impl MetricsServer {
     /// Bind `addr` now (so a taken port is reported here) and serve `feed`
     /// on a new thread.
-    pub fn start(addr: SocketAddr, feed: Arc<Feed>) -> Result<MetricsServer, MetricsError> {
+    pub(crate) fn start(addr: SocketAddr, feed: Arc<Feed>) -> Result<MetricsServer, MetricsError> {
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|source| MetricsError::Bind { addr, source })?;
         listener
@@ -71,11 +71,11 @@ impl MetricsServer {
     }
 
     /// The address actually bound (the port is chosen when 0 was asked for).
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         self.stop();
     }
 
@@ -136,15 +136,15 @@ async fn serve(listener: std::net::TcpListener, feed: Arc<Feed>, mut stop: onesh
 
 /// What a request asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: String,
-    pub path: String,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) path: String,
     /// The client accepts OpenMetrics text.
-    pub openmetrics: bool,
+    pub(crate) openmetrics: bool,
 }
 
 /// Parse a request head (request line and headers, without the body).
-pub fn parse_request(head: &str) -> Option<Request> {
+pub(crate) fn parse_request(head: &str) -> Option<Request> {
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split(' ');
     let (method, target, version) = (first.next()?, first.next()?, first.next()?);
@@ -165,7 +165,7 @@ pub fn parse_request(head: &str) -> Option<Request> {
 }
 
 /// Status line, content type and body for a request.
-pub fn respond(req: Option<&Request>, feed: &Feed) -> (&'static str, &'static str, String) {
+pub(crate) fn respond(req: Option<&Request>, feed: &Feed) -> (&'static str, &'static str, String) {
     const TEXT: &str = "text/plain; charset=utf-8";
     let Some(req) = req else {
         return ("400 Bad Request", TEXT, "bad request\n".into());

@@ -61,7 +61,7 @@ super::wire_enum! {
 
 impl ProcessState {
     /// One letter, as `ps` and `top` show it.
-    pub fn letter(self) -> char {
+    pub(crate) fn letter(self) -> char {
         match self {
             ProcessState::Running => 'R',
             ProcessState::Sleeping => 'S',
@@ -113,8 +113,8 @@ pub struct MetricInfo {
     /// The JSON field name (and the CSV column).
     pub name: &'static str,
     /// Short human label (the dashboard's detail pane).
-    pub label: &'static str,
-    pub unit: Unit,
+    pub(crate) label: &'static str,
+    pub(crate) unit: Unit,
 }
 
 /// The per-process metric table, written once. Each line declares one
@@ -136,28 +136,28 @@ macro_rules! process_score {
             pub pid: u32,
             /// Process start, Unix milliseconds. With `pid` it is the identity.
             #[serde(rename = "start_time")]
-            pub start_time_ms: u64,
+            pub(crate) start_time_ms: u64,
             /// Untrusted: stored raw, escaped whenever it reaches a terminal.
             pub command: String,
             /// Unix seconds.
             #[serde(rename = "captured_at")]
-            pub captured_at_s: f64,
+            pub(crate) captured_at_s: f64,
             $($(#[$doc])* pub $name: Option<MetricValue>,)*
-            pub state: ProcessState,
-            pub priority: Option<i32>,
+            pub(crate) state: ProcessState,
+            pub(crate) priority: Option<i32>,
             /// Linux: the cgroup path (systemd unit / container). `None` elsewhere.
-            pub cgroup: Option<String>,
+            pub(crate) cgroup: Option<String>,
             /// 0-100.
             pub score: f64,
             pub band: Band,
             pub cpu_share: Option<f64>,
-            pub gpu_share: Option<f64>,
-            pub mem_share: Option<f64>,
-            pub disk_share: Option<f64>,
-            pub wakeups_share: Option<f64>,
+            pub(crate) gpu_share: Option<f64>,
+            pub(crate) mem_share: Option<f64>,
+            pub(crate) disk_share: Option<f64>,
+            pub(crate) wakeups_share: Option<f64>,
             /// Use of the dominant resource as a multiple of an even split among the
             /// processes actively using it (see docs/scoring.md).
-            pub disproportionality: f64,
+            pub(crate) disproportionality: f64,
             pub dominant_resource: Resource,
         }
 
@@ -191,7 +191,7 @@ macro_rules! process_score {
             }
 
             /// Every metric field, in `METRICS` order.
-            pub fn metrics(&self) -> [&Option<MetricValue>; METRIC_COUNT] {
+            pub(crate) fn metrics(&self) -> [&Option<MetricValue>; METRIC_COUNT] {
                 [$(&self.$name,)*]
             }
 
@@ -244,14 +244,14 @@ pub const METRIC_COUNT: usize = METRICS.len();
 /// Identity of a process across samples: PIDs are reused, start times are not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ProcessKey {
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Process start, Unix milliseconds.
     #[serde(rename = "start_time")]
-    pub start_time_ms: u64,
+    pub(crate) start_time_ms: u64,
 }
 
 impl ProcessScore {
-    pub fn key(&self) -> ProcessKey {
+    pub(crate) fn key(&self) -> ProcessKey {
         ProcessKey {
             pid: self.pid,
             start_time_ms: self.start_time_ms,
@@ -259,7 +259,7 @@ impl ProcessScore {
     }
 
     /// The share of one resource, if it was measured.
-    pub fn share(&self, resource: Resource) -> Option<f64> {
+    pub(crate) fn share(&self, resource: Resource) -> Option<f64> {
         match resource {
             Resource::Cpu => self.cpu_share,
             Resource::Gpu => self.gpu_share,
@@ -270,7 +270,7 @@ impl ProcessScore {
     }
 
     /// Current value of a metric, if measured.
-    pub fn current(metric: &Option<MetricValue>) -> Option<f64> {
+    pub(crate) fn current(metric: &Option<MetricValue>) -> Option<f64> {
         metric.map(|m| m.current)
     }
 }

@@ -7,28 +7,28 @@
 //!
 //! `Facts::gather` does the reading; `assess` is a plain function of the facts.
 
-pub mod sudoers;
+pub(crate) mod sudoers;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub const CAP_DAC_READ_SEARCH: u32 = 2;
-pub const CAP_SYS_PTRACE: u32 = 19;
-pub const CAP_SYS_ADMIN: u32 = 21;
-pub const CAP_SYSLOG: u32 = 34;
+pub(crate) const CAP_DAC_READ_SEARCH: u32 = 2;
+pub(crate) const CAP_SYS_PTRACE: u32 = 19;
+pub(crate) const CAP_SYS_ADMIN: u32 = 21;
+pub(crate) const CAP_SYSLOG: u32 = 34;
 
 /// Groups that may read the whole system journal.
-pub const JOURNAL_GROUPS: [&str; 3] = ["systemd-journal", "adm", "wheel"];
+pub(crate) const JOURNAL_GROUPS: [&str; 3] = ["systemd-journal", "adm", "wheel"];
 
 /// Which platform's sources to assess.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
+pub(crate) enum Platform {
     Linux,
     MacOs,
 }
 
 impl Platform {
-    pub fn current() -> Platform {
+    pub(crate) fn current() -> Platform {
         if cfg!(target_os = "macos") {
             Platform::MacOs
         } else {
@@ -39,24 +39,24 @@ impl Platform {
 
 /// What was found out about this process and machine.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Facts {
-    pub euid: u32,
-    pub user: String,
+pub(crate) struct Facts {
+    pub(crate) euid: u32,
+    pub(crate) user: String,
     /// Effective capability bits (Linux; `None` when unreadable).
-    pub cap_eff: Option<u64>,
-    pub groups: Vec<String>,
+    pub(crate) cap_eff: Option<u64>,
+    pub(crate) groups: Vec<String>,
     /// kernel.dmesg_restrict (Linux).
-    pub dmesg_restrict: Option<bool>,
+    pub(crate) dmesg_restrict: Option<bool>,
     /// kernel.yama.ptrace_scope (Linux, when Yama is on).
-    pub ptrace_scope: Option<u8>,
+    pub(crate) ptrace_scope: Option<u8>,
     /// Tools found in `$PATH` (or at their fixed macOS paths).
-    pub tools: BTreeMap<String, bool>,
+    pub(crate) tools: BTreeMap<String, bool>,
     /// macOS: the sudoers drop-in exists and names this user.
-    pub sudoers_rule: bool,
+    pub(crate) sudoers_rule: bool,
 }
 
 impl Facts {
-    pub fn has_cap(&self, cap: u32) -> bool {
+    pub(crate) fn has_cap(&self, cap: u32) -> bool {
         self.cap_eff.is_some_and(|bits| bits & (1u64 << cap) != 0)
     }
 
@@ -72,7 +72,7 @@ impl Facts {
     }
 
     /// Read the facts for this process.
-    pub fn gather(platform: Platform) -> Facts {
+    pub(crate) fn gather(platform: Platform) -> Facts {
         let euid = crate::sys::euid();
         let read = |p: &str| std::fs::read_to_string(p).ok();
         let mut tools = BTreeMap::new();
@@ -117,7 +117,7 @@ impl Facts {
 }
 
 /// Does a sudoers drop-in written by `perms install` grant `user` the rule?
-pub fn rule_names_user(text: &str, user: &str) -> bool {
+pub(crate) fn rule_names_user(text: &str, user: &str) -> bool {
     text.lines().any(|l| {
         let l = l.trim();
         l.starts_with(&format!("{user} ")) && l.contains(sudoers::TAILSPIN)
@@ -125,7 +125,7 @@ pub fn rule_names_user(text: &str, user: &str) -> bool {
 }
 
 /// The `CapEff:` bits of a /proc/PID/status text.
-pub fn parse_cap_eff(status: &str) -> Option<u64> {
+pub(crate) fn parse_cap_eff(status: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
@@ -135,7 +135,7 @@ pub fn parse_cap_eff(status: &str) -> Option<u64> {
 /// Does a source work?
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Works {
+pub(crate) enum Works {
     Yes,
     /// For some processes or some of the data.
     Partly,
@@ -143,7 +143,7 @@ pub enum Works {
 }
 
 impl Works {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Works::Yes => "yes",
             Works::Partly => "partly",
@@ -154,11 +154,11 @@ impl Works {
 
 /// One source (or group of sources) and whether it works, with the reason.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Capture source names as `events show --forensics` lists them.
-    pub sources: &'static str,
-    pub works: Works,
-    pub why: String,
+    pub(crate) sources: &'static str,
+    pub(crate) works: Works,
+    pub(crate) why: String,
 }
 
 fn v(sources: &'static str, works: Works, why: impl Into<String>) -> Verdict {
@@ -170,7 +170,7 @@ fn v(sources: &'static str, works: Works, why: impl Into<String>) -> Verdict {
 }
 
 /// Which forensic sources work for the process described by `f`.
-pub fn assess(platform: Platform, f: &Facts) -> Vec<Verdict> {
+pub(crate) fn assess(platform: Platform, f: &Facts) -> Vec<Verdict> {
     match platform {
         Platform::Linux => assess_linux(f),
         Platform::MacOs => assess_macos(f),

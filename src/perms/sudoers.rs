@@ -8,20 +8,20 @@
 use crate::service::{ServiceError, manager_tool};
 use std::path::{Path, PathBuf};
 
-pub const SUDOERS_DIR: &str = "/etc/sudoers.d";
-pub const FILE_NAME: &str = "rogue-hunter";
-pub const TAILSPIN: &str = "/usr/bin/tailspin";
+pub(crate) const SUDOERS_DIR: &str = "/etc/sudoers.d";
+pub(crate) const FILE_NAME: &str = "rogue-hunter";
+pub(crate) const TAILSPIN: &str = "/usr/bin/tailspin";
 
 /// The fixed directory `tailspin save` writes into for `uid` (the daemon's
 /// macOS capture source uses the same one).
-pub fn tailspin_dir_for(uid: u32) -> PathBuf {
+pub(crate) fn tailspin_dir_for(uid: u32) -> PathBuf {
     PathBuf::from(format!("/var/tmp/rogue-hunter-{uid}"))
 }
 
 /// A user name sudoers can carry without quoting: letters, digits, `.`, `_`,
 /// `-` (not first), and not spelled like an alias (`ALL`, `ADMINS`: upper
 /// case, digits and `_`), which sudoers would read as a group of users.
-pub fn valid_user_name(name: &str) -> bool {
+pub(crate) fn valid_user_name(name: &str) -> bool {
     let alias_like = name.starts_with(|c: char| c.is_ascii_uppercase())
         && name
             .chars()
@@ -38,7 +38,7 @@ pub fn valid_user_name(name: &str) -> bool {
 /// The drop-in for `user` (uid `uid`). The argument pattern names the
 /// capture files the daemon writes, so the rule cannot be used to write a
 /// file of any other name.
-pub fn rule(user: &str, uid: u32) -> Result<String, ServiceError> {
+pub(crate) fn rule(user: &str, uid: u32) -> Result<String, ServiceError> {
     if !valid_user_name(user) {
         return Err(ServiceError::Usage(format!(
             "user name \"{}\" has characters a sudoers rule cannot carry safely",
@@ -56,7 +56,7 @@ pub fn rule(user: &str, uid: u32) -> Result<String, ServiceError> {
 }
 
 /// Where the drop-in goes (`ROGUE_HUNTER_SUDOERS_DIR` for tests).
-pub fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("ROGUE_HUNTER_SUDOERS_DIR")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
@@ -64,7 +64,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// `visudo`, if installed.
-pub fn visudo() -> Option<PathBuf> {
+pub(crate) fn visudo() -> Option<PathBuf> {
     ["/usr/sbin/visudo", "/usr/bin/visudo", "/sbin/visudo"]
         .iter()
         .map(PathBuf::from)
@@ -73,28 +73,28 @@ pub fn visudo() -> Option<PathBuf> {
 }
 
 /// Check a sudoers file with `visudo -cf`.
-pub fn check(visudo: &Path, file: &Path) -> Result<(), ServiceError> {
+pub(crate) fn check(visudo: &Path, file: &Path) -> Result<(), ServiceError> {
     let r = manager_tool(visudo)
         .args(["-c", "-f"])
         .arg(file)
         .output()
-        .map_err(|e| {
-            ServiceError::Io(format!("cannot run {}: {}", visudo.display(), e.reason()))
+        .map_err(|source| ServiceError::Tool {
+            tool: visudo.to_path_buf(),
+            source,
         })?;
     if r.success() {
         Ok(())
     } else {
-        Err(ServiceError::Io(format!(
-            "visudo rejected the generated rule for {}: {}",
-            file.display(),
-            crate::format::escape(&r.why())
-        )))
+        Err(ServiceError::Rejected {
+            file: file.to_path_buf(),
+            why: crate::format::escape(&r.why()),
+        })
     }
 }
 
 /// What `install` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Installed {
+pub(crate) enum Installed {
     Created,
     Unchanged,
     Replaced,
@@ -104,7 +104,7 @@ pub enum Installed {
 /// (sudo skips names with a dot), mode 0440, check it with `visudo`, rename.
 /// On any failure the temporary file is removed and the old file (if any)
 /// is untouched.
-pub fn install(dir: &Path, content: &str, visudo: &Path) -> Result<Installed, ServiceError> {
+pub(crate) fn install(dir: &Path, content: &str, visudo: &Path) -> Result<Installed, ServiceError> {
     let target = dir.join(FILE_NAME);
     let existing = std::fs::read_to_string(&target).ok();
     if existing.as_deref() == Some(content) {
@@ -116,11 +116,10 @@ pub fn install(dir: &Path, content: &str, visudo: &Path) -> Result<Installed, Se
     let result = write_new(&tmp, content)
         .and_then(|_| check(visudo, &tmp))
         .and_then(|_| {
-            std::fs::rename(&tmp, &target).map_err(|e| {
-                ServiceError::Io(format!(
-                    "cannot move the rule into {}: {e}",
-                    target.display()
-                ))
+            std::fs::rename(&tmp, &target).map_err(|source| ServiceError::File {
+                action: "move the rule into",
+                path: target.clone(),
+                source,
             })
         });
     if result.is_err() {
@@ -144,7 +143,11 @@ fn write_new(path: &Path, content: &str) -> Result<(), ServiceError> {
         .mode(0o440)
         .open(path)
         .and_then(|mut f| f.write_all(content.as_bytes()).and_then(|_| f.sync_all()))
-        .map_err(|e| ServiceError::Io(format!("cannot write {}: {e}", path.display())))
+        .map_err(|source| ServiceError::File {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

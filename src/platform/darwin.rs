@@ -20,16 +20,18 @@ use std::collections::HashMap;
 /// the kernel. Intel Macs answer 1/1; Apple Silicon answers 125/3 (24 MHz ticks).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timebase {
-    pub numer: u32,
-    pub denom: u32,
+pub(crate) struct Timebase {
+    pub(crate) numer: u32,
+    pub(crate) denom: u32,
 }
 
 impl Timebase {
     /// Ticks are already nanoseconds (Intel Macs).
-    pub const NANOSECONDS: Timebase = Timebase { numer: 1, denom: 1 };
-    /// Apple Silicon: one tick is 125/3 ns (41.67 ns).
-    pub const APPLE_SILICON: Timebase = Timebase {
+    pub(crate) const NANOSECONDS: Timebase = Timebase { numer: 1, denom: 1 };
+    /// Apple Silicon: one tick is 125/3 ns (41.67 ns). The binding asks the
+    /// kernel (`mach_timebase_info`); tests use this.
+    #[cfg(test)]
+    pub(crate) const APPLE_SILICON: Timebase = Timebase {
         numer: 125,
         denom: 3,
     };
@@ -37,7 +39,7 @@ impl Timebase {
     /// Convert mach absolute-time ticks to nanoseconds, without overflow (the
     /// product is taken in 128 bits; a result past `u64::MAX` saturates). A
     /// zero numerator or denominator (a failed query) counts as 1/1.
-    pub fn ticks_to_ns(self, ticks: u64) -> u64 {
+    pub(crate) fn ticks_to_ns(self, ticks: u64) -> u64 {
         if self.numer == 0 || self.denom == 0 {
             return ticks;
         }
@@ -55,84 +57,84 @@ impl Default for Timebase {
 /// The `rusage_info_v4` fields the collector uses (`proc_pid_rusage`). Times
 /// are mach ticks, as the kernel gives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RawRusage {
-    pub user_time: u64,
-    pub system_time: u64,
-    pub pkg_idle_wkups: u64,
-    pub interrupt_wkups: u64,
-    pub pageins: u64,
-    pub phys_footprint: u64,
-    pub diskio_bytesread: u64,
-    pub diskio_byteswritten: u64,
-    pub cpu_time_qos_user_interactive: u64,
-    pub lifetime_max_phys_footprint: u64,
-    pub instructions: u64,
-    pub cycles: u64,
+pub(crate) struct RawRusage {
+    pub(crate) user_time: u64,
+    pub(crate) system_time: u64,
+    pub(crate) pkg_idle_wkups: u64,
+    pub(crate) interrupt_wkups: u64,
+    pub(crate) pageins: u64,
+    pub(crate) phys_footprint: u64,
+    pub(crate) diskio_bytesread: u64,
+    pub(crate) diskio_byteswritten: u64,
+    pub(crate) cpu_time_qos_user_interactive: u64,
+    pub(crate) lifetime_max_phys_footprint: u64,
+    pub(crate) instructions: u64,
+    pub(crate) cycles: u64,
     /// Nanojoules.
-    pub billed_energy: u64,
-    pub runnable_time: u64,
+    pub(crate) billed_energy: u64,
+    pub(crate) runnable_time: u64,
 }
 
 /// The `proc_taskinfo` fields the collector uses (`PROC_PIDTASKINFO`). The
 /// kernel's counters are 32-bit `integer_t`s; `total_*` are mach ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RawTaskInfo {
-    pub resident_size: u64,
-    pub total_user: u64,
-    pub total_system: u64,
-    pub faults: i32,
-    pub pageins: i32,
-    pub messages_sent: i32,
-    pub messages_received: i32,
-    pub syscalls_mach: i32,
-    pub syscalls_unix: i32,
-    pub csw: i32,
-    pub threadnum: i32,
-    pub numrunning: i32,
-    pub priority: i32,
+pub(crate) struct RawTaskInfo {
+    pub(crate) resident_size: u64,
+    pub(crate) total_user: u64,
+    pub(crate) total_system: u64,
+    pub(crate) faults: i32,
+    pub(crate) pageins: i32,
+    pub(crate) messages_sent: i32,
+    pub(crate) messages_received: i32,
+    pub(crate) syscalls_mach: i32,
+    pub(crate) syscalls_unix: i32,
+    pub(crate) csw: i32,
+    pub(crate) threadnum: i32,
+    pub(crate) numrunning: i32,
+    pub(crate) priority: i32,
 }
 
 /// The `proc_bsdinfo` fields the collector uses (`PROC_PIDTBSDINFO`), names
 /// already decoded (see `c_name`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RawBsdInfo {
+pub(crate) struct RawBsdInfo {
     /// `pbi_status`: `SIDL`, `SRUN`, `SSLEEP`, `SSTOP` or `SZOMB`.
-    pub status: u32,
+    pub(crate) status: u32,
     /// `pbi_comm`: the executable's name, at most 16 bytes.
-    pub comm: String,
+    pub(crate) comm: String,
     /// `pbi_name`: the longer name `proc_name` returns, at most 32 bytes.
-    pub name: String,
-    pub start_tvsec: u64,
-    pub start_tvusec: u64,
+    pub(crate) name: String,
+    pub(crate) start_tvsec: u64,
+    pub(crate) start_tvusec: u64,
 }
 
 /// `<sys/proc.h>` process states (`pbi_status`).
-pub const SIDL: u32 = 1;
-pub const SRUN: u32 = 2;
-pub const SSLEEP: u32 = 3;
-pub const SSTOP: u32 = 4;
-pub const SZOMB: u32 = 5;
+pub(crate) const SIDL: u32 = 1;
+pub(crate) const SRUN: u32 = 2;
+pub(crate) const SSLEEP: u32 = 3;
+pub(crate) const SSTOP: u32 = 4;
+pub(crate) const SZOMB: u32 = 5;
 
 /// Everything the macOS source read for one process in one scan. `rusage` and
 /// `task` are `None` when the kernel refused (`EPERM` for other users'
 /// processes unless root) or the process vanished mid-read.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct DarwinReading {
-    pub pid: u32,
-    pub bsd: RawBsdInfo,
-    pub command: String,
-    pub rusage: Option<RawRusage>,
-    pub task: Option<RawTaskInfo>,
+pub(crate) struct DarwinReading {
+    pub(crate) pid: u32,
+    pub(crate) bsd: RawBsdInfo,
+    pub(crate) command: String,
+    pub(crate) rusage: Option<RawRusage>,
+    pub(crate) task: Option<RawTaskInfo>,
     /// Accumulated GPU time from IOKit, ns; `None` when the process holds no
     /// GPU client (or the machine reports none).
-    pub gpu_time_ns: Option<u64>,
+    pub(crate) gpu_time_ns: Option<u64>,
 }
 
 /// Map `pbi_status` to the portable state. A live process is `SRUN` for the
 /// kernel whatever its threads do, so when the task info is readable its
 /// running-thread count splits `SRUN` into running and sleeping (as `ps` does
 /// from thread states). `SIDL` (being forked) counts as running.
-pub fn state_from_status(status: u32, running_threads: Option<i32>) -> ProcessState {
+pub(crate) fn state_from_status(status: u32, running_threads: Option<i32>) -> ProcessState {
     match status {
         SIDL => ProcessState::Running,
         SRUN => match running_threads {
@@ -155,7 +157,7 @@ fn counter(v: i32) -> u64 {
 /// Decode a fixed-size, NUL-padded C name (`pbi_comm`, `pbi_name`, a path
 /// buffer): bytes up to the first NUL, invalid UTF-8 replaced. The text stays
 /// raw otherwise: escaping happens at the terminal.
-pub fn c_name(bytes: &[u8]) -> String {
+pub(crate) fn c_name(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
@@ -164,7 +166,7 @@ pub fn c_name(bytes: &[u8]) -> String {
 /// by spaces like a Linux command line. Layout: `argc` (native `int`), the
 /// executable path, NUL padding, then `argc` NUL-terminated arguments, then
 /// the environment (never read). `None` when malformed or empty.
-pub fn parse_procargs2(buf: &[u8]) -> Option<String> {
+pub(crate) fn parse_procargs2(buf: &[u8]) -> Option<String> {
     let argc = i32::from_ne_bytes(buf.get(..4)?.try_into().ok()?);
     if argc <= 0 {
         return None;
@@ -195,7 +197,7 @@ pub fn parse_procargs2(buf: &[u8]) -> Option<String> {
 /// The command string for a process: its arguments when readable (own
 /// processes, or root), else its executable path, else `pbi_name`, else
 /// `pbi_comm`, else `[pid]`.
-pub fn choose_command(
+pub(crate) fn choose_command(
     pid: u32,
     args: Option<String>,
     path: Option<String>,
@@ -209,7 +211,7 @@ pub fn choose_command(
 }
 
 /// Process start, Unix milliseconds, from `pbi_start_tvsec`/`pbi_start_tvusec`.
-pub fn start_time_ms(bsd: &RawBsdInfo) -> u64 {
+pub(crate) fn start_time_ms(bsd: &RawBsdInfo) -> u64 {
     bsd.start_tvsec
         .saturating_mul(1000)
         .saturating_add(bsd.start_tvusec / 1000)
@@ -222,7 +224,7 @@ pub fn start_time_ms(bsd: &RawBsdInfo) -> u64 {
 /// Hardware counters (instructions, cycles, energy) read 0 where the machine
 /// has none (Intel Macs, VMs): a process that has used CPU time but shows zero
 /// cycles reports `None` for them rather than a fake zero.
-pub fn to_raw_process(reading: DarwinReading, timebase: Timebase, now: f64) -> RawProcess {
+pub(crate) fn to_raw_process(reading: DarwinReading, timebase: Timebase, now: f64) -> RawProcess {
     let DarwinReading {
         pid,
         bsd,
@@ -277,7 +279,7 @@ pub fn to_raw_process(reading: DarwinReading, timebase: Timebase, now: f64) -> R
 }
 
 /// The PID in an IOKit `IOUserClientCreator` value, `"pid 123, Safari"` → 123.
-pub fn parse_creator_pid(creator: &str) -> Option<u32> {
+pub(crate) fn parse_creator_pid(creator: &str) -> Option<u32> {
     let rest = creator.trim_start().strip_prefix("pid")?.trim_start();
     let digits = rest
         .find(|c: char| !c.is_ascii_digit())
@@ -289,7 +291,7 @@ pub fn parse_creator_pid(creator: &str) -> Option<u32> {
 /// is its `IOUserClientCreator` string and the `accumulatedGPUTime` values of
 /// its `AppUsage` entries (ns). A process can hold several clients; clients
 /// whose creator names no PID are skipped.
-pub fn gpu_time_by_pid<'a, I>(clients: I) -> HashMap<u32, u64>
+pub(crate) fn gpu_time_by_pid<'a, I>(clients: I) -> HashMap<u32, u64>
 where
     I: IntoIterator<Item = (&'a str, &'a [u64])>,
 {

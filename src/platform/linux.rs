@@ -86,7 +86,7 @@ impl LinuxSource {
     }
 
     /// A source over another procfs mount (tests and containers).
-    pub fn with_root(root: &Path) -> std::io::Result<LinuxSource> {
+    pub(crate) fn with_root(root: &Path) -> std::io::Result<LinuxSource> {
         let stat = std::fs::read_to_string(root.join("stat"))?;
         let boot_secs = parse::boot_time(&stat).ok_or_else(|| {
             std::io::Error::new(ErrorKind::InvalidData, "no btime line in /proc/stat")
@@ -115,7 +115,9 @@ impl LinuxSource {
 
     /// Whether the deep pass reads GPU time from DRM fdinfo. Default: when
     /// `/dev/dri` exists (without a DRM device the walk would only cost).
-    pub fn set_drm_fdinfo(&mut self, enabled: bool) {
+    /// Only tests override it.
+    #[cfg(test)]
+    pub(crate) fn set_drm_fdinfo(&mut self, enabled: bool) {
         self.drm = enabled;
     }
 

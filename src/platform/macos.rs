@@ -341,7 +341,7 @@ fn raw_rusage(r: &libc::rusage_info_v4) -> RawRusage {
 }
 
 /// Reads libproc, sysctl and IOKit for `collect`.
-pub struct MacSource {
+pub(crate) struct MacSource {
     timebase: Timebase,
     cpu_count: usize,
     boot_time_ms: u64,
@@ -354,11 +354,14 @@ pub struct MacSource {
 }
 
 impl MacSource {
-    pub fn new() -> Result<MacSource, String> {
+    pub(crate) fn new() -> Result<MacSource, super::SourceError> {
         // SAFETY: kern.boottime is a struct timeval, plain integers.
         let boot: libc::timeval =
             unsafe { sysctl_value(&mut [libc::CTL_KERN, libc::KERN_BOOTTIME]) }.ok_or_else(
-                || format!("sysctl kern.boottime: {}", std::io::Error::last_os_error()),
+                || super::SourceError::Sysctl {
+                    name: "kern.boottime",
+                    source: std::io::Error::last_os_error(),
+                },
             )?;
         let boot_time_ms = u64::try_from(boot.tv_sec).unwrap_or(0) * 1000
             + u64::try_from(boot.tv_usec).unwrap_or(0) / 1000;

@@ -6,7 +6,11 @@
 //! libproc/IOKit values → `RawProcess`). Only the system calls are gated:
 //! `linux` on Linux, `macos` on macOS.
 
-pub mod darwin;
+// Compiled and tested on every platform; only the macOS binding calls it.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) mod darwin;
+// Compiled and tested on every platform; only the Linux binding calls it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub mod parse;
 pub mod probe;
 mod raw;
@@ -15,7 +19,7 @@ mod raw;
 pub mod linux;
 
 #[cfg(target_os = "macos")]
-pub mod macos;
+pub(crate) mod macos;
 
 pub use parse::parse_psi;
 pub use raw::{
@@ -23,29 +27,44 @@ pub use raw::{
     SystemInfo,
 };
 
+/// Why the platform's process source cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// `/proc` (or its `stat`) is unreadable.
+    #[cfg(target_os = "linux")]
+    #[error("cannot read /proc: {0}")]
+    Proc(std::io::Error),
+    /// A sysctl the process table needs failed.
+    #[cfg(target_os = "macos")]
+    #[error("cannot read the process table: sysctl {name}: {source}")]
+    Sysctl {
+        name: &'static str,
+        source: std::io::Error,
+    },
+    /// No collector exists for this OS.
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    #[error("no process collector is built for {0} yet")]
+    Unsupported(&'static str),
+}
+
 /// The process source for the platform this binary runs on.
 #[cfg(target_os = "linux")]
-pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, String> {
+pub(crate) fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
     linux::LinuxSource::new()
         .map(|s| Box::new(s) as Box<dyn ProcessSource + Send>)
-        .map_err(|e| format!("cannot read /proc: {e}"))
+        .map_err(SourceError::Proc)
 }
 
 /// The process source for the platform this binary runs on.
 #[cfg(target_os = "macos")]
-pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, String> {
-    macos::MacSource::new()
-        .map(|s| Box::new(s) as Box<dyn ProcessSource + Send>)
-        .map_err(|e| format!("cannot read the process table: {e}"))
+pub(crate) fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
+    macos::MacSource::new().map(|s| Box::new(s) as Box<dyn ProcessSource + Send>)
 }
 
 /// The process source for the platform this binary runs on.
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-pub fn native_source() -> Result<Box<dyn ProcessSource + Send>, String> {
-    Err(format!(
-        "no process collector is built for {} yet",
-        std::env::consts::OS
-    ))
+pub(crate) fn native_source() -> Result<Box<dyn ProcessSource + Send>, SourceError> {
+    Err(SourceError::Unsupported(std::env::consts::OS))
 }
 
 impl<T: ProcessSource + ?Sized> ProcessSource for Box<T> {

@@ -6,26 +6,26 @@ use crate::model::ProcessState;
 
 /// The fields of `/proc/PID/stat` the collector uses.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProcStat {
-    pub comm: String,
-    pub state: u8,
-    pub ppid: u32,
-    pub minflt: u64,
-    pub majflt: u64,
+pub(crate) struct ProcStat {
+    pub(crate) comm: String,
+    pub(crate) state: u8,
+    pub(crate) ppid: u32,
+    pub(crate) minflt: u64,
+    pub(crate) majflt: u64,
     /// Clock ticks, whole process (all threads).
-    pub utime: u64,
-    pub stime: u64,
-    pub priority: i64,
-    pub nice: i64,
-    pub num_threads: u64,
+    pub(crate) utime: u64,
+    pub(crate) stime: u64,
+    pub(crate) priority: i64,
+    pub(crate) nice: i64,
+    pub(crate) num_threads: u64,
     /// Clock ticks after boot.
-    pub start_ticks: u64,
-    pub rss_pages: i64,
+    pub(crate) start_ticks: u64,
+    pub(crate) rss_pages: i64,
 }
 
 /// Parse `/proc/PID/stat`. The command sits in parentheses and may itself hold
 /// spaces and parentheses, so fields are counted from the *last* `)`.
-pub fn parse_stat(buf: &[u8]) -> Option<ProcStat> {
+pub(crate) fn parse_stat(buf: &[u8]) -> Option<ProcStat> {
     let (comm, fields) = parse_stat_fields(buf)?;
     Some(ProcStat {
         comm: String::from_utf8_lossy(comm).into_owned(),
@@ -36,7 +36,7 @@ pub fn parse_stat(buf: &[u8]) -> Option<ProcStat> {
 /// `parse_stat` without allocating: the command's bytes and the numeric fields
 /// (with an empty `comm`). Used on the sampling path, where the command is
 /// already known.
-pub fn parse_stat_fields(buf: &[u8]) -> Option<(&[u8], ProcStat)> {
+pub(crate) fn parse_stat_fields(buf: &[u8]) -> Option<(&[u8], ProcStat)> {
     let open = buf.iter().position(|&b| b == b'(')?;
     let close = buf.iter().rposition(|&b| b == b')')?;
     if close < open {
@@ -106,22 +106,18 @@ fn next_int(b: &[u8]) -> Option<(i64, &[u8])> {
 
 /// `/proc/PID/io`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ProcIo {
-    pub rchar: u64,
-    pub wchar: u64,
-    pub syscr: u64,
-    pub syscw: u64,
-    pub read_bytes: u64,
-    pub write_bytes: u64,
-    pub cancelled_write_bytes: u64,
+pub(crate) struct ProcIo {
+    pub(crate) rchar: u64,
+    pub(crate) wchar: u64,
+    pub(crate) syscr: u64,
+    pub(crate) syscw: u64,
+    pub(crate) read_bytes: u64,
+    pub(crate) write_bytes: u64,
+    pub(crate) cancelled_write_bytes: u64,
 }
 
-pub fn parse_io(text: &str) -> Option<ProcIo> {
-    parse_io_bytes(text.as_bytes())
-}
-
-/// `parse_io` over raw bytes (the sampling path reads bytes).
-pub fn parse_io_bytes(buf: &[u8]) -> Option<ProcIo> {
+/// `/proc/PID/io`, as raw bytes (the sampling path reads bytes).
+pub(crate) fn parse_io_bytes(buf: &[u8]) -> Option<ProcIo> {
     let mut io = ProcIo::default();
     let mut seen = 0;
     for line in buf.split(|&b| b == b'\n') {
@@ -149,16 +145,16 @@ pub fn parse_io_bytes(buf: &[u8]) -> Option<ProcIo> {
 
 /// `/proc/PID/schedstat` (and `/proc/PID/task/TID/schedstat`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SchedStat {
+pub(crate) struct SchedStat {
     /// Time spent on a CPU, ns.
-    pub run_ns: u64,
+    pub(crate) run_ns: u64,
     /// Time spent runnable but waiting for a CPU, ns.
-    pub wait_ns: u64,
+    pub(crate) wait_ns: u64,
     /// Times scheduled onto a CPU.
-    pub timeslices: u64,
+    pub(crate) timeslices: u64,
 }
 
-pub fn parse_schedstat(text: &str) -> Option<SchedStat> {
+pub(crate) fn parse_schedstat(text: &str) -> Option<SchedStat> {
     let mut it = text.split_ascii_whitespace().map(|f| f.parse::<u64>().ok());
     Some(SchedStat {
         run_ns: it.next()??,
@@ -169,16 +165,16 @@ pub fn parse_schedstat(text: &str) -> Option<SchedStat> {
 
 /// The fields of `/proc/PID/status` the collector uses.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ProcStatus {
-    pub vm_hwm_kb: Option<u64>,
-    pub vm_rss_kb: Option<u64>,
-    pub threads: Option<u64>,
+pub(crate) struct ProcStatus {
+    pub(crate) vm_hwm_kb: Option<u64>,
+    pub(crate) vm_rss_kb: Option<u64>,
+    pub(crate) threads: Option<u64>,
     /// Main thread only (for the whole process, sum `task/*/status`).
-    pub voluntary_ctxt_switches: Option<u64>,
-    pub nonvoluntary_ctxt_switches: Option<u64>,
+    pub(crate) voluntary_ctxt_switches: Option<u64>,
+    pub(crate) nonvoluntary_ctxt_switches: Option<u64>,
 }
 
-pub fn parse_status(text: &str) -> ProcStatus {
+pub(crate) fn parse_status(text: &str) -> ProcStatus {
     let mut s = ProcStatus::default();
     for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else {
@@ -204,7 +200,7 @@ pub fn parse_status(text: &str) -> ProcStatus {
 
 /// The cgroup a process belongs to: the unified (v2) path when there is one,
 /// else the systemd named hierarchy, else the first non-root controller path.
-pub fn parse_cgroup(text: &str) -> Option<String> {
+pub(crate) fn parse_cgroup(text: &str) -> Option<String> {
     let mut systemd = None;
     let mut any = None;
     for line in text.lines() {
@@ -226,7 +222,7 @@ pub fn parse_cgroup(text: &str) -> Option<String> {
 }
 
 /// `btime` (boot time, Unix seconds) from `/proc/stat`.
-pub fn boot_time(stat: &str) -> Option<u64> {
+pub(crate) fn boot_time(stat: &str) -> Option<u64> {
     stat.lines()
         .find_map(|l| l.strip_prefix("btime "))
         .and_then(|v| v.trim().parse().ok())
@@ -243,7 +239,7 @@ pub fn meminfo_total_bytes(text: &str) -> Option<u64> {
 
 /// Turn a NUL-separated command line into one display string (arguments joined
 /// by spaces). The text stays raw: escaping happens at the terminal.
-pub fn cmdline_to_command(text: &str) -> String {
+pub(crate) fn cmdline_to_command(text: &str) -> String {
     let trimmed = text.trim_end_matches('\0');
     let mut out = String::with_capacity(trimmed.len().min(512));
     for (i, arg) in trimmed.split('\0').enumerate() {
@@ -259,7 +255,7 @@ pub fn cmdline_to_command(text: &str) -> String {
 }
 
 /// Map a `/proc/PID/stat` state letter to the portable state.
-pub fn state_from_letter(letter: u8) -> ProcessState {
+pub(crate) fn state_from_letter(letter: u8) -> ProcessState {
     match letter {
         b'R' => ProcessState::Running,
         b'S' => ProcessState::Sleeping,
@@ -276,15 +272,15 @@ pub fn state_from_letter(letter: u8) -> ProcessState {
 /// client usage stats: `drm-driver`, `drm-pdev`, `drm-client-id`,
 /// `drm-engine-<name>: <N> ns`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DrmClient {
-    pub driver: String,
+pub(crate) struct DrmClient {
+    pub(crate) driver: String,
     /// The device (PCI address) when the driver says; client ids are unique
     /// per device, not necessarily across devices.
-    pub pdev: Option<String>,
-    pub client_id: u64,
+    pub(crate) pdev: Option<String>,
+    pub(crate) client_id: u64,
     /// Busy time summed over the client's engines, ns. `None` when the driver
     /// reports no engine time (some report cycles only).
-    pub engine_ns: Option<u64>,
+    pub(crate) engine_ns: Option<u64>,
 }
 
 /// Parse one fdinfo file. `None` for descriptors that are not DRM clients (no
@@ -292,7 +288,7 @@ pub struct DrmClient {
 /// `drm-engine-<name>: <N> ns`; `drm-engine-capacity-<name>` (an engine count),
 /// memory (`drm-memory-*`, `drm-*-memory`) and cycle lines are not time and are
 /// skipped.
-pub fn parse_drm_fdinfo(text: &str) -> Option<DrmClient> {
+pub(crate) fn parse_drm_fdinfo(text: &str) -> Option<DrmClient> {
     let mut driver = None;
     let mut pdev = None;
     let mut client_id = None;
@@ -334,7 +330,7 @@ pub fn parse_drm_fdinfo(text: &str) -> Option<DrmClient> {
 /// client counted once (several descriptors can share one client, identified
 /// by driver, device and `drm-client-id`; the largest reading wins), then
 /// summed over clients. `None` when no client reports engine time.
-pub fn drm_gpu_time_ns(clients: &[DrmClient]) -> Option<u64> {
+pub(crate) fn drm_gpu_time_ns(clients: &[DrmClient]) -> Option<u64> {
     let mut seen: Vec<(&str, Option<&str>, u64, u64)> = Vec::with_capacity(clients.len());
     for c in clients {
         let Some(ns) = c.engine_ns else {
@@ -415,10 +411,10 @@ mod tests {
 
     #[test]
     fn io_fields() {
-        let io = parse_io("rchar: 6976\nwchar: 5\nsyscr: 10\nsyscw: 2\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n").unwrap();
+        let io = parse_io_bytes(b"rchar: 6976\nwchar: 5\nsyscr: 10\nsyscw: 2\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n").unwrap();
         assert_eq!(io.read_bytes + io.write_bytes, 12288);
         assert_eq!(io.syscr + io.syscw, 12);
-        assert!(parse_io("").is_none());
+        assert!(parse_io_bytes(b"").is_none());
         assert_eq!(
             parse_io_bytes(b"read_bytes: 7\nwrite_bytes: 8\n")
                 .map(|i| i.read_bytes + i.write_bytes),

@@ -7,10 +7,10 @@ use crate::model::{ProcessKey, ProcessState, StallKind};
 /// What the machine is, as the platform reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SystemInfo {
-    pub cpu_count: usize,
-    pub mem_total_bytes: Option<u64>,
+    pub(crate) cpu_count: usize,
+    pub(crate) mem_total_bytes: Option<u64>,
     /// Unix milliseconds.
-    pub boot_time_ms: u64,
+    pub(crate) boot_time_ms: u64,
 }
 
 /// Counters that are read on their own schedule (Linux: `status`, `schedstat`
@@ -19,51 +19,51 @@ pub struct SystemInfo {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeepCounters {
     /// Unix seconds when these were read.
-    pub read_at: f64,
+    pub(crate) read_at: f64,
     /// Context switches, voluntary + involuntary, all threads.
-    pub csw: Option<u64>,
+    pub(crate) csw: Option<u64>,
     /// Voluntary context switches, all threads (the wakeups proxy on Linux).
-    pub wakeups: Option<u64>,
+    pub(crate) wakeups: Option<u64>,
     /// Time runnable but waiting for a CPU, ns, all threads.
-    pub runnable_ns: Option<u64>,
-    pub peak_resident_bytes: Option<u64>,
-    pub cgroup: Option<String>,
+    pub(crate) runnable_ns: Option<u64>,
+    pub(crate) peak_resident_bytes: Option<u64>,
+    pub(crate) cgroup: Option<String>,
     /// GPU busy time, ns, where reading it is expensive (Linux DRM fdinfo).
     /// Used only when `RawProcess::gpu_time_ns` is `None`.
-    pub gpu_time_ns: Option<u64>,
+    pub(crate) gpu_time_ns: Option<u64>,
 }
 
 /// One process as the platform read it: cumulative counters and gauges, no
 /// rates. `None` = could not be measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawProcess {
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Unix milliseconds.
-    pub start_time_ms: u64,
-    pub command: String,
-    pub state: ProcessState,
-    pub priority: Option<i32>,
+    pub(crate) start_time_ms: u64,
+    pub(crate) command: String,
+    pub(crate) state: ProcessState,
+    pub(crate) priority: Option<i32>,
     /// User + system CPU time, ns, all threads.
-    pub cpu_time_ns: Option<u64>,
-    pub resident_bytes: Option<u64>,
-    pub faults: Option<u64>,
-    pub pageins: Option<u64>,
+    pub(crate) cpu_time_ns: Option<u64>,
+    pub(crate) resident_bytes: Option<u64>,
+    pub(crate) faults: Option<u64>,
+    pub(crate) pageins: Option<u64>,
     /// Bytes read from and written to storage.
-    pub disk_bytes: Option<u64>,
-    pub syscalls: Option<u64>,
-    pub threads: Option<u64>,
-    pub gpu_time_ns: Option<u64>,
-    pub mach_msgs: Option<u64>,
-    pub instructions: Option<u64>,
-    pub cycles: Option<u64>,
+    pub(crate) disk_bytes: Option<u64>,
+    pub(crate) syscalls: Option<u64>,
+    pub(crate) threads: Option<u64>,
+    pub(crate) gpu_time_ns: Option<u64>,
+    pub(crate) mach_msgs: Option<u64>,
+    pub(crate) instructions: Option<u64>,
+    pub(crate) cycles: Option<u64>,
     /// Energy, nanojoules.
-    pub energy_nj: Option<u64>,
-    pub qos_interactive_ns: Option<u64>,
-    pub deep: Option<DeepCounters>,
+    pub(crate) energy_nj: Option<u64>,
+    pub(crate) qos_interactive_ns: Option<u64>,
+    pub(crate) deep: Option<DeepCounters>,
 }
 
 impl RawProcess {
-    pub fn new(pid: u32, start_time_ms: u64, command: String) -> RawProcess {
+    pub(crate) fn new(pid: u32, start_time_ms: u64, command: String) -> RawProcess {
         RawProcess {
             pid,
             start_time_ms,
@@ -87,7 +87,7 @@ impl RawProcess {
         }
     }
 
-    pub fn key(&self) -> ProcessKey {
+    pub(crate) fn key(&self) -> ProcessKey {
         ProcessKey {
             pid: self.pid,
             start_time_ms: self.start_time_ms,
@@ -108,20 +108,20 @@ pub trait ProcessSource {
 /// PSI `total=` counters of one resource, microseconds since boot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PsiTotal {
-    pub some_us: Option<u64>,
-    pub full_us: Option<u64>,
+    pub(crate) some_us: Option<u64>,
+    pub(crate) full_us: Option<u64>,
 }
 
 /// The machine's (or one cgroup's) PSI totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PsiTotals {
-    pub cpu: Option<PsiTotal>,
-    pub memory: Option<PsiTotal>,
-    pub io: Option<PsiTotal>,
+    pub(crate) cpu: Option<PsiTotal>,
+    pub(crate) memory: Option<PsiTotal>,
+    pub(crate) io: Option<PsiTotal>,
 }
 
 impl PsiTotals {
-    pub fn get(&self, kind: StallKind) -> Option<PsiTotal> {
+    pub(crate) fn get(&self, kind: StallKind) -> Option<PsiTotal> {
         match kind {
             StallKind::Cpu => self.cpu,
             StallKind::Memory => self.memory,
@@ -136,11 +136,11 @@ impl PsiTotals {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct OwnCounters {
     /// schedstat run delay of the sampling (main) thread, ns.
-    pub run_delay_ns: Option<u64>,
+    pub(crate) run_delay_ns: Option<u64>,
     /// Major page faults of the process.
-    pub major_faults: Option<u64>,
+    pub(crate) major_faults: Option<u64>,
     /// Its cgroup's CPU-quota throttled time, ns.
-    pub throttled_ns: Option<u64>,
+    pub(crate) throttled_ns: Option<u64>,
 }
 
 /// One reading of the two clocks. `monotonic_s` stops while the machine is
@@ -148,6 +148,6 @@ pub struct OwnCounters {
 /// `boottime_s` keeps counting (`CLOCK_BOOTTIME`, `mach_continuous_time`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClockReading {
-    pub monotonic_s: f64,
-    pub boottime_s: f64,
+    pub(crate) monotonic_s: f64,
+    pub(crate) boottime_s: f64,
 }

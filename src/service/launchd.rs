@@ -7,12 +7,12 @@ use super::{Scope, UnitSpec};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-pub const LABEL: &str = "com.rogue-hunter.daemon";
-pub const PLIST_NAME: &str = "com.rogue-hunter.daemon.plist";
-pub const LAUNCHCTL: &str = "/bin/launchctl";
+pub(crate) const LABEL: &str = "com.rogue-hunter.daemon";
+pub(crate) const PLIST_NAME: &str = "com.rogue-hunter.daemon.plist";
+pub(crate) const LAUNCHCTL: &str = "/bin/launchctl";
 
 /// Escape text for an XML text node.
-pub fn xml_escape(text: &str) -> String {
+pub(crate) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -30,7 +30,7 @@ pub fn xml_escape(text: &str) -> String {
 /// The property list for `spec`: run `rogue-hunter daemon` at load, restart it
 /// when it exits with a failure (not after a clean SIGTERM), log its console
 /// output next to its JSON log.
-pub fn plist(spec: &UnitSpec) -> String {
+pub(crate) fn plist(spec: &UnitSpec) -> String {
     let s = |p: &std::path::Path| xml_escape(&p.to_string_lossy());
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -86,7 +86,7 @@ pub fn plist(spec: &UnitSpec) -> String {
 }
 
 /// The launchd domain of `scope`: `gui/<uid>` or `system`.
-pub fn domain(scope: Scope, uid: u32) -> String {
+pub(crate) fn domain(scope: Scope, uid: u32) -> String {
     match scope {
         Scope::User => format!("gui/{uid}"),
         Scope::System => "system".into(),
@@ -94,7 +94,7 @@ pub fn domain(scope: Scope, uid: u32) -> String {
 }
 
 /// `launchctl bootstrap <domain> <plist>`.
-pub fn bootstrap_args(scope: Scope, uid: u32, plist: &std::path::Path) -> Vec<String> {
+pub(crate) fn bootstrap_args(scope: Scope, uid: u32, plist: &std::path::Path) -> Vec<String> {
     vec![
         "bootstrap".into(),
         domain(scope, uid),
@@ -103,13 +103,13 @@ pub fn bootstrap_args(scope: Scope, uid: u32, plist: &std::path::Path) -> Vec<St
 }
 
 /// `launchctl <verb> <domain>/<label>` (bootout, print, kickstart).
-pub fn service_args(verb: &str, scope: Scope, uid: u32) -> Vec<String> {
+pub(crate) fn service_args(verb: &str, scope: Scope, uid: u32) -> Vec<String> {
     vec![verb.into(), format!("{}/{LABEL}", domain(scope, uid))]
 }
 
 /// The top-level `key = value` lines of `launchctl print` (nested blocks
 /// skipped).
-pub fn parse_print(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_print(text: &str) -> BTreeMap<String, String> {
     let mut depth = 0usize;
     let mut out = BTreeMap::new();
     for line in text.lines() {
@@ -132,7 +132,7 @@ pub fn parse_print(text: &str) -> BTreeMap<String, String> {
 }
 
 /// One line summing up `launchctl print`, e.g. "running, pid 501, last exit code 0".
-pub fn describe(print: &BTreeMap<String, String>) -> String {
+pub(crate) fn describe(print: &BTreeMap<String, String>) -> String {
     let mut parts = vec![
         print
             .get("state")

@@ -8,46 +8,46 @@
 //! platform. This module owns where the files go, writing them without
 //! clobbering local changes, and talking to the service manager.
 
-pub mod launchd;
-pub mod systemd;
+// Compiled and snapshot-tested on every platform; only macOS calls launchctl.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) mod launchd;
+pub(crate) mod systemd;
 
 use crate::config::{self, Paths};
-#[cfg(target_os = "macos")]
-use crate::sys::tool::ToolOutput;
 use crate::sys::{
     self,
-    tool::{Tool, ToolEnv, find_in_path},
+    tool::{Tool, ToolEnv, ToolError, ToolOutput, find_in_path},
 };
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Seconds of `WatchdogSec=`: the daemon pings at half of it.
-pub const WATCHDOG_SEC: u32 = 30;
+pub(crate) const WATCHDOG_SEC: u32 = 30;
 /// How long a `systemctl`/`launchctl`/`visudo` call may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Environment overrides (used by tests, and for unusual layouts).
-pub const SYSTEMD_DIR_ENV: &str = "ROGUE_HUNTER_SYSTEMD_DIR";
-pub const LAUNCHD_DIR_ENV: &str = "ROGUE_HUNTER_LAUNCHD_DIR";
-pub const SYSTEMCTL_ENV: &str = "ROGUE_HUNTER_SYSTEMCTL";
+pub(crate) const SYSTEMD_DIR_ENV: &str = "ROGUE_HUNTER_SYSTEMD_DIR";
+pub(crate) const LAUNCHD_DIR_ENV: &str = "ROGUE_HUNTER_LAUNCHD_DIR";
+pub(crate) const SYSTEMCTL_ENV: &str = "ROGUE_HUNTER_SYSTEMCTL";
 
 /// Per-user service or machine-wide (root) service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     User,
     System,
 }
 
 /// Which service manager a platform has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Manager {
+pub(crate) enum Manager {
     Systemd,
     Launchd,
 }
 
 impl Manager {
-    pub fn current() -> Manager {
+    pub(crate) fn current() -> Manager {
         if cfg!(target_os = "macos") {
             Manager::Launchd
         } else {
@@ -57,7 +57,7 @@ impl Manager {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub(crate) enum ServiceError {
     /// A root-only action run without root.
     #[error("{0}")]
     NeedsRoot(String),
@@ -66,29 +66,71 @@ pub enum ServiceError {
         "{path} exists and differs from what this version would write (local changes?):\n{diff}\nnothing changed; run again with --force to overwrite it"
     )]
     Differs { path: PathBuf, diff: String },
-    #[error("{0}")]
-    Io(String),
+    #[error("$HOME is not set: cannot place the user service")]
+    NoHome,
+    #[error("{} has no directory", .path.display())]
+    NoDirectory { path: PathBuf },
+    /// A file or directory could not be read, created, written or moved;
+    /// `action` says which ("cannot {action} {path}").
+    #[error("cannot {action} {}: {source}", .path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A checking tool (`visudo`) could not run.
+    #[error("cannot run {}: {}", .tool.display(), .source.reason())]
+    Tool { tool: PathBuf, source: ToolError },
+    /// `visudo` refused the generated sudoers rule.
+    #[error("visudo rejected the generated rule for {}: {why}", .file.display())]
+    Rejected { file: PathBuf, why: String },
     #[error("{0}")]
     Usage(String),
 }
 
+/// Why the service manager (`systemctl`, `launchctl`) did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ManagerError {
+    #[error("systemctl not found in PATH")]
+    NoSystemctl,
+    #[cfg(not(target_os = "macos"))]
+    #[error("launchctl exists only on macOS")]
+    NoLaunchctl,
+    /// The call (shown as typed) could not run.
+    #[error("{shown}: {}", .source.reason())]
+    Run { shown: String, source: ToolError },
+    /// The call ran and failed; `why` is its exit and first line, escaped.
+    #[error("{shown}: {why}")]
+    Failed { shown: String, why: String },
+}
+
+impl ManagerError {
+    /// `shown` ran and failed with `output`.
+    pub(crate) fn failed(shown: String, output: &ToolOutput) -> ManagerError {
+        ManagerError::Failed {
+            shown,
+            why: crate::format::escape(&output.why()),
+        }
+    }
+}
+
 /// Everything a unit file or property list says.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UnitSpec {
-    pub scope: Scope,
+pub(crate) struct UnitSpec {
+    pub(crate) scope: Scope,
     /// The rogue-hunter binary to run.
-    pub exe: PathBuf,
+    pub(crate) exe: PathBuf,
     /// The daemon's directories (the unit pins the XDG variables to them).
-    pub paths: Paths,
+    pub(crate) paths: Paths,
     /// Run as this user (system units only).
-    pub user: Option<String>,
-    pub watchdog_sec: u32,
+    pub(crate) user: Option<String>,
+    pub(crate) watchdog_sec: u32,
 }
 
 impl UnitSpec {
     /// XDG variables that make the daemon use `paths`. User services get
     /// `$XDG_RUNTIME_DIR` from their session; system services get it too.
-    pub fn environment(&self) -> Vec<(&'static str, PathBuf)> {
+    pub(crate) fn environment(&self) -> Vec<(&'static str, PathBuf)> {
         let parent = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut env = vec![
             ("XDG_CONFIG_HOME", parent(&parent(&self.paths.config_file))),
@@ -103,7 +145,7 @@ impl UnitSpec {
 }
 
 /// Where a system service keeps its files.
-pub fn system_paths(manager: Manager) -> Paths {
+pub(crate) fn system_paths(manager: Manager) -> Paths {
     let (config, data, state, runtime) = match manager {
         Manager::Systemd => ("/etc", "/var/lib", "/var/log", "/run"),
         Manager::Launchd => (
@@ -123,7 +165,7 @@ pub fn system_paths(manager: Manager) -> Paths {
 }
 
 /// The paths of the service in `scope`: the user's own, or the system ones.
-pub fn scope_paths(scope: Scope, manager: Manager, user_paths: &Paths) -> Paths {
+pub(crate) fn scope_paths(scope: Scope, manager: Manager, user_paths: &Paths) -> Paths {
     match scope {
         Scope::User => user_paths.clone(),
         Scope::System => system_paths(manager),
@@ -131,17 +173,13 @@ pub fn scope_paths(scope: Scope, manager: Manager, user_paths: &Paths) -> Paths 
 }
 
 /// Directory holding the unit file or property list.
-pub fn unit_dir(
+pub(crate) fn unit_dir(
     manager: Manager,
     scope: Scope,
     var: impl Fn(&str) -> Option<OsString>,
 ) -> Result<PathBuf, ServiceError> {
     let abs = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
-    let home = || {
-        abs("HOME").ok_or_else(|| {
-            ServiceError::Io("$HOME is not set: cannot place the user service".into())
-        })
-    };
+    let home = || abs("HOME").ok_or(ServiceError::NoHome);
     Ok(match (manager, scope) {
         (Manager::Systemd, _) if abs(SYSTEMD_DIR_ENV).is_some() => {
             abs(SYSTEMD_DIR_ENV).unwrap_or_default()
@@ -160,7 +198,7 @@ pub fn unit_dir(
 }
 
 /// The unit file or property list path.
-pub fn unit_file(manager: Manager, dir: &Path) -> PathBuf {
+pub(crate) fn unit_file(manager: Manager, dir: &Path) -> PathBuf {
     match manager {
         Manager::Systemd => dir.join(systemd::UNIT_NAME),
         Manager::Launchd => dir.join(launchd::PLIST_NAME),
@@ -168,7 +206,7 @@ pub fn unit_file(manager: Manager, dir: &Path) -> PathBuf {
 }
 
 /// The file's content for `spec`.
-pub fn render(manager: Manager, spec: &UnitSpec) -> String {
+pub(crate) fn render(manager: Manager, spec: &UnitSpec) -> String {
     match manager {
         Manager::Systemd => systemd::unit(spec),
         Manager::Launchd => launchd::plist(spec),
@@ -176,7 +214,7 @@ pub fn render(manager: Manager, spec: &UnitSpec) -> String {
 }
 
 /// Refuse paths a unit file cannot carry safely.
-pub fn check_path(what: &str, p: &Path) -> Result<(), ServiceError> {
+pub(crate) fn check_path(what: &str, p: &Path) -> Result<(), ServiceError> {
     let text = p
         .to_str()
         .ok_or_else(|| ServiceError::Usage(format!("{what} {} is not valid UTF-8", p.display())))?;
@@ -191,7 +229,7 @@ pub fn check_path(what: &str, p: &Path) -> Result<(), ServiceError> {
 
 /// What `place_file` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileChange {
+pub(crate) enum FileChange {
     Created,
     Unchanged,
     Replaced,
@@ -200,7 +238,7 @@ pub enum FileChange {
 /// Write `content` to `path` unless it is already there; an existing file
 /// with other content is kept (and its difference reported) unless `force`.
 /// Writes go to a temporary file in the same directory, then rename.
-pub fn place_file(
+pub(crate) fn place_file(
     path: &Path,
     content: &str,
     mode: u32,
@@ -216,11 +254,12 @@ pub fn place_file(
         }
         Ok(_) => FileChange::Replaced,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileChange::Created,
-        Err(e) => {
-            return Err(ServiceError::Io(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
+        Err(source) => {
+            return Err(ServiceError::File {
+                action: "read",
+                path: path.to_path_buf(),
+                source,
+            });
         }
     };
     write_atomic(path, content.as_bytes(), mode)?;
@@ -228,14 +267,17 @@ pub fn place_file(
 }
 
 /// Write through a hidden temporary file in the same directory and rename.
-pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), ServiceError> {
+pub(crate) fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), ServiceError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .ok_or_else(|| ServiceError::Io(format!("{} has no directory", path.display())))?;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ServiceError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let dir = path.parent().ok_or_else(|| ServiceError::NoDirectory {
+        path: path.to_path_buf(),
+    })?;
+    std::fs::create_dir_all(dir).map_err(|source| ServiceError::File {
+        action: "create",
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -253,15 +295,19 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<(), Servic
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
         })
         .and_then(|_| std::fs::rename(&tmp, path));
-    written.map_err(|e| {
+    written.map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        ServiceError::Io(format!("cannot write {}: {e}", path.display()))
+        ServiceError::File {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
 /// Lines only in `old` (`-`) and only in `new` (`+`), in order (a longest
 /// common subsequence diff; the files are small).
-pub fn line_diff(old: &str, new: &str) -> String {
+pub(crate) fn line_diff(old: &str, new: &str) -> String {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
@@ -294,14 +340,14 @@ pub fn line_diff(old: &str, new: &str) -> String {
 /// A service-manager call (`systemctl`, `launchctl`, `visudo`): our own
 /// environment kept (`systemctl --user` needs the session bus address), at
 /// most 30 s.
-pub fn manager_tool(program: &Path) -> Tool {
+pub(crate) fn manager_tool(program: &Path) -> Tool {
     Tool::new(program)
         .env(ToolEnv::Inherit)
         .timeout(TOOL_TIMEOUT)
 }
 
 /// Fail unless running as root, naming the action.
-pub fn require_root(action: &str) -> Result<(), ServiceError> {
+pub(crate) fn require_root(action: &str) -> Result<(), ServiceError> {
     if sys::euid() == 0 {
         Ok(())
     } else {
@@ -313,7 +359,7 @@ pub fn require_root(action: &str) -> Result<(), ServiceError> {
 
 /// The user a root-run install is for: `$SUDO_USER` when it names a real
 /// non-root user, else `None` (root itself).
-pub fn invoking_user(var: impl Fn(&str) -> Option<OsString>) -> Option<(String, u32)> {
+pub(crate) fn invoking_user(var: impl Fn(&str) -> Option<OsString>) -> Option<(String, u32)> {
     let name = var("SUDO_USER")?.into_string().ok()?;
     if name.is_empty() || name == "root" {
         return None;
@@ -324,7 +370,7 @@ pub fn invoking_user(var: impl Fn(&str) -> Option<OsString>) -> Option<(String, 
 
 /// The `systemctl` to call: `$ROGUE_HUNTER_SYSTEMCTL` (tests), else the one
 /// in `$PATH`.
-pub fn systemctl() -> Option<PathBuf> {
+pub(crate) fn systemctl() -> Option<PathBuf> {
     match std::env::var_os(SYSTEMCTL_ENV).filter(|v| !v.is_empty()) {
         Some(p) => Some(PathBuf::from(p)),
         None => find_in_path("systemctl"),
@@ -332,21 +378,25 @@ pub fn systemctl() -> Option<PathBuf> {
 }
 
 /// Outcome of calling the service manager: `Ok` lines, or why it could not.
-pub type ManagerResult = Result<Vec<String>, String>;
+pub(crate) type ManagerResult = Result<Vec<String>, ManagerError>;
 
 /// Run a sequence of `systemctl` calls, stopping at the first failure.
-pub fn systemctl_steps(program: Option<&Path>, scope: Scope, steps: &[&[&str]]) -> ManagerResult {
-    let program = program.ok_or_else(|| "systemctl not found in PATH".to_string())?;
+pub(crate) fn systemctl_steps(
+    program: Option<&Path>,
+    scope: Scope,
+    steps: &[&[&str]],
+) -> ManagerResult {
+    let program = program.ok_or(ManagerError::NoSystemctl)?;
     let mut done = Vec::new();
     for step in steps {
         let args = systemd::systemctl_args(scope, step);
         let shown = format!("systemctl {}", args.join(" "));
-        let r = manager_tool(program)
-            .args(&args)
-            .output()
-            .map_err(|e| format!("{shown}: {}", e.reason()))?;
+        let r = match manager_tool(program).args(&args).output() {
+            Ok(r) => r,
+            Err(source) => return Err(ManagerError::Run { shown, source }),
+        };
         if !r.success() {
-            return Err(format!("{shown}: {}", crate::format::escape(&r.why())));
+            return Err(ManagerError::failed(shown, &r));
         }
         done.push(shown);
     }
@@ -354,7 +404,7 @@ pub fn systemctl_steps(program: Option<&Path>, scope: Scope, steps: &[&[&str]]) 
 }
 
 /// How to do by hand what `service install` could not.
-pub fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
+pub(crate) fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
     match manager {
         Manager::Systemd => {
             let u = if scope == Scope::User { "--user " } else { "" };
@@ -372,11 +422,14 @@ pub fn manual_start(manager: Manager, scope: Scope, file: &Path) -> String {
 
 /// `launchctl` calls (macOS only).
 #[cfg(target_os = "macos")]
-pub fn launchctl(args: &[String]) -> Result<ToolOutput, String> {
+pub(crate) fn launchctl(args: &[String]) -> Result<ToolOutput, ManagerError> {
     manager_tool(Path::new(launchd::LAUNCHCTL))
         .args(args)
         .output()
-        .map_err(|e| format!("{}: {}", launchd::LAUNCHCTL, e.reason()))
+        .map_err(|source| ManagerError::Run {
+            shown: launchd::LAUNCHCTL.to_string(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -8,15 +8,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub const UNIT_NAME: &str = "rogue-hunter.service";
+pub(crate) const UNIT_NAME: &str = "rogue-hunter.service";
 /// Drop-in written by `perms install --system` (capabilities for forensics).
-pub const CAPABILITIES_DROP_IN: &str = "forensics-capabilities.conf";
+pub(crate) const CAPABILITIES_DROP_IN: &str = "forensics-capabilities.conf";
 /// Properties `service status` asks `systemctl show` for.
-pub const SHOW_PROPERTIES: &str = "LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainStartTimestamp,NRestarts,Result,StatusText,FragmentPath";
+pub(crate) const SHOW_PROPERTIES: &str = "LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainStartTimestamp,NRestarts,Result,StatusText,FragmentPath";
 
 /// Quote one word for a unit file: inside double quotes, `\` and `"` escaped,
 /// `%` doubled (specifiers) and, for command lines, `$` doubled (variables).
-pub fn quote(word: &str, command_line: bool) -> String {
+pub(crate) fn quote(word: &str, command_line: bool) -> String {
     let mut out = String::with_capacity(word.len() + 2);
     out.push('"');
     for c in word.chars() {
@@ -39,7 +39,7 @@ fn path_word(p: &Path) -> String {
 /// The unit for `spec`. User units run in the user's session manager with the
 /// user's XDG directories; the system unit keeps its files in `/var/lib`,
 /// `/var/log` and `/run` (created by systemd) and runs as `spec.user` when set.
-pub fn unit(spec: &UnitSpec) -> String {
+pub(crate) fn unit(spec: &UnitSpec) -> String {
     let mut u = String::new();
     let how = match spec.scope {
         Scope::User => "service install",
@@ -109,7 +109,7 @@ pub fn unit(spec: &UnitSpec) -> String {
 /// The drop-in `perms install --system` writes next to the system unit: the
 /// capabilities that let an unprivileged service read other users' /proc
 /// files (never sudo).
-pub fn capabilities_drop_in() -> String {
+pub(crate) fn capabilities_drop_in() -> String {
     "# Written by `rogue-hunter perms install --system`; `rogue-hunter perms uninstall --system` removes it.\n\
      # Lets the service read other users' /proc/PID/{io,fd,smaps_rollup,stack} for forensic captures:\n\
      #   CAP_SYS_PTRACE      ptrace-mode read access to other users' processes\n\
@@ -122,7 +122,7 @@ pub fn capabilities_drop_in() -> String {
 }
 
 /// `systemctl` arguments for `scope`, then `rest`.
-pub fn systemctl_args(scope: Scope, rest: &[&str]) -> Vec<String> {
+pub(crate) fn systemctl_args(scope: Scope, rest: &[&str]) -> Vec<String> {
     let mut args = Vec::with_capacity(rest.len() + 1);
     if scope == Scope::User {
         args.push("--user".to_string());
@@ -132,7 +132,7 @@ pub fn systemctl_args(scope: Scope, rest: &[&str]) -> Vec<String> {
 }
 
 /// `KEY=VALUE` lines of `systemctl show`.
-pub fn parse_show(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_show(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -141,7 +141,7 @@ pub fn parse_show(text: &str) -> BTreeMap<String, String> {
 
 /// One line summing up `systemctl show`, e.g. "active (running) since …, pid
 /// 1234, enabled, 0 restarts".
-pub fn describe(show: &BTreeMap<String, String>) -> String {
+pub(crate) fn describe(show: &BTreeMap<String, String>) -> String {
     let get = |k: &str| show.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if get("LoadState") == Some("not-found") {
         return "not loaded (systemd does not know the unit: run `daemon-reload`?)".into();

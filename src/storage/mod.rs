@@ -14,8 +14,8 @@ mod writer;
 mod tests;
 
 pub use query::{BufferContextRow, DaemonState, EventFilter, HistoryRow};
-pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
-pub use state::keys;
+pub(crate) use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub(crate) use state::keys;
 pub use writer::{SendError, WriteOp, WriteSender, Writer, WriterStats};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long a connection waits for another one's lock before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything that can go wrong with the database. Each message names the file
 /// and says what to do about it.
@@ -210,11 +210,11 @@ impl Fail {
 
 /// How much a prune removes (or would remove).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PruneCounts {
-    pub events: u64,
-    pub snapshots: u64,
-    pub captures: u64,
-    pub stalls: u64,
+pub(crate) struct PruneCounts {
+    pub(crate) events: u64,
+    pub(crate) snapshots: u64,
+    pub(crate) captures: u64,
+    pub(crate) stalls: u64,
 }
 
 /// One connection to the history database.
@@ -341,11 +341,12 @@ impl Store {
     }
 
     /// The database file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn is_read_only(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_read_only(&self) -> bool {
         self.read_only
     }
 
@@ -355,17 +356,21 @@ impl Store {
     }
 
     /// Schema version recorded in the file.
-    pub fn schema_version(&self) -> Result<i64, StorageError> {
+    #[cfg(test)]
+    pub(crate) fn schema_version(&self) -> Result<i64, StorageError> {
         schema::user_version(&self.conn).map_err(|e| self.err(e))
     }
 
     /// Bytes on disk: the database file plus its write-ahead log.
-    pub fn db_bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn db_bytes(&self) -> u64 {
         db_bytes(&self.path)
     }
 
     /// Run SQLite's full integrity check. `Ok("ok")` when healthy; a damaged
     /// file is `StorageError::Corrupt` with SQLite's findings as the detail.
+    /// Public for the integration tests, which check the file a killed daemon
+    /// left behind.
     pub fn integrity_check(&self) -> Result<String, StorageError> {
         let mut stmt = self
             .conn
@@ -407,7 +412,7 @@ impl Store {
 
 /// Bytes on disk of the database at `path` plus its write-ahead log (0 for
 /// files that do not exist).
-pub fn db_bytes(path: &Path) -> u64 {
+pub(crate) fn db_bytes(path: &Path) -> u64 {
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");

@@ -27,39 +27,39 @@ pub struct EventFilter {
 /// A snapshot with the event it belongs to, for `history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRow {
-    pub event_id: i64,
-    pub pid: u32,
-    pub command: String,
+    pub(crate) event_id: i64,
+    pub(crate) pid: u32,
+    pub(crate) command: String,
     #[serde(flatten)]
-    pub snapshot: SnapshotRow,
+    pub(crate) snapshot: SnapshotRow,
 }
 
 /// The ring buffer as it was when a capture was triggered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BufferContextRow {
-    pub id: i64,
-    pub capture_id: i64,
-    pub frozen: Vec<ProcessSamples>,
-    pub culprits: Option<serde_json::Value>,
+    pub(crate) id: i64,
+    pub(crate) capture_id: i64,
+    pub(crate) frozen: Vec<ProcessSamples>,
+    pub(crate) culprits: Option<serde_json::Value>,
 }
 
 /// What the daemon last said about itself (`status`). Each field is `None` when
 /// never recorded (or unreadable).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonState {
-    pub pid: Option<u32>,
-    pub started_at: Option<f64>,
+    pub(crate) pid: Option<u32>,
+    pub(crate) started_at: Option<f64>,
     /// Unix milliseconds.
-    pub boot_time: Option<u64>,
-    pub version: Option<String>,
-    pub sample_count: Option<u64>,
-    pub last_heartbeat: Option<f64>,
+    pub(crate) boot_time: Option<u64>,
+    pub(crate) version: Option<String>,
+    pub(crate) sample_count: Option<u64>,
+    pub(crate) last_heartbeat: Option<f64>,
     /// Set on a clean stop; absent while running or after a crash.
-    pub stopped_at: Option<f64>,
-    pub latest_sample: Option<ProcessSamples>,
-    pub worst_process: Option<ProcessScore>,
+    pub(crate) stopped_at: Option<f64>,
+    pub(crate) latest_sample: Option<ProcessSamples>,
+    pub(crate) worst_process: Option<ProcessScore>,
     /// What the stall detectors watch on this machine.
-    pub stall_detectors: Option<String>,
+    pub(crate) stall_detectors: Option<String>,
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.pid, e.start_time, e.command, e.boot_time, e.entry_time, \
@@ -194,7 +194,7 @@ impl Store {
     }
 
     /// Events matching `filter`, newest (by entry time) first.
-    pub fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StorageError> {
+    pub(crate) fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StorageError> {
         let limit = filter
             .limit
             .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
@@ -214,7 +214,7 @@ impl Store {
     }
 
     /// One event, if it exists.
-    pub fn event(&self, id: i64) -> Result<Option<EventRow>, StorageError> {
+    pub(crate) fn event(&self, id: i64) -> Result<Option<EventRow>, StorageError> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM process_events e WHERE e.id = ?1");
         self.conn
             .prepare_cached(&sql)
@@ -223,7 +223,7 @@ impl Store {
     }
 
     /// One event and its snapshots in time order.
-    pub fn event_detail(
+    pub(crate) fn event_detail(
         &self,
         id: i64,
     ) -> Result<Option<(EventRow, Vec<SnapshotRow>)>, StorageError> {
@@ -245,7 +245,7 @@ impl Store {
 
     /// Every snapshot captured at or after `since` (Unix seconds), oldest first,
     /// with the event it belongs to.
-    pub fn history(&self, since: f64) -> Result<Vec<HistoryRow>, StorageError> {
+    pub(crate) fn history(&self, since: f64) -> Result<Vec<HistoryRow>, StorageError> {
         let sql = format!(
             "SELECT e.id, e.pid, e.command, {SNAPSHOT_COLUMNS}
              FROM process_snapshots s JOIN process_events e ON e.id = s.event_id
@@ -268,7 +268,7 @@ impl Store {
     }
 
     /// Events not closed yet.
-    pub fn open_event_count(&self) -> Result<u64, StorageError> {
+    pub(crate) fn open_event_count(&self) -> Result<u64, StorageError> {
         self.conn
             .query_row(
                 "SELECT COUNT(*) FROM process_events WHERE exit_time IS NULL",
@@ -279,14 +279,14 @@ impl Store {
     }
 
     /// Every event, open or closed.
-    pub fn event_count(&self) -> Result<u64, StorageError> {
+    pub(crate) fn event_count(&self) -> Result<u64, StorageError> {
         self.conn
             .query_row("SELECT COUNT(*) FROM process_events", [], |r| get_u64(r, 0))
             .map_err(|e| self.err(e))
     }
 
     /// Forensic captures of one event, oldest first.
-    pub fn captures(&self, event_id: i64) -> Result<Vec<CaptureRow>, StorageError> {
+    pub(crate) fn captures(&self, event_id: i64) -> Result<Vec<CaptureRow>, StorageError> {
         let run = || -> rusqlite::Result<Vec<CaptureRow>> {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT id, event_id, captured_at, \"trigger\", status, duration_ms,
@@ -300,7 +300,7 @@ impl Store {
     }
 
     /// The frozen ring buffer stored for a capture, if any.
-    pub fn buffer_context(
+    pub(crate) fn buffer_context(
         &self,
         capture_id: i64,
     ) -> Result<Option<BufferContextRow>, StorageError> {
@@ -325,7 +325,7 @@ impl Store {
     /// What a capture gathered: threads (each with its frame tree), logs in
     /// time order, pressure and system snapshots. Empty for a capture that
     /// stored nothing (or does not exist).
-    pub fn capture_data(&self, capture_id: i64) -> Result<CaptureData, StorageError> {
+    pub(crate) fn capture_data(&self, capture_id: i64) -> Result<CaptureData, StorageError> {
         let run = || -> rusqlite::Result<CaptureData> {
             let mut data = CaptureData::default();
             let mut thread_ids: Vec<i64> = Vec::new();
@@ -448,7 +448,7 @@ impl Store {
     }
 
     /// The daemon's self-description from `daemon_state`.
-    pub fn daemon_state(&self) -> Result<DaemonState, StorageError> {
+    pub(crate) fn daemon_state(&self) -> Result<DaemonState, StorageError> {
         let get = |key: &str| get_state(&self.conn, key).map_err(|e| self.err(e));
         let parse = |key: &str| -> Result<Option<f64>, StorageError> {
             Ok(get(key)?.and_then(|v| v.parse().ok()))

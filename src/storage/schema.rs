@@ -8,10 +8,10 @@ use super::Fail;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Marks the file as rogue-hunter's (`PRAGMA application_id`, "RHNT").
-pub const APPLICATION_ID: i64 = 0x5248_4E54;
+pub(crate) const APPLICATION_ID: i64 = 0x5248_4E54;
 
 /// Schema version this build writes and understands (= `MIGRATIONS.len()`).
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Ordered migrations: entry `i` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one.
@@ -19,7 +19,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The oldest schema read-only commands can read (every table they query
 /// exists; what a later version added reads as empty).
-pub const MIN_READABLE_VERSION: i64 = 2;
+pub(crate) const MIN_READABLE_VERSION: i64 = 2;
 
 /// Version 1. u64 values are stored as INTEGER (i64); timestamps are REAL Unix
 /// seconds except `start_time` and `boot_time`, which are INTEGER Unix

@@ -5,27 +5,27 @@ use super::Fail;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Keys of the `daemon_state` table.
-pub mod keys {
+pub(crate) mod keys {
     /// Daemon process id (text).
-    pub const PID: &str = "pid";
+    pub(crate) const PID: &str = "pid";
     /// Unix seconds the daemon started.
-    pub const STARTED_AT: &str = "started_at";
+    pub(crate) const STARTED_AT: &str = "started_at";
     /// Boot time of the machine the daemon runs on, Unix milliseconds.
-    pub const BOOT_TIME: &str = "boot_time";
+    pub(crate) const BOOT_TIME: &str = "boot_time";
     /// rogue-hunter version of the running daemon.
-    pub const VERSION: &str = "version";
+    pub(crate) const VERSION: &str = "version";
     /// Samples taken since the daemon started.
-    pub const SAMPLE_COUNT: &str = "sample_count";
+    pub(crate) const SAMPLE_COUNT: &str = "sample_count";
     /// Unix seconds of the latest recorded sample.
-    pub const LAST_HEARTBEAT: &str = "last_heartbeat";
+    pub(crate) const LAST_HEARTBEAT: &str = "last_heartbeat";
     /// Unix seconds the daemon stopped cleanly (absent while it runs).
-    pub const STOPPED_AT: &str = "stopped_at";
+    pub(crate) const STOPPED_AT: &str = "stopped_at";
     /// The latest `ProcessSamples`, JSON.
-    pub const LATEST_SAMPLE: &str = "latest_sample";
+    pub(crate) const LATEST_SAMPLE: &str = "latest_sample";
     /// What the stall detectors watch on this machine (one line).
-    pub const STALL_DETECTORS: &str = "stall_detectors";
+    pub(crate) const STALL_DETECTORS: &str = "stall_detectors";
     /// The worst process of the latest sample, `ProcessScore` JSON.
-    pub const WORST_PROCESS: &str = "worst_process";
+    pub(crate) const WORST_PROCESS: &str = "worst_process";
 }
 
 pub(crate) fn set_state(conn: &Connection, key: &str, value: &str) -> Result<(), Fail> {

@@ -5,7 +5,7 @@
 //! thread calls them inside its batch); the `Store` methods wrap each in a
 //! transaction of its own.
 
-use super::state::{delete_state, get_state, keys, set_state};
+use super::state::{delete_state, keys, set_state};
 use super::{Fail, PruneCounts, StorageError, Store, to_i64};
 use crate::model::{
     CaptureData, CaptureStatus, CloseReason, ProcessSamples, ProcessScore, SnapshotType, Stall,
@@ -515,43 +515,10 @@ impl Store {
         Ok(value)
     }
 
-    /// Record a daemon start: pid, start time, boot time (Unix ms), version; the
-    /// sample count restarts at 0 and the previous run's latest sample goes.
-    pub fn record_daemon_start(
-        &mut self,
-        pid: u32,
-        started_at: f64,
-        boot_time: u64,
-        version: &str,
-    ) -> Result<(), StorageError> {
-        self.write(|c| record_daemon_start(c, pid, started_at, boot_time, version))
-    }
-
-    /// Record a clean daemon stop.
-    pub fn record_daemon_stop(&mut self, stopped_at: f64) -> Result<(), StorageError> {
-        self.write(|c| record_daemon_stop(c, stopped_at))
-    }
-
-    /// Store the latest sample (and its worst process), the sample count and
-    /// the heartbeat time (= `samples.timestamp`).
-    pub fn record_sample(
-        &mut self,
-        samples: &ProcessSamples,
-        sample_count: u64,
-    ) -> Result<(), StorageError> {
-        self.write(|c| record_sample(c, samples, sample_count))
-    }
-
-    pub fn set_state(&mut self, key: &str, value: &str) -> Result<(), StorageError> {
-        self.write(|c| set_state(c, key, value))
-    }
-
-    pub fn get_state(&self, key: &str) -> Result<Option<String>, StorageError> {
-        get_state(&self.conn, key).map_err(|e| self.err(e))
-    }
-
     /// Open an event for `p` and record its entry snapshot. `boot_time` is Unix
     /// milliseconds; `entry_time` Unix seconds. Returns the event id.
+    /// Public for the storage bench (its per-transaction reference writer);
+    /// the daemon writes through `Writer`.
     pub fn open_event(
         &mut self,
         p: &ProcessScore,
@@ -562,6 +529,7 @@ impl Store {
     }
 
     /// Add a snapshot to an event (open or closed). Returns the snapshot id.
+    /// Public for the storage bench, like `open_event`.
     pub fn add_snapshot(
         &mut self,
         event_id: i64,
@@ -571,15 +539,86 @@ impl Store {
         self.write(|c| add_snapshot(c, event_id, kind, p))
     }
 
+    /// Like `close_dangling`, choosing the reason per event: "daemon_restart"
+    /// for events of the current boot, "reboot" for events of earlier boots.
+    pub(crate) fn close_dangling_for_boot(
+        &mut self,
+        now: f64,
+        current_boot_time: u64,
+    ) -> Result<usize, StorageError> {
+        self.write(|c| close_dangling_for_boot(c, now, current_boot_time))
+    }
+
+    /// Close stalls a dead daemon left open (start-up). Returns how many.
+    pub fn close_dangling_stalls(&mut self) -> Result<usize, StorageError> {
+        self.write(close_dangling_stalls)
+    }
+
+    /// What `prune(older_than)` would delete, without deleting.
+    pub(crate) fn prune_plan(&self, older_than: f64) -> Result<PruneCounts, StorageError> {
+        prune_counts(&self.conn, older_than).map_err(|e| self.err(e))
+    }
+
+    /// Delete closed events whose exit time is before `older_than` (Unix
+    /// seconds), with their snapshots, captures and buffer context, in one
+    /// transaction. Open events are never pruned. Returns what went.
+    pub(crate) fn prune(&mut self, older_than: f64) -> Result<PruneCounts, StorageError> {
+        self.write(|c| prune(c, older_than))
+    }
+}
+
+/// One-transaction wrappers over the same SQL, for the storage tests: they set
+/// up and check single writes. The daemon writes through `Writer`.
+#[cfg(test)]
+impl Store {
+    /// Record a daemon start: pid, start time, boot time (Unix ms), version; the
+    /// sample count restarts at 0 and the previous run's latest sample goes.
+    pub(crate) fn record_daemon_start(
+        &mut self,
+        pid: u32,
+        started_at: f64,
+        boot_time: u64,
+        version: &str,
+    ) -> Result<(), StorageError> {
+        self.write(|c| record_daemon_start(c, pid, started_at, boot_time, version))
+    }
+
+    /// Record a clean daemon stop.
+    pub(crate) fn record_daemon_stop(&mut self, stopped_at: f64) -> Result<(), StorageError> {
+        self.write(|c| record_daemon_stop(c, stopped_at))
+    }
+
+    /// Store the latest sample (and its worst process), the sample count and
+    /// the heartbeat time (= `samples.timestamp`).
+    pub(crate) fn record_sample(
+        &mut self,
+        samples: &ProcessSamples,
+        sample_count: u64,
+    ) -> Result<(), StorageError> {
+        self.write(|c| record_sample(c, samples, sample_count))
+    }
+
+    pub(crate) fn set_state(&mut self, key: &str, value: &str) -> Result<(), StorageError> {
+        self.write(|c| set_state(c, key, value))
+    }
+
+    pub(crate) fn get_state(&self, key: &str) -> Result<Option<String>, StorageError> {
+        super::state::get_state(&self.conn, key).map_err(|e| self.err(e))
+    }
+
     /// Record a new peak: peak score/band/time and dominant resource, plus a
     /// 'peak' snapshot.
-    pub fn update_peak(&mut self, event_id: i64, p: &ProcessScore) -> Result<(), StorageError> {
+    pub(crate) fn update_peak(
+        &mut self,
+        event_id: i64,
+        p: &ProcessScore,
+    ) -> Result<(), StorageError> {
         self.write(|c| update_peak(c, event_id, p))
     }
 
     /// Close an open event, with an exit snapshot when `exit` is given.
     /// Closing an event that is already closed (or absent) is `NotFound`.
-    pub fn close_event(
+    pub(crate) fn close_event(
         &mut self,
         event_id: i64,
         exit_time: f64,
@@ -591,22 +630,16 @@ impl Store {
 
     /// Close every event still open (left by a crash or a reboot) at `now`
     /// with `reason`. Returns how many were closed.
-    pub fn close_dangling(&mut self, now: f64, reason: CloseReason) -> Result<usize, StorageError> {
+    pub(crate) fn close_dangling(
+        &mut self,
+        now: f64,
+        reason: CloseReason,
+    ) -> Result<usize, StorageError> {
         self.write(|c| close_dangling(c, now, reason))
     }
 
-    /// Like `close_dangling`, choosing the reason per event: "daemon_restart"
-    /// for events of the current boot, "reboot" for events of earlier boots.
-    pub fn close_dangling_for_boot(
-        &mut self,
-        now: f64,
-        current_boot_time: u64,
-    ) -> Result<usize, StorageError> {
-        self.write(|c| close_dangling_for_boot(c, now, current_boot_time))
-    }
-
     /// Start a forensic capture for an event (status 'pending'). Returns its id.
-    pub fn insert_capture(
+    pub(crate) fn insert_capture(
         &mut self,
         event_id: i64,
         captured_at: f64,
@@ -617,7 +650,7 @@ impl Store {
 
     /// Record how a capture ended: status, duration, per-source outcome (JSON)
     /// and an overall error.
-    pub fn finish_capture(
+    pub(crate) fn finish_capture(
         &mut self,
         capture_id: i64,
         status: CaptureStatus,
@@ -629,7 +662,7 @@ impl Store {
     }
 
     /// Attach the frozen ring buffer (and optionally the culprits) to a capture.
-    pub fn insert_buffer_context(
+    pub(crate) fn insert_buffer_context(
         &mut self,
         capture_id: i64,
         frozen: &[ProcessSamples],
@@ -639,7 +672,7 @@ impl Store {
     }
 
     /// Store what a capture gathered (threads, frames, logs, pressure, system).
-    pub fn insert_capture_data(
+    pub(crate) fn insert_capture_data(
         &mut self,
         capture_id: i64,
         data: &CaptureData,
@@ -647,25 +680,12 @@ impl Store {
         self.write(|c| insert_capture_data(c, capture_id, data))
     }
 
-    /// Close stalls a dead daemon left open (start-up). Returns how many.
-    pub fn close_dangling_stalls(&mut self) -> Result<usize, StorageError> {
-        self.write(close_dangling_stalls)
-    }
-
     /// Insert one stall directly (tests, tools); the daemon uses the writer.
-    pub fn insert_stall(&mut self, stall: &Stall, boot_time: u64) -> Result<i64, StorageError> {
+    pub(crate) fn insert_stall(
+        &mut self,
+        stall: &Stall,
+        boot_time: u64,
+    ) -> Result<i64, StorageError> {
         self.write(|c| insert_stall(c, stall, boot_time))
-    }
-
-    /// What `prune(older_than)` would delete, without deleting.
-    pub fn prune_plan(&self, older_than: f64) -> Result<PruneCounts, StorageError> {
-        prune_counts(&self.conn, older_than).map_err(|e| self.err(e))
-    }
-
-    /// Delete closed events whose exit time is before `older_than` (Unix
-    /// seconds), with their snapshots, captures and buffer context, in one
-    /// transaction. Open events are never pruned. Returns what went.
-    pub fn prune(&mut self, older_than: f64) -> Result<PruneCounts, StorageError> {
-        self.write(|c| prune(c, older_than))
     }
 }

@@ -117,7 +117,7 @@ pub enum WriteOp {
 
 impl WriteOp {
     /// Short name for logs.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             WriteOp::DaemonStart { .. } => "daemon_start",
             WriteOp::DaemonStop { .. } => "daemon_stop",
@@ -157,7 +157,7 @@ pub struct WriterStats {
     /// Ops that reached the writer but failed (logged and skipped).
     pub failed: u64,
     /// Ops refused because the queue was full or the writer had stopped.
-    pub dropped: u64,
+    pub(crate) dropped: u64,
     /// Batches (transactions) committed.
     pub batches: u64,
 }
@@ -200,7 +200,7 @@ pub struct WriteSender {
 impl WriteSender {
     /// Queue `op` without blocking. A full queue drops it (counted in
     /// `dropped()`) and says so.
-    pub fn send(&self, op: WriteOp) -> Result<(), SendError> {
+    pub(crate) fn send(&self, op: WriteOp) -> Result<(), SendError> {
         self.counters.depth.fetch_add(1, Ordering::Relaxed);
         match self.tx.try_send(Msg::Op(op)) {
             Ok(()) => Ok(()),
@@ -218,20 +218,20 @@ impl WriteSender {
     }
 
     /// Ops dropped so far (queue full or writer gone).
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.counters.dropped.load(Ordering::Relaxed)
     }
 
     /// Ops queued and not yet picked up by the writer.
-    pub fn queue_depth(&self) -> usize {
+    pub(crate) fn queue_depth(&self) -> usize {
         self.counters.depth.load(Ordering::Relaxed)
     }
 
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
-    pub fn stats(&self) -> WriterStats {
+    pub(crate) fn stats(&self) -> WriterStats {
         self.counters.stats()
     }
 }
@@ -296,28 +296,26 @@ impl Writer {
     }
 
     /// A cloneable handle for other threads.
-    pub fn sender(&self) -> WriteSender {
+    pub(crate) fn sender(&self) -> WriteSender {
         self.sender.clone()
     }
 
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.sender.dropped()
     }
 
-    pub fn queue_depth(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn queue_depth(&self) -> usize {
         self.sender.queue_depth()
     }
 
-    pub fn stats(&self) -> WriterStats {
+    pub(crate) fn stats(&self) -> WriterStats {
         self.sender.stats()
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Wait until everything queued before this call is committed. Blocks (up
-    /// to `timeout`): for start-up, tests and tools, not the sampling loop.
+    /// to `timeout`): for start-up, tests and the storage bench, not the
+    /// sampling loop.
     pub fn flush(&self, timeout: Duration) -> Result<(), SendError> {
         let deadline = std::time::Instant::now() + timeout;
         let (ack_tx, ack_rx) = mpsc::channel();

@@ -15,11 +15,11 @@
 //! - [`tool`]: the one runner for external programs (argument vectors, never a
 //!   shell; deadline; output cap; own process group).
 
-pub mod dirs;
-pub mod ids;
-pub mod params;
-pub mod time;
-pub mod tool;
+pub(crate) mod dirs;
+pub(crate) mod ids;
+pub(crate) mod params;
+pub(crate) mod time;
+pub(crate) mod tool;
 
 pub use dirs::{PrivateDirError, ensure_private_dir};
 pub use ids::{current_uid, euid, group_name, group_names, lookup_user, user_name};

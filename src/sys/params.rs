@@ -1,14 +1,15 @@
 //! System constants: memory page size and clock ticks per second.
 
 /// Bytes per memory page.
-pub fn page_size() -> Option<u64> {
+pub(crate) fn page_size() -> Option<u64> {
     // SAFETY: sysconf has no preconditions; it returns -1 for unknown names.
     let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(v).ok().filter(|v| *v > 0)
 }
 
 /// Clock ticks per second (the unit of CPU times in /proc).
-pub fn clock_ticks() -> Option<u64> {
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn clock_ticks() -> Option<u64> {
     // SAFETY: as in `page_size`.
     let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     u64::try_from(v).ok().filter(|v| *v > 0)

@@ -2,21 +2,21 @@
 
 /// A Unix timestamp broken down in the local time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalTime {
-    pub year: i32,
+pub(crate) struct LocalTime {
+    pub(crate) year: i32,
     /// 1 to 12.
-    pub month: u32,
+    pub(crate) month: u32,
     /// 1 to 31.
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
+    pub(crate) day: u32,
+    pub(crate) hour: u32,
+    pub(crate) minute: u32,
     /// 0 to 60 (a leap second).
-    pub second: u32,
+    pub(crate) second: u32,
 }
 
 /// The local time of whole second `unix_secs`, or `None` when the C library
 /// cannot represent it.
-pub fn local_time(unix_secs: i64) -> Option<LocalTime> {
+pub(crate) fn local_time(unix_secs: i64) -> Option<LocalTime> {
     let t = libc::time_t::try_from(unix_secs).ok()?;
     // SAFETY: tm is plain data (all-zero is a valid value); localtime_r reads
     // t and writes only into tm, and returns null on failure. It is the

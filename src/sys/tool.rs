@@ -23,11 +23,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Deadline unless the caller sets one.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes of stdout kept unless the caller sets a cap.
-pub const DEFAULT_STDOUT_CAP: usize = 1 << 20;
+pub(crate) const DEFAULT_STDOUT_CAP: usize = 1 << 20;
 /// Bytes of a tool's stderr kept (enough for its error message).
-pub const STDERR_CAP: usize = 64 * 1024;
+pub(crate) const STDERR_CAP: usize = 64 * 1024;
 /// How long to wait for the output readers after the tool has exited.
 const READER_GRACE: Duration = Duration::from_secs(2);
 /// Polling period of the deadline loop.
@@ -35,7 +35,7 @@ const POLL: Duration = Duration::from_millis(10);
 
 /// The environment a tool runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ToolEnv {
+pub(crate) enum ToolEnv {
     /// Only `PATH` from ours, plus `LC_ALL=C`, `LANG=C` and no systemd pager
     /// or colours: predictable, parseable output.
     Minimal,
@@ -45,7 +45,7 @@ pub enum ToolEnv {
 
 /// One external program to run: build with [`Tool::new`] and the setters.
 #[derive(Debug, Clone)]
-pub struct Tool {
+pub(crate) struct Tool {
     program: PathBuf,
     name: String,
     args: Vec<OsString>,
@@ -58,7 +58,7 @@ impl Tool {
     /// Run `program` (a path; see [`find_in_path`]) with no arguments, the
     /// minimal environment, [`DEFAULT_TIMEOUT`] and [`DEFAULT_STDOUT_CAP`].
     /// Errors name it by its file name unless [`Tool::name`] says otherwise.
-    pub fn new(program: impl AsRef<Path>) -> Tool {
+    pub(crate) fn new(program: impl AsRef<Path>) -> Tool {
         let program = program.as_ref().to_path_buf();
         let name = program
             .file_name()
@@ -75,12 +75,12 @@ impl Tool {
         }
     }
 
-    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Tool {
+    pub(crate) fn arg(mut self, arg: impl AsRef<OsStr>) -> Tool {
         self.args.push(arg.as_ref().to_os_string());
         self
     }
 
-    pub fn args<I, S>(mut self, args: I) -> Tool
+    pub(crate) fn args<I, S>(mut self, args: I) -> Tool
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -91,38 +91,30 @@ impl Tool {
     }
 
     /// How errors name the tool (e.g. "sudo tailspin save").
-    pub fn name(mut self, name: impl Into<String>) -> Tool {
+    pub(crate) fn name(mut self, name: impl Into<String>) -> Tool {
         self.name = name.into();
         self
     }
 
-    pub fn timeout(mut self, timeout: Duration) -> Tool {
+    pub(crate) fn timeout(mut self, timeout: Duration) -> Tool {
         self.timeout = timeout;
         self
     }
 
     /// Bytes of stdout kept.
-    pub fn stdout_cap(mut self, bytes: usize) -> Tool {
+    pub(crate) fn stdout_cap(mut self, bytes: usize) -> Tool {
         self.stdout_cap = bytes;
         self
     }
 
-    pub fn env(mut self, env: ToolEnv) -> Tool {
+    pub(crate) fn env(mut self, env: ToolEnv) -> Tool {
         self.env = env;
         self
     }
 
-    pub fn program(&self) -> &Path {
-        &self.program
-    }
-
-    pub fn tool_name(&self) -> &str {
-        &self.name
-    }
-
     /// Run it and report how it ended (exit status, or killed at the
     /// deadline). Errors only when it could not be started.
-    pub fn output(&self) -> Result<ToolOutput, ToolError> {
+    pub(crate) fn output(&self) -> Result<ToolOutput, ToolError> {
         use std::os::unix::process::CommandExt;
         let started = Instant::now();
         let mut cmd = Command::new(&self.program);
@@ -174,12 +166,12 @@ impl Tool {
     }
 
     /// Run it; a timeout or an unsuccessful exit is an error too.
-    pub fn run(&self) -> Result<ToolOutput, ToolError> {
+    pub(crate) fn run(&self) -> Result<ToolOutput, ToolError> {
         self.check(self.output()?)
     }
 
     /// `out` if the tool finished successfully, else the error saying how not.
-    pub fn check(&self, out: ToolOutput) -> Result<ToolOutput, ToolError> {
+    pub(crate) fn check(&self, out: ToolOutput) -> Result<ToolOutput, ToolError> {
         let tool = self.name.clone();
         if out.timed_out {
             Err(ToolError::Timeout {
@@ -216,41 +208,41 @@ fn is_denied(e: &std::io::Error) -> bool {
 
 /// What a tool printed and how it ended.
 #[derive(Debug, Default)]
-pub struct ToolOutput {
+pub(crate) struct ToolOutput {
     /// `None` when it was killed at the deadline.
-    pub status: Option<ExitStatus>,
-    pub stdout: Vec<u8>,
+    pub(crate) status: Option<ExitStatus>,
+    pub(crate) stdout: Vec<u8>,
     /// Bytes the tool wrote to stdout, including those past the cap.
-    pub stdout_total: u64,
-    pub stdout_truncated: bool,
-    pub stderr: Vec<u8>,
-    pub timed_out: bool,
-    pub elapsed: Duration,
+    pub(crate) stdout_total: u64,
+    pub(crate) stdout_truncated: bool,
+    pub(crate) stderr: Vec<u8>,
+    pub(crate) timed_out: bool,
+    pub(crate) elapsed: Duration,
 }
 
 impl ToolOutput {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.status.is_some_and(|s| s.success())
     }
 
     /// The exit code (`None` when killed by a signal or at the deadline).
-    pub fn code(&self) -> Option<i32> {
+    pub(crate) fn code(&self) -> Option<i32> {
         self.status.and_then(|s| s.code())
     }
 
     /// Stdout as text (invalid UTF-8 replaced).
-    pub fn stdout_text(&self) -> Cow<'_, str> {
+    pub(crate) fn stdout_text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.stdout)
     }
 
     /// Stderr as text (invalid UTF-8 replaced).
-    pub fn stderr_text(&self) -> Cow<'_, str> {
+    pub(crate) fn stderr_text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.stderr)
     }
 
     /// The first non-empty stderr line (at most 300 characters), for error
     /// details.
-    pub fn stderr_line(&self) -> String {
+    pub(crate) fn stderr_line(&self) -> String {
         first_line(self.stderr_text().lines())
             .unwrap_or("")
             .chars()
@@ -261,7 +253,7 @@ impl ToolOutput {
     /// "exit N: first line" (of stderr, else stdout), or "killed: ..." — a
     /// service manager's answer in one line. Raw tool output: callers escape
     /// it (`format::escape`) before it reaches a terminal.
-    pub fn why(&self) -> String {
+    pub(crate) fn why(&self) -> String {
         let stderr = self.stderr_text();
         let stdout = self.stdout_text();
         let line = first_line(stderr.lines().chain(stdout.lines())).unwrap_or("no output");
@@ -270,7 +262,7 @@ impl ToolOutput {
     }
 
     /// Does its stderr say it was not allowed?
-    pub fn says_denied(&self) -> bool {
+    pub(crate) fn says_denied(&self) -> bool {
         says_denied(&self.stderr_text())
     }
 }
@@ -281,7 +273,7 @@ fn first_line<'a>(mut lines: impl Iterator<Item = &'a str>) -> Option<&'a str> {
 
 /// Why a tool gave no usable result.
 #[derive(Debug, thiserror::Error)]
-pub enum ToolError {
+pub(crate) enum ToolError {
     /// The program does not exist.
     #[error("{tool}: {source}")]
     NotFound {
@@ -323,7 +315,7 @@ fn exit_text(out: &ToolOutput) -> String {
 impl ToolError {
     /// Not allowed: the program could not be executed, or it failed saying
     /// so (`Operation not permitted`, `a password is required`, ...).
-    pub fn is_denied(&self) -> bool {
+    pub(crate) fn is_denied(&self) -> bool {
         match self {
             ToolError::Denied { .. } => true,
             ToolError::Exit { output, .. } => output.says_denied(),
@@ -332,7 +324,8 @@ impl ToolError {
     }
 
     /// What the tool printed, when it ran at all.
-    pub fn output(&self) -> Option<&ToolOutput> {
+    #[cfg(test)]
+    pub(crate) fn output(&self) -> Option<&ToolOutput> {
         match self {
             ToolError::Timeout { output, .. } | ToolError::Exit { output, .. } => Some(output),
             _ => None,
@@ -341,7 +334,7 @@ impl ToolError {
 
     /// The message without the tool's name in front (for callers whose
     /// message already names it).
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             ToolError::NotFound { source, .. }
             | ToolError::Denied { source, .. }
@@ -431,7 +424,7 @@ fn reader(mut pipe: impl Read + Send + 'static, cap: usize) -> mpsc::Receiver<Re
 }
 
 /// Does this stderr text say "not allowed"?
-pub fn says_denied(stderr: &str) -> bool {
+pub(crate) fn says_denied(stderr: &str) -> bool {
     let s = stderr.to_ascii_lowercase();
     [
         "operation not permitted",
@@ -448,7 +441,7 @@ pub fn says_denied(stderr: &str) -> bool {
 
 /// Find an executable called `name` in `$PATH` (like `execvp`, without a
 /// shell). Names with a slash are not looked up.
-pub fn find_in_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
     if name.is_empty() || name.contains('/') {
         return None;
     }
@@ -460,7 +453,7 @@ pub fn find_in_path(name: &str) -> Option<PathBuf> {
 }
 
 /// A regular file with an execute bit.
-pub fn is_executable(p: &Path) -> bool {
+pub(crate) fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

@@ -37,7 +37,7 @@ impl Drop for StopOnDrop {
 /// Run the dashboard over an in-process sampler (no daemon). Returns when the
 /// user quits; the sampler thread is stopped and joined.
 pub fn run_embedded(config: Config) -> Result<(), TuiError> {
-    let source = platform::native_source().map_err(TuiError::Sampler)?;
+    let source = platform::native_source()?;
     let app = App::new(&config.tui, &config.bands);
     let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
     // Nothing serves requests here: events are the daemon's. Dropping the
@@ -48,7 +48,7 @@ pub fn run_embedded(config: Config) -> Result<(), TuiError> {
     let handle = std::thread::Builder::new()
         .name("tui-sampler".into())
         .spawn(move || sample_loop(source, config, &tx, &thread_stop))
-        .map_err(|e| TuiError::Sampler(format!("cannot start a thread: {e}")))?;
+        .map_err(TuiError::SamplerThread)?;
     let stopper = StopOnDrop(stop);
     let result = run_loop(app, rx, requests);
     drop(stopper);

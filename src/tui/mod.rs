@@ -64,5 +64,7 @@ pub enum TuiError {
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
     #[error("cannot start the embedded sampler: {0}")]
-    Sampler(String),
+    Sampler(#[from] crate::platform::SourceError),
+    #[error("cannot start the embedded sampler: cannot start a thread: {0}")]
+    SamplerThread(std::io::Error),
 }

@@ -12,7 +12,7 @@ use rogue_hunter::ipc::server::{EventQuery, Hub, Server, ServerConfig};
 use rogue_hunter::ipc::{IpcError, client::fetch_initial_state};
 use rogue_hunter::model::EventRow;
 use rogue_hunter::model::{Band, MetricValue, ProcessSamples, ProcessScore, Resource};
-use rogue_hunter::storage::EventFilter;
+use rogue_hunter::storage::{EventFilter, StorageError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -499,7 +499,9 @@ fn ping_pong_and_get_events_through_the_query() {
     let query: EventQuery = Arc::new(move |filter: EventFilter| {
         seen2.lock().unwrap().push(filter.clone());
         if filter.limit == Some(13) {
-            return Err("database is locked".into());
+            return Err(StorageError::Locked {
+                path: "/data/events.db".into(),
+            });
         }
         Ok(vec![event_row(1), event_row(2)])
     });
@@ -549,7 +551,10 @@ fn ping_pong_and_get_events_through_the_query() {
         .unwrap();
         match c.next_message().await.unwrap() {
             Some(ServerMessage::Error { message }) => {
-                assert!(message.contains("database is locked"), "{message}")
+                assert!(
+                    message.contains("get_events failed: /data/events.db is locked"),
+                    "{message}"
+                )
             }
             other => panic!("expected error, got {other:?}"),
         }

@@ -3,6 +3,8 @@
 //! harness (hogs killed on drop, sandboxed XDG trees, polling with deadlines,
 //! the whole-machine lock).
 #![allow(dead_code)]
+// Tests may unwrap: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -4,34 +4,34 @@
 //! `query` fetches from storage into plain structs, `render` turns those into
 //! tables, text or JSON; this module holds the arguments and runs the command.
 
-pub mod query;
-pub mod render;
+pub(crate) mod query;
+pub(crate) mod render;
 
-use super::{CliError, Context, out, parse_duration};
+use super::{CliError, Context, OrRuntime, out, parse_duration};
 use crate::storage::EventFilter;
 use clap::Subcommand;
-pub use render::ShowOptions;
+pub(crate) use render::ShowOptions;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct EventsArgs {
+pub(crate) struct EventsArgs {
     #[command(subcommand)]
-    pub show: Option<EventsCommand>,
+    pub(crate) show: Option<EventsCommand>,
     /// Only events still open.
     #[arg(long)]
-    pub open: bool,
+    pub(crate) open: bool,
     /// At most N events (newest first).
     #[arg(long, default_value_t = 50)]
-    pub limit: usize,
+    pub(crate) limit: usize,
     /// Only events active within this long ago: 90s, 10m, 2h, 3d.
     #[arg(long, value_name = "DUR")]
-    pub since: Option<String>,
+    pub(crate) since: Option<String>,
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum EventsCommand {
+pub(crate) enum EventsCommand {
     /// One event with its snapshots (and its forensic captures).
     Show {
         id: i64,
@@ -51,7 +51,7 @@ pub enum EventsCommand {
     },
 }
 
-pub fn run(ctx: &Context, args: EventsArgs) -> Result<(), CliError> {
+pub(crate) fn run(ctx: &Context, args: EventsArgs) -> Result<(), CliError> {
     if let Some(EventsCommand::Show {
         id,
         forensics,
@@ -79,27 +79,22 @@ pub fn run(ctx: &Context, args: EventsArgs) -> Result<(), CliError> {
             since,
             limit: Some(args.limit),
         },
-    )
-    .map_err(|e| CliError::runtime(e.to_string()))?;
+    )?;
     if args.json {
-        let text = render::events_json(&events)
-            .map_err(|e| CliError::runtime(format!("cannot encode events: {e}")))?;
+        let text = render::events_json(&events).or_runtime(|| "cannot encode events".into())?;
         return out(&text);
     }
     out(&render::events_text(&events, crate::unix_now()))
 }
 
 fn show(ctx: &Context, id: i64, opts: ShowOptions) -> Result<(), CliError> {
-    let Some(detail) = query::detail(&ctx.paths.database(), id, opts.forensics)
-        .map_err(|e| CliError::runtime(e.to_string()))?
-    else {
+    let Some(detail) = query::detail(&ctx.paths.database(), id, opts.forensics)? else {
         return Err(CliError::runtime(format!(
             "no event with id {id} (list them with `rogue-hunter events`)"
         )));
     };
     if opts.json {
-        let text = render::event_json(&detail)
-            .map_err(|e| CliError::runtime(format!("cannot encode event: {e}")))?;
+        let text = render::event_json(&detail).or_runtime(|| "cannot encode event".into())?;
         return out(&text);
     }
     out(&render::event_text(&detail, crate::unix_now(), opts))

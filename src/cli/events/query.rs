@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// The events matching `filter`, newest first. No database yet means nothing
 /// recorded yet, not a failure: an empty list.
-pub fn list(db: &Path, filter: &EventFilter) -> Result<Vec<EventRow>, StorageError> {
+pub(crate) fn list(db: &Path, filter: &EventFilter) -> Result<Vec<EventRow>, StorageError> {
     match Store::open_read_only(db) {
         Ok(store) => store.list_events(filter),
         Err(StorageError::Missing { .. }) => Ok(Vec::new()),
@@ -21,16 +21,20 @@ pub fn list(db: &Path, filter: &EventFilter) -> Result<Vec<EventRow>, StorageErr
 
 /// One event as `events show` prints it.
 #[derive(Debug)]
-pub struct EventDetail {
-    pub event: EventRow,
-    pub snapshots: Vec<SnapshotRow>,
+pub(crate) struct EventDetail {
+    pub(crate) event: EventRow,
+    pub(crate) snapshots: Vec<SnapshotRow>,
     /// Its captures; `None` when they were not asked for.
-    pub forensics: Option<Vec<ForensicView>>,
+    pub(crate) forensics: Option<Vec<ForensicView>>,
 }
 
 /// Event `id` with its snapshots, and its captures when `forensics`; `None`
 /// when there is no such event.
-pub fn detail(db: &Path, id: i64, forensics: bool) -> Result<Option<EventDetail>, StorageError> {
+pub(crate) fn detail(
+    db: &Path,
+    id: i64,
+    forensics: bool,
+) -> Result<Option<EventDetail>, StorageError> {
     let store = Store::open_read_only(db)?;
     let Some((event, snapshots)) = store.event_detail(id)? else {
         return Ok(None);
@@ -49,52 +53,55 @@ pub fn detail(db: &Path, id: i64, forensics: bool) -> Result<Option<EventDetail>
 
 /// One capture as `events show --forensics --json` prints it.
 #[derive(Debug, Serialize)]
-pub struct ForensicView {
-    pub id: i64,
-    pub captured_at: f64,
-    pub trigger: String,
-    pub status: CaptureStatus,
-    pub duration_ms: Option<f64>,
+pub(crate) struct ForensicView {
+    pub(crate) id: i64,
+    pub(crate) captured_at: f64,
+    pub(crate) trigger: String,
+    pub(crate) status: CaptureStatus,
+    pub(crate) duration_ms: Option<f64>,
     /// Why the capture is not complete ("source: status (detail); ...").
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// Per source: `{status, detail, bytes}`.
-    pub sources: serde_json::Value,
-    pub threads: Vec<ThreadRecord>,
+    pub(crate) sources: serde_json::Value,
+    pub(crate) threads: Vec<ThreadRecord>,
     /// resource → kind (`some`/`full`) → `{avg10, avg60, avg300, total}`.
-    pub pressure: BTreeMap<String, BTreeMap<String, PressureValues>>,
-    pub logs: Vec<LogRecord>,
+    pub(crate) pressure: BTreeMap<String, BTreeMap<String, PressureValues>>,
+    pub(crate) logs: Vec<LogRecord>,
     /// Named snapshots: loadavg, meminfo, vmstat_delta, process.*, spindump.*.
-    pub system: BTreeMap<String, serde_json::Value>,
-    pub buffer_context: Option<BufferView>,
-    pub culprits: serde_json::Value,
+    pub(crate) system: BTreeMap<String, serde_json::Value>,
+    pub(crate) buffer_context: Option<BufferView>,
+    pub(crate) culprits: serde_json::Value,
 }
 
 #[derive(Debug, Serialize)]
-pub struct PressureValues {
-    pub avg10: Option<f64>,
-    pub avg60: Option<f64>,
-    pub avg300: Option<f64>,
-    pub total: Option<u64>,
+pub(crate) struct PressureValues {
+    pub(crate) avg10: Option<f64>,
+    pub(crate) avg60: Option<f64>,
+    pub(crate) avg300: Option<f64>,
+    pub(crate) total: Option<u64>,
 }
 
 /// The frozen ring buffer of a capture.
 #[derive(Debug, Serialize)]
-pub struct BufferView {
-    pub id: i64,
-    pub samples: usize,
+pub(crate) struct BufferView {
+    pub(crate) id: i64,
+    pub(crate) samples: usize,
     /// Unix seconds of the oldest and newest sample.
-    pub from: Option<f64>,
-    pub to: Option<f64>,
-    pub frozen: Vec<ProcessSamples>,
+    pub(crate) from: Option<f64>,
+    pub(crate) to: Option<f64>,
+    pub(crate) frozen: Vec<ProcessSamples>,
 }
 
 /// Every capture of an event, with what it gathered.
-pub fn forensic_views(store: &Store, event_id: i64) -> Result<Vec<ForensicView>, StorageError> {
+pub(crate) fn forensic_views(
+    store: &Store,
+    event_id: i64,
+) -> Result<Vec<ForensicView>, StorageError> {
     views_of(store, store.captures(event_id)?)
 }
 
 /// These captures (of an event or a stall), with what each gathered.
-pub fn views_of(
+pub(crate) fn views_of(
     store: &Store,
     captures: Vec<CaptureRow>,
 ) -> Result<Vec<ForensicView>, StorageError> {

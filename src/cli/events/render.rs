@@ -10,15 +10,15 @@ use serde::Serialize;
 
 /// What `events show` prints.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ShowOptions {
-    pub forensics: bool,
-    pub threads: bool,
-    pub logs: bool,
-    pub json: bool,
+pub(crate) struct ShowOptions {
+    pub(crate) forensics: bool,
+    pub(crate) threads: bool,
+    pub(crate) logs: bool,
+    pub(crate) json: bool,
 }
 
 /// `events` for people: the table, or a note that nothing is recorded yet.
-pub fn events_text(events: &[EventRow], now: f64) -> String {
+pub(crate) fn events_text(events: &[EventRow], now: f64) -> String {
     if events.is_empty() {
         return "no events recorded (events are recorded by `rogue-hunter daemon`)\n".into();
     }
@@ -26,7 +26,7 @@ pub fn events_text(events: &[EventRow], now: f64) -> String {
 }
 
 /// `events --json`: the list as pretty JSON, newline-terminated.
-pub fn events_json(events: &[EventRow]) -> Result<String, serde_json::Error> {
+pub(crate) fn events_json(events: &[EventRow]) -> Result<String, serde_json::Error> {
     Ok(format!("{}\n", serde_json::to_string_pretty(events)?))
 }
 
@@ -44,7 +44,7 @@ fn event_duration(e: &EventRow, now: f64) -> String {
 }
 
 /// The `events` table; open events' durations run to `now` (Unix seconds).
-pub fn events_table(events: &[EventRow], now: f64) -> String {
+pub(crate) fn events_table(events: &[EventRow], now: f64) -> String {
     let headers = [
         ("ID", Align::Right),
         ("PID", Align::Right),
@@ -89,7 +89,7 @@ struct EventJson<'a> {
 }
 
 /// `events show ID --json`: pretty JSON, newline-terminated.
-pub fn event_json(d: &EventDetail) -> Result<String, serde_json::Error> {
+pub(crate) fn event_json(d: &EventDetail) -> Result<String, serde_json::Error> {
     let text = serde_json::to_string_pretty(&EventJson {
         event: &d.event,
         snapshots: &d.snapshots,
@@ -100,7 +100,7 @@ pub fn event_json(d: &EventDetail) -> Result<String, serde_json::Error> {
 
 /// `events show ID` for people: the event, its timeline, then each capture
 /// (when fetched). An open event's duration runs to `now` (Unix seconds).
-pub fn event_text(d: &EventDetail, now: f64, opts: ShowOptions) -> String {
+pub(crate) fn event_text(d: &EventDetail, now: f64, opts: ShowOptions) -> String {
     let event = &d.event;
     let mut t = String::new();
     t.push_str(&format!(
@@ -154,7 +154,7 @@ fn opt_num(v: Option<f64>, digits: usize) -> String {
 }
 
 /// The human form of one capture: summary first, details behind the flags.
-pub fn forensics_text(v: &ForensicView, entry_time: f64, opts: ShowOptions) -> String {
+pub(crate) fn forensics_text(v: &ForensicView, entry_time: f64, opts: ShowOptions) -> String {
     let mut t = String::new();
     let took = v
         .duration_ms
@@ -475,7 +475,7 @@ fn logs_table(logs: &[LogRecord]) -> String {
 }
 
 /// A compact timeline: one row per snapshot with a bar for the score.
-pub fn timeline(snapshots: &[SnapshotRow], start: f64) -> String {
+pub(crate) fn timeline(snapshots: &[SnapshotRow], start: f64) -> String {
     let headers = [
         ("TIME", Align::Left),
         ("+", Align::Right),
@@ -518,7 +518,7 @@ const TIMELINE_ROWS: usize = 24;
 
 /// Which snapshots a timeline of at most `max` rows shows: every entry, peak
 /// and exit snapshot, and checkpoints evenly spaced in between.
-pub fn timeline_rows(snapshots: &[SnapshotRow], max: usize) -> Vec<usize> {
+pub(crate) fn timeline_rows(snapshots: &[SnapshotRow], max: usize) -> Vec<usize> {
     if snapshots.len() <= max {
         return (0..snapshots.len()).collect();
     }

@@ -9,11 +9,11 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Characters of one log message kept.
-pub const MESSAGE_CAP: usize = 4096;
+pub(crate) const MESSAGE_CAP: usize = 4096;
 
 /// `/proc/PID/task/TID/stack` → frames, innermost first, without the `[<0>]`
 /// address prefix.
-pub fn parse_kernel_stack(text: &str) -> Vec<String> {
+pub(crate) fn parse_kernel_stack(text: &str) -> Vec<String> {
     text.lines()
         .map(|l| {
             let l = l.trim();
@@ -28,13 +28,13 @@ pub fn parse_kernel_stack(text: &str) -> Vec<String> {
 }
 
 /// `/proc/PID/task/TID/wchan`: "0" or empty means not waiting in the kernel.
-pub fn parse_wchan(text: &str) -> Option<String> {
+pub(crate) fn parse_wchan(text: &str) -> Option<String> {
     let t = text.trim();
     (!t.is_empty() && t != "0").then(|| t.to_string())
 }
 
 /// `Key: value` lines (`/proc/PID/status`) → key → trimmed value.
-pub fn parse_status(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_status(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -44,7 +44,7 @@ pub fn parse_status(text: &str) -> BTreeMap<String, String> {
 
 /// `Key:   123 kB` lines (`smaps_rollup`, `meminfo`) → key → number (kB where
 /// the file says kB). Lines of another shape (the rollup's header) are skipped.
-pub fn parse_kb_lines(text: &str) -> BTreeMap<String, u64> {
+pub(crate) fn parse_kb_lines(text: &str) -> BTreeMap<String, u64> {
     text.lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(':')?;
@@ -59,7 +59,7 @@ pub fn parse_kb_lines(text: &str) -> BTreeMap<String, u64> {
 }
 
 /// The `meminfo` keys worth keeping in a capture.
-pub const MEMINFO_KEYS: &[&str] = &[
+pub(crate) const MEMINFO_KEYS: &[&str] = &[
     "MemTotal",
     "MemFree",
     "MemAvailable",
@@ -84,14 +84,14 @@ pub const MEMINFO_KEYS: &[&str] = &[
 ];
 
 /// `meminfo` restricted to `MEMINFO_KEYS` (kB).
-pub fn parse_meminfo(text: &str) -> BTreeMap<String, u64> {
+pub(crate) fn parse_meminfo(text: &str) -> BTreeMap<String, u64> {
     let mut all = parse_kb_lines(text);
     all.retain(|k, _| MEMINFO_KEYS.contains(&k.as_str()));
     all
 }
 
 /// `/proc/PID/io` → counter → value.
-pub fn parse_io(text: &str) -> BTreeMap<String, u64> {
+pub(crate) fn parse_io(text: &str) -> BTreeMap<String, u64> {
     text.lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(':')?;
@@ -101,7 +101,7 @@ pub fn parse_io(text: &str) -> BTreeMap<String, u64> {
 }
 
 /// `/proc/PID/cgroup` → its lines (`hierarchy:controllers:path`).
-pub fn parse_cgroup(text: &str) -> Vec<String> {
+pub(crate) fn parse_cgroup(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -142,16 +142,16 @@ pub fn parse_psi(resource: &str, text: &str) -> Vec<PressureRecord> {
 
 /// `/proc/loadavg`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LoadAvg {
-    pub load1: f64,
-    pub load5: f64,
-    pub load15: f64,
-    pub runnable: u64,
-    pub total: u64,
-    pub last_pid: u64,
+pub(crate) struct LoadAvg {
+    pub(crate) load1: f64,
+    pub(crate) load5: f64,
+    pub(crate) load15: f64,
+    pub(crate) runnable: u64,
+    pub(crate) total: u64,
+    pub(crate) last_pid: u64,
 }
 
-pub fn parse_loadavg(text: &str) -> Option<LoadAvg> {
+pub(crate) fn parse_loadavg(text: &str) -> Option<LoadAvg> {
     let mut f = text.split_whitespace();
     let load1 = f.next()?.parse().ok()?;
     let load5 = f.next()?.parse().ok()?;
@@ -168,7 +168,7 @@ pub fn parse_loadavg(text: &str) -> Option<LoadAvg> {
 }
 
 /// `/proc/vmstat` → counter → value.
-pub fn parse_vmstat(text: &str) -> BTreeMap<String, u64> {
+pub(crate) fn parse_vmstat(text: &str) -> BTreeMap<String, u64> {
     text.lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(' ')?;
@@ -180,7 +180,7 @@ pub fn parse_vmstat(text: &str) -> BTreeMap<String, u64> {
 /// The event counters (pgfault, pgmajfault, pswpin/out, pgscan*, ...) that
 /// changed between two vmstat reads, with their increase. `nr_*` gauges are
 /// levels, not events, and are left out.
-pub fn vmstat_delta(
+pub(crate) fn vmstat_delta(
     before: &BTreeMap<String, u64>,
     after: &BTreeMap<String, u64>,
 ) -> BTreeMap<String, i64> {
@@ -216,15 +216,15 @@ fn level_priority(name: &str) -> Option<u8> {
 
 /// Parsed kernel log plus the count of lines that fit no known shape.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ParsedLog {
-    pub records: Vec<LogRecord>,
-    pub unknown_lines: usize,
+pub(crate) struct ParsedLog {
+    pub(crate) records: Vec<LogRecord>,
+    pub(crate) unknown_lines: usize,
 }
 
 /// `dmesg -x --time-format iso` (`facility:level : TIMESTAMP message`, or
 /// without `-x` just `TIMESTAMP message`). Lines without a timestamp continue
 /// the previous message; before any message they are counted as unknown.
-pub fn parse_dmesg(text: &str) -> ParsedLog {
+pub(crate) fn parse_dmesg(text: &str) -> ParsedLog {
     let mut out = ParsedLog::default();
     for line in text.lines() {
         if line.trim().is_empty() {
@@ -271,7 +271,7 @@ fn split_dmesg_prefix(line: &str) -> Option<(&str, &str, &str)> {
 
 /// Keep the records whose time is inside `[from, to]` (records without a time
 /// are kept).
-pub fn in_window(records: Vec<LogRecord>, from: f64, to: f64) -> Vec<LogRecord> {
+pub(crate) fn in_window(records: Vec<LogRecord>, from: f64, to: f64) -> Vec<LogRecord> {
     records
         .into_iter()
         .filter(|r| r.ts.is_none_or(|t| t >= from && t <= to))
@@ -302,7 +302,7 @@ fn journal_message(v: Option<&serde_json::Value>) -> String {
 
 /// `journalctl -o json` (one object a line). `source` names the stream
 /// (`journal`, or `kernel` for `journalctl -k`).
-pub fn parse_journal_json(text: &str, source: &str) -> ParsedLog {
+pub(crate) fn parse_journal_json(text: &str, source: &str) -> ParsedLog {
     let mut out = ParsedLog::default();
     for line in text.lines() {
         if line.trim().is_empty() {
@@ -345,7 +345,7 @@ pub fn parse_journal_json(text: &str, source: &str) -> ParsedLog {
 }
 
 /// A linear stack (innermost first) → a frame chain, root (outermost) first.
-pub fn chain(frames_innermost_first: Vec<FrameRecord>) -> Vec<FrameRecord> {
+pub(crate) fn chain(frames_innermost_first: Vec<FrameRecord>) -> Vec<FrameRecord> {
     frames_innermost_first
         .into_iter()
         .rev()
@@ -363,10 +363,10 @@ fn hex(text: &str) -> Option<u64> {
 }
 
 /// User-space stacks per thread id, each root-first.
-pub type UserStacks = Vec<(u64, Vec<FrameRecord>)>;
+pub(crate) type UserStacks = Vec<(u64, Vec<FrameRecord>)>;
 
 /// `eu-stack -p PID`: `TID n:` headers and `#k  0xADDR symbol [- module]` lines.
-pub fn parse_eu_stack(text: &str) -> UserStacks {
+pub(crate) fn parse_eu_stack(text: &str) -> UserStacks {
     let mut out: Vec<(u64, Vec<FrameRecord>)> = Vec::new();
     let mut current: Option<(u64, Vec<FrameRecord>)> = None;
     for line in text.lines() {
@@ -405,7 +405,7 @@ pub fn parse_eu_stack(text: &str) -> UserStacks {
 
 /// `gdb -batch -ex "thread apply all bt"`: `Thread N (... (LWP tid) ...):`
 /// headers and `#k  [0xADDR in] symbol (args) [at file:line | from lib]`.
-pub fn parse_gdb_bt(text: &str) -> UserStacks {
+pub(crate) fn parse_gdb_bt(text: &str) -> UserStacks {
     let mut out: Vec<(u64, Vec<FrameRecord>)> = Vec::new();
     let mut current: Option<(u64, Vec<FrameRecord>)> = None;
     for line in text.lines() {
