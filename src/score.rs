@@ -34,8 +34,13 @@ fn index(r: Resource) -> usize {
 }
 
 /// The raw use of a resource in its natural unit (cpu %, ns/s of GPU, bytes,
-/// bytes/s, wakeups/s), if measured.
+/// bytes/s, wakeups/s), if measured. CPU counts the process's own time plus
+/// its reaped children's (`children_cpu`, what it spent through children that
+/// lived between samples).
 pub fn raw_use(p: &ProcessScore, r: Resource) -> Option<f64> {
+    if r == Resource::Cpu {
+        return cpu_use(p);
+    }
     let v = match r {
         Resource::Cpu => &p.cpu,
         Resource::Gpu => &p.gpu_time_rate,
@@ -44,6 +49,16 @@ pub fn raw_use(p: &ProcessScore, r: Resource) -> Option<f64> {
         Resource::Wakeups => &p.wakeups_rate,
     };
     v.map(|m| m.current.max(0.0))
+}
+
+/// CPU, percent of one core: own time plus reaped children's.
+fn cpu_use(p: &ProcessScore) -> Option<f64> {
+    let own = p.cpu.map(|m| m.current.max(0.0));
+    let children = p.children_cpu.map(|m| m.current.max(0.0));
+    match (own, children) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+    }
 }
 
 /// The amount of a resource that counts as the whole machine, in the same unit

@@ -192,6 +192,9 @@ macro_rules! process_score {
             $($(#[$doc])* pub $name: Option<MetricValue>,)*
             pub state: ProcessState,
             pub priority: Option<i32>,
+            /// Parent process ID, when known.
+            #[serde(default)]
+            pub ppid: Option<u32>,
             /// Linux: the cgroup path (systemd unit / container). `None` elsewhere.
             pub cgroup: Option<String>,
             /// 0-100.
@@ -224,6 +227,7 @@ macro_rules! process_score {
                     $($name: None,)*
                     state: ProcessState::Unknown,
                     priority: None,
+                    ppid: None,
                     cgroup: None,
                     score: 0.0,
                     band: Band::Low,
@@ -253,6 +257,9 @@ macro_rules! process_score {
 process_score! {
     /// Percent of one core.
     cpu: "cpu", PercentOfCore;
+    /// CPU of children that were reaped since the last sample, beyond what was
+    /// seen of them alive: percent of one core (docs/scoring.md).
+    children_cpu: "children cpu", PercentOfCore;
     /// Resident memory, bytes.
     mem: "mem", Bytes;
     mem_peak: "mem peak", Bytes;
