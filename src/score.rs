@@ -51,13 +51,21 @@ pub fn raw_use(p: &ProcessScore, r: Resource) -> Option<f64> {
     v.map(|m| m.current.max(0.0))
 }
 
-/// CPU, percent of one core: own time plus reaped children's.
+/// CPU demand, percent of one core: time on a CPU (own plus reaped
+/// children's) plus time runnable but waiting for one (run-queue delay), so
+/// four spinners sharing two cores press as hard as one spinner alone.
 fn cpu_use(p: &ProcessScore) -> Option<f64> {
     let own = p.cpu.map(|m| m.current.max(0.0));
     let children = p.children_cpu.map(|m| m.current.max(0.0));
-    match (own, children) {
-        (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+    // ns/s → percent of one core; a process cannot wait on more CPUs than it
+    // has threads.
+    let waiting = p.runnable_time_rate.map(|m| {
+        let w = m.current.max(0.0) / 1e7;
+        p.threads.map_or(w, |t| w.min(100.0 * t.current.max(1.0)))
+    });
+    match (own, children, waiting) {
+        (None, None, None) => None,
+        (a, b, c) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0) + c.unwrap_or(0.0)),
     }
 }
 
@@ -300,6 +308,39 @@ mod tests {
         let out = run(vec![a, b]);
         // even split among two active users is 50%: 90 is 1.8x of it
         assert_eq!(out[0].disproportionality, 1.8);
+    }
+
+    #[test]
+    fn saturators_on_a_full_machine_rank_at_least_as_high_as_a_lone_spinner() {
+        let lone = run(vec![proc_with(1, 100.0, 0.0, 0.0, 0.0)]);
+        // Four spinners on two cores: each runs half the time and waits the rest.
+        let four: Vec<ProcessScore> = (1..=4)
+            .map(|pid| {
+                let mut p = proc_with(pid, 50.0, 0.0, 0.0, 0.0);
+                p.runnable_time_rate = Some(MetricValue::new(0.5e9));
+                p.threads = Some(MetricValue::new(1.0));
+                p
+            })
+            .collect();
+        let four = run(four);
+        assert!(four.iter().all(|p| p.score >= lone[0].score), "{four:?}");
+        assert!(four.iter().all(|p| p.band >= Band::High));
+        assert_eq!(four[0].dominant_resource, Resource::Cpu);
+        // A single-threaded process waits on at most one CPU.
+        let mut odd = proc_with(9, 0.0, 0.0, 0.0, 0.0);
+        odd.runnable_time_rate = Some(MetricValue::new(5e9));
+        odd.threads = Some(MetricValue::new(1.0));
+        assert_eq!(run(vec![odd])[0].cpu_share, Some(50.0));
+    }
+
+    #[test]
+    fn reaped_children_count_toward_the_cpu_share() {
+        let mut shell = proc_with(1, 12.0, 0.0, 0.0, 300.0);
+        shell.children_cpu = Some(MetricValue::new(85.0));
+        let out = run(vec![shell]);
+        assert_eq!(out[0].dominant_resource, Resource::Cpu);
+        assert_eq!(out[0].cpu_share, Some(48.5));
+        assert!(out[0].band >= Band::High);
     }
 
     #[test]
