@@ -6,6 +6,7 @@
 //! OS calls itself: those belong to the `ProcessSource` in `platform`.
 
 use crate::config::Config;
+use crate::groups::{Grouper, Link};
 use crate::model::{MetricValue, ProcessKey, ProcessSamples, ProcessScore, metric};
 use crate::platform::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
 use crate::score::{self, Capacity};
@@ -236,9 +237,10 @@ pub fn derive_with(
     p.pageins = metric(as_f64(raw.pageins));
     // Major faults: its own plus those of children it reaped since the last
     // sample (beyond what was seen of them alive).
-    p.pageins_rate = metric(rate(raw.pageins, pr(|x| x.pageins), dt).map(|own| {
-        own + per_second(children_pageins, dt).unwrap_or(0.0)
-    }));
+    p.pageins_rate = metric(
+        rate(raw.pageins, pr(|x| x.pageins), dt)
+            .map(|own| own + per_second(children_pageins, dt).unwrap_or(0.0)),
+    );
     p.faults = metric(as_f64(raw.faults));
     p.faults_rate = metric(rate(raw.faults, pr(|x| x.faults), dt));
     p.disk_io = metric(as_f64(raw.disk_bytes));
@@ -358,6 +360,9 @@ pub struct Sampler<S: ProcessSource> {
     /// Lifetimes of vanished children, by the parent PID they had.
     reaped: HashMap<u32, Lifetime>,
     last_sample_at: Option<f64>,
+    links: Vec<Link>,
+    grouper: Grouper,
+    grouping_s: f64,
     order: Vec<usize>,
     deepen: Vec<bool>,
     round: u64,
@@ -376,6 +381,9 @@ impl<S: ProcessSource> Sampler<S> {
             prevs: Vec::new(),
             reaped: HashMap::new(),
             last_sample_at: None,
+            links: Vec::new(),
+            grouper: Grouper::new(),
+            grouping_s: 0.0,
             order: Vec::new(),
             deepen: Vec::new(),
             round: 0,
@@ -443,7 +451,10 @@ impl<S: ProcessSource> Sampler<S> {
         // Nor on more cores than the machine has.
         let max_cpu = 100.0 * system.cpu_count.max(1) as f64;
         let cap = |p: &mut ProcessScore| {
-            for c in [p.cpu.as_mut(), p.children_cpu.as_mut()].into_iter().flatten() {
+            for c in [p.cpu.as_mut(), p.children_cpu.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 c.current = c.current.min(max_cpu);
             }
         };
@@ -525,14 +536,36 @@ impl<S: ProcessSource> Sampler<S> {
             .map(|&i| scored[i].clone())
             .collect();
         let max_score = top.first().map_or(0.0, |p| p.score);
+        let grouping = Instant::now();
+        self.links.clear();
+        self.links.extend(self.raws.iter().map(|r| Link {
+            ppid: r.ppid,
+            session_leader: r.session_leader,
+            exe: r.exe.clone(),
+        }));
+        let groups = self.grouper.group(
+            &self.scored,
+            &self.links,
+            &capacity,
+            &cfg.scoring,
+            &cfg.bands,
+            cfg.selection.top_groups,
+        );
+        self.grouping_s = grouping.elapsed().as_secs_f64();
         let samples = ProcessSamples {
             timestamp_s: now,
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
             process_count,
             max_score,
             rogues: top,
+            groups,
         };
         (samples, &self.scored)
+    }
+
+    /// How long the last round's grouping took, seconds (the benchmark).
+    pub fn grouping_time_s(&self) -> f64 {
+        self.grouping_s
     }
 
     /// One sampling round: the top N.
@@ -808,7 +841,10 @@ mod tests {
     }
 
     fn by_pid(out: &ProcessSamples, pid: u32) -> &ProcessScore {
-        out.rogues.iter().find(|p| p.pid == pid).expect("pid in rogues")
+        out.rogues
+            .iter()
+            .find(|p| p.pid == pid)
+            .expect("pid in rogues")
     }
 
     #[test]
@@ -822,7 +858,13 @@ mod tests {
                 family(10, 1, 10_000_000, 0, 0),
                 family(11, 10, 500_000_000, 0, 4096),
             ],
-            vec![family(10, 1, 20_000_000, 700_000_000 + 500_000_000, 4096 + 8192)],
+            vec![family(
+                10,
+                1,
+                20_000_000,
+                700_000_000 + 500_000_000,
+                4096 + 8192,
+            )],
             // The next second the shell spawns children that live 0.9 s in all.
             vec![family(10, 1, 30_000_000, 2_100_000_000, 4096 + 8192)],
         ];
@@ -846,7 +888,11 @@ mod tests {
         );
         // Its I/O: the child's 4 KiB were counted while it lived; 8 KiB are new.
         assert!((shell.disk_io_rate.unwrap().current - 8192.0).abs() < 1e-9);
-        assert_eq!(shell.cpu_share, Some(35.5), "own 1 % + children 70 % of 2 cores");
+        assert_eq!(
+            shell.cpu_share,
+            Some(35.5),
+            "own 1 % + children 70 % of 2 cores"
+        );
         let fourth = s.sample(4.0);
         let shell = by_pid(&fourth, 10);
         assert!((shell.children_cpu.unwrap().current - 90.0).abs() < 1e-6);
@@ -925,7 +971,11 @@ mod tests {
         s.sample(1.0);
         let out = s.sample(2.0);
         let born = by_pid(&out, 20);
-        assert!((born.cpu.unwrap().current - 80.0).abs() < 1e-6, "{:?}", born.cpu);
+        assert!(
+            (born.cpu.unwrap().current - 80.0).abs() < 1e-6,
+            "{:?}",
+            born.cpu
+        );
         assert!((born.disk_io_rate.unwrap().current - 2.0 * f64::from(1 << 20)).abs() < 1e-3);
         assert!(born.score > 0.0);
         // Started before the last sample but never seen: no rate to invent.

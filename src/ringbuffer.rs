@@ -156,6 +156,7 @@ mod tests {
                     p
                 })
                 .collect(),
+            groups: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! The formula and its calibration are in docs/scoring.md.
 
 use crate::config::{BandsConfig, ScoringConfig};
-use crate::model::{ProcessScore, Resource};
+use crate::model::{Band, ProcessScore, Resource};
 
 /// What the machine has, for capacity-aware shares.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,12 +18,22 @@ pub struct Capacity {
 
 /// Machine-wide totals of one batch, computed once per sample.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-struct Totals {
+pub struct Totals {
     use_sum: [f64; 5],
     active: [u32; 5],
 }
 
-fn index(r: Resource) -> usize {
+/// Every resource, in `Resource::ALL` (and `index`) order.
+pub const RESOURCES: [Resource; 5] = [
+    Resource::Cpu,
+    Resource::Gpu,
+    Resource::Memory,
+    Resource::Disk,
+    Resource::Wakeups,
+];
+
+/// The position of a resource in `Resource::ALL` (and in use arrays).
+pub fn index(r: Resource) -> usize {
     match r {
         Resource::Cpu => 0,
         Resource::Gpu => 1,
@@ -98,8 +108,17 @@ pub fn score_all(
     cfg: &ScoringConfig,
     bands: &BandsConfig,
 ) {
+    let totals = totals(procs, cfg);
+    for p in procs.iter_mut() {
+        score_one(p, cap, &totals, cfg, bands);
+    }
+}
+
+/// The machine's use of each resource this sample (what disk and wakeups
+/// capacity are measured against) and how many processes actively use it.
+pub fn totals(procs: &[ProcessScore], cfg: &ScoringConfig) -> Totals {
     let mut totals = Totals::default();
-    for p in procs.iter() {
+    for p in procs {
         for &r in Resource::ALL {
             if let Some(u) = raw_use(p, r) {
                 totals.use_sum[index(r)] += u;
@@ -109,8 +128,51 @@ pub fn score_all(
             }
         }
     }
-    for p in procs.iter_mut() {
-        score_one(p, cap, &totals, cfg, bands);
+    totals
+}
+
+/// What the formula makes of a set of uses (in `Resource::ALL` order).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// Rounded to 0.01, `None` where unmeasured.
+    pub shares: [Option<f64>; 5],
+    pub score: f64,
+    pub band: Band,
+    pub dominant: Resource,
+}
+
+/// The capacity-aware formula over uses in each resource's natural unit, times
+/// `multiplier` (the state multiplier; 1 for a group).
+pub fn verdict(
+    uses: &[Option<f64>; 5],
+    multiplier: f64,
+    cap: &Capacity,
+    totals: &Totals,
+    cfg: &ScoringConfig,
+    bands: &BandsConfig,
+) -> Verdict {
+    let mut weighted = 0.0;
+    let mut dominant = (Resource::Cpu, 0.0);
+    let mut shares = [None; 5];
+    for &r in Resource::ALL {
+        let share = uses[index(r)]
+            .zip(capacity_of(r, cap, totals, cfg))
+            .map(|(u, c)| u / c * 100.0 / cfg.fair_share_percent);
+        shares[index(r)] = share.map(|s| (s * 100.0).round() / 100.0);
+        if let Some(s) = share {
+            let w = cfg.weights.get(r) * s;
+            weighted += w;
+            if w > dominant.1 {
+                dominant = (r, w);
+            }
+        }
+    }
+    let score = (curve(weighted, cfg.curve_scale) * multiplier * 10.0).round() / 10.0;
+    Verdict {
+        shares,
+        score,
+        band: bands.band_for(score),
+        dominant: dominant.0,
     }
 }
 
@@ -121,34 +183,20 @@ fn score_one(
     cfg: &ScoringConfig,
     bands: &BandsConfig,
 ) {
-    let mut weighted = 0.0;
-    let mut dominant = (Resource::Cpu, 0.0);
-    for &r in Resource::ALL {
-        let share = raw_use(p, r)
-            .zip(capacity_of(r, cap, totals, cfg))
-            .map(|(u, c)| u / c * 100.0 / cfg.fair_share_percent);
-        let rounded = share.map(|s| (s * 100.0).round() / 100.0);
-        match r {
-            Resource::Cpu => p.cpu_share = rounded,
-            Resource::Gpu => p.gpu_share = rounded,
-            Resource::Memory => p.mem_share = rounded,
-            Resource::Disk => p.disk_share = rounded,
-            Resource::Wakeups => p.wakeups_share = rounded,
-        }
-        if let Some(s) = share {
-            let w = cfg.weights.get(r) * s;
-            weighted += w;
-            if w > dominant.1 {
-                dominant = (r, w);
-            }
-        }
-    }
+    let uses = RESOURCES.map(|r| raw_use(p, r));
     let multiplier = cfg.state_multipliers.get(p.state);
-    let score = curve(weighted, cfg.curve_scale) * multiplier;
-    p.score = (score * 10.0).round() / 10.0;
-    p.band = bands.band_for(p.score);
-    p.dominant_resource = dominant.0;
-    p.disproportionality = disproportionality(p, dominant.0, totals);
+    let v = verdict(&uses, multiplier, cap, totals, cfg, bands);
+    [
+        p.cpu_share,
+        p.gpu_share,
+        p.mem_share,
+        p.disk_share,
+        p.wakeups_share,
+    ] = v.shares;
+    p.score = v.score;
+    p.band = v.band;
+    p.dominant_resource = v.dominant;
+    p.disproportionality = disproportionality(p, v.dominant, totals);
 }
 
 /// Use of `r` as a multiple of an even split among the processes actively

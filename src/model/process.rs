@@ -343,6 +343,10 @@ pub struct ProcessSamples {
     pub max_score: f64,
     /// Top N by score, worst first; populated even on a healthy machine.
     pub rogues: Vec<ProcessScore>,
+    /// The top groups of each kind (tree, cgroup, app) by score, worst first
+    /// within a kind. Absent from older samples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<super::GroupScore>,
 }
 
 #[cfg(test)]

@@ -206,8 +206,7 @@ impl LinuxSource {
         raw.started_at_s =
             Some(self.boot_precise_s + stat.start_ticks as f64 * self.ns_per_tick / 1e9);
         raw.cpu_time_ns = Some(((stat.utime + stat.stime) as f64 * self.ns_per_tick) as u64);
-        raw.children_cpu_ns =
-            Some(((stat.cutime + stat.cstime) as f64 * self.ns_per_tick) as u64);
+        raw.children_cpu_ns = Some(((stat.cutime + stat.cstime) as f64 * self.ns_per_tick) as u64);
         raw.children_pageins = Some(stat.cmajflt);
         raw.resident_bytes = Some(stat.rss_pages.max(0) as u64 * self.page_size);
         raw.faults = Some(stat.minflt + stat.majflt);

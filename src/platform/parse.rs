@@ -400,7 +400,8 @@ mod tests {
         assert_eq!(s.minflt, 99);
         assert_eq!(s.majflt, 1);
         assert_eq!((s.utime, s.stime), (7, 3));
-        let c = parse_stat(b"9 (sh) S 1 9 9 0 -1 0 5 40 0 3 1 2 70 30 20 0 1 0 100 0 10 0\n").unwrap();
+        let c =
+            parse_stat(b"9 (sh) S 1 9 9 0 -1 0 5 40 0 3 1 2 70 30 20 0 1 0 100 0 10 0\n").unwrap();
         assert_eq!((c.cminflt, c.cmajflt, c.cutime, c.cstime), (40, 3, 70, 30));
         assert_eq!((s.priority, s.nice), (20, 0));
         assert_eq!(s.num_threads, 1);
