@@ -158,7 +158,11 @@ fn as_f64(v: Option<u64>) -> Option<f64> {
 }
 
 /// Rates are computed only over windows at least this long (seconds).
-pub const MIN_RATE_WINDOW_S: f64 = 0.05;
+pub const MIN_RATE_WINDOW_S: f64 = 0.005;
+
+/// A process born since the last sample gets lifetime rates once it is this
+/// old (seconds): younger, one 10 ms clock tick would read as a whole core.
+pub const NEWBORN_MIN_AGE_S: f64 = 0.05;
 
 /// Turn one raw reading (and the previous one of the same identity) into a
 /// `ProcessScore` with rates. Pure. Scores are filled later by `score`.
@@ -194,7 +198,7 @@ pub fn derive_with(
         .unwrap_or(raw.start_time_ms as f64 / 1000.0);
     let birth;
     let (prev, newborn) = match (prev, ctx.previous_sample_at) {
-        (None, Some(last)) if started_at_s > last && now - started_at_s >= MIN_RATE_WINDOW_S => {
+        (None, Some(last)) if started_at_s > last && now - started_at_s >= NEWBORN_MIN_AGE_S => {
             birth = from_birth(raw, started_at_s);
             (Some(&birth), true)
         }
