@@ -160,6 +160,7 @@ fn main() {
     scan_only.scan(&mut raws);
     let (mut ours, mut theirs, mut floor, mut kept, mut scans, mut kept_both) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut grouping = vec![];
     let mut count = 0usize;
     // Each method runs a block of rounds on its own (so one method's cache
     // footprint does not tax the next), and blocks alternate three times so
@@ -171,6 +172,7 @@ fn main() {
             let t = Instant::now();
             let s = sampler.sample(rogue_hunter::unix_now());
             ours.push(t.elapsed().as_secs_f64() * 1e6 / s.process_count.max(1) as f64);
+            grouping.push(sampler.grouping_time_s() * 1e6 / s.process_count.max(1) as f64);
             count = s.process_count as usize;
             std::thread::sleep(pause);
         }
@@ -213,12 +215,17 @@ fn main() {
     );
     let c = median(&mut scans);
     let b = median(&mut kept_both);
+    let g = median(&mut grouping);
     println!(
         "processes: {count} ({extra} extra sleepers), rounds: {rounds}, median µs per process per round\n"
     );
     println!("| what | µs/process | vs rogue-hunter |");
     println!("|---|---:|---:|");
     println!("| rogue-hunter full sample (collect + score + deep reads) | {o:.2} | 1.00× |");
+    println!(
+        "| of which grouping (tree, cgroup and app groups, scored) | {g:.2} | {:.2}× |",
+        g / o
+    );
     println!(
         "| rogue-hunter cheap pass alone (listing + stat/schedstat + io, kept fds) | {c:.2} | {:.2}× |",
         c / o

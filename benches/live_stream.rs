@@ -41,6 +41,7 @@ fn sample(n: usize) -> ProcessSamples {
         process_count: 1000,
         max_score: 50.0,
         rogues,
+        groups: Vec::new(),
     }
 }
 

@@ -6,28 +6,70 @@
 //! OS calls itself: those belong to the `ProcessSource` in `platform`.
 
 use crate::config::Config;
+use crate::groups::{Grouper, Link};
 use crate::model::{ProcessKey, ProcessSamples, ProcessScore, metric};
 use crate::platform::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
 use crate::score::{self, Capacity};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+/// Cumulative totals of a process's own work and its reaped children's, the
+/// part a parent's counters absorb when the process is reaped: its CPU and
+/// major faults plus its children's (`cutime`/`cstime`, `cmajflt`), and its
+/// disk bytes and syscalls (`/proc/PID/io` already holds reaped children's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lifetime {
+    pub cpu_ns: u64,
+    pub pageins: u64,
+    pub disk_bytes: u64,
+    pub syscalls: u64,
+}
+
+impl Lifetime {
+    pub fn add(&mut self, other: &Lifetime) {
+        self.cpu_ns = self.cpu_ns.saturating_add(other.cpu_ns);
+        self.pageins = self.pageins.saturating_add(other.pageins);
+        self.disk_bytes = self.disk_bytes.saturating_add(other.disk_bytes);
+        self.syscalls = self.syscalls.saturating_add(other.syscalls);
+    }
+}
+
+/// What `derive_with` needs beyond one process's readings.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DeriveContext {
+    /// Last-seen lifetimes of this process's children that vanished since the
+    /// previous sample: already counted as their own rates while they lived
+    /// (or before the window), so they are subtracted from the jump in this
+    /// process's children counters and `io` when it reaps them.
+    pub reaped: Lifetime,
+    /// Unix time of the previous sample: a process that started after it has
+    /// no previous reading, and its first rates come from its lifetime.
+    pub previous_sample_at: Option<f64>,
+}
+
 /// What `derive` remembers about a process between samples.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct Previous {
-    pub(crate) at: f64,
-    pub(crate) cpu_time_ns: Option<u64>,
-    pub(crate) faults: Option<u64>,
-    pub(crate) pageins: Option<u64>,
-    pub(crate) disk_bytes: Option<u64>,
-    pub(crate) syscalls: Option<u64>,
-    pub(crate) gpu_time_ns: Option<u64>,
-    pub(crate) mach_msgs: Option<u64>,
-    pub(crate) instructions: Option<u64>,
-    pub(crate) cycles: Option<u64>,
-    pub(crate) energy_nj: Option<u64>,
-    pub(crate) qos_interactive_ns: Option<u64>,
-    pub(crate) deep: Option<DeepCounters>,
+pub struct Previous {
+    pub at: f64,
+    pub ppid: Option<u32>,
+    pub cpu_time_ns: Option<u64>,
+    pub children_cpu_ns: Option<u64>,
+    pub children_pageins: Option<u64>,
+    /// What reaped children's lifetimes still have to be subtracted: the part
+    /// of last sample's that its counters had not absorbed yet (a child can
+    /// vanish from the listing before its parent's `stat` shows the reap).
+    pub reaped_carry: Lifetime,
+    pub faults: Option<u64>,
+    pub pageins: Option<u64>,
+    pub disk_bytes: Option<u64>,
+    pub syscalls: Option<u64>,
+    pub gpu_time_ns: Option<u64>,
+    pub mach_msgs: Option<u64>,
+    pub instructions: Option<u64>,
+    pub cycles: Option<u64>,
+    pub energy_nj: Option<u64>,
+    pub qos_interactive_ns: Option<u64>,
+    pub deep: Option<DeepCounters>,
     /// Rates from the last two deep reads: csw, wakeups, runnable, gpu time.
     pub(crate) deep_rates: [Option<f64>; 4],
     /// Sampling round of the last deep read, and how many there have been.
@@ -47,6 +89,70 @@ fn rate(now: Option<u64>, prev: Option<u64>, dt: f64) -> Option<f64> {
     }
 }
 
+/// The delta of a cumulative counter minus what of it was already counted
+/// (`debt`), and the debt left over.
+fn net(now: Option<u64>, prev: Option<u64>, debt: u64) -> (Option<u64>, u64) {
+    match (now, prev) {
+        (Some(n), Some(p)) => {
+            let delta = n.saturating_sub(p);
+            let credit = delta.min(debt);
+            (Some(delta - credit), debt - credit)
+        }
+        _ => (None, debt),
+    }
+}
+
+fn per_second(delta: Option<u64>, dt: f64) -> Option<f64> {
+    delta.filter(|_| dt > 0.0).map(|d| d as f64 / dt)
+}
+
+impl Previous {
+    /// The lifetime totals a parent absorbs when this process is reaped, as
+    /// last seen.
+    pub fn lifetime(&self) -> Lifetime {
+        let sum = |a: Option<u64>, b: Option<u64>| a.unwrap_or(0).saturating_add(b.unwrap_or(0));
+        Lifetime {
+            cpu_ns: sum(self.cpu_time_ns, self.children_cpu_ns),
+            pageins: sum(self.pageins, self.children_pageins),
+            disk_bytes: self.disk_bytes.unwrap_or(0),
+            syscalls: self.syscalls.unwrap_or(0),
+        }
+    }
+}
+
+/// A first reading as if the process had been read at its start with every
+/// counter at zero (the kernel starts them there): rates over its lifetime.
+fn from_birth(raw: &RawProcess, started_at_s: f64) -> Previous {
+    let zero = |v: Option<u64>| v.map(|_| 0);
+    Previous {
+        at: started_at_s,
+        ppid: raw.ppid,
+        cpu_time_ns: zero(raw.cpu_time_ns),
+        children_cpu_ns: zero(raw.children_cpu_ns),
+        children_pageins: zero(raw.children_pageins),
+        faults: zero(raw.faults),
+        pageins: zero(raw.pageins),
+        disk_bytes: zero(raw.disk_bytes),
+        syscalls: zero(raw.syscalls),
+        gpu_time_ns: zero(raw.gpu_time_ns),
+        mach_msgs: zero(raw.mach_msgs),
+        instructions: zero(raw.instructions),
+        cycles: zero(raw.cycles),
+        energy_nj: zero(raw.energy_nj),
+        qos_interactive_ns: zero(raw.qos_interactive_ns),
+        deep: raw.deep.as_ref().map(|d| DeepCounters {
+            read_at: started_at_s,
+            csw: zero(d.csw),
+            wakeups: zero(d.wakeups),
+            runnable_ns: zero(d.runnable_ns),
+            gpu_time_ns: zero(d.gpu_time_ns),
+            peak_resident_bytes: None,
+            cgroup: None,
+        }),
+        ..Previous::default()
+    }
+}
+
 fn as_f64(v: Option<u64>) -> Option<f64> {
     v.map(|x| x as f64)
 }
@@ -54,12 +160,24 @@ fn as_f64(v: Option<u64>) -> Option<f64> {
 /// Rates are computed only over windows at least this long (seconds).
 pub const MIN_RATE_WINDOW_S: f64 = 0.005;
 
+/// A process born since the last sample gets lifetime rates once it is this
+/// old (seconds): younger, one 10 ms clock tick would read as a whole core.
+pub const NEWBORN_MIN_AGE_S: f64 = 0.05;
+
 /// Turn one raw reading (and the previous one of the same identity) into a
 /// `ProcessScore` with rates. Pure. Scores are filled later by `score`.
 /// The first sight of a process has no rates (`None`): it primes the deltas.
-pub(crate) fn derive(
+pub fn derive(raw: &RawProcess, prev: Option<&Previous>, now: f64) -> (ProcessScore, Previous) {
+    derive_with(raw, prev, &DeriveContext::default(), now)
+}
+
+/// `derive` with what the sampler knows across processes: the reaped
+/// children to subtract, and when the previous sample was (a process born
+/// since then gets rates over its lifetime on its first sample).
+pub fn derive_with(
     raw: &RawProcess,
     prev: Option<&Previous>,
+    ctx: &DeriveContext,
     now: f64,
 ) -> (ProcessScore, Previous) {
     // A window too short for clock-tick counters (two samples taken back to
@@ -69,13 +187,47 @@ pub(crate) fn derive(
         && now - pr.at < MIN_RATE_WINDOW_S
     {
         let (p, _) = derive(raw, None, now);
-        return (p, pr.clone());
+        let mut kept = pr.clone();
+        kept.reaped_carry.add(&ctx.reaped);
+        return (p, kept);
     }
+    // Born since the previous sample: its counters started at zero at its
+    // start, so its first rates are over its lifetime.
+    let started_at_s = raw
+        .started_at_s
+        .unwrap_or(raw.start_time_ms as f64 / 1000.0);
+    let birth;
+    let (prev, newborn) = match (prev, ctx.previous_sample_at) {
+        (None, Some(last)) if started_at_s > last && now - started_at_s >= NEWBORN_MIN_AGE_S => {
+            birth = from_birth(raw, started_at_s);
+            (Some(&birth), true)
+        }
+        _ => (prev, false),
+    };
     let mut p = ProcessScore::new(raw.pid, raw.start_time_ms, raw.command.clone(), now);
     p.state = raw.state;
     p.priority = raw.priority;
+    p.ppid = raw.ppid;
     let dt = prev.map_or(0.0, |pr| now - pr.at);
     let pr = |f: fn(&Previous) -> Option<u64>| prev.and_then(f);
+    // What reaped children's lifetimes still owe (subtracted once, never twice).
+    let mut debt = prev.map_or(Lifetime::default(), |x| x.reaped_carry);
+    debt.add(&ctx.reaped);
+    let (children_cpu, cpu_left) = net(raw.children_cpu_ns, pr(|x| x.children_cpu_ns), debt.cpu_ns);
+    let (children_pageins, pageins_left) = net(
+        raw.children_pageins,
+        pr(|x| x.children_pageins),
+        debt.pageins,
+    );
+    let (disk, disk_left) = net(raw.disk_bytes, pr(|x| x.disk_bytes), debt.disk_bytes);
+    let (syscalls, syscalls_left) = net(raw.syscalls, pr(|x| x.syscalls), debt.syscalls);
+    // Only this sample's new debt carries over, for one sample.
+    let reaped_carry = Lifetime {
+        cpu_ns: cpu_left.min(ctx.reaped.cpu_ns),
+        pageins: pageins_left.min(ctx.reaped.pageins),
+        disk_bytes: disk_left.min(ctx.reaped.disk_bytes),
+        syscalls: syscalls_left.min(ctx.reaped.syscalls),
+    };
 
     p.cpu = metric(
         rate(raw.cpu_time_ns, pr(|x| x.cpu_time_ns), dt)
@@ -84,15 +236,21 @@ pub(crate) fn derive(
             // ticks can make it look so over a short window.
             .map(|c| raw.threads.map_or(c, |t| c.min(100.0 * t as f64))),
     );
+    p.children_cpu = metric(per_second(children_cpu, dt).map(|ns| ns / 1e7));
     p.mem = metric(as_f64(raw.resident_bytes));
     p.pageins = metric(as_f64(raw.pageins));
-    p.pageins_rate = metric(rate(raw.pageins, pr(|x| x.pageins), dt));
+    // Major faults: its own plus those of children it reaped since the last
+    // sample (beyond what was seen of them alive).
+    p.pageins_rate = metric(
+        rate(raw.pageins, pr(|x| x.pageins), dt)
+            .map(|own| own + per_second(children_pageins, dt).unwrap_or(0.0)),
+    );
     p.faults = metric(as_f64(raw.faults));
     p.faults_rate = metric(rate(raw.faults, pr(|x| x.faults), dt));
     p.disk_io = metric(as_f64(raw.disk_bytes));
-    p.disk_io_rate = metric(rate(raw.disk_bytes, pr(|x| x.disk_bytes), dt));
+    p.disk_io_rate = metric(per_second(disk, dt));
     p.syscalls = metric(as_f64(raw.syscalls));
-    p.syscalls_rate = metric(rate(raw.syscalls, pr(|x| x.syscalls), dt));
+    p.syscalls_rate = metric(per_second(syscalls, dt));
     p.threads = metric(as_f64(raw.threads));
     p.mach_msgs = metric(as_f64(raw.mach_msgs));
     p.mach_msgs_rate = metric(rate(raw.mach_msgs, pr(|x| x.mach_msgs), dt));
@@ -124,6 +282,7 @@ pub(crate) fn derive(
                     rate(d.gpu_time_ns, old.gpu_time_ns, ddt),
                 ];
             }
+            Some(_) if newborn => deep_rates = [None; 4],
             Some(_) => {}
             None => deep_rates = [None; 4],
         }
@@ -146,7 +305,11 @@ pub(crate) fn derive(
 
     let next = Previous {
         at: now,
+        ppid: raw.ppid,
         cpu_time_ns: raw.cpu_time_ns,
+        children_cpu_ns: raw.children_cpu_ns,
+        children_pageins: raw.children_pageins,
+        reaped_carry,
         faults: raw.faults,
         pageins: raw.pageins,
         disk_bytes: raw.disk_bytes,
@@ -195,6 +358,15 @@ pub struct Sampler<S: ProcessSource> {
     raws: Vec<RawProcess>,
     scored: Vec<ProcessScore>,
     nexts: Vec<Previous>,
+    /// Each process's previous reading, taken out of `previous` for the round
+    /// (what is left there afterwards vanished since the last sample).
+    prevs: Vec<Option<Previous>>,
+    /// Lifetimes of vanished children, by the parent PID they had.
+    reaped: HashMap<u32, Lifetime>,
+    last_sample_at: Option<f64>,
+    links: Vec<Link>,
+    grouper: Grouper,
+    grouping_s: f64,
     order: Vec<usize>,
     deepen: Vec<bool>,
     round: u64,
@@ -210,6 +382,12 @@ impl<S: ProcessSource> Sampler<S> {
             raws: Vec::new(),
             scored: Vec::new(),
             nexts: Vec::new(),
+            prevs: Vec::new(),
+            reaped: HashMap::new(),
+            last_sample_at: None,
+            links: Vec::new(),
+            grouper: Grouper::new(),
+            grouping_s: 0.0,
             order: Vec::new(),
             deepen: Vec::new(),
             round: 0,
@@ -239,16 +417,51 @@ impl<S: ProcessSource> Sampler<S> {
         let raws = &mut self.raws;
         let scored = &mut self.scored;
         let nexts = &mut self.nexts;
+        let prevs = &mut self.prevs;
         self.source.scan(raws);
         scored.clear();
         nexts.clear();
+        prevs.clear();
+        prevs.extend(raws.iter().map(|raw| self.previous.remove(&raw.key())));
+        // What is left vanished since the last sample: its parent reaped it
+        // (or will), and absorbs its lifetime into its own counters.
+        let reaped = &mut self.reaped;
+        reaped.clear();
+        let io_in_parent = self.source.reaped_io_in_parent();
+        for gone in self.previous.values() {
+            if let Some(ppid) = gone.ppid {
+                let mut lifetime = gone.lifetime();
+                if !io_in_parent {
+                    (lifetime.disk_bytes, lifetime.syscalls) = (0, 0);
+                }
+                reaped.entry(ppid).or_default().add(&lifetime);
+            }
+        }
+        self.previous.clear();
+        let last_sample_at = self.last_sample_at;
+        let context = |raw: &RawProcess, known: bool| DeriveContext {
+            // Only a parent seen last round can have reaped those children.
+            reaped: if known {
+                reaped.get(&raw.pid).copied().unwrap_or_default()
+            } else {
+                Lifetime::default()
+            },
+            previous_sample_at: last_sample_at,
+        };
         // Nor on more cores than the machine has.
         let max_cpu = 100.0 * system.cpu_count.max(1) as f64;
-        for raw in raws.iter() {
-            let (mut p, n) = derive(raw, self.previous.get(&raw.key()), now);
-            if let Some(c) = p.cpu.as_mut() {
+        let cap = |p: &mut ProcessScore| {
+            for c in [p.cpu.as_mut(), p.children_cpu.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 c.current = c.current.min(max_cpu);
             }
+        };
+        for (raw, prev) in raws.iter().zip(prevs.iter()) {
+            let ctx = context(raw, prev.is_some());
+            let (mut p, n) = derive_with(raw, prev.as_ref(), &ctx, now);
+            cap(&mut p);
             scored.push(p);
             nexts.push(n);
         }
@@ -288,7 +501,9 @@ impl<S: ProcessSource> Sampler<S> {
             }
             any_deep = true;
             self.source.deepen(&mut raws[i], now);
-            let (p, mut n) = derive(&raws[i], self.previous.get(&raws[i].key()), now);
+            let ctx = context(&raws[i], prevs[i].is_some());
+            let (mut p, mut n) = derive_with(&raws[i], prevs[i].as_ref(), &ctx, now);
+            cap(&mut p);
             n.deep_round = Some(round);
             n.deep_cpu_time_ns = raws[i].cpu_time_ns;
             n.deep_reads = nexts[i].deep_reads.saturating_add(1);
@@ -304,7 +519,7 @@ impl<S: ProcessSource> Sampler<S> {
             next.seen_round = round;
             self.previous.insert(raw.key(), next);
         }
-        self.previous.retain(|_, p| p.seen_round == round);
+        self.last_sample_at = Some(now);
 
         let process_count = scored.len() as u32;
         order.clear();
@@ -321,14 +536,36 @@ impl<S: ProcessSource> Sampler<S> {
             .map(|&i| scored[i].clone())
             .collect();
         let max_score = top.first().map_or(0.0, |p| p.score);
+        let grouping = Instant::now();
+        self.links.clear();
+        self.links.extend(self.raws.iter().map(|r| Link {
+            ppid: r.ppid,
+            session_leader: r.session_leader,
+            exe: r.exe.clone(),
+        }));
+        let groups = self.grouper.group(
+            &self.scored,
+            &self.links,
+            &capacity,
+            &cfg.scoring,
+            &cfg.bands,
+            cfg.selection.top_groups,
+        );
+        self.grouping_s = grouping.elapsed().as_secs_f64();
         let samples = ProcessSamples {
             timestamp_s: now,
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
             process_count,
             max_score,
             rogues: top,
+            groups,
         };
         (samples, &self.scored)
+    }
+
+    /// How long the last round's grouping took, seconds (the benchmark).
+    pub fn grouping_time_s(&self) -> f64 {
+        self.grouping_s
     }
 
     /// One sampling round: the top N.
@@ -530,6 +767,9 @@ mod tests {
         fn scan(&mut self, out: &mut Vec<RawProcess>) {
             *out = self.rounds.remove(0);
         }
+        fn reaped_io_in_parent(&self) -> bool {
+            true
+        }
         fn deepen(&mut self, raw: &mut RawProcess, now: f64) {
             self.deepened.push(raw.pid);
             raw.deep = Some(DeepCounters {
@@ -577,6 +817,182 @@ mod tests {
         let out = s.sample(2.0);
         assert_eq!(out.rogues[0].start_time_ms, 2000);
         assert_eq!(out.rogues[0].cpu, None, "a new process has no rate yet");
+    }
+
+    fn family(pid: u32, ppid: u32, cpu_ns: u64, children_ns: u64, disk: u64) -> RawProcess {
+        let mut r = raw(pid, cpu_ns, disk);
+        r.ppid = Some(ppid);
+        r.children_cpu_ns = Some(children_ns);
+        r.children_pageins = Some(0);
+        r.pageins = Some(0);
+        r.started_at_s = Some(0.5);
+        r
+    }
+
+    fn by_pid(out: &ProcessSamples, pid: u32) -> &ProcessScore {
+        out.rogues
+            .iter()
+            .find(|p| p.pid == pid)
+            .expect("pid in rogues")
+    }
+
+    #[test]
+    fn reaped_children_cpu_goes_to_the_parent_once() {
+        // pid 10 (a shell) runs child 11; between samples 2 and 3 the child
+        // ends after 0.2 s more CPU and is reaped (its 0.7 s lifetime lands in
+        // the shell's cutime), and children it never saw alive add 0.5 s.
+        let rounds = vec![
+            vec![family(10, 1, 0, 0, 0), family(11, 10, 0, 0, 0)],
+            vec![
+                family(10, 1, 10_000_000, 0, 0),
+                family(11, 10, 500_000_000, 0, 4096),
+            ],
+            vec![family(
+                10,
+                1,
+                20_000_000,
+                700_000_000 + 500_000_000,
+                4096 + 8192,
+            )],
+            // The next second the shell spawns children that live 0.9 s in all.
+            vec![family(10, 1, 30_000_000, 2_100_000_000, 4096 + 8192)],
+        ];
+        let mut s = Sampler::new(
+            FakeSource {
+                rounds,
+                deepened: vec![],
+            },
+            Config::default(),
+        );
+        s.sample(1.0);
+        let second = s.sample(2.0);
+        assert!((by_pid(&second, 11).cpu.unwrap().current - 50.0).abs() < 1e-9);
+        let third = s.sample(3.0);
+        let shell = by_pid(&third, 10);
+        // 0.2 s of the child's end plus 0.5 s of unseen children: 70 % of a core.
+        assert!(
+            (shell.children_cpu.unwrap().current - 70.0).abs() < 1e-6,
+            "{:?}",
+            shell.children_cpu
+        );
+        // Its I/O: the child's 4 KiB were counted while it lived; 8 KiB are new.
+        assert!((shell.disk_io_rate.unwrap().current - 8192.0).abs() < 1e-9);
+        assert_eq!(
+            shell.cpu_share,
+            Some(35.5),
+            "own 1 % + children 70 % of 2 cores"
+        );
+        let fourth = s.sample(4.0);
+        let shell = by_pid(&fourth, 10);
+        assert!((shell.children_cpu.unwrap().current - 90.0).abs() < 1e-6);
+        assert_eq!(shell.disk_io_rate.unwrap().current, 0.0);
+    }
+
+    #[test]
+    fn a_child_listed_gone_before_its_reap_shows_is_subtracted_next_sample() {
+        let rounds = vec![
+            vec![family(10, 1, 0, 0, 0), family(11, 10, 0, 0, 0)],
+            vec![family(10, 1, 0, 0, 0), family(11, 10, 1_000_000_000, 0, 0)],
+            // Child gone from the listing, but the shell's stat does not show
+            // the reap yet.
+            vec![family(10, 1, 0, 0, 0)],
+            vec![family(10, 1, 0, 1_000_000_000, 0)],
+            vec![family(10, 1, 0, 2_000_000_000, 0)],
+        ];
+        let mut s = Sampler::new(
+            FakeSource {
+                rounds,
+                deepened: vec![],
+            },
+            Config::default(),
+        );
+        for t in 1..=3 {
+            s.sample(f64::from(t));
+        }
+        let fourth = s.sample(4.0);
+        assert_eq!(by_pid(&fourth, 10).children_cpu.unwrap().current, 0.0);
+        // The debt is paid once: the next second's children count in full.
+        let fifth = s.sample(5.0);
+        assert_eq!(by_pid(&fifth, 10).children_cpu.unwrap().current, 100.0);
+    }
+
+    #[test]
+    fn pid_reuse_of_a_parent_does_not_inherit_reaped_children() {
+        let mut new_parent = family(10, 1, 0, 3_000_000_000, 0);
+        new_parent.start_time_ms = 5000;
+        new_parent.started_at_s = Some(5.0);
+        let rounds = vec![
+            vec![family(10, 1, 0, 0, 0), family(11, 10, 0, 0, 0)],
+            vec![new_parent.clone()],
+            vec![{
+                let mut p = new_parent;
+                p.children_cpu_ns = Some(3_500_000_000);
+                p
+            }],
+        ];
+        let mut s = Sampler::new(
+            FakeSource {
+                rounds,
+                deepened: vec![],
+            },
+            Config::default(),
+        );
+        s.sample(1.0);
+        s.sample(2.0);
+        let third = s.sample(3.0);
+        assert_eq!(by_pid(&third, 10).children_cpu.unwrap().current, 50.0);
+    }
+
+    #[test]
+    fn a_process_born_since_the_last_sample_gets_lifetime_rates() {
+        let mut newborn = raw(20, 400_000_000, 1 << 20);
+        newborn.started_at_s = Some(1.5);
+        let mut old = raw(21, 400_000_000, 0);
+        old.started_at_s = Some(0.2);
+        let rounds = vec![vec![], vec![newborn, old]];
+        let mut s = Sampler::new(
+            FakeSource {
+                rounds,
+                deepened: vec![],
+            },
+            Config::default(),
+        );
+        s.sample(1.0);
+        let out = s.sample(2.0);
+        let born = by_pid(&out, 20);
+        assert!(
+            (born.cpu.unwrap().current - 80.0).abs() < 1e-6,
+            "{:?}",
+            born.cpu
+        );
+        assert!((born.disk_io_rate.unwrap().current - 2.0 * f64::from(1 << 20)).abs() < 1e-3);
+        assert!(born.score > 0.0);
+        // Started before the last sample but never seen: no rate to invent.
+        assert_eq!(by_pid(&out, 21).cpu, None);
+    }
+
+    #[test]
+    fn newborn_lifetime_rates_need_the_minimum_window_and_cover_deep_counters() {
+        let mut r = raw(5, 10_000_000, 0);
+        r.started_at_s = Some(9.99);
+        let ctx = DeriveContext {
+            previous_sample_at: Some(9.4),
+            ..Default::default()
+        };
+        let (p, _) = derive_with(&r, None, &ctx, 10.0);
+        assert_eq!(p.cpu, None, "10 ms old: too young for a rate");
+        r.started_at_s = Some(9.5);
+        r.deep = Some(DeepCounters {
+            read_at: 10.0,
+            runnable_ns: Some(250_000_000),
+            wakeups: Some(50),
+            ..Default::default()
+        });
+        let (p, next) = derive_with(&r, None, &ctx, 10.0);
+        assert!((p.cpu.unwrap().current - 2.0).abs() < 1e-9);
+        assert!((p.runnable_time_rate.unwrap().current - 5e8).abs() < 1e-3);
+        assert!((p.wakeups_rate.unwrap().current - 100.0).abs() < 1e-9);
+        assert_eq!(next.at, 10.0);
     }
 
     #[test]

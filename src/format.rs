@@ -3,7 +3,7 @@
 //! Pure. Every untrusted string (process names, command lines, log lines) goes
 //! through `escape` before it reaches a terminal.
 
-use crate::model::{ProcessSamples, ProcessScore, Unit};
+use crate::model::{GroupKind, ProcessSamples, ProcessScore, Unit};
 use std::fmt::Write as _;
 
 /// True for characters that must never reach a terminal raw: control
@@ -202,6 +202,53 @@ pub(crate) fn samples_table(s: &ProcessSamples, command_width: usize) -> String 
         .rogues
         .iter()
         .map(|p| process_row(p, command_width))
+        .collect();
+    table(&headers, &rows)
+}
+
+/// The groups of one kind in a sample, worst first, as a table.
+pub fn groups_table(s: &ProcessSamples, kind: GroupKind, name_width: usize) -> String {
+    let headers = [
+        ("KIND", Align::Left),
+        ("SCORE", Align::Right),
+        ("BAND", Align::Left),
+        ("DOMINANT", Align::Left),
+        ("CPU%", Align::Right),
+        ("MEM", Align::Right),
+        ("DISK/s", Align::Right),
+        ("PROCS", Align::Right),
+        ("TOP PIDS", Align::Left),
+        ("NAME", Align::Left),
+    ];
+    let rows: Vec<Vec<String>> = s
+        .groups
+        .iter()
+        .filter(|g| g.kind == kind)
+        .map(|g| {
+            let m = &g.metrics;
+            let cpu = match (m.cpu, m.children_cpu) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            };
+            let pids: Vec<String> = g
+                .top_members
+                .iter()
+                .take(3)
+                .map(|p| p.to_string())
+                .collect();
+            vec![
+                g.kind.to_string(),
+                format!("{:.1}", g.score),
+                g.band.to_string(),
+                g.dominant_resource.to_string(),
+                or_dash(cpu, |v| format!("{v:.1}")),
+                or_dash(m.mem, bytes),
+                or_dash(m.disk_io_rate, bytes),
+                g.member_count.to_string(),
+                pids.join(","),
+                truncate(&escape(&g.name), name_width),
+            ]
+        })
         .collect();
     table(&headers, &rows)
 }

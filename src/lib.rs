@@ -5,7 +5,7 @@
 //! `tests/integration/module_layers.rs` fails on any cycle):
 //!
 //! - schema: `model` (every domain type);
-//! - pure core, no clock, no I/O: `score`, `collect` (rates and the sampling
+//! - pure core, no clock, no I/O: `score`, `groups`, `collect` (rates and the sampling
 //!   round over a `ProcessSource`), `ringbuffer`, `tracker`, `stalls`,
 //!   `schedule`, `format`;
 //! - edges: `platform` (raw counters from the OS), `sys` (ids, private
@@ -22,6 +22,7 @@ pub mod config;
 pub(crate) mod daemon;
 pub(crate) mod forensics;
 pub(crate) mod format;
+pub mod groups;
 pub mod ipc;
 pub(crate) mod logging;
 pub(crate) mod metrics;

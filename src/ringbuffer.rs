@@ -131,6 +131,7 @@ mod tests {
                     p
                 })
                 .collect(),
+            groups: Vec::new(),
         }
     }
 

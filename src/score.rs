@@ -7,23 +7,33 @@
 //! The formula and its calibration are in docs/scoring.md.
 
 use crate::config::{BandsConfig, ScoringConfig};
-use crate::model::{ProcessScore, Resource};
+use crate::model::{Band, ProcessScore, Resource};
 
 /// What the machine has, for capacity-aware shares.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Capacity {
+pub struct Capacity {
     pub(crate) cpu_count: usize,
     pub(crate) mem_total_bytes: Option<u64>,
 }
 
 /// Machine-wide totals of one batch, computed once per sample.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-struct Totals {
+pub struct Totals {
     use_sum: [f64; 5],
     active: [u32; 5],
 }
 
-fn index(r: Resource) -> usize {
+/// Every resource, in `Resource::ALL` (and `index`) order.
+pub const RESOURCES: [Resource; 5] = [
+    Resource::Cpu,
+    Resource::Gpu,
+    Resource::Memory,
+    Resource::Disk,
+    Resource::Wakeups,
+];
+
+/// The position of a resource in `Resource::ALL` (and in use arrays).
+pub fn index(r: Resource) -> usize {
     match r {
         Resource::Cpu => 0,
         Resource::Gpu => 1,
@@ -34,8 +44,13 @@ fn index(r: Resource) -> usize {
 }
 
 /// The raw use of a resource in its natural unit (cpu %, ns/s of GPU, bytes,
-/// bytes/s, wakeups/s), if measured.
-pub(crate) fn raw_use(p: &ProcessScore, r: Resource) -> Option<f64> {
+/// bytes/s, wakeups/s), if measured. CPU counts the process's own time plus
+/// its reaped children's (`children_cpu`, what it spent through children that
+/// lived between samples).
+pub fn raw_use(p: &ProcessScore, r: Resource) -> Option<f64> {
+    if r == Resource::Cpu {
+        return cpu_use(p);
+    }
     let v = match r {
         Resource::Cpu => &p.cpu,
         Resource::Gpu => &p.gpu_time_rate,
@@ -44,6 +59,24 @@ pub(crate) fn raw_use(p: &ProcessScore, r: Resource) -> Option<f64> {
         Resource::Wakeups => &p.wakeups_rate,
     };
     v.map(|m| m.current.max(0.0))
+}
+
+/// CPU demand, percent of one core: time on a CPU (own plus reaped
+/// children's) plus time runnable but waiting for one (run-queue delay), so
+/// four spinners sharing two cores press as hard as one spinner alone.
+fn cpu_use(p: &ProcessScore) -> Option<f64> {
+    let own = p.cpu.map(|m| m.current.max(0.0));
+    let children = p.children_cpu.map(|m| m.current.max(0.0));
+    // ns/s → percent of one core; a process cannot wait on more CPUs than it
+    // has threads.
+    let waiting = p.runnable_time_rate.map(|m| {
+        let w = m.current.max(0.0) / 1e7;
+        p.threads.map_or(w, |t| w.min(100.0 * t.current.max(1.0)))
+    });
+    match (own, children, waiting) {
+        (None, None, None) => None,
+        (a, b, c) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0) + c.unwrap_or(0.0)),
+    }
 }
 
 /// The amount of a resource that counts as the whole machine, in the same unit
@@ -75,8 +108,17 @@ pub(crate) fn score_all(
     cfg: &ScoringConfig,
     bands: &BandsConfig,
 ) {
+    let totals = totals(procs, cfg);
+    for p in procs.iter_mut() {
+        score_one(p, cap, &totals, cfg, bands);
+    }
+}
+
+/// The machine's use of each resource this sample (what disk and wakeups
+/// capacity are measured against) and how many processes actively use it.
+pub fn totals(procs: &[ProcessScore], cfg: &ScoringConfig) -> Totals {
     let mut totals = Totals::default();
-    for p in procs.iter() {
+    for p in procs {
         for &r in Resource::ALL {
             if let Some(u) = raw_use(p, r) {
                 totals.use_sum[index(r)] += u;
@@ -86,8 +128,51 @@ pub(crate) fn score_all(
             }
         }
     }
-    for p in procs.iter_mut() {
-        score_one(p, cap, &totals, cfg, bands);
+    totals
+}
+
+/// What the formula makes of a set of uses (in `Resource::ALL` order).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// Rounded to 0.01, `None` where unmeasured.
+    pub shares: [Option<f64>; 5],
+    pub score: f64,
+    pub band: Band,
+    pub dominant: Resource,
+}
+
+/// The capacity-aware formula over uses in each resource's natural unit, times
+/// `multiplier` (the state multiplier; 1 for a group).
+pub fn verdict(
+    uses: &[Option<f64>; 5],
+    multiplier: f64,
+    cap: &Capacity,
+    totals: &Totals,
+    cfg: &ScoringConfig,
+    bands: &BandsConfig,
+) -> Verdict {
+    let mut weighted = 0.0;
+    let mut dominant = (Resource::Cpu, 0.0);
+    let mut shares = [None; 5];
+    for &r in Resource::ALL {
+        let share = uses[index(r)]
+            .zip(capacity_of(r, cap, totals, cfg))
+            .map(|(u, c)| u / c * 100.0 / cfg.fair_share_percent);
+        shares[index(r)] = share.map(|s| (s * 100.0).round() / 100.0);
+        if let Some(s) = share {
+            let w = cfg.weights.get(r) * s;
+            weighted += w;
+            if w > dominant.1 {
+                dominant = (r, w);
+            }
+        }
+    }
+    let score = (curve(weighted, cfg.curve_scale) * multiplier * 10.0).round() / 10.0;
+    Verdict {
+        shares,
+        score,
+        band: bands.band_for(score),
+        dominant: dominant.0,
     }
 }
 
@@ -98,34 +183,20 @@ fn score_one(
     cfg: &ScoringConfig,
     bands: &BandsConfig,
 ) {
-    let mut weighted = 0.0;
-    let mut dominant = (Resource::Cpu, 0.0);
-    for &r in Resource::ALL {
-        let share = raw_use(p, r)
-            .zip(capacity_of(r, cap, totals, cfg))
-            .map(|(u, c)| u / c * 100.0 / cfg.fair_share_percent);
-        let rounded = share.map(|s| (s * 100.0).round() / 100.0);
-        match r {
-            Resource::Cpu => p.cpu_share = rounded,
-            Resource::Gpu => p.gpu_share = rounded,
-            Resource::Memory => p.mem_share = rounded,
-            Resource::Disk => p.disk_share = rounded,
-            Resource::Wakeups => p.wakeups_share = rounded,
-        }
-        if let Some(s) = share {
-            let w = cfg.weights.get(r) * s;
-            weighted += w;
-            if w > dominant.1 {
-                dominant = (r, w);
-            }
-        }
-    }
+    let uses = RESOURCES.map(|r| raw_use(p, r));
     let multiplier = cfg.state_multipliers.get(p.state);
-    let score = curve(weighted, cfg.curve_scale) * multiplier;
-    p.score = (score * 10.0).round() / 10.0;
-    p.band = bands.band_for(p.score);
-    p.dominant_resource = dominant.0;
-    p.disproportionality = disproportionality(p, dominant.0, totals);
+    let v = verdict(&uses, multiplier, cap, totals, cfg, bands);
+    [
+        p.cpu_share,
+        p.gpu_share,
+        p.mem_share,
+        p.disk_share,
+        p.wakeups_share,
+    ] = v.shares;
+    p.score = v.score;
+    p.band = v.band;
+    p.dominant_resource = v.dominant;
+    p.disproportionality = disproportionality(p, v.dominant, totals);
 }
 
 /// Use of `r` as a multiple of an even split among the processes actively
@@ -285,6 +356,39 @@ mod tests {
         let out = run(vec![a, b]);
         // even split among two active users is 50%: 90 is 1.8x of it
         assert_eq!(out[0].disproportionality, 1.8);
+    }
+
+    #[test]
+    fn saturators_on_a_full_machine_rank_at_least_as_high_as_a_lone_spinner() {
+        let lone = run(vec![proc_with(1, 100.0, 0.0, 0.0, 0.0)]);
+        // Four spinners on two cores: each runs half the time and waits the rest.
+        let four: Vec<ProcessScore> = (1..=4)
+            .map(|pid| {
+                let mut p = proc_with(pid, 50.0, 0.0, 0.0, 0.0);
+                p.runnable_time_rate = Some(MetricValue::new(0.5e9));
+                p.threads = Some(MetricValue::new(1.0));
+                p
+            })
+            .collect();
+        let four = run(four);
+        assert!(four.iter().all(|p| p.score >= lone[0].score), "{four:?}");
+        assert!(four.iter().all(|p| p.band >= Band::High));
+        assert_eq!(four[0].dominant_resource, Resource::Cpu);
+        // A single-threaded process waits on at most one CPU.
+        let mut odd = proc_with(9, 0.0, 0.0, 0.0, 0.0);
+        odd.runnable_time_rate = Some(MetricValue::new(5e9));
+        odd.threads = Some(MetricValue::new(1.0));
+        assert_eq!(run(vec![odd])[0].cpu_share, Some(50.0));
+    }
+
+    #[test]
+    fn reaped_children_count_toward_the_cpu_share() {
+        let mut shell = proc_with(1, 12.0, 0.0, 0.0, 300.0);
+        shell.children_cpu = Some(MetricValue::new(85.0));
+        let out = run(vec![shell]);
+        assert_eq!(out[0].dominant_resource, Resource::Cpu);
+        assert_eq!(out[0].cpu_share, Some(48.5));
+        assert!(out[0].band >= Band::High);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use super::{CliError, Context, OrRuntime, out};
 use crate::collect::Sampler;
 use crate::format;
+use crate::model::GroupKind;
 use crate::platform;
 use crate::ringbuffer::RingBuffer;
 use crate::schedule::Schedule;
@@ -21,7 +22,31 @@ pub(crate) struct SampleArgs {
     pub(crate) top: Option<usize>,
     /// One ProcessSamples JSON object per line.
     #[arg(long)]
-    pub(crate) json: bool,
+    pub json: bool,
+    /// Rank processes, or groups of one kind: process trees, cgroups
+    /// (services, containers) or apps (one executable).
+    #[arg(long, value_enum, default_value_t = By::Process)]
+    pub by: By,
+}
+
+/// What `sample` ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Process,
+    Tree,
+    Cgroup,
+    App,
+}
+
+impl By {
+    fn kind(self) -> Option<GroupKind> {
+        match self {
+            By::Process => None,
+            By::Tree => Some(GroupKind::Tree),
+            By::Cgroup => Some(GroupKind::Cgroup),
+            By::App => Some(GroupKind::App),
+        }
+    }
 }
 
 pub(crate) fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
@@ -31,6 +56,9 @@ pub(crate) fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
     }
     if let Some(t) = args.top {
         config.selection.top_n = t;
+        if args.by.kind().is_some() {
+            config.selection.top_groups = t.min(100);
+        }
     }
     config
         .validate()
@@ -58,6 +86,15 @@ pub(crate) fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
         }
         // The ring buffer widens each metric's low/high over the samples so far.
         let samples = ring.push(sampler.sample(crate::unix_now()));
+        // Grouped: only that kind's groups.
+        let samples = match args.by.kind() {
+            Some(kind) => {
+                let mut s = (*samples).clone();
+                s.groups.retain(|g| g.kind == kind);
+                std::sync::Arc::new(s)
+            }
+            None => samples,
+        };
         if args.json {
             let line =
                 serde_json::to_string(&*samples).or_runtime(|| "cannot encode sample".into())?;
@@ -74,7 +111,10 @@ pub(crate) fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
                 samples.max_score,
                 samples.elapsed_ms
             ));
-            text.push_str(&format::samples_table(&samples, 48));
+            match args.by.kind() {
+                Some(kind) => text.push_str(&format::groups_table(&samples, kind, 48)),
+                None => text.push_str(&format::samples_table(&samples, 48)),
+            }
             out(&text)?;
         }
     }

@@ -338,6 +338,9 @@ pub struct SelectionConfig {
     pub deep_candidates: usize,
     /// Every process gets the expensive reads at least this often (samples).
     pub deep_refresh_samples: u64,
+    /// Groups reported per kind (tree, cgroup, app) per sample (`groups`);
+    /// 0 turns grouping off.
+    pub top_groups: usize,
 }
 
 impl Default for SelectionConfig {
@@ -346,6 +349,7 @@ impl Default for SelectionConfig {
             top_n: 20,
             deep_candidates: 12,
             deep_refresh_samples: 30,
+            top_groups: 10,
         }
     }
 }

@@ -176,6 +176,7 @@ const RULES: &[Rule] = rules! {
     scoring.state_multipliers.dead,       Between(0.0, 1.0), "{v} is not between 0 and 1";
     scoring.state_multipliers.unknown,    Between(0.0, 1.0), "{v} is not between 0 and 1";
     selection.top_n,                      Between(1.0, 1000.0), "{v} is not between 1 and 1000";
+    selection.top_groups,                 Between(0.0, 100.0), "{v} is not between 0 and 100";
     selection.deep_refresh_samples,       AtLeast(1.0), "must be at least 1";
     tui.color_low,                        Colour, COLOUR_MESSAGE;
     tui.color_medium,                     Colour, COLOUR_MESSAGE;

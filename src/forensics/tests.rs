@@ -21,6 +21,7 @@ fn sample(at: f64, rogues: Vec<ProcessScore>) -> Arc<ProcessSamples> {
         process_count: 10,
         max_score: 0.0,
         rogues,
+        groups: Vec::new(),
     })
 }
 

@@ -393,6 +393,7 @@ mod tests {
             process_count: 1,
             max_score: 0.0,
             rogues: vec![],
+            groups: Vec::new(),
         })
     }
 

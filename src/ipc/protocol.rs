@@ -241,6 +241,7 @@ mod tests {
             process_count: 321,
             max_score: 80.0,
             rogues,
+            groups: Vec::new(),
         }
     }
 

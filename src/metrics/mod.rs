@@ -573,6 +573,7 @@ mod tests {
             process_count: 2,
             max_score: 72.5,
             rogues: vec![hog, quiet],
+            groups: Vec::new(),
         })
     }
 

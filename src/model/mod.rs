@@ -11,6 +11,7 @@
 
 mod capture;
 mod event;
+mod group;
 mod process;
 mod stall;
 
@@ -19,6 +20,7 @@ pub use capture::{
     Sources, ThreadRecord, io_status,
 };
 pub use event::{CaptureRow, CaptureStatus, CloseReason, EventRow, SnapshotRow, SnapshotType};
+pub use group::{GroupKind, GroupMetrics, GroupScore};
 pub use process::{
     Band, METRIC_COUNT, METRICS, MetricInfo, MetricValue, ProcessKey, ProcessSamples, ProcessScore,
     ProcessState, Resource, Unit, metric,
@@ -101,6 +103,7 @@ mod tests {
         agree(Band::ALL);
         agree(ProcessState::ALL);
         agree(Resource::ALL);
+        agree(GroupKind::ALL);
         agree(SnapshotType::ALL);
         agree(CaptureStatus::ALL);
         agree(CloseReason::ALL);

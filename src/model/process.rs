@@ -143,8 +143,11 @@ macro_rules! process_score {
             #[serde(rename = "captured_at")]
             pub(crate) captured_at_s: f64,
             $($(#[$doc])* pub $name: Option<MetricValue>,)*
-            pub(crate) state: ProcessState,
-            pub(crate) priority: Option<i32>,
+            pub state: ProcessState,
+            pub priority: Option<i32>,
+            /// Parent process ID, when known.
+            #[serde(default)]
+            pub ppid: Option<u32>,
             /// Linux: the cgroup path (systemd unit / container). `None` elsewhere.
             pub(crate) cgroup: Option<String>,
             /// 0-100.
@@ -177,6 +180,7 @@ macro_rules! process_score {
                     $($name: None,)*
                     state: ProcessState::Unknown,
                     priority: None,
+                    ppid: None,
                     cgroup: None,
                     score: 0.0,
                     band: Band::Low,
@@ -206,6 +210,9 @@ macro_rules! process_score {
 process_score! {
     /// Percent of one core.
     cpu: "cpu", PercentOfCore;
+    /// CPU of children that were reaped since the last sample, beyond what was
+    /// seen of them alive: percent of one core (docs/scoring.md).
+    children_cpu: "children cpu", PercentOfCore;
     /// Resident memory, bytes.
     mem: "mem", Bytes;
     mem_peak: "mem peak", Bytes;
@@ -289,6 +296,10 @@ pub struct ProcessSamples {
     pub max_score: f64,
     /// Top N by score, worst first; populated even on a healthy machine.
     pub rogues: Vec<ProcessScore>,
+    /// The top groups of each kind (tree, cgroup, app) by score, worst first
+    /// within a kind. Absent from older samples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<super::GroupScore>,
 }
 
 #[cfg(test)]

@@ -57,19 +57,22 @@ impl Default for Timebase {
 /// The `rusage_info_v4` fields the collector uses (`proc_pid_rusage`). Times
 /// are mach ticks, as the kernel gives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct RawRusage {
-    pub(crate) user_time: u64,
-    pub(crate) system_time: u64,
-    pub(crate) pkg_idle_wkups: u64,
-    pub(crate) interrupt_wkups: u64,
-    pub(crate) pageins: u64,
-    pub(crate) phys_footprint: u64,
-    pub(crate) diskio_bytesread: u64,
-    pub(crate) diskio_byteswritten: u64,
-    pub(crate) cpu_time_qos_user_interactive: u64,
-    pub(crate) lifetime_max_phys_footprint: u64,
-    pub(crate) instructions: u64,
-    pub(crate) cycles: u64,
+pub struct RawRusage {
+    pub user_time: u64,
+    pub system_time: u64,
+    /// `ri_child_user_time` / `ri_child_system_time`: reaped children's CPU.
+    pub child_user_time: u64,
+    pub child_system_time: u64,
+    pub pkg_idle_wkups: u64,
+    pub interrupt_wkups: u64,
+    pub pageins: u64,
+    pub phys_footprint: u64,
+    pub diskio_bytesread: u64,
+    pub diskio_byteswritten: u64,
+    pub cpu_time_qos_user_interactive: u64,
+    pub lifetime_max_phys_footprint: u64,
+    pub instructions: u64,
+    pub cycles: u64,
     /// Nanojoules.
     pub(crate) billed_energy: u64,
     pub(crate) runnable_time: u64,
@@ -103,9 +106,11 @@ pub(crate) struct RawBsdInfo {
     /// `pbi_comm`: the executable's name, at most 16 bytes.
     pub(crate) comm: String,
     /// `pbi_name`: the longer name `proc_name` returns, at most 32 bytes.
-    pub(crate) name: String,
-    pub(crate) start_tvsec: u64,
-    pub(crate) start_tvusec: u64,
+    pub name: String,
+    pub start_tvsec: u64,
+    pub start_tvusec: u64,
+    /// `pbi_ppid`.
+    pub ppid: u32,
 }
 
 /// `<sys/proc.h>` process states (`pbi_status`).
@@ -238,6 +243,8 @@ pub(crate) fn to_raw_process(reading: DarwinReading, timebase: Timebase, now: f6
     raw.state = state_from_status(bsd.status, task.map(|t| t.numrunning));
     raw.priority = task.map(|t| t.priority);
     raw.gpu_time_ns = gpu_time_ns;
+    raw.ppid = (bsd.ppid > 0).then_some(bsd.ppid);
+    raw.started_at_s = Some(bsd.start_tvsec as f64 + bsd.start_tvusec as f64 / 1e6);
 
     if let Some(t) = &task {
         raw.cpu_time_ns = Some(ns(t.total_user).saturating_add(ns(t.total_system)));
@@ -253,6 +260,7 @@ pub(crate) fn to_raw_process(reading: DarwinReading, timebase: Timebase, now: f6
     if let Some(r) = &rusage {
         let cpu = ns(r.user_time).saturating_add(ns(r.system_time));
         raw.cpu_time_ns = Some(cpu);
+        raw.children_cpu_ns = Some(ns(r.child_user_time).saturating_add(ns(r.child_system_time)));
         raw.resident_bytes = Some(r.phys_footprint);
         raw.pageins = Some(r.pageins);
         raw.disk_bytes = Some(r.diskio_bytesread.saturating_add(r.diskio_byteswritten));
@@ -444,6 +452,8 @@ mod tests {
         RawRusage {
             user_time: 18_000_000 * t,
             system_time: 6_000_000 * t,
+            child_user_time: 0,
+            child_system_time: 0,
             pkg_idle_wkups: 40 * t,
             interrupt_wkups: 10 * t,
             pageins: 3 * t,
@@ -487,6 +497,7 @@ mod tests {
                 name: "render".into(),
                 start_tvsec: 1_700_000_000,
                 start_tvusec: 250_000,
+                ppid: 1,
             },
             command: "/Applications/Render.app/Contents/MacOS/render".into(),
             rusage: Some(rusage_at(t)),

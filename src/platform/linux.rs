@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Descriptors kept back from the process limit for everything else.
 const FD_RESERVE: u64 = 256;
@@ -38,6 +39,8 @@ struct Entry {
     /// `comm` when `command` was read: a change means the process exec'd.
     comm: Vec<u8>,
     deep: Option<DeepCounters>,
+    /// `/proc/PID/exe`, once read (deep pass; again after an exec).
+    exe: Option<Option<Arc<str>>>,
     /// The scan that last saw this process.
     seen: u64,
     /// `schedstat` of a single-threaded process: its run time tells, cheaply,
@@ -66,6 +69,9 @@ pub struct LinuxSource {
     proc_root: std::path::PathBuf,
     entries: HashMap<u32, Entry>,
     boot_time_ms: u64,
+    /// Boot time, Unix seconds, to the millisecond (realtime − boottime clock):
+    /// `btime` is whole seconds, too coarse for a process's age.
+    boot_precise_s: f64,
     ns_per_tick: f64,
     page_size: u64,
     cpu_count: usize,
@@ -99,6 +105,7 @@ impl LinuxSource {
             proc_root: root.to_path_buf(),
             entries: HashMap::new(),
             boot_time_ms: boot_secs * 1000,
+            boot_precise_s: precise_boot_s().unwrap_or(boot_secs as f64),
             ns_per_tick: 1e9 / if ticks > 0 { ticks as f64 } else { 100.0 },
             page_size: if page > 0 { page as u64 } else { 4096 },
             cpu_count,
@@ -195,7 +202,14 @@ impl LinuxSource {
         let mut raw = RawProcess::new(pid, self.start_ms(stat.start_ticks), entry.command.clone());
         raw.state = parse::state_from_letter(stat.state);
         raw.priority = Some(stat.priority as i32);
+        raw.ppid = (stat.ppid > 0).then_some(stat.ppid);
+        raw.session_leader = stat.session == pid;
+        raw.exe = entry.exe.clone().flatten();
+        raw.started_at_s =
+            Some(self.boot_precise_s + stat.start_ticks as f64 * self.ns_per_tick / 1e9);
         raw.cpu_time_ns = Some(((stat.utime + stat.stime) as f64 * self.ns_per_tick) as u64);
+        raw.children_cpu_ns = Some(((stat.cutime + stat.cstime) as f64 * self.ns_per_tick) as u64);
+        raw.children_pageins = Some(stat.cmajflt);
         raw.resident_bytes = Some(stat.rss_pages.max(0) as u64 * self.page_size);
         raw.faults = Some(stat.minflt + stat.majflt);
         raw.pageins = Some(stat.majflt);
@@ -391,6 +405,7 @@ impl ProcessSource for LinuxSource {
                             last_run_ns: None,
                             stat_generation: 0,
                             deep: None,
+                            exe: None,
                             seen: generation,
                             io_ticks: u64::MAX,
                             last_io: None,
@@ -406,6 +421,7 @@ impl ProcessSource for LinuxSource {
                 if let Some(entry) = self.entries.get_mut(&pid) {
                     entry.command = command;
                     entry.comm = comm;
+                    entry.exe = None;
                 }
             }
             if !carried {
@@ -417,8 +433,10 @@ impl ProcessSource for LinuxSource {
             entry.seen = generation;
             // I/O needs CPU: a process that has not run a clock tick since the
             // last read cannot have moved its counters by more than a trifle, and
-            // the cumulative counters catch up at the next read.
-            let ticks = stat.utime + stat.stime;
+            // the cumulative counters catch up at the next read. Reaping a child
+            // adds the child's I/O to this process's `io` (the children's ticks
+            // and minor faults move then: every child faults), so they count too.
+            let ticks = stat.utime + stat.stime + stat.cutime + stat.cstime + stat.cminflt;
             let io = if ticks == entry.io_ticks
                 && generation - entry.io_generation < IO_REFRESH_SCANS
                 && !matches!(entry.io, Slot::Denied)
@@ -455,6 +473,10 @@ impl ProcessSource for LinuxSource {
         }
         self.buf = buf;
         self.pids = pids;
+    }
+
+    fn reaped_io_in_parent(&self) -> bool {
+        true
     }
 
     fn deepen(&mut self, raw: &mut RawProcess, now: f64) {
@@ -502,10 +524,19 @@ impl ProcessSource for LinuxSource {
                 None
             },
         };
+        // The executable, once per identity (a readlink; again after an exec).
+        let exe = match self.entries.get(&pid).map(|e| e.exe.clone()) {
+            Some(Some(known)) => known,
+            _ => std::fs::read_link(self.proc_root.join(pid.to_string()).join("exe"))
+                .ok()
+                .map(|p| Arc::from(p.to_string_lossy().as_ref())),
+        };
         if let Some(entry) = self.entries.get_mut(&pid) {
             entry.deep = Some(deep.clone());
+            entry.exe = Some(exe.clone());
         }
         raw.deep = Some(deep);
+        raw.exe = exe;
     }
 }
 
@@ -530,6 +561,21 @@ fn drm_gpu_time_ns(proc_root: &Path, pid: u32) -> Option<u64> {
         }
     }
     parse::drm_gpu_time_ns(&clients)
+}
+
+/// Boot time, Unix seconds, from the realtime and boottime clocks (what
+/// `/proc/PID/stat` start times count from).
+fn precise_boot_s() -> Option<f64> {
+    let read = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a valid, writable timespec.
+        (unsafe { libc::clock_gettime(clock, &mut ts) } == 0)
+            .then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
+    };
+    Some(read(libc::CLOCK_REALTIME)? - read(libc::CLOCK_BOOTTIME)?)
 }
 
 /// Read a /proc file from offset 0 through a kept descriptor.

@@ -300,6 +300,7 @@ fn raw_bsd(b: &libc::proc_bsdinfo) -> RawBsdInfo {
         name: c_name(&to_bytes(&b.pbi_name)),
         start_tvsec: b.pbi_start_tvsec,
         start_tvusec: b.pbi_start_tvusec,
+        ppid: b.pbi_ppid,
     }
 }
 
@@ -325,6 +326,8 @@ fn raw_rusage(r: &libc::rusage_info_v4) -> RawRusage {
     RawRusage {
         user_time: r.ri_user_time,
         system_time: r.ri_system_time,
+        child_user_time: r.ri_child_user_time,
+        child_system_time: r.ri_child_system_time,
         pkg_idle_wkups: r.ri_pkg_idle_wkups,
         interrupt_wkups: r.ri_interrupt_wkups,
         pageins: r.ri_pageins,

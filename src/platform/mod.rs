@@ -77,6 +77,9 @@ impl<T: ProcessSource + ?Sized> ProcessSource for Box<T> {
     fn deepen(&mut self, raw: &mut RawProcess, now: f64) {
         (**self).deepen(raw, now)
     }
+    fn reaped_io_in_parent(&self) -> bool {
+        (**self).reaped_io_in_parent()
+    }
 }
 
 /// Whether process `pid` is stopped (`T`, SIGSTOP) or traced (`t`): it holds

@@ -6,18 +6,27 @@ use crate::model::ProcessState;
 
 /// The fields of `/proc/PID/stat` the collector uses.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ProcStat {
-    pub(crate) comm: String,
-    pub(crate) state: u8,
-    pub(crate) ppid: u32,
-    pub(crate) minflt: u64,
-    pub(crate) majflt: u64,
+pub struct ProcStat {
+    pub comm: String,
+    pub state: u8,
+    pub ppid: u32,
+    /// Session id (field 6): a process whose session is its own PID leads it.
+    pub session: u32,
+    pub minflt: u64,
+    /// Minor faults of reaped (waited-for) children.
+    pub cminflt: u64,
+    pub majflt: u64,
+    /// Major faults of reaped children.
+    pub cmajflt: u64,
     /// Clock ticks, whole process (all threads).
-    pub(crate) utime: u64,
-    pub(crate) stime: u64,
-    pub(crate) priority: i64,
-    pub(crate) nice: i64,
-    pub(crate) num_threads: u64,
+    pub utime: u64,
+    pub stime: u64,
+    /// Clock ticks of reaped children (only those this process waited for).
+    pub cutime: u64,
+    pub cstime: u64,
+    pub priority: i64,
+    pub nice: i64,
+    pub num_threads: u64,
     /// Clock ticks after boot.
     pub(crate) start_ticks: u64,
     pub(crate) rss_pages: i64,
@@ -62,10 +71,15 @@ pub(crate) fn parse_stat_fields(buf: &[u8]) -> Option<(&[u8], ProcStat)> {
             comm: String::new(),
             state,
             ppid: field(4) as u32,
+            session: field(6) as u32,
             minflt: field(10) as u64,
+            cminflt: field(11) as u64,
             majflt: field(12) as u64,
+            cmajflt: field(13) as u64,
             utime: field(14) as u64,
             stime: field(15) as u64,
+            cutime: field(16) as u64,
+            cstime: field(17) as u64,
             priority: field(18),
             nice: field(19),
             num_threads: field(20) as u64,
@@ -378,9 +392,13 @@ mod tests {
         assert_eq!(s.comm, "cat");
         assert_eq!(s.state, b'R');
         assert_eq!(s.ppid, 3821);
+        assert_eq!(s.session, 1038);
         assert_eq!(s.minflt, 99);
         assert_eq!(s.majflt, 1);
         assert_eq!((s.utime, s.stime), (7, 3));
+        let c =
+            parse_stat(b"9 (sh) S 1 9 9 0 -1 0 5 40 0 3 1 2 70 30 20 0 1 0 100 0 10 0\n").unwrap();
+        assert_eq!((c.cminflt, c.cmajflt, c.cutime, c.cstime), (40, 3, 70, 30));
         assert_eq!((s.priority, s.nice), (20, 0));
         assert_eq!(s.num_threads, 1);
         assert_eq!(s.start_ticks, 33994);

@@ -3,6 +3,7 @@
 //! No rates, no scores: `collect` turns these into the model's `ProcessScore`.
 
 use crate::model::{ProcessKey, ProcessState, StallKind};
+use std::sync::Arc;
 
 /// What the machine is, as the platform reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,15 +40,28 @@ pub struct DeepCounters {
 pub struct RawProcess {
     pub(crate) pid: u32,
     /// Unix milliseconds.
-    pub(crate) start_time_ms: u64,
-    pub(crate) command: String,
-    pub(crate) state: ProcessState,
-    pub(crate) priority: Option<i32>,
+    pub start_time_ms: u64,
+    pub command: String,
+    pub state: ProcessState,
+    pub priority: Option<i32>,
+    /// Parent PID (`None` when unknown, or for the first processes).
+    pub ppid: Option<u32>,
+    /// Leads its session (Linux: session id = PID): a terminal's shell.
+    pub session_leader: bool,
+    /// Executable path, read once per identity (Linux: `/proc/PID/exe`).
+    pub exe: Option<Arc<str>>,
+    /// Process start, Unix seconds, as precise as the platform knows it
+    /// (`start_time_ms` rounds the boot time to a second on Linux).
+    pub started_at_s: Option<f64>,
     /// User + system CPU time, ns, all threads.
-    pub(crate) cpu_time_ns: Option<u64>,
-    pub(crate) resident_bytes: Option<u64>,
-    pub(crate) faults: Option<u64>,
-    pub(crate) pageins: Option<u64>,
+    pub cpu_time_ns: Option<u64>,
+    /// CPU time of reaped (waited-for) children, ns, cumulative.
+    pub children_cpu_ns: Option<u64>,
+    /// Major faults of reaped children, cumulative.
+    pub children_pageins: Option<u64>,
+    pub resident_bytes: Option<u64>,
+    pub faults: Option<u64>,
+    pub pageins: Option<u64>,
     /// Bytes read from and written to storage.
     pub(crate) disk_bytes: Option<u64>,
     pub(crate) syscalls: Option<u64>,
@@ -70,7 +84,13 @@ impl RawProcess {
             command,
             state: ProcessState::Unknown,
             priority: None,
+            ppid: None,
+            session_leader: false,
+            exe: None,
+            started_at_s: None,
             cpu_time_ns: None,
+            children_cpu_ns: None,
+            children_pageins: None,
             resident_bytes: None,
             faults: None,
             pageins: None,
@@ -103,6 +123,11 @@ pub trait ProcessSource {
     fn scan(&mut self, out: &mut Vec<RawProcess>);
     /// The expensive pass for one process: fill `raw.deep` (read at `now`).
     fn deepen(&mut self, raw: &mut RawProcess, now: f64);
+    /// Whether a reaped child's disk bytes and syscalls are added to its
+    /// parent's counters (Linux `/proc/PID/io`: yes; macOS rusage: no).
+    fn reaped_io_in_parent(&self) -> bool {
+        false
+    }
 }
 
 /// PSI `total=` counters of one resource, microseconds since boot.

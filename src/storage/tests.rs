@@ -43,6 +43,7 @@ fn samples(at: f64, rogues: Vec<ProcessScore>) -> ProcessSamples {
         process_count: 321,
         max_score: rogues.first().map_or(0.0, |p| p.score),
         rogues,
+        groups: Vec::new(),
     }
 }
 

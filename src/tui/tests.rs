@@ -123,6 +123,7 @@ fn samples(step: usize, rogues: Vec<ProcessScore>) -> ProcessSamples {
         process_count: 312,
         max_score: rogues.first().map_or(0.0, |p| p.score),
         rogues,
+        groups: Vec::new(),
     }
 }
 

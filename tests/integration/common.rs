@@ -245,11 +245,85 @@ fn run_hog(kind: &str) -> ! {
                 std::thread::sleep(Duration::from_secs(3600));
             }
         }
+        // Start four "cpu" spinners (children of this process) and wait.
+        "spawn4" => {
+            let exe = std::env::current_exe().expect("test binary path");
+            let mut kids: Vec<Child> = (0..4)
+                .map(|_| {
+                    let mut c = Command::new(&exe);
+                    hog_role(&mut c, "cpu");
+                    c.spawn().expect("spawn spinner")
+                })
+                .collect();
+            for k in &mut kids {
+                let _ = k.wait();
+            }
+            std::process::exit(0);
+        }
+        // Spin for `arg` seconds, then exit (a compiler-sized job).
+        "spin_for" => {
+            let secs: f64 = arg.parse().expect("spin_for:<seconds>");
+            let end = std::time::Instant::now() + Duration::from_secs_f64(secs);
+            let mut x: u64 = 0;
+            while std::time::Instant::now() < end {
+                for _ in 0..100_000 {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            }
+            std::process::exit(0);
+        }
         // Exist quietly.
         "sleep" => loop {
             std::thread::sleep(Duration::from_secs(3600));
         },
         other => panic!("unknown hog kind {other}"),
+    }
+}
+
+/// A command run as the leader of a new session (like a terminal's shell),
+/// killed on drop together with its process group (everything it started).
+pub struct Session {
+    pub child: Child,
+}
+
+impl Session {
+    pub fn spawn(mut c: Command) -> Session {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe; nothing else runs before exec.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        c.stdin(Stdio::null()).stdout(Stdio::null());
+        Session {
+            child: c.spawn().expect("spawn session"),
+        }
+    }
+
+    /// `sh -c script` as a session leader.
+    pub fn shell(script: &str) -> Session {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        Session::spawn(c)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // The session leader's PID is its process group's id.
+        // SAFETY: kill with a negative PID signals that process group.
+        unsafe {
+            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
     }
 }
 

@@ -91,6 +91,7 @@ fn sample(timestamp: f64, n: usize) -> Arc<ProcessSamples> {
         process_count: 400,
         max_score: 50.0,
         rogues,
+        groups: Vec::new(),
     })
 }
 

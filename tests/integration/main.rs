@@ -12,6 +12,7 @@ mod cli_sample_and_config;
 mod completions;
 mod daemon_lifecycle;
 mod forensics_capture;
+mod groups;
 mod invalid_configs;
 mod ipc_server;
 mod module_layers;
