@@ -1,0 +1,185 @@
+//! Hostile input, signals, crashes and resource limits (issue 15): processes
+//! with lying names, a daemon killed or hung up on, damaged or unwritable
+//! databases, full disks and connection storms. Each test reproduces one way
+//! the monitor could be fooled or lose data.
+
+use crate::common::{Hog, Sandbox, hex, poll, spawn_hog};
+use serde_json::Value;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+/// Quick exits and no cooldown so scenarios finish in seconds.
+const FAST: &str = "[bands]\nexit_stability_samples = 3\nevent_cooldown_seconds = 0.0\n";
+
+/// A daemon in a sandbox, killed by PID on drop.
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(sb: &Sandbox) -> Daemon {
+        let mut c = sb.cmd();
+        c.arg("daemon").stdout(Stdio::null()).stderr(Stdio::piped());
+        let child = c.spawn().expect("spawn daemon");
+        let d = Daemon { child };
+        let lock = sb.path().join("data/rogue-hunter/daemon.lock");
+        let pid = d.child.id();
+        let up = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            std::fs::read_to_string(&lock)
+                .ok()
+                .filter(|t| t.trim() == pid.to_string())
+        });
+        assert!(up.is_some(), "daemon did not take its lock");
+        d
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill with a valid pid and signal number.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Send `sig` and wait (with a deadline) for the daemon to exit.
+    fn stop_with(mut self, sig: i32) -> Output {
+        self.signal(sig);
+        let exited = poll(Duration::from_secs(15), Duration::from_millis(50), || {
+            self.child.try_wait().ok().flatten()
+        });
+        assert!(exited.is_some(), "daemon did not exit after signal {sig}");
+        let child = std::mem::replace(
+            &mut self.child,
+            std::process::Command::new("true").spawn().expect("true"),
+        );
+        child.wait_with_output().expect("wait daemon")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(sb: &Sandbox, args: &[&str]) -> Output {
+    let mut c = sb.cmd();
+    c.args(args);
+    c.output().expect("run rogue-hunter")
+}
+
+fn events_for(sb: &Sandbox, pid: u32) -> Vec<Value> {
+    let o = run(sb, &["events", "--json", "--limit", "1000"]);
+    if !o.status.success() {
+        return vec![];
+    }
+    serde_json::from_slice::<Vec<Value>>(&o.stdout)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["pid"] == pid)
+        .collect()
+}
+
+/// A spinning process whose command line and name are `cmd` and `comm`.
+fn hostile(cmd: &[u8], comm: &[u8]) -> Hog {
+    spawn_hog(&format!("hostile:{}:{}", hex(cmd), hex(comm)))
+}
+
+/// Wait until the daemon has an event about `pid`.
+fn wait_event(sb: &Sandbox, pid: u32) -> Value {
+    poll(Duration::from_secs(30), Duration::from_millis(300), || {
+        events_for(sb, pid).into_iter().next()
+    })
+    .unwrap_or_else(|| panic!("no event opened for pid {pid}"))
+}
+
+#[test]
+fn invalid_utf8_command_line_is_not_shown_as_a_kernel_thread() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    sb.write_config(FAST);
+    let hog = hostile(b"/usr/sbin/cryptominer\0--pool\0x\xff\0", b"kworker/1:2");
+    let want = "/usr/sbin/cryptominer --pool x\\xff";
+    // One-shot sampling sees it as it is.
+    let o = run(&sb, &["sample", "--json", "--count", "2", "--top", "50"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let seen: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .flat_map(|v| v["rogues"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["pid"] == hog.pid())
+        .filter_map(|p| p["command"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !seen.is_empty(),
+        "the spinning hog is among the rogues: {text}"
+    );
+    assert!(seen.iter().all(|c| c == want), "{seen:?}");
+    // And so do the daemon, its database and `events`.
+    let d = Daemon::start(&sb);
+    let ev = wait_event(&sb, hog.pid());
+    assert_eq!(ev["command"], want, "{ev}");
+    assert!(!text.contains("[kworker/1:2]"));
+    drop(d);
+}
+
+#[test]
+fn history_csv_of_a_hostile_name_cannot_drive_the_terminal_or_a_spreadsheet() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    sb.write_config(FAST);
+    let hog = hostile(b"=\x1b]0;title\x07\x1b[2J\0x", b"=\x1b]0;t\x07\x1b[2J");
+    let d = Daemon::start(&sb);
+    wait_event(&sb, hog.pid());
+    let o = run(&sb, &["history", "--format", "csv"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = String::from_utf8(o.stdout).expect("utf-8");
+    let row = csv
+        .lines()
+        .find(|l| l.contains(&format!(",{},", hog.pid())))
+        .unwrap_or_else(|| panic!("a row for the hog: {csv}"));
+    assert!(
+        !csv.bytes().any(|b| b == 0x1b || b == 0x07),
+        "raw ESC or BEL in csv: {csv:?}"
+    );
+    let command = row.split(',').nth(3).expect("command field");
+    assert!(command.starts_with("'="), "formula not neutralised: {row}");
+    assert!(command.contains("\\u{1b}]0;title\\u{7}"), "{row}");
+    drop(d);
+}
+
+/// A child process killed and reaped by PID on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_huge_argument_is_stored_capped() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    sb.write_config(FAST);
+    // A shell spinning with one 100 KB argument.
+    let huge = "A".repeat(100_000);
+    let sh = Killed(
+        std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done", "sh", &huge])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sh"),
+    );
+    let d = Daemon::start(&sb);
+    let ev = wait_event(&sb, sh.0.id());
+    let command = ev["command"].as_str().expect("command");
+    assert!(command.len() <= 4096 + 3, "stored {} bytes", command.len());
+    assert!(command.ends_with('…'), "a cut is marked: {command}");
+    assert!(command.starts_with("sh -c while :; do :; done sh AAAA"));
+    drop(d);
+}
