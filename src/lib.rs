@@ -23,6 +23,7 @@ pub mod daemon;
 pub mod forensics;
 pub mod format;
 pub mod ipc;
+pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod model;

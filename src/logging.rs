@@ -74,7 +74,7 @@ pub fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, Strin
                 .json()
                 .flatten_event(true)
                 .with_current_span(false)
-                .with_writer(writer),
+                .with_writer(move || crate::json::SafeWriter(writer.clone())),
         )
         .try_init();
     Ok(LogGuard { _file: Some(guard) })

@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     };
     match args.format {
         HistoryFormat::Json => {
-            let text = serde_json::to_string_pretty(&rows)
+            let text = crate::json::to_string_pretty(&rows)
                 .map_err(|e| CliError::runtime(format!("cannot encode history: {e}")))?;
             out(&format!("{text}\n"))
         }

@@ -59,7 +59,7 @@ pub fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
         // The ring buffer widens each metric's low/high over the samples so far.
         let samples = ring.push(sampler.sample(crate::unix_now()));
         if args.json {
-            let line = serde_json::to_string(&*samples)
+            let line = crate::json::to_string(&*samples)
                 .map_err(|e| CliError::runtime(format!("cannot encode sample: {e}")))?;
             out(&format!("{line}\n"))?;
         } else {

@@ -120,7 +120,7 @@ pub fn gather(ctx: &Context) -> Result<Status, CliError> {
 pub fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let status = gather(ctx)?;
     if args.json {
-        let text = serde_json::to_string_pretty(&status)
+        let text = crate::json::to_string_pretty(&status)
             .map_err(|e| CliError::runtime(format!("cannot encode status: {e}")))?;
         return out(&format!("{text}\n"));
     }

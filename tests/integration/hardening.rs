@@ -183,3 +183,68 @@ fn a_huge_argument_is_stored_capped() {
     assert!(command.starts_with("sh -c while :; do :; done sh AAAA"));
     drop(d);
 }
+
+/// True when `text` holds a raw bidirectional or C1 control character.
+fn has_raw_bidi_or_c1(text: &str) -> bool {
+    text.chars().any(
+        |c| matches!(c, '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'),
+    )
+}
+
+#[test]
+fn bidi_and_c1_controls_are_escaped_in_every_json_output() {
+    use std::io::{BufRead, BufReader};
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    sb.write_config(FAST);
+    let name = "/tmp/evil\u{202e}\u{2066}fdp.exe\u{2069}\u{9b}2J";
+    let hog = hostile(format!("{name}\0").as_bytes(), b"evil\xe2\x80\xae");
+    let d = Daemon::start(&sb);
+    let ev = wait_event(&sb, hog.pid());
+    assert_eq!(ev["command"], name, "the value survives escaping");
+    let pid = hog.pid().to_string();
+    let mut outputs = Vec::new();
+    for args in [
+        &["events", "--json"][..],
+        &["history", "--format", "json"],
+        &["sample", "--json", "--top", "50"],
+        &["status", "--json"],
+    ] {
+        let o = run(&sb, args);
+        assert!(o.status.success(), "{args:?}");
+        outputs.push((
+            format!("{args:?}"),
+            String::from_utf8(o.stdout).expect("utf-8"),
+        ));
+    }
+    // The live stream: the first lines after connecting.
+    let sock = sb.path().join("run/rogue-hunter/daemon.sock");
+    let stream = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut live = String::new();
+    for line in BufReader::new(stream).lines().take(4) {
+        live.push_str(&line.expect("live line"));
+        live.push('\n');
+    }
+    outputs.push(("live stream".into(), live));
+    let log = sb.path().join("state/rogue-hunter/daemon.log");
+    drop(d);
+    outputs.push((
+        "daemon.log".into(),
+        String::from_utf8(std::fs::read(&log).expect("log")).expect("utf-8 log"),
+    ));
+    for (what, text) in &outputs {
+        assert!(
+            !has_raw_bidi_or_c1(text),
+            "{what} holds raw controls: {text}"
+        );
+    }
+    for (what, text) in &outputs[..3] {
+        assert!(
+            text.contains(&pid) && text.contains("\\u202e"),
+            "{what} names the hog with the override escaped: {text}"
+        );
+    }
+}
