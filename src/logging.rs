@@ -45,17 +45,32 @@ pub fn init_console(verbose: u8) -> LogGuard {
     LogGuard { _file: None }
 }
 
+/// Create `path` owner-only (0600), or make an existing one so.
+fn private_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+}
+
 /// Console plus the rotated JSON Lines file: for the daemon.
 pub fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, String> {
     // Logs name processes and their command lines: keep them private.
     crate::sys::ensure_private_dir(&paths.state_dir)
         .map_err(|e| format!("cannot use the log directory: {e}"))?;
+    // Created (and kept) 0600 whatever the umask: it holds full command lines.
+    private_file(&paths.log_file())
+        .map_err(|e| format!("cannot open log file {}: {e}", paths.log_file().display()))?;
     let roller = LogRollerBuilder::new(
         paths.state_dir.as_path(),
         std::path::Path::new("daemon.log"),
     )
     .rotation(Rotation::SizeBased(RotationSize::Bytes(cfg.max_file_bytes)))
     .max_keep_files(cfg.keep_files as u64)
+    .file_mode(0o600)
     .graceful_shutdown(true)
     .build()
     .map_err(|e| format!("cannot open log file {}: {e}", paths.log_file().display()))?;

@@ -18,7 +18,11 @@ struct Daemon {
 
 impl Daemon {
     fn start(sb: &Sandbox) -> Daemon {
-        let mut c = sb.cmd();
+        Daemon::start_cmd(sb, sb.cmd())
+    }
+
+    /// Start `c` (a sandboxed command) as the daemon.
+    fn start_cmd(sb: &Sandbox, mut c: std::process::Command) -> Daemon {
         c.arg("daemon").stdout(Stdio::null()).stderr(Stdio::piped());
         let child = c.spawn().expect("spawn daemon");
         let d = Daemon { child };
@@ -247,4 +251,36 @@ fn bidi_and_c1_controls_are_escaped_in_every_json_output() {
             "{what} names the hog with the override escaped: {text}"
         );
     }
+}
+
+#[test]
+fn log_and_lock_files_are_private_under_umask_022() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    // SAFETY: umask is async-signal-safe and touches only the child.
+    unsafe {
+        c.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let d = Daemon::start_cmd(&sb, c);
+    let log = sb.path().join("state/rogue-hunter/daemon.log");
+    let lock = sb.path().join("data/rogue-hunter/daemon.lock");
+    let logged = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        std::fs::metadata(&log).ok().filter(|m| m.len() > 0)
+    });
+    assert!(logged.is_some(), "daemon.log written");
+    for path in [&log, &lock] {
+        let mode = std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+    }
+    drop(d);
 }
