@@ -4,7 +4,7 @@
 //!
 //! The loop never waits on disk or clients: storage writes go to the writer
 //! thread through a bounded queue, samples go to the live-stream hub, which
-//! never blocks. SIGINT/SIGTERM end the loop; open events are closed, pending
+//! never blocks. SIGINT/SIGTERM/SIGHUP end the loop; open events are closed, pending
 //! writes flushed, and the process exits 0.
 
 pub mod lock;
@@ -239,13 +239,18 @@ fn own_rss_bytes() -> Option<u64> {
     Some(pages * crate::sys::params::page_size()?)
 }
 
-/// Run the daemon in the foreground until SIGINT/SIGTERM.
+/// Run the daemon in the foreground until SIGINT/SIGTERM/SIGHUP.
 pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     crate::sys::ensure_private_dir(&paths.data_dir)
         .map_err(|e| DaemonError::Setup(e.to_string()))?;
     let lock = InstanceLock::acquire(&paths.lock_file())?;
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    // SIGHUP (the terminal closed) stops cleanly too, like SIGTERM.
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| DaemonError::Setup(format!("cannot install signal handler: {e}")))?;
     }

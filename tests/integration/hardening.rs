@@ -284,3 +284,25 @@ fn log_and_lock_files_are_private_under_umask_022() {
     }
     drop(d);
 }
+
+#[test]
+fn sighup_stops_the_daemon_cleanly_like_sigterm() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    sb.write_config(FAST);
+    let d = Daemon::start(&sb);
+    let hog = spawn_hog("cpu");
+    let ev = wait_event(&sb, hog.pid());
+    assert!(ev["exit_time"].is_null(), "event open: {ev}");
+    let sock = sb.path().join("run/rogue-hunter/daemon.sock");
+    let up = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+        sock.exists().then_some(())
+    });
+    assert!(up.is_some(), "socket created");
+    let out = d.stop_with(libc::SIGHUP);
+    assert_eq!(out.status.code(), Some(0), "SIGHUP exits 0: {out:?}");
+    assert!(!sock.exists(), "socket removed");
+    let ev = events_for(&sb, hog.pid());
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["close_reason"], "shutdown", "{ev:?}");
+}
