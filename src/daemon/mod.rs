@@ -265,6 +265,13 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     if closed > 0 {
         info!(event_name = "dangling_events_closed", count = closed);
     }
+    let captures_failed = store.fail_pending_captures()?;
+    if captures_failed > 0 {
+        info!(
+            event_name = "interrupted_captures_failed",
+            count = captures_failed
+        );
+    }
     let stalls_closed = store.close_dangling_stalls()?;
     if stalls_closed > 0 {
         info!(event_name = "dangling_stalls_closed", count = stalls_closed);

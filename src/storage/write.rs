@@ -168,13 +168,32 @@ pub(crate) fn close_event(
     Ok(())
 }
 
+/// The exit time of an event a dead daemon left open: when it was last seen
+/// (its newest snapshot), not when the daemon came back; `?1` without one.
+const LAST_SEEN: &str = "COALESCE((SELECT MAX(s.captured_at) FROM process_snapshots s
+                                  WHERE s.event_id = process_events.id), ?1)";
+
+/// Mark captures a dead daemon left 'pending' as failed (interrupted).
+pub(crate) fn fail_pending_captures(conn: &Connection) -> Result<usize, Fail> {
+    Ok(conn.execute(
+        "UPDATE forensic_captures
+         SET status = 'failed',
+             error = COALESCE(error, 'interrupted: the daemon stopped before the capture finished')
+         WHERE status = 'pending'",
+        [],
+    )?)
+}
+
 pub(crate) fn close_dangling(
     conn: &Connection,
     now: f64,
     reason: CloseReason,
 ) -> Result<usize, Fail> {
     Ok(conn.execute(
-        "UPDATE process_events SET exit_time = ?1, close_reason = ?2 WHERE exit_time IS NULL",
+        &format!(
+            "UPDATE process_events SET exit_time = {LAST_SEEN}, close_reason = ?2
+             WHERE exit_time IS NULL"
+        ),
         params![now, reason.as_str()],
     )?)
 }
@@ -186,10 +205,12 @@ pub(crate) fn close_dangling_for_boot(
 ) -> Result<usize, Fail> {
     let boot = to_i64(current_boot_time)?;
     Ok(conn.execute(
-        "UPDATE process_events
-         SET exit_time = ?1,
-             close_reason = CASE WHEN boot_time = ?2 THEN ?3 ELSE ?4 END
-         WHERE exit_time IS NULL",
+        &format!(
+            "UPDATE process_events
+             SET exit_time = {LAST_SEEN},
+                 close_reason = CASE WHEN boot_time = ?2 THEN ?3 ELSE ?4 END
+             WHERE exit_time IS NULL"
+        ),
         params![
             now,
             boot,
@@ -589,8 +610,9 @@ impl Store {
         self.write(|c| close_event(c, event_id, exit_time, reason, exit))
     }
 
-    /// Close every event still open (left by a crash or a reboot) at `now`
-    /// with `reason`. Returns how many were closed.
+    /// Close every event still open (left by a crash or a reboot) with
+    /// `reason`, at its newest snapshot's time (`now` if it has none). Returns
+    /// how many were closed.
     pub fn close_dangling(&mut self, now: f64, reason: CloseReason) -> Result<usize, StorageError> {
         self.write(|c| close_dangling(c, now, reason))
     }
@@ -645,6 +667,12 @@ impl Store {
         data: &CaptureData,
     ) -> Result<(), StorageError> {
         self.write(|c| insert_capture_data(c, capture_id, data))
+    }
+
+    /// Mark forensic captures a dead daemon left 'pending' as failed
+    /// (interrupted) (start-up). Returns how many.
+    pub fn fail_pending_captures(&mut self) -> Result<usize, StorageError> {
+        self.write(fail_pending_captures)
     }
 
     /// Close stalls a dead daemon left open (start-up). Returns how many.

@@ -306,3 +306,53 @@ fn sighup_stops_the_daemon_cleanly_like_sigterm() {
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0]["close_reason"], "shutdown", "{ev:?}");
 }
+
+#[test]
+fn a_crash_leaves_no_pending_capture_and_open_events_end_when_last_seen() {
+    use rogue_hunter::model::CaptureStatus;
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    sb.write_config(FAST);
+    let d = Daemon::start(&sb);
+    let hog = spawn_hog("cpu");
+    let ev = wait_event(&sb, hog.pid());
+    d.signal(libc::SIGKILL);
+    drop(d);
+    drop(hog);
+    // What kill -9 in the middle of a capture leaves: a 'pending' capture.
+    let db = sb.path().join("data/rogue-hunter/data.db");
+    let id = ev["id"].as_i64().expect("id");
+    let mut store = rogue_hunter::storage::Store::open(&db).expect("open");
+    let capture = store
+        .insert_capture(id, ev["entry_time"].as_f64().expect("entry"), "high")
+        .expect("capture");
+    let last_seen = store
+        .event_detail(id)
+        .expect("detail")
+        .expect("event")
+        .1
+        .iter()
+        .map(|s| s.captured_at_s)
+        .fold(f64::MIN, f64::max);
+    drop(store);
+    // Let the restart be clearly later than the last snapshot.
+    std::thread::sleep(Duration::from_millis(1500));
+    let d = Daemon::start(&sb);
+    let closed = poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        events_for(&sb, ev["pid"].as_u64()? as u32)
+            .into_iter()
+            .find(|e| !e["exit_time"].is_null())
+    })
+    .expect("dangling event closed");
+    assert_eq!(closed["close_reason"], "daemon_restart");
+    assert_eq!(closed["exit_time"].as_f64(), Some(last_seen), "{closed}");
+    let store = rogue_hunter::storage::Store::open_read_only(&db).expect("open");
+    let caps = store.captures(id).expect("captures");
+    let cap = caps.iter().find(|c| c.id == capture).expect("capture row");
+    assert_eq!(cap.status, CaptureStatus::Failed, "{cap:?}");
+    assert!(
+        cap.error.as_deref().unwrap_or("").contains("interrupted"),
+        "{cap:?}"
+    );
+    drop(d);
+}
