@@ -427,6 +427,13 @@ fn check_header(conn: &Connection, path: &Path) -> Result<i64, StorageError> {
             detail: format!("it belongs to another application (application_id {app_id})"),
         });
     }
+    if version < 0 {
+        // No rogue-hunter ever wrote this: refused untouched, like a newer one.
+        return Err(StorageError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("its schema version ({version}) is not one rogue-hunter writes"),
+        });
+    }
     if version == 0 {
         let tables: i64 = conn
             .query_row(

@@ -356,3 +356,49 @@ fn a_crash_leaves_no_pending_capture_and_open_events_end_when_last_seen() {
     );
     drop(d);
 }
+
+/// A rogue-hunter database (schema current, one event) in the sandbox.
+fn seeded_database(sb: &Sandbox) -> std::path::PathBuf {
+    let db = sb.path().join("data/rogue-hunter/data.db");
+    let mut store = rogue_hunter::storage::Store::open(&db).expect("create");
+    let p = rogue_hunter::model::ProcessScore::new(77, 1, "seeded".into(), 50.0);
+    store.open_event(&p, 1, 10.0).expect("event");
+    drop(store);
+    db
+}
+
+#[test]
+fn a_negative_schema_version_is_refused_untouched_and_no_sql_is_logged() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let db = seeded_database(&sb);
+    let conn = rusqlite::Connection::open(&db).expect("sqlite");
+    conn.pragma_update(None, "journal_mode", "DELETE")
+        .expect("journal");
+    conn.pragma_update(None, "user_version", -3)
+        .expect("version");
+    drop(conn);
+    let before = std::fs::read(&db).expect("read db");
+    let o = run(&sb, &["daemon"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "refused: {err}");
+    assert!(err.contains("schema version (-3)"), "{err}");
+    for args in [&["events"][..], &["status"]] {
+        let o = run(&sb, args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("schema version (-3)") || o.status.success(),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&db).expect("read db"),
+        before,
+        "file unchanged"
+    );
+    assert!(!sb.path().join("data/rogue-hunter/data.db-wal").exists());
+    let log = std::fs::read_to_string(sb.path().join("state/rogue-hunter/daemon.log"))
+        .unwrap_or_default();
+    assert!(!log.contains("CREATE TABLE"), "SQL in the log: {log}");
+    assert!(!err.contains("CREATE TABLE"), "SQL in the message: {err}");
+}
