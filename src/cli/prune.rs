@@ -24,7 +24,8 @@ pub fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
     }
     let older_than = crate::unix_now() - f64::from(days) * 86400.0;
     let db = ctx.paths.database();
-    let plan = Store::open_read_only(&db)
+    // A writing command: an old schema is upgraded here rather than refused.
+    let plan = Store::open_upgrading(&db)
         .and_then(|s| s.prune_plan(older_than))
         .map_err(|e| CliError::runtime(e.to_string()))?;
     let summary = format!(

@@ -402,3 +402,28 @@ fn a_negative_schema_version_is_refused_untouched_and_no_sql_is_logged() {
     assert!(!log.contains("CREATE TABLE"), "SQL in the log: {log}");
     assert!(!err.contains("CREATE TABLE"), "SQL in the message: {err}");
 }
+
+#[test]
+fn the_advice_for_an_old_database_works() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let db = sb.path().join("data/rogue-hunter/data.db");
+    rogue_hunter::storage::Store::create_at_version(&db, 1).expect("old database");
+    let o = run(&sb, &["events"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("rogue-hunter prune --dry-run"), "{err}");
+    // Follow the advice.
+    let o = run(&sb, &["prune", "--dry-run"]);
+    assert!(
+        o.status.success(),
+        "the advised command fails: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&sb, &["events", "--json"]);
+    assert!(
+        o.status.success(),
+        "still refused: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
