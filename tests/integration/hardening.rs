@@ -427,3 +427,47 @@ fn the_advice_for_an_old_database_works() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn without_xdg_runtime_dir_the_socket_is_private_and_status_says_when_it_is_down() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env_remove("XDG_RUNTIME_DIR");
+    let d = Daemon::start_cmd(&sb, c);
+    let sock = sb.path().join("state/rogue-hunter/run/daemon.sock");
+    let up = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        sock.exists().then_some(())
+    });
+    assert!(up.is_some(), "socket under the private state directory");
+    let status = |runtime: Option<&std::path::Path>| -> Value {
+        let mut c = sb.cmd();
+        match runtime {
+            Some(r) => c.env("XDG_RUNTIME_DIR", r),
+            None => c.env_remove("XDG_RUNTIME_DIR"),
+        };
+        let o = c.args(["status", "--json"]).output().expect("status");
+        serde_json::from_slice(&o.stdout).expect("status json")
+    };
+    let live = poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        let v = status(None);
+        (v["live"] == true).then_some(v)
+    });
+    assert!(live.is_some(), "status reaches the live stream");
+    // A live stream that cannot be reached is named, in JSON and in text.
+    let elsewhere = sb.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let v = status(Some(&elsewhere));
+    assert_eq!(v["live"], false);
+    assert!(
+        v["live_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("daemon.sock")),
+        "{v}"
+    );
+    let mut c = sb.cmd();
+    c.env("XDG_RUNTIME_DIR", &elsewhere).arg("status");
+    let text = String::from_utf8_lossy(&c.output().expect("status").stdout).to_string();
+    assert!(text.contains("live stream DOWN"), "{text}");
+    drop(d);
+}
