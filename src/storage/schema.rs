@@ -249,13 +249,12 @@ fn migrate_locked(conn: &mut Connection, migrations: &[&str], target: i64) -> Re
         });
     }
     for (index, sql) in migrations.iter().enumerate().skip(found.max(0) as usize) {
-        tx.execute_batch(sql).map_err(|e| {
+        tx.execute_batch(sql).inspect_err(|e| {
             tracing::error!(
                 migration = index + 1,
-                error = %without_sql(&e),
+                error = %without_sql(e),
                 "schema migration failed"
             );
-            e
         })?;
     }
     let orphans: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
