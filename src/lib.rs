@@ -24,6 +24,7 @@ pub(crate) mod forensics;
 pub(crate) mod format;
 pub mod groups;
 pub mod ipc;
+pub mod json;
 pub(crate) mod logging;
 pub(crate) mod metrics;
 pub mod model;

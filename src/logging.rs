@@ -23,6 +23,11 @@ pub(crate) enum LoggingError {
         path: std::path::PathBuf,
         source: logroller::LogRollerError,
     },
+    #[error("cannot make log file {} private: {source}", .path.display())]
+    Private {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Keeps the background log writer alive; drop it last (it flushes).
@@ -57,16 +62,33 @@ pub(crate) fn init_console(verbose: u8) -> LogGuard {
     LogGuard { _file: None }
 }
 
+/// Create `path` owner-only (0600), or make an existing one so.
+fn private_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+}
+
 /// Console plus the rotated JSON Lines file: for the daemon.
 pub(crate) fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard, LoggingError> {
     // Logs name processes and their command lines: keep them private.
     crate::sys::ensure_private_dir(&paths.state_dir)?;
+    // Created (and kept) 0600 whatever the umask: it holds full command lines.
+    private_file(&paths.log_file()).map_err(|source| LoggingError::Private {
+        path: paths.log_file(),
+        source,
+    })?;
     let roller = LogRollerBuilder::new(
         paths.state_dir.as_path(),
         std::path::Path::new("daemon.log"),
     )
     .rotation(Rotation::SizeBased(RotationSize::Bytes(cfg.max_file_bytes)))
     .max_keep_files(cfg.keep_files as u64)
+    .file_mode(0o600)
     .graceful_shutdown(true)
     .build()
     .map_err(|source| LoggingError::Open {
@@ -88,7 +110,7 @@ pub(crate) fn init_daemon(paths: &Paths, cfg: &LoggingConfig) -> Result<LogGuard
                 .json()
                 .flatten_event(true)
                 .with_current_span(false)
-                .with_writer(writer),
+                .with_writer(move || crate::json::SafeWriter(writer.clone())),
         )
         .try_init();
     Ok(LogGuard { _file: Some(guard) })

@@ -36,7 +36,7 @@ pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     };
     match args.format {
         HistoryFormat::Json => {
-            let text = serde_json::to_string_pretty(&rows)
+            let text = crate::json::to_string_pretty(&rows)
                 .or_runtime(|| "cannot encode history".into())?;
             out(&format!("{text}\n"))
         }

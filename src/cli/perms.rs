@@ -61,7 +61,9 @@ fn status(args: &PermsStatusArgs) -> Result<(), CliError> {
             "groups": facts.groups,
             "sources": verdicts,
         });
-        return out(&format!("{v}\n"));
+        let text = crate::json::to_string(&v)
+            .map_err(|e| CliError::runtime(format!("cannot encode perms status: {e}")))?;
+        return out(&format!("{text}\n"));
     }
     let mut text = format!(
         "forensic sources for {} (uid {}{}):\n",

@@ -24,7 +24,8 @@ pub(crate) fn run(ctx: &Context, args: PruneArgs) -> Result<(), CliError> {
     }
     let older_than = crate::unix_now() - f64::from(days) * 86400.0;
     let db = ctx.paths.database();
-    let plan = Store::open_read_only(&db).and_then(|s| s.prune_plan(older_than))?;
+    // A writing command: an old schema is upgraded here rather than refused.
+    let plan = Store::open_upgrading(&db).and_then(|s| s.prune_plan(older_than))?;
     let summary = format!(
         "{} events, {} snapshots and {} forensic captures closed more than {days} days ago",
         plan.events, plan.snapshots, plan.captures

@@ -97,7 +97,7 @@ pub(crate) fn run(ctx: &Context, args: SampleArgs) -> Result<(), CliError> {
         };
         if args.json {
             let line =
-                serde_json::to_string(&*samples).or_runtime(|| "cannot encode sample".into())?;
+                crate::json::to_string(&*samples).or_runtime(|| "cannot encode sample".into())?;
             out(&format!("{line}\n"))?;
         } else {
             let mut text = String::new();

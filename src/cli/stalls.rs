@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, args: StallsArgs) -> Result<(), CliError> {
         None => Vec::new(),
     };
     if args.json {
-        let text = serde_json::to_string_pretty(&rows)
+        let text = crate::json::to_string_pretty(&rows)
             .map_err(|e| CliError::runtime(format!("cannot encode stalls: {e}")))?;
         return out(&format!("{text}\n"));
     }
@@ -213,7 +213,7 @@ fn show(ctx: &Context, id: i64, json: bool) -> Result<(), CliError> {
         .ok_or_else(|| CliError::runtime(format!("no stall {id} (see `rogue-hunter stalls`)")))?;
     let captures = query::views_of(&store, store.stall_captures(id).map_err(err)?).map_err(err)?;
     if json {
-        let text = serde_json::to_string_pretty(&StallDetail { row, captures })
+        let text = crate::json::to_string_pretty(&StallDetail { row, captures })
             .map_err(|e| CliError::runtime(format!("cannot encode stall: {e}")))?;
         return out(&format!("{text}\n"));
     }

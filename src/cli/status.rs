@@ -39,6 +39,9 @@ pub(crate) struct Status {
     pub(crate) stall_detectors: Option<String>,
     /// The most recent stall.
     pub(crate) last_stall: Option<StallRow>,
+    /// Why the live stream could not be reached although the daemon runs
+    /// (the dashboard and `status` then fall back to the database).
+    pub(crate) live_error: Option<String>,
 }
 
 pub(crate) fn gather(ctx: &Context) -> Result<Status, CliError> {
@@ -60,6 +63,7 @@ pub(crate) fn gather(ctx: &Context) -> Result<Status, CliError> {
         stopped: holder.is_some_and(crate::platform::is_stopped),
         stall_detectors: None,
         last_stall: None,
+        live_error: None,
     };
     match Store::open_read_only(&db) {
         Ok(store) => {
@@ -89,6 +93,13 @@ pub(crate) fn gather(ctx: &Context) -> Result<Status, CliError> {
             &ctx.paths.socket(),
             std::time::Duration::from_secs(2),
         );
+        match &live {
+            Ok(ServerMessage::InitialState { .. }) => {}
+            Ok(_) => status.live_error = Some("unexpected first message".into()),
+            Err(e) => {
+                status.live_error = Some(format!("{}: {e}", ctx.paths.socket().display()));
+            }
+        }
         if let Ok(ServerMessage::InitialState {
             daemon, history, ..
         }) = live
@@ -111,7 +122,7 @@ pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let status = gather(ctx)?;
     if args.json {
         let text =
-            serde_json::to_string_pretty(&status).or_runtime(|| "cannot encode status".into())?;
+            crate::json::to_string_pretty(&status).or_runtime(|| "cannot encode status".into())?;
         return out(&format!("{text}\n"));
     }
     let mut t = String::new();
@@ -122,6 +133,12 @@ pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
         )),
         (true, Some(pid)) => t.push_str(&format!("daemon      running (pid {pid})\n")),
         _ => t.push_str("daemon      not running (start it with `rogue-hunter daemon`)\n"),
+    }
+    if let Some(why) = &status.live_error {
+        t.push_str(&format!(
+            "live stream DOWN ({}): numbers below are from the database\n",
+            format::escape(why)
+        ));
     }
     if let Some(up) = status.uptime_s {
         t.push_str(&format!("uptime      {}\n", format::duration(up)));

@@ -27,7 +27,7 @@ impl Paths {
     /// Resolve with an explicit environment lookup (testable).
     pub(crate) fn resolve(
         var: impl Fn(&str) -> Option<std::ffi::OsString>,
-        uid: u32,
+        _uid: u32,
     ) -> Result<Paths, ConfigError> {
         let home = var("HOME").map(PathBuf::from);
         let xdg = |name: &str, fallback: &str| -> Result<PathBuf, ConfigError> {
@@ -44,9 +44,12 @@ impl Paths {
         let config_dir = xdg("XDG_CONFIG_HOME", ".config")?;
         let data_dir = xdg("XDG_DATA_HOME", ".local/share")?;
         let state_dir = xdg("XDG_STATE_HOME", ".local/state")?;
+        // Without a runtime directory the socket goes under the user's own
+        // state directory: a predictable name in /tmp could be pre-created by
+        // another user.
         let runtime_dir = match var("XDG_RUNTIME_DIR").map(PathBuf::from) {
             Some(p) if p.is_absolute() => p.join(APP),
-            _ => std::env::temp_dir().join(format!("{APP}-{uid}")),
+            _ => state_dir.join("run"),
         };
         Ok(Paths {
             config_file: config_dir.join("config.toml"),
@@ -98,7 +101,10 @@ mod tests {
             p.log_file(),
             PathBuf::from("/home/u/.local/state/rogue-hunter/daemon.log")
         );
-        assert!(p.runtime_dir.ends_with("rogue-hunter-1000"));
+        assert_eq!(
+            p.runtime_dir,
+            PathBuf::from("/home/u/.local/state/rogue-hunter/run")
+        );
         assert!(Paths::resolve(|_| None, 0).is_err());
     }
 }

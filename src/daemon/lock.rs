@@ -29,7 +29,10 @@ pub(crate) struct InstanceLock {
 }
 
 fn open(path: &Path) -> Result<File, LockError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Owner-only whatever the umask (it names the daemon's PID).
     OpenOptions::new()
+        .mode(0o600)
         .read(true)
         .write(true)
         .create(true)
@@ -39,6 +42,12 @@ fn open(path: &Path) -> Result<File, LockError> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// Make a lock file left by an older version owner-only too.
+fn make_private(file: &File) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
 }
 
 fn holder_pid(file: &mut File) -> String {
@@ -72,6 +81,7 @@ impl InstanceLock {
                 });
             }
         }
+        make_private(&file);
         let write = file
             .set_len(0)
             .and_then(|_| file.seek(SeekFrom::Start(0)))

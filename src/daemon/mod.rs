@@ -4,7 +4,7 @@
 //!
 //! The loop never waits on disk or clients: storage writes go to the writer
 //! thread through a bounded queue, samples go to the live-stream hub, which
-//! never blocks. SIGINT/SIGTERM end the loop; open events are closed, pending
+//! never blocks. SIGINT/SIGTERM/SIGHUP end the loop; open events are closed, pending
 //! writes flushed, and the process exits 0.
 
 pub mod lock;
@@ -240,12 +240,17 @@ fn own_rss_bytes() -> Option<u64> {
     Some(pages * crate::sys::params::page_size()?)
 }
 
-/// Run the daemon in the foreground until SIGINT/SIGTERM.
+/// Run the daemon in the foreground until SIGINT/SIGTERM/SIGHUP.
 pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     crate::sys::ensure_private_dir(&paths.data_dir)?;
     let lock = InstanceLock::acquire(&paths.lock_file())?;
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    // SIGHUP (the terminal closed) stops cleanly too, like SIGTERM.
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DaemonError::Signal)?;
     }
 
@@ -258,6 +263,13 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     let closed = store.close_dangling_for_boot(started_at, boot_time)?;
     if closed > 0 {
         info!(event_name = "dangling_events_closed", count = closed);
+    }
+    let captures_failed = store.fail_pending_captures()?;
+    if captures_failed > 0 {
+        info!(
+            event_name = "interrupted_captures_failed",
+            count = captures_failed
+        );
     }
     let stalls_closed = store.close_dangling_stalls()?;
     if stalls_closed > 0 {

@@ -140,7 +140,7 @@ pub enum DecodeError {
 
 /// Encode one message as a JSON line (with the trailing newline).
 pub fn encode<T: Serialize>(msg: &T) -> Result<String, serde_json::Error> {
-    let mut s = serde_json::to_string(msg)?;
+    let mut s = crate::json::to_string(msg)?;
     s.push('\n');
     Ok(s)
 }

@@ -80,29 +80,29 @@ pub struct EventRow {
 /// One snapshot of an event's process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotRow {
-    pub(crate) snapshot_type: SnapshotType,
+    pub snapshot_type: SnapshotType,
     /// Unix seconds.
     #[serde(rename = "captured_at")]
-    pub(crate) captured_at_s: f64,
-    pub(crate) score: f64,
-    pub(crate) band: Band,
+    pub captured_at_s: f64,
+    pub score: f64,
+    pub band: Band,
     /// The full process record as it was at `captured_at`.
-    pub(crate) process: ProcessScore,
+    pub process: ProcessScore,
 }
 
 /// One forensic capture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaptureRow {
-    pub(crate) id: i64,
+    pub id: i64,
     /// The event it belongs to; `None` for a stall's capture.
-    pub(crate) event_id: Option<i64>,
+    pub event_id: Option<i64>,
     /// Unix seconds.
     #[serde(rename = "captured_at")]
-    pub(crate) captured_at_s: f64,
-    pub(crate) trigger: String,
-    pub(crate) status: CaptureStatus,
-    pub(crate) duration_ms: Option<f64>,
+    pub captured_at_s: f64,
+    pub trigger: String,
+    pub status: CaptureStatus,
+    pub duration_ms: Option<f64>,
     /// Per-source outcome, as the forensics engine wrote it.
-    pub(crate) sources: Option<serde_json::Value>,
-    pub(crate) error: Option<String>,
+    pub sources: Option<serde_json::Value>,
+    pub error: Option<String>,
 }

@@ -61,7 +61,7 @@ super::wire_enum! {
 
 impl ProcessState {
     /// One letter, as `ps` and `top` show it.
-    pub(crate) fn letter(self) -> char {
+    pub fn letter(self) -> char {
         match self {
             ProcessState::Running => 'R',
             ProcessState::Sleeping => 'S',
@@ -113,8 +113,8 @@ pub struct MetricInfo {
     /// The JSON field name (and the CSV column).
     pub name: &'static str,
     /// Short human label (the dashboard's detail pane).
-    pub(crate) label: &'static str,
-    pub(crate) unit: Unit,
+    pub label: &'static str,
+    pub unit: Unit,
 }
 
 /// The per-process metric table, written once. Each line declares one
@@ -136,12 +136,12 @@ macro_rules! process_score {
             pub pid: u32,
             /// Process start, Unix milliseconds. With `pid` it is the identity.
             #[serde(rename = "start_time")]
-            pub(crate) start_time_ms: u64,
+            pub start_time_ms: u64,
             /// Untrusted: stored raw, escaped whenever it reaches a terminal.
             pub command: String,
             /// Unix seconds.
             #[serde(rename = "captured_at")]
-            pub(crate) captured_at_s: f64,
+            pub captured_at_s: f64,
             $($(#[$doc])* pub $name: Option<MetricValue>,)*
             pub state: ProcessState,
             pub priority: Option<i32>,
@@ -149,18 +149,18 @@ macro_rules! process_score {
             #[serde(default)]
             pub ppid: Option<u32>,
             /// Linux: the cgroup path (systemd unit / container). `None` elsewhere.
-            pub(crate) cgroup: Option<String>,
+            pub cgroup: Option<String>,
             /// 0-100.
             pub score: f64,
             pub band: Band,
             pub cpu_share: Option<f64>,
-            pub(crate) gpu_share: Option<f64>,
-            pub(crate) mem_share: Option<f64>,
-            pub(crate) disk_share: Option<f64>,
-            pub(crate) wakeups_share: Option<f64>,
+            pub gpu_share: Option<f64>,
+            pub mem_share: Option<f64>,
+            pub disk_share: Option<f64>,
+            pub wakeups_share: Option<f64>,
             /// Use of the dominant resource as a multiple of an even split among the
             /// processes actively using it (see docs/scoring.md).
-            pub(crate) disproportionality: f64,
+            pub disproportionality: f64,
             pub dominant_resource: Resource,
         }
 
@@ -195,7 +195,7 @@ macro_rules! process_score {
             }
 
             /// Every metric field, in `METRICS` order.
-            pub(crate) fn metrics(&self) -> [&Option<MetricValue>; METRIC_COUNT] {
+            pub fn metrics(&self) -> [&Option<MetricValue>; METRIC_COUNT] {
                 [$(&self.$name,)*]
             }
 
@@ -251,14 +251,14 @@ pub const METRIC_COUNT: usize = METRICS.len();
 /// Identity of a process across samples: PIDs are reused, start times are not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ProcessKey {
-    pub(crate) pid: u32,
+    pub pid: u32,
     /// Process start, Unix milliseconds.
     #[serde(rename = "start_time")]
-    pub(crate) start_time_ms: u64,
+    pub start_time_ms: u64,
 }
 
 impl ProcessScore {
-    pub(crate) fn key(&self) -> ProcessKey {
+    pub fn key(&self) -> ProcessKey {
         ProcessKey {
             pid: self.pid,
             start_time_ms: self.start_time_ms,
@@ -266,7 +266,7 @@ impl ProcessScore {
     }
 
     /// The share of one resource, if it was measured.
-    pub(crate) fn share(&self, resource: Resource) -> Option<f64> {
+    pub fn share(&self, resource: Resource) -> Option<f64> {
         match resource {
             Resource::Cpu => self.cpu_share,
             Resource::Gpu => self.gpu_share,
@@ -277,7 +277,7 @@ impl ProcessScore {
     }
 
     /// Current value of a metric, if measured.
-    pub(crate) fn current(metric: &Option<MetricValue>) -> Option<f64> {
+    pub fn current(metric: &Option<MetricValue>) -> Option<f64> {
         metric.map(|m| m.current)
     }
 }

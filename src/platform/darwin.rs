@@ -194,8 +194,7 @@ pub(crate) fn parse_procargs2(buf: &[u8]) -> Option<String> {
             }
         }
     }
-    let args = String::from_utf8_lossy(&rest[..end]);
-    let command = parse::cmdline_to_command(&args);
+    let command = parse::cmdline_to_command(&rest[..end]);
     (!command.trim().is_empty()).then_some(command)
 }
 

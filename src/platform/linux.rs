@@ -172,8 +172,9 @@ impl LinuxSource {
         }
     }
 
-    /// Read a small per-process file in one `read` into a reused buffer.
-    fn read_text(&mut self, pid: u32, rel: &str) -> Option<String> {
+    /// Read a small per-process file in one `read` into the reused buffer
+    /// `text_buf`; the number of bytes read.
+    fn read_raw(&mut self, pid: u32, rel: &str) -> Option<usize> {
         let path = self.proc_root.join(pid.to_string()).join(rel);
         let mut f = File::open(path).ok()?;
         let buf = &mut self.text_buf;
@@ -189,7 +190,13 @@ impl LinuxSource {
             }
             buf.resize(buf.len() * 2, 0);
         }
-        String::from_utf8(buf[..n].to_vec()).ok()
+        Some(n)
+    }
+
+    /// `read_raw` as UTF-8 text (`None` when it is not).
+    fn read_text(&mut self, pid: u32, rel: &str) -> Option<String> {
+        let n = self.read_raw(pid, rel)?;
+        String::from_utf8(self.text_buf[..n].to_vec()).ok()
     }
 
     fn to_raw(
@@ -226,10 +233,20 @@ impl LinuxSource {
         self.boot_time_ms + (start_ticks as f64 * self.ns_per_tick / 1e6) as u64
     }
 
+    /// The command line as bytes (invalid UTF-8 shown escaped, never dropped).
+    /// Only an empty command line (kernel threads, zombies) gets the `[comm]`
+    /// form, so a process cannot pass itself off as a kernel thread.
     fn command_for(&mut self, pid: u32, comm: &str) -> String {
-        match self.read_text(pid, "cmdline") {
-            Some(text) if !text.is_empty() => parse::cmdline_to_command(&text),
-            // Kernel threads have no command line; show them as ps does.
+        match self.read_raw(pid, "cmdline") {
+            Some(n) if n > 0 => {
+                let command = parse::cmdline_to_command(&self.text_buf[..n]);
+                if command.is_empty() {
+                    // Arguments overwritten with NULs: the name, unbracketed.
+                    crate::format::cap_bytes(comm, parse::COMMAND_MAX_BYTES)
+                } else {
+                    command
+                }
+            }
             _ => format!("[{comm}]"),
         }
     }
@@ -380,10 +397,7 @@ impl ProcessSource for LinuxSource {
                 None => {
                     let slot = self.keep_or_reopen(pid, "stat");
                     let Some((comm, s)) = Self::read_slot(&root, pid, "stat", &slot, &mut buf)
-                        .and_then(|n| {
-                            parse_stat_fields(&buf[..n])
-                                .map(|(c, s)| (String::from_utf8_lossy(c).into_owned(), s))
-                        })
+                        .and_then(|n| parse_stat_fields(&buf[..n]).map(|(c, s)| (c.to_vec(), s)))
                     else {
                         if matches!(slot, Slot::Kept(_)) {
                             self.fds_kept = self.fds_kept.saturating_sub(1);
@@ -391,7 +405,7 @@ impl ProcessSource for LinuxSource {
                         continue; // exited between listing and reading
                     };
                     let io = self.keep_or_reopen(pid, "io");
-                    let command = self.command_for(pid, &comm);
+                    let command = self.command_for(pid, &parse::cmdline_to_command(&comm));
                     self.entries.insert(
                         pid,
                         Entry {
@@ -399,7 +413,7 @@ impl ProcessSource for LinuxSource {
                             stat: slot,
                             io,
                             command,
-                            comm: comm.into_bytes(),
+                            comm,
                             sched: None,
                             last_stat: None,
                             last_run_ns: None,
@@ -417,7 +431,7 @@ impl ProcessSource for LinuxSource {
             };
             if let Some(comm) = execd {
                 // Same process, new program: its command line changed too.
-                let command = self.command_for(pid, &String::from_utf8_lossy(&comm));
+                let command = self.command_for(pid, &parse::cmdline_to_command(&comm));
                 if let Some(entry) = self.entries.get_mut(&pid) {
                     entry.command = command;
                     entry.comm = comm;

@@ -251,18 +251,34 @@ pub fn meminfo_total_bytes(text: &str) -> Option<u64> {
         .map(|kb| kb * 1024)
 }
 
-/// Turn a NUL-separated command line into one display string (arguments joined
-/// by spaces). The text stays raw: escaping happens at the terminal.
-pub(crate) fn cmdline_to_command(text: &str) -> String {
-    let trimmed = text.trim_end_matches('\0');
-    let mut out = String::with_capacity(trimmed.len().min(512));
-    for (i, arg) in trimmed.split('\0').enumerate() {
-        if i > 0 {
-            out.push(' ');
+/// Most bytes of a command line kept (a cut is marked with `…`): a single huge
+/// argument would otherwise be stored whole in every snapshot.
+pub(crate) const COMMAND_MAX_BYTES: usize = 4096;
+
+/// Turn a NUL-separated command line, read as bytes, into one display string
+/// (arguments joined by spaces) of at most `COMMAND_MAX_BYTES` bytes plus the
+/// `…` that marks a cut (on a character boundary). A byte that is not valid
+/// UTF-8 is written as `\xNN`, so a process cannot make its command line
+/// unreadable. Other text stays raw: escaping happens at the terminal.
+pub(crate) fn cmdline_to_command(bytes: &[u8]) -> String {
+    let mut end = bytes.len();
+    while end > 0 && bytes[end - 1] == 0 {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end.min(512));
+    for chunk in bytes[..end].utf8_chunks() {
+        for c in chunk.valid().chars() {
+            out.push(if c == '\0' { ' ' } else { c });
+            if out.len() > COMMAND_MAX_BYTES {
+                return crate::format::cap_bytes(&out, COMMAND_MAX_BYTES);
+            }
         }
-        out.push_str(arg);
-        if out.len() > 4096 {
-            break;
+        for b in chunk.invalid() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\x{b:02x}");
+            if out.len() > COMMAND_MAX_BYTES {
+                return crate::format::cap_bytes(&out, COMMAND_MAX_BYTES);
+            }
         }
     }
     out
@@ -481,6 +497,25 @@ mod tests {
     }
 
     #[test]
+    fn command_lines_keep_invalid_bytes_visible_and_are_capped() {
+        assert_eq!(
+            cmdline_to_command(b"/usr/sbin/miner\0--pool\0x\xff\0"),
+            "/usr/sbin/miner --pool x\\xff"
+        );
+        assert_eq!(cmdline_to_command(b"\xc3\0"), "\\xc3");
+        let huge = format!("prog\0{}", "é".repeat(100_000));
+        let cmd = cmdline_to_command(huge.as_bytes());
+        assert!(
+            cmd.len() <= COMMAND_MAX_BYTES + '…'.len_utf8(),
+            "{}",
+            cmd.len()
+        );
+        assert!(cmd.ends_with('…') && cmd.starts_with("prog éé"));
+        let exact = "a".repeat(COMMAND_MAX_BYTES);
+        assert_eq!(cmdline_to_command(exact.as_bytes()), exact);
+    }
+
+    #[test]
     fn misc() {
         assert_eq!(boot_time("cpu 1 2\nbtime 1795535222\n"), Some(1795535222));
         assert_eq!(
@@ -488,7 +523,7 @@ mod tests {
             Some(24684092 * 1024)
         );
         assert_eq!(
-            cmdline_to_command("python3\0-c\0print(1)\0"),
+            cmdline_to_command(b"python3\0-c\0print(1)\0"),
             "python3 -c print(1)"
         );
         assert_eq!(state_from_letter(b'D'), ProcessState::DiskSleep);

@@ -62,7 +62,8 @@ pub enum StorageError {
 
     #[error(
         "{path} has schema version {found}, older than this build's {supported}, and was opened \
-         read-only: restart the daemon (or run `rogue-hunter prune --dry-run`) once to upgrade it"
+         read-only: run `rogue-hunter prune --dry-run` (or restart the daemon) once to upgrade it; \
+         its history is kept"
     )]
     OutdatedSchema {
         path: PathBuf,
@@ -280,6 +281,25 @@ impl Store {
         Ok(store)
     }
 
+    /// Open an existing database to read it from a command that may write
+    /// (`prune`): like `open_read_only`, but a file with an old schema is
+    /// upgraded (what `OutdatedSchema` advises) instead of refused.
+    pub fn open_upgrading(path: &Path) -> Result<Store, StorageError> {
+        match Self::open_read_only(path) {
+            Err(StorageError::OutdatedSchema { .. }) => Self::open(path),
+            other => other,
+        }
+    }
+
+    /// Create a database at an older schema `version` (tests of upgrades).
+    #[doc(hidden)]
+    pub fn create_at_version(path: &Path, version: usize) -> Result<(), StorageError> {
+        create_parent(path)?;
+        let mut conn = Connection::open(path).map_err(|e| StorageError::from_sqlite(path, e))?;
+        let migrations = &schema::MIGRATIONS[..version.min(schema::MIGRATIONS.len())];
+        schema::migrate(&mut conn, migrations).map_err(|e| e.at(path))
+    }
+
     /// Open an existing database without creating or changing anything. A
     /// missing file is `StorageError::Missing`; a schema older than
     /// `MIN_READABLE_VERSION` is `OutdatedSchema` (the daemon upgrades it),
@@ -430,6 +450,13 @@ fn check_header(conn: &Connection, path: &Path) -> Result<i64, StorageError> {
         return Err(StorageError::Corrupt {
             path: path.to_path_buf(),
             detail: format!("it belongs to another application (application_id {app_id})"),
+        });
+    }
+    if version < 0 {
+        // No rogue-hunter ever wrote this: refused untouched, like a newer one.
+        return Err(StorageError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("its schema version ({version}) is not one rogue-hunter writes"),
         });
     }
     if version == 0 {

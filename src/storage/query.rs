@@ -223,7 +223,7 @@ impl Store {
     }
 
     /// One event and its snapshots in time order.
-    pub(crate) fn event_detail(
+    pub fn event_detail(
         &self,
         id: i64,
     ) -> Result<Option<(EventRow, Vec<SnapshotRow>)>, StorageError> {
@@ -286,7 +286,7 @@ impl Store {
     }
 
     /// Forensic captures of one event, oldest first.
-    pub(crate) fn captures(&self, event_id: i64) -> Result<Vec<CaptureRow>, StorageError> {
+    pub fn captures(&self, event_id: i64) -> Result<Vec<CaptureRow>, StorageError> {
         let run = || -> rusqlite::Result<Vec<CaptureRow>> {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT id, event_id, captured_at, \"trigger\", status, duration_ms,

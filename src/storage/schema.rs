@@ -214,6 +214,15 @@ pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
 
+/// A SQLite error for the log, without the statement text (a migration's
+/// SQL is long and says nothing about the file).
+fn without_sql(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqlInputError { error, msg, .. } => format!("{msg} ({error})"),
+        other => other.to_string(),
+    }
+}
+
 /// Bring the file up to `migrations.len()`, each step in the same IMMEDIATE
 /// transaction as the version bump, so a crash leaves the old version intact.
 pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), Fail> {
@@ -240,9 +249,12 @@ fn migrate_locked(conn: &mut Connection, migrations: &[&str], target: i64) -> Re
         });
     }
     for (index, sql) in migrations.iter().enumerate().skip(found.max(0) as usize) {
-        tx.execute_batch(sql).map_err(|e| {
-            tracing::error!(migration = index + 1, error = %e, "schema migration failed");
-            e
+        tx.execute_batch(sql).inspect_err(|e| {
+            tracing::error!(
+                migration = index + 1,
+                error = %without_sql(e),
+                "schema migration failed"
+            );
         })?;
     }
     let orphans: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {

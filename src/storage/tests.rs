@@ -452,6 +452,33 @@ fn list_events_filters_and_orders() {
 }
 
 #[test]
+fn pending_captures_left_by_a_crash_are_failed_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    let ev = store
+        .open_event(&proc_at(1, 40.0, Band::Medium, 10.0), 1, 10.0)
+        .unwrap();
+    let pending = store.insert_capture(ev, 11.0, "high").unwrap();
+    let done = store.insert_capture(ev, 12.0, "high").unwrap();
+    store
+        .finish_capture(done, CaptureStatus::Complete, Some(5.0), None, None)
+        .unwrap();
+    assert_eq!(store.fail_pending_captures().unwrap(), 1);
+    let caps = store.captures(ev).unwrap();
+    let status = |id| caps.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(status(pending).status, CaptureStatus::Failed);
+    assert!(
+        status(pending)
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("interrupted")
+    );
+    assert_eq!(status(done).status, CaptureStatus::Complete);
+    assert_eq!(store.fail_pending_captures().unwrap(), 0);
+}
+
+#[test]
 fn close_dangling_closes_only_open_events() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&db(&dir)).unwrap();
@@ -467,6 +494,13 @@ fn close_dangling_closes_only_open_events() {
     let open2 = store
         .open_event(&proc_at(3, 40.0, Band::Medium, 40.0), 1, 40.0)
         .unwrap();
+    store
+        .add_snapshot(
+            open1,
+            SnapshotType::Checkpoint,
+            &proc_at(2, 40.0, Band::Medium, 35.0),
+        )
+        .unwrap();
     assert_eq!(
         store
             .close_dangling(99.0, CloseReason::DaemonRestart)
@@ -479,11 +513,13 @@ fn close_dangling_closes_only_open_events() {
         (e.exit_time_s, e.close_reason),
         (Some(20.0), Some(CloseReason::Recovered))
     );
-    for id in [open1, open2] {
+    // A crash's events end when they were last seen (their newest snapshot),
+    // not when the daemon came back.
+    for (id, last_seen) in [(open1, 35.0), (open2, 40.0)] {
         let e = store.event(id).unwrap().unwrap();
         assert_eq!(
             (e.exit_time_s, e.close_reason),
-            (Some(99.0), Some(CloseReason::DaemonRestart))
+            (Some(last_seen), Some(CloseReason::DaemonRestart))
         );
     }
     assert_eq!(store.close_dangling(100.0, CloseReason::Gone).unwrap(), 0);

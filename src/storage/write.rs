@@ -168,13 +168,32 @@ pub(crate) fn close_event(
     Ok(())
 }
 
+/// The exit time of an event a dead daemon left open: when it was last seen
+/// (its newest snapshot), not when the daemon came back; `?1` without one.
+const LAST_SEEN: &str = "COALESCE((SELECT MAX(s.captured_at) FROM process_snapshots s
+                                  WHERE s.event_id = process_events.id), ?1)";
+
+/// Mark captures a dead daemon left 'pending' as failed (interrupted).
+pub(crate) fn fail_pending_captures(conn: &Connection) -> Result<usize, Fail> {
+    Ok(conn.execute(
+        "UPDATE forensic_captures
+         SET status = 'failed',
+             error = COALESCE(error, 'interrupted: the daemon stopped before the capture finished')
+         WHERE status = 'pending'",
+        [],
+    )?)
+}
+
 pub(crate) fn close_dangling(
     conn: &Connection,
     now: f64,
     reason: CloseReason,
 ) -> Result<usize, Fail> {
     Ok(conn.execute(
-        "UPDATE process_events SET exit_time = ?1, close_reason = ?2 WHERE exit_time IS NULL",
+        &format!(
+            "UPDATE process_events SET exit_time = {LAST_SEEN}, close_reason = ?2
+             WHERE exit_time IS NULL"
+        ),
         params![now, reason.as_str()],
     )?)
 }
@@ -186,10 +205,12 @@ pub(crate) fn close_dangling_for_boot(
 ) -> Result<usize, Fail> {
     let boot = to_i64(current_boot_time)?;
     Ok(conn.execute(
-        "UPDATE process_events
-         SET exit_time = ?1,
-             close_reason = CASE WHEN boot_time = ?2 THEN ?3 ELSE ?4 END
-         WHERE exit_time IS NULL",
+        &format!(
+            "UPDATE process_events
+             SET exit_time = {LAST_SEEN},
+                 close_reason = CASE WHEN boot_time = ?2 THEN ?3 ELSE ?4 END
+             WHERE exit_time IS NULL"
+        ),
         params![
             now,
             boot,
@@ -549,6 +570,24 @@ impl Store {
         self.write(|c| close_dangling_for_boot(c, now, current_boot_time))
     }
 
+    /// Mark forensic captures a dead daemon left 'pending' as failed
+    /// (interrupted) (start-up). Returns how many.
+    pub fn fail_pending_captures(&mut self) -> Result<usize, StorageError> {
+        self.write(fail_pending_captures)
+    }
+
+    /// Start a forensic capture for an event (status 'pending'). Returns its
+    /// id. (The daemon's captures go through the writer; the integration
+    /// tests use this one.)
+    pub fn insert_capture(
+        &mut self,
+        event_id: i64,
+        captured_at: f64,
+        trigger: &str,
+    ) -> Result<i64, StorageError> {
+        self.write(|c| insert_capture(c, event_id, captured_at, trigger))
+    }
+
     /// Close stalls a dead daemon left open (start-up). Returns how many.
     pub fn close_dangling_stalls(&mut self) -> Result<usize, StorageError> {
         self.write(close_dangling_stalls)
@@ -628,24 +667,15 @@ impl Store {
         self.write(|c| close_event(c, event_id, exit_time, reason, exit))
     }
 
-    /// Close every event still open (left by a crash or a reboot) at `now`
-    /// with `reason`. Returns how many were closed.
+    /// Close every event still open (left by a crash or a reboot) with
+    /// `reason`, at its newest snapshot's time (`now` if it has none). Returns
+    /// how many were closed.
     pub(crate) fn close_dangling(
         &mut self,
         now: f64,
         reason: CloseReason,
     ) -> Result<usize, StorageError> {
         self.write(|c| close_dangling(c, now, reason))
-    }
-
-    /// Start a forensic capture for an event (status 'pending'). Returns its id.
-    pub(crate) fn insert_capture(
-        &mut self,
-        event_id: i64,
-        captured_at: f64,
-        trigger: &str,
-    ) -> Result<i64, StorageError> {
-        self.write(|c| insert_capture(c, event_id, captured_at, trigger))
     }
 
     /// Record how a capture ended: status, duration, per-source outcome (JSON)

@@ -98,6 +98,48 @@ fn set_thread_name(name: &[u8]) {
     }
 }
 
+/// Lower-case hex of `bytes` (for passing any bytes through an environment
+/// variable to a hog).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Overwrite this process's argument area (what `/proc/self/cmdline` shows)
+/// with `cmd`, NUL-padded to its original size, through `/proc/self/mem`.
+fn set_command_line(cmd: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+    let after = &stat[stat.rfind(')').expect("comm") + 1..];
+    // Fields 48 and 49: arg_start and arg_end (field 3 is the first here).
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(45)
+        .take(2)
+        .map(|f| f.parse().expect("arg address"))
+        .collect();
+    let (start, end) = (fields[0], fields[1]);
+    let room = (end - start) as usize;
+    assert!(
+        cmd.len() < room,
+        "command line of {} bytes does not fit in {room}",
+        cmd.len()
+    );
+    let mut area = cmd.to_vec();
+    area.resize(room, 0);
+    let mem = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+        .expect("open /proc/self/mem");
+    mem.write_all_at(&area, start).expect("write argument area");
+}
+
 fn run_hog(kind: &str) -> ! {
     let (name, arg) = kind.split_once(':').unwrap_or((kind, ""));
     match name {
@@ -271,6 +313,15 @@ fn run_hog(kind: &str) -> ! {
                 }
             }
             std::process::exit(0);
+        }
+        // Rewrite its own command line and name, then spin: `hostile:CMD:COMM`
+        // with both in hex (any bytes: escapes, invalid UTF-8, NULs between
+        // arguments). Stands in for a process that wants to fool the monitor.
+        "hostile" => {
+            let (cmd, comm) = arg.split_once(':').expect("hostile:<cmd hex>:<comm hex>");
+            set_command_line(&unhex(cmd));
+            set_thread_name(&unhex(comm));
+            spin()
         }
         // Exist quietly.
         "sleep" => loop {

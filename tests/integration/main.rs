@@ -13,6 +13,7 @@ mod completions;
 mod daemon_lifecycle;
 mod forensics_capture;
 mod groups;
+mod hardening;
 mod invalid_configs;
 mod ipc_server;
 mod module_layers;

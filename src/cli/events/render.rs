@@ -27,7 +27,7 @@ pub(crate) fn events_text(events: &[EventRow], now: f64) -> String {
 
 /// `events --json`: the list as pretty JSON, newline-terminated.
 pub(crate) fn events_json(events: &[EventRow]) -> Result<String, serde_json::Error> {
-    Ok(format!("{}\n", serde_json::to_string_pretty(events)?))
+    Ok(format!("{}\n", crate::json::to_string_pretty(events)?))
 }
 
 fn event_status(e: &EventRow) -> String {
@@ -90,7 +90,7 @@ struct EventJson<'a> {
 
 /// `events show ID --json`: pretty JSON, newline-terminated.
 pub(crate) fn event_json(d: &EventDetail) -> Result<String, serde_json::Error> {
-    let text = serde_json::to_string_pretty(&EventJson {
+    let text = crate::json::to_string_pretty(&EventJson {
         event: &d.event,
         snapshots: &d.snapshots,
         forensics: d.forensics.as_deref(),
