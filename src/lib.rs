@@ -22,6 +22,7 @@ pub mod config;
 pub mod daemon;
 pub mod forensics;
 pub mod format;
+pub mod history;
 pub mod ipc;
 pub mod logging;
 pub mod metrics;
