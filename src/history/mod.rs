@@ -12,4 +12,4 @@ pub mod timespec;
 
 pub use encode::{DecodeError, ENCODING_VERSION, Frame, decode_block, encode_block, quantize};
 pub use recorder::{BLOCK_SECONDS, BlockWrite, Recorder, UPSERT_SECONDS};
-pub use timespec::{TimeSpec, parse_time};
+pub use timespec::{TimeSpec, parse_span, parse_time};

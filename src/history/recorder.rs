@@ -10,6 +10,9 @@ use std::collections::HashSet;
 pub const BLOCK_SECONDS: f64 = 120.0;
 /// The open block is written at least this often (what a kill -9 can lose).
 pub const UPSERT_SECONDS: f64 = 5.0;
+/// One frame per second: faster samples in between are not recorded (a
+/// little slack so a sample a few ms early still counts).
+pub const FRAME_SECONDS: f64 = 0.95;
 
 /// One block to store: inserted the first time its `start_s` is seen,
 /// replaced after that (the open block grows).
@@ -96,6 +99,12 @@ impl Recorder {
             && (now - first.timestamp_s >= self.block_seconds || now < first.timestamp_s)
         {
             out.extend(self.take());
+        }
+        if let Some(last) = self.frames.last()
+            && now >= last.timestamp_s
+            && now - last.timestamp_s < FRAME_SECONDS
+        {
+            return out;
         }
         let processes = select(all, self.top_n, tracked);
         self.frames.push(Frame::from_samples(samples, processes));
@@ -194,5 +203,17 @@ mod tests {
             assert!(pair[1] - pair[0] <= UPSERT_SECONDS, "{times:?}");
         }
         assert!(r.flush().is_some());
+    }
+
+    #[test]
+    fn one_frame_per_second() {
+        let mut r = Recorder::with_block_seconds(5, 120.0);
+        for i in 0..10 {
+            r.record(&samples(1000.0 + f64::from(i) * 0.25), &[], &HashSet::new());
+        }
+        // 1000, 1001, 1002 (2.25 s of samples every 0.25 s).
+        assert_eq!(r.open_frames(), 3);
+        assert_eq!(r.take().map(|b| b.frames), Some(3));
+        assert!(r.flush().is_none());
     }
 }

@@ -4,6 +4,7 @@
 //! (opening, pragmas, migrations, errors); `Writer` is the daemon's single writer
 //! thread fed by a bounded queue; the query methods serve the CLI.
 
+mod history;
 mod query;
 mod schema;
 mod state;
@@ -13,6 +14,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use history::{HistoryBlockRow, HistorySummary};
 pub use query::{BufferContextRow, DaemonState, EventFilter, HistoryRow};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use state::keys;
