@@ -19,13 +19,23 @@ pub enum HistoryFormat {
 pub struct HistoryArgs {
     /// The machine and the ranked processes at one moment: RFC 3339, local
     /// HH:MM[:SS], `yesterday 03:00`, `3h ago`, `-90s`.
-    #[arg(long, value_name = "TIME", conflicts_with_all = ["from", "snapshots"])]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, conflicts_with_all = ["from", "snapshots"])]
     pub at: Option<String>,
     /// Start of a range of recorded seconds (default: 10 minutes ago).
-    #[arg(long, value_name = "TIME", conflicts_with = "snapshots")]
+    #[arg(
+        long,
+        value_name = "TIME",
+        allow_hyphen_values = true,
+        conflicts_with = "snapshots"
+    )]
     pub from: Option<String>,
     /// End of the range (default: now).
-    #[arg(long, value_name = "TIME", conflicts_with = "snapshots")]
+    #[arg(
+        long,
+        value_name = "TIME",
+        allow_hyphen_values = true,
+        conflicts_with = "snapshots"
+    )]
     pub to: Option<String>,
     /// Only this process ID.
     #[arg(long, value_name = "N")]

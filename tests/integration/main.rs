@@ -9,6 +9,7 @@ mod common;
 mod cli_sample_and_config;
 mod daemon_lifecycle;
 mod forensics_capture;
+mod history;
 mod invalid_configs;
 mod ipc_server;
 mod module_layers;
