@@ -401,64 +401,6 @@ fn csv(frames: &[Frame]) -> String {
     t
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(t: f64) -> Frame {
-        let mut p = ProcessScore::new(7, 1, "=evil,cmd".into(), t);
-        p.cgroup = Some("/system.slice/nginx.service".into());
-        Frame {
-            timestamp_s: t,
-            elapsed_ms: 1.0,
-            process_count: 1,
-            max_score: 0.0,
-            processes: vec![p],
-            extra: Map::new(),
-        }
-    }
-
-    #[test]
-    fn thinning_keeps_one_second_per_slice() {
-        let frames: Vec<Frame> = (0..10).map(|i| frame(100.0 + f64::from(i))).collect();
-        let kept: Vec<f64> = thin(frames, 100.0, 3.0)
-            .iter()
-            .map(|f| f.timestamp_s)
-            .collect();
-        assert_eq!(kept, vec![100.0, 103.0, 106.0, 109.0]);
-    }
-
-    #[test]
-    fn csv_quotes_and_neutralises_commands() {
-        let text = csv(&[frame(5.0)]);
-        let row = text.lines().nth(1).unwrap_or_default();
-        assert!(row.starts_with("5,7,1,\"'=evil,cmd\",unknown"), "{row}");
-        assert_eq!(
-            text.lines().next().map(|h| h.split(',').count()),
-            Some(9 + METRICS.len())
-        );
-    }
-
-    #[test]
-    fn groups_match_the_path_or_its_last_part() {
-        let p = &frame(1.0).processes[0];
-        assert!(group_matches(p, "nginx.service"));
-        assert!(group_matches(p, "/system.slice/nginx.service"));
-        assert!(!group_matches(p, "system.slice"));
-    }
-
-    #[test]
-    fn machine_summary_flattens_scalars() {
-        let mut out = Vec::new();
-        flatten(
-            "",
-            &serde_json::json!({"load": {"one": 1.5}, "procs": 3, "x": [1]}),
-            &mut out,
-        );
-        assert_eq!(out, vec!["load.one=1.5", "procs=3"]);
-    }
-}
-
 fn run_snapshots(ctx: &Context, args: &HistoryArgs) -> Result<(), CliError> {
     if !(args.hours.is_finite() && args.hours > 0.0) {
         return Err(CliError::usage(format!(
@@ -544,5 +486,63 @@ fn run_snapshots(ctx: &Context, args: &HistoryArgs) -> Result<(), CliError> {
                 .collect();
             out(&format::table(&headers, &table))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(t: f64) -> Frame {
+        let mut p = ProcessScore::new(7, 1, "=evil,cmd".into(), t);
+        p.cgroup = Some("/system.slice/nginx.service".into());
+        Frame {
+            timestamp_s: t,
+            elapsed_ms: 1.0,
+            process_count: 1,
+            max_score: 0.0,
+            processes: vec![p],
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn thinning_keeps_one_second_per_slice() {
+        let frames: Vec<Frame> = (0..10).map(|i| frame(100.0 + f64::from(i))).collect();
+        let kept: Vec<f64> = thin(frames, 100.0, 3.0)
+            .iter()
+            .map(|f| f.timestamp_s)
+            .collect();
+        assert_eq!(kept, vec![100.0, 103.0, 106.0, 109.0]);
+    }
+
+    #[test]
+    fn csv_quotes_and_neutralises_commands() {
+        let text = csv(&[frame(5.0)]);
+        let row = text.lines().nth(1).unwrap_or_default();
+        assert!(row.starts_with("5,7,1,\"'=evil,cmd\",unknown"), "{row}");
+        assert_eq!(
+            text.lines().next().map(|h| h.split(',').count()),
+            Some(9 + METRICS.len())
+        );
+    }
+
+    #[test]
+    fn groups_match_the_path_or_its_last_part() {
+        let p = &frame(1.0).processes[0];
+        assert!(group_matches(p, "nginx.service"));
+        assert!(group_matches(p, "/system.slice/nginx.service"));
+        assert!(!group_matches(p, "system.slice"));
+    }
+
+    #[test]
+    fn machine_summary_flattens_scalars() {
+        let mut out = Vec::new();
+        flatten(
+            "",
+            &serde_json::json!({"load": {"one": 1.5}, "procs": 3, "x": [1]}),
+            &mut out,
+        );
+        assert_eq!(out, vec!["load.one=1.5", "procs=3"]);
     }
 }

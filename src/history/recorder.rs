@@ -191,8 +191,7 @@ mod tests {
         // The closing write of the first block holds all 20 of its seconds.
         let closed = writes
             .iter()
-            .filter(|(_, w)| w.start_s == 1000.0)
-            .last()
+            .rfind(|(_, w)| w.start_s == 1000.0)
             .map(|(_, w)| w.clone());
         let closed = closed.expect("first block");
         assert_eq!((closed.frames, closed.end_s), (20, 1019.0));
