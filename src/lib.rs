@@ -23,6 +23,7 @@ pub(crate) mod daemon;
 pub(crate) mod forensics;
 pub(crate) mod format;
 pub mod groups;
+pub mod history;
 pub mod ipc;
 pub mod json;
 pub(crate) mod logging;

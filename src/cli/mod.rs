@@ -54,9 +54,10 @@ pub(crate) enum Command {
     Events(events::EventsArgs),
     /// Stalls: when the machine or the monitor froze, why, and who suffered.
     Stalls(stalls::StallsArgs),
-    /// Recorded snapshots over time.
+    /// The recording: the top processes (and the machine) at any moment (`--at`,
+    /// `--from/--to`); `--snapshots` lists the events' snapshots.
     History(history::HistoryArgs),
-    /// Delete closed events older than the retention period.
+    /// Delete closed events and recorded history older than their retention.
     Prune(prune::PruneArgs),
     /// Show, locate, check, reset or edit the configuration.
     Config {

@@ -53,6 +53,7 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     pub metrics: MetricsConfig,
     pub stalls: StallsConfig,
+    pub history: HistoryConfig,
 }
 
 /// `[stalls]` configuration.
@@ -380,6 +381,28 @@ impl Default for TuiConfig {
             color_critical: "red".into(),
             events_shown: 8,
             fallback_seconds: 3.0,
+        }
+    }
+}
+
+/// `[history]`: the continuous recording (docs/architecture.md, History).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Record every second at all.
+    pub enabled: bool,
+    /// Processes recorded each second (by score), besides every tracked one.
+    pub top_n: usize,
+    /// Days of recording kept; older blocks are pruned whole.
+    pub keep_days: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            top_n: 20,
+            keep_days: 7,
         }
     }
 }

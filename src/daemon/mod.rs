@@ -14,6 +14,7 @@ mod stalls;
 use crate::collect::Sampler;
 use crate::config::{Config, Paths};
 use crate::forensics::{CaptureRequest, Forensics};
+use crate::history::{BlockWrite, Recorder};
 use crate::ipc::hub::Hub;
 use crate::ipc::protocol::{DaemonInfo, EventKind, EventNotice};
 use crate::ipc::server::{EventQuery, Server, ServerConfig};
@@ -26,7 +27,7 @@ use crate::storage::{StorageError, Store, WriteOp, Writer};
 use crate::tracker::{Tracker, TrackerCommand};
 use lock::{InstanceLock, LockError};
 use observers::Observers;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -346,6 +347,19 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
             value: stall_watch.describe(),
         },
     );
+    let history_keep_secs = f64::from(config.history.keep_days) * 86400.0;
+    let mut recorder = config
+        .history
+        .enabled
+        .then(|| Recorder::new(config.history.top_n));
+    if recorder.is_some() {
+        send(
+            &writer,
+            WriteOp::PruneHistory {
+                older_than: started_at - history_keep_secs,
+            },
+        );
+    }
     let mut sampler = Sampler::new(source, config);
     let mut lateness = Lateness::default();
     let mut sample_count: u64 = 0;
@@ -375,7 +389,10 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         sample_count += 1;
         let stored = ring.push(top);
         hub.publish_sample_with_table(Arc::clone(&stored), all);
+        // A stall or a new event: the seconds before it are written at once.
+        let mut urgent = false;
         for cmd in tracker.update(now, all) {
+            urgent |= matches!(cmd, TrackerCommand::Open { .. });
             log_command(&cmd);
             observers.command(&cmd);
             remember(&cmd, &mut last_seen);
@@ -400,6 +417,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
             }
         }
         for cmd in stall_watch.observe(now, all) {
+            urgent |= !matches!(cmd, crate::stalls::StallCommand::Close { .. });
             stall_watch.apply(
                 &cmd,
                 now,
@@ -411,7 +429,18 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
                 &ring,
             );
         }
-        sampler.set_pinned(tracker.tracked());
+        let tracked = tracker.tracked();
+        if let Some(rec) = recorder.as_mut() {
+            let keys: HashSet<_> = tracked.iter().copied().collect();
+            let mut blocks = rec.record(&stored, all, &keys);
+            if urgent && !blocks.iter().any(|b| b.end_s == stored.timestamp_s) {
+                blocks.extend(rec.flush());
+            }
+            for block in blocks {
+                send(&writer, history_write(block));
+            }
+        }
+        sampler.set_pinned(tracked);
         let open_events = tracker.open_count() as u64;
         hub.update_daemon_info(|d| {
             d.sample_count = sample_count;
@@ -451,7 +480,18 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
                     older_than: now - retention_secs,
                 },
             );
+            if recorder.is_some() {
+                send(
+                    &writer,
+                    WriteOp::PruneHistory {
+                        older_than: now - history_keep_secs,
+                    },
+                );
+            }
         }
+    }
+    if let Some(block) = recorder.as_mut().and_then(Recorder::take) {
+        send(&writer, history_write(block));
     }
 
     let now = crate::unix_now();
@@ -486,6 +526,16 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     );
     drop(lock);
     Ok(())
+}
+
+fn history_write(block: BlockWrite) -> WriteOp {
+    WriteOp::HistoryBlock {
+        start: block.start_s,
+        end: block.end_s,
+        frames: block.frames,
+        encoding: block.encoding,
+        data: block.bytes,
+    }
 }
 
 /// Queue a write; a full queue drops it (counted by the writer) rather than

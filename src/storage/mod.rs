@@ -4,6 +4,7 @@
 //! (opening, pragmas, migrations, errors); `Writer` is the daemon's single writer
 //! thread fed by a bounded queue; the query methods serve the CLI.
 
+mod history;
 mod query;
 mod schema;
 mod state;
@@ -13,6 +14,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use history::{HistoryBlockRow, HistorySummary};
 pub use query::{BufferContextRow, DaemonState, EventFilter, HistoryRow};
 pub(crate) use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub(crate) use state::keys;
@@ -432,7 +434,7 @@ impl Store {
 
 /// Bytes on disk of the database at `path` plus its write-ahead log (0 for
 /// files that do not exist).
-pub(crate) fn db_bytes(path: &Path) -> u64 {
+pub fn db_bytes(path: &Path) -> u64 {
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");

@@ -15,7 +15,7 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Ordered migrations: entry `i` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The oldest schema read-only commands can read (every table they query
 /// exists; what a later version added reads as empty).
@@ -208,6 +208,22 @@ DROP TABLE forensic_captures;
 ALTER TABLE forensic_captures_v3 RENAME TO forensic_captures;
 CREATE INDEX forensic_captures_event ON forensic_captures(event_id);
 CREATE INDEX forensic_captures_stall ON forensic_captures(stall_id);
+";
+
+/// Version 4: the continuous recording. One row per block of recorded
+/// seconds (`crate::history`): `data` is the compressed block in encoding
+/// `encoding`; the open block is rewritten in place (same `start_time`) as it
+/// grows. Retention deletes whole blocks by `end_time`.
+const V4: &str = "
+CREATE TABLE history_blocks (
+    id         INTEGER PRIMARY KEY,
+    start_time REAL NOT NULL UNIQUE,
+    end_time   REAL NOT NULL,
+    frames     INTEGER NOT NULL,
+    encoding   INTEGER NOT NULL,
+    data       BLOB NOT NULL
+);
+CREATE INDEX history_blocks_end_time ON history_blocks(end_time);
 ";
 
 pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {

@@ -1256,7 +1256,7 @@ fn a_version_2_file_is_read_as_is_and_upgraded_keeping_its_captures() {
     }
     let before = forensic_counts(&Store::open_read_only(&path).unwrap());
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(store.integrity_check().unwrap(), "ok");
     assert_eq!(forensic_counts(&store), before, "capture data kept");
     assert_eq!(store.captures(event).unwrap()[0].id, capture);

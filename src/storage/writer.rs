@@ -113,6 +113,19 @@ pub enum WriteOp {
     Prune {
         older_than: f64,
     },
+    /// Insert a recorded block, or replace the one with the same start (the
+    /// open block grows). `data` is compressed in encoding `encoding`.
+    HistoryBlock {
+        start: f64,
+        end: f64,
+        frames: u32,
+        encoding: i64,
+        data: Vec<u8>,
+    },
+    /// Delete recorded blocks that ended before `older_than` (retention).
+    PruneHistory {
+        older_than: f64,
+    },
 }
 
 impl WriteOp {
@@ -134,6 +147,8 @@ impl WriteOp {
             WriteOp::CaptureData { .. } => "capture_data",
             WriteOp::FinishCapture { .. } => "finish_capture",
             WriteOp::Prune { .. } => "prune",
+            WriteOp::HistoryBlock { .. } => "history_block",
+            WriteOp::PruneHistory { .. } => "prune_history",
         }
     }
 }
@@ -601,6 +616,19 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
                 older_than,
                 "pruned old events"
             );
+        }
+        WriteOp::HistoryBlock {
+            start,
+            end,
+            frames,
+            encoding,
+            data,
+        } => super::history::upsert_block(conn, *start, *end, *frames, *encoding, data)?,
+        WriteOp::PruneHistory { older_than } => {
+            let blocks = super::history::prune_blocks(conn, *older_than)?;
+            if blocks > 0 {
+                tracing::info!(blocks, older_than, "pruned old history blocks");
+            }
         }
     }
     Ok(Effect::None)

@@ -735,7 +735,8 @@ impl crate::platform::ProcessSource for FakeSource {
 fn embedded_sampler_announces_itself_then_streams_samples() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let mut config = Config::default();
-    config.system.sample_interval = 0.01;
+    // Rates need a 50 ms window (collect::MIN_RATE_WINDOW_S): one interval of it.
+    config.system.sample_interval = 0.05;
     let (tx, rx) = std::sync::mpsc::sync_channel(32);
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let thread_stop = std::sync::Arc::clone(&stop);
@@ -752,7 +753,7 @@ fn embedded_sampler_announces_itself_then_streams_samples() {
         TuiInput::Message(msg @ ServerMessage::InitialState { .. }) => {
             if let ServerMessage::InitialState { daemon, .. } = &msg {
                 assert_eq!(daemon.pid, std::process::id());
-                assert_eq!(daemon.sample_interval, 0.01);
+                assert_eq!(daemon.sample_interval, 0.05);
             }
             app.apply(&msg);
         }

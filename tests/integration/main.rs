@@ -14,6 +14,7 @@ mod daemon_lifecycle;
 mod forensics_capture;
 mod groups;
 mod hardening;
+mod history;
 mod invalid_configs;
 mod ipc_server;
 mod module_layers;

@@ -1,0 +1,15 @@
+//! Continuous history: every second's top processes (and the machine series
+//! and groups when the sample has them) recorded in compressed blocks, and
+//! the times people type to look back at them.
+//!
+//! Pure core: `encode` (the block format), `recorder` (what a second records,
+//! when a block is written), `timespec` (parsing `3h ago`, `03:00`, RFC
+//! 3339). The daemon sends the blocks to storage; the CLI reads them back.
+
+pub mod encode;
+pub mod recorder;
+pub mod timespec;
+
+pub use encode::{DecodeError, ENCODING_VERSION, Frame, decode_block, encode_block, quantize};
+pub use recorder::{BLOCK_SECONDS, BlockWrite, Recorder, UPSERT_SECONDS};
+pub use timespec::{TimeSpec, parse_span, parse_time};
