@@ -260,7 +260,7 @@ fn frame_json(f: &Frame) -> Value {
 }
 
 fn json_out(v: &Value) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(v)
+    let text = crate::json::to_string_pretty(v)
         .map_err(|e| CliError::runtime(format!("cannot encode history: {e}")))?;
     out(&format!("{text}\n"))
 }

@@ -138,7 +138,7 @@ fn history_csv_of_a_hostile_name_cannot_drive_the_terminal_or_a_spreadsheet() {
     let hog = hostile(b"=\x1b]0;title\x07\x1b[2J\0x", b"=\x1b]0;t\x07\x1b[2J");
     let d = Daemon::start(&sb);
     wait_event(&sb, hog.pid());
-    let o = run(&sb, &["history", "--format", "csv"]);
+    let o = run(&sb, &["history", "--snapshots", "--format", "csv"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let csv = String::from_utf8(o.stdout).expect("utf-8");
     let row = csv
@@ -152,6 +152,24 @@ fn history_csv_of_a_hostile_name_cannot_drive_the_terminal_or_a_spreadsheet() {
     let command = row.split(',').nth(3).expect("command field");
     assert!(command.starts_with("'="), "formula not neutralised: {row}");
     assert!(command.contains("\\u{1b}]0;title\\u{7}"), "{row}");
+    // The continuous recording's CSV too (written in blocks every 5 s).
+    let recorded = poll(Duration::from_secs(15), Duration::from_millis(500), || {
+        let o = run(&sb, &["history", "--format", "csv"]);
+        let csv = String::from_utf8(o.stdout).ok()?;
+        csv.contains(&format!(",{},", hog.pid())).then_some(csv)
+    })
+    .expect("the hog in the recorded history");
+    assert!(
+        !recorded.bytes().any(|b| b == 0x1b || b == 0x07),
+        "raw ESC or BEL in the recorded csv: {recorded:?}"
+    );
+    assert!(
+        recorded
+            .lines()
+            .filter(|l| l.contains(&format!(",{},", hog.pid())))
+            .all(|l| l.contains(",'=")),
+        "formula not neutralised in the recorded csv: {recorded}"
+    );
     drop(d);
 }
 
@@ -210,7 +228,7 @@ fn bidi_and_c1_controls_are_escaped_in_every_json_output() {
     let mut outputs = Vec::new();
     for args in [
         &["events", "--json"][..],
-        &["history", "--format", "json"],
+        &["history", "--snapshots", "--format", "json"],
         &["sample", "--json", "--top", "50"],
         &["status", "--json"],
     ] {
