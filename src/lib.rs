@@ -5,9 +5,10 @@
 //! `tests/integration/module_layers.rs` fails on any cycle):
 //!
 //! - schema: `model` (every domain type);
-//! - pure core, no clock, no I/O: `score`, `groups`, `collect` (rates and the sampling
-//!   round over a `ProcessSource`), `ringbuffer`, `tracker`, `stalls`,
-//!   `schedule`, `format`;
+//! - pure core, no clock, no I/O: `score`, `groups`, `collect` (rates and the
+//!   sampling round over a `ProcessSource`), `ringbuffer`, `tracker`, `stalls`,
+//!   `schedule`, `history` (block encoding, recorder, time parser), `json`,
+//!   `format`;
 //! - edges: `platform` (raw counters from the OS), `sys` (ids, private
 //!   directories, local time, running tools), `config` (files and env into
 //!   plain structs), `logging`, `storage` (SQLite), `forensics`, `ipc` (the

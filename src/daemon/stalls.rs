@@ -10,15 +10,20 @@ use crate::ipc::hub::Hub;
 use crate::model::{ProcessScore, Stall};
 use crate::platform::probe::{self, StallProbe};
 use crate::ringbuffer::RingBuffer;
-use crate::stalls::kernel::{self, KernelVerdict};
+#[cfg(target_os = "linux")]
+use crate::stalls::kernel;
+use crate::stalls::kernel::KernelVerdict;
 use crate::stalls::{Observation, StallCommand, StallDetector};
 use crate::storage::{WriteOp, Writer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
+use std::sync::mpsc::Receiver;
+#[cfg(target_os = "linux")]
+use std::sync::mpsc::{TrySendError, sync_channel};
 use tracing::{info, warn};
 
-/// Kernel verdicts waiting for the loop; more are dropped (counted in the log).
+/// Kernel verdicts waiting for the loop; more are dropped.
+#[cfg(target_os = "linux")]
 const KERNEL_QUEUE: usize = 16;
 
 /// Follow `/dev/kmsg` from now on, on its own thread (a blocking read per

@@ -199,6 +199,7 @@ impl Forensics {
 
     /// Triggers dropped so far (each drop is also logged: `forensics_dropped`).
     #[cfg(test)]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }

@@ -44,7 +44,9 @@ fn read_kept(f: &File, buf: &mut Vec<u8>) -> Option<()> {
 }
 
 /// Where the monitor's cgroup keeps its CPU-quota throttling, and in what unit.
+/// (Only Linux has cgroups to find.)
 #[derive(Debug)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 enum CpuStat {
     /// cgroup v2 `cpu.stat` `throttled_usec`.
     V2(File),
