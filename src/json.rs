@@ -1,6 +1,6 @@
 //! JSON for every output (CLI `--json`, the live stream, the daemon's log):
-//! serde_json with one change, a `Formatter` that also escapes, as `\uXXXX`,
-//! the characters standard JSON leaves raw but a terminal or an editor acts
+//! serde_json with one change, a `Formatter` that also escapes (as `\u`
+//! and four hex digits) the characters standard JSON leaves raw but a terminal or an editor acts
 //! on: DEL, the C1 controls, the bidirectional controls and the line/paragraph
 //! separators. The document stays valid JSON with the same values; a consumer
 //! that prints a string still has to escape it for its own medium.
@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 use std::io::{self, Write};
 
-/// Characters written as `\uXXXX` on top of what JSON requires.
+/// Characters written as `\u` and four hex digits on top of what JSON requires.
 pub fn needs_escape(c: char) -> bool {
     matches!(
         c,

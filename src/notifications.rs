@@ -9,7 +9,7 @@
 
 use crate::config::{NotificationMode, NotificationsConfig};
 use crate::model::{ProcessScore, Stall};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -192,28 +192,27 @@ impl Notifier {
     /// A process entered the critical band. Never blocks; `true` when a
     /// notification was queued.
     pub(crate) fn critical(&mut self, p: &ProcessScore) -> bool {
+        let sound = self.sound;
+        self.queue(|suppressed| note_for(p, suppressed, sound))
+    }
+
+    /// The machine stalled (a stall was recorded). Never blocks; shares the
+    /// rate limit with critical processes. `true` when queued.
+    pub(crate) fn stall(&mut self, s: &Stall) -> bool {
+        let sound = self.sound;
+        self.queue(|_| stall_note(s, sound))
+    }
+
+    /// Admit one notification through the rate limit and `try_send` the note
+    /// `make` builds (given how many were held back since the last one).
+    fn queue(&mut self, make: impl FnOnce(u64) -> Note) -> bool {
         let Some(suppressed) = self.limit.admit(Instant::now()) else {
             return false;
         };
         let Some(tx) = &self.tx else {
             return false;
         };
-        match tx.try_send(note_for(p, suppressed, self.sound)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
-        }
-    }
-
-    /// The machine stalled (a stall was recorded). Never blocks; shares the
-    /// rate limit with critical processes. `true` when queued.
-    pub(crate) fn stall(&mut self, s: &Stall) -> bool {
-        let Some(_) = self.limit.admit(Instant::now()) else {
-            return false;
-        };
-        let Some(tx) = &self.tx else {
-            return false;
-        };
-        tx.try_send(stall_note(s, self.sound)).is_ok()
+        tx.try_send(make(suppressed)).is_ok()
     }
 
     pub(crate) fn shutdown(mut self) {
