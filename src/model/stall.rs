@@ -3,7 +3,6 @@
 //! in uninterruptible sleep, or the kernel said a task hung — with who most
 //! likely caused it (holders) and who suffered (victims).
 
-use super::process::ProcessKey;
 use serde::{Deserialize, Serialize};
 
 super::wire_enum! {
@@ -75,15 +74,6 @@ pub struct StallParty {
     /// Time seen in uninterruptible sleep (`D`), seconds.
     #[serde(rename = "blocked_seconds")]
     pub blocked_s: Option<f64>,
-}
-
-impl StallParty {
-    pub fn key(&self) -> ProcessKey {
-        ProcessKey {
-            pid: self.pid,
-            start_time_ms: self.start_time_ms,
-        }
-    }
 }
 
 /// One stall, as recorded.

@@ -40,7 +40,6 @@ pub struct Window {
     by_key: HashMap<ProcessKey, Acc>,
     /// Never named: the monitor's own processes.
     exclude: Vec<u32>,
-    samples: u32,
 }
 
 impl Window {
@@ -56,7 +55,6 @@ impl Window {
         if !(dt_s.is_finite() && dt_s > 0.0) {
             return;
         }
-        self.samples += 1;
         for p in processes {
             if self.exclude.contains(&p.pid) {
                 continue;
@@ -81,10 +79,6 @@ impl Window {
                 a.mem_last = Some(m);
             }
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.samples == 0
     }
 
     fn parties(&self, weight: impl Fn(&Acc) -> f64) -> Vec<StallParty> {

@@ -61,16 +61,6 @@ pub enum StallCommand {
     Close { key: StallKey, stall: Stall },
 }
 
-impl StallCommand {
-    pub fn stall(&self) -> &Stall {
-        match self {
-            StallCommand::Record { stall, .. }
-            | StallCommand::Open { stall, .. }
-            | StallCommand::Close { stall, .. } => stall,
-        }
-    }
-}
-
 const PRESSURE_KINDS: [StallKind; 3] = [StallKind::Memory, StallKind::Io, StallKind::Cpu];
 
 struct Open {
@@ -90,8 +80,6 @@ pub struct StallDetector {
     stuck: StuckTracker,
     stuck_open: std::collections::HashMap<crate::model::ProcessKey, Open>,
     next_key: StallKey,
-    /// Stalls recorded since start, by kind order of `StallKind::ALL`.
-    counts: Vec<u64>,
 }
 
 fn base(kind: StallKind, start_s: f64) -> Stall {
@@ -151,7 +139,6 @@ impl StallDetector {
             prev_clock: None,
             prev_own: OwnCounters::default(),
             next_key: 1,
-            counts: vec![0; StallKind::ALL.len()],
         }
     }
 
@@ -159,18 +146,7 @@ impl StallDetector {
         &self.config
     }
 
-    /// Stalls reported since start, of each kind.
-    pub fn count(&self, kind: StallKind) -> u64 {
-        StallKind::ALL
-            .iter()
-            .position(|k| *k == kind)
-            .map_or(0, |i| self.counts[i])
-    }
-
-    fn key(&mut self, kind: StallKind) -> StallKey {
-        if let Some(i) = StallKind::ALL.iter().position(|k| *k == kind) {
-            self.counts[i] += 1;
-        }
+    fn key(&mut self) -> StallKey {
         let k = self.next_key;
         self.next_key += 1;
         k
@@ -224,7 +200,7 @@ impl StallDetector {
         s.suspended_s = gap.suspended_s;
         s.cause = Some(cause);
         let s = finish(s, &w);
-        let key = self.key(StallKind::Scheduling);
+        let key = self.key();
         out.push(StallCommand::Record { key, stall: s });
     }
 
@@ -252,7 +228,7 @@ impl StallDetector {
             };
             match change {
                 RunChange::Qualified(run) => {
-                    let key = self.key(kind);
+                    let key = self.key();
                     if let Some(open) = self.pressure_open[i].as_mut() {
                         open.key = key;
                         let s = finish(to_stall(&run), &open.window);
@@ -290,7 +266,7 @@ impl StallDetector {
                     if self.exclude.contains(&t.key.pid) {
                         continue;
                     }
-                    let key = self.key(StallKind::Stuck);
+                    let key = self.key();
                     let mut window = Window::new(&self.exclude);
                     window.add(obs.rates_over_s, obs.processes);
                     let mut s = base(StallKind::Stuck, t.since_s);
@@ -348,7 +324,7 @@ impl StallDetector {
             },
             crate::format::truncate(&v.message, 200)
         );
-        let key = self.key(v.kind);
+        let key = self.key();
         StallCommand::Record { key, stall: s }
     }
 
