@@ -11,8 +11,31 @@ use std::time::{Duration, Instant};
 /// spawns a hog: they run one at a time, whatever module they are in.
 static MACHINE: Mutex<()> = Mutex::new(());
 
-pub fn machine() -> MutexGuard<'static, ()> {
-    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+/// The whole-machine lock: one test at a time in this process, and one test
+/// binary at a time on the machine (an flock on a file in the temp directory),
+/// so two checkouts running their suites at once do not judge each other's hogs.
+pub struct MachineGuard {
+    _file: Option<std::fs::File>,
+    _inner: MutexGuard<'static, ()>,
+}
+
+pub fn machine() -> MachineGuard {
+    let inner = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("rogue-hunter-tests.machine.lock"))
+        .ok();
+    if let Some(f) = &file {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a valid descriptor we own; blocks until granted.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    }
+    MachineGuard {
+        _file: file,
+        _inner: inner,
+    }
 }
 
 pub const HOG_ENV: &str = "ROGUE_HUNTER_TEST_HOG";
