@@ -5,7 +5,8 @@
 use super::IpcError;
 use super::lines::{LineReader, ReadLine};
 use super::protocol::{
-    ClientMessage, DecodeError, MAX_SERVER_LINE, PROTOCOL_VERSION, ServerMessage, decode, encode,
+    ClientMessage, DecodeError, MAX_SERVER_LINE, PROTOCOL_VERSION, ServerMessage, decode_server,
+    encode,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -101,7 +102,7 @@ impl Client {
             })?;
         match read {
             ReadLine::Line(bytes) => {
-                decode(&bytes, MAX_SERVER_LINE)
+                decode_server(&bytes, MAX_SERVER_LINE)
                     .map(Some)
                     .map_err(|source| IpcError::Decode {
                         path: self.path.clone(),
