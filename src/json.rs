@@ -25,6 +25,11 @@ pub fn needs_escape(c: char) -> bool {
 }
 
 fn write_escaped<W: ?Sized + Write>(w: &mut W, fragment: &str) -> io::Result<()> {
+    // Everything `needs_escape` matches is U+007F or above: ASCII below DEL
+    // (nearly every string the product writes) goes out whole.
+    if fragment.bytes().all(|b| b < 0x7f) {
+        return w.write_all(fragment.as_bytes());
+    }
     let mut start = 0;
     for (i, c) in fragment.char_indices() {
         if needs_escape(c) {

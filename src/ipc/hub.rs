@@ -290,28 +290,48 @@ fn full_table_line(samples: &ProcessSamples, all: &[ProcessScore], max: usize) -
     let mut order: Vec<&ProcessScore> = all.iter().collect();
     order.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.pid.cmp(&b.pid)));
     let mut keep = order.len().min(MAX_FULL_TABLE);
+    // The sample without its table, encoded once; the table (borrowed, never
+    // cloned) is spliced into its empty `rogues` array. That literal can only
+    // be the key itself: inside a JSON string every `"` is escaped.
+    let head = ProcessSamples {
+        rogues: Vec::new(),
+        ..samples.clone()
+    };
+    let head = match encode_sample(&head) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(event_name = "ipc_encode_failed", what = "full table", error = %e);
+            return None;
+        }
+    };
+    const EMPTY: &str = "\"rogues\":[]";
+    let at = head.find(EMPTY)? + EMPTY.len() - 1;
     loop {
-        let full = ProcessSamples {
-            rogues: order[..keep].iter().map(|p| (*p).clone()).collect(),
-            ..samples.clone()
-        };
-        match encode_sample(&full) {
-            Ok(line) if line.len() <= max => return Some(Arc::from(line)),
-            Ok(line) if keep > 1 => {
-                tracing::warn!(
-                    event_name = "full_table_trimmed",
-                    bytes = line.len(),
-                    processes = keep,
-                    "full table too large for one line: halving"
-                );
-                keep /= 2;
-            }
-            Ok(_) => return None,
+        let table = match crate::json::to_string(&order[..keep]) {
+            Ok(t) => t,
             Err(e) => {
                 tracing::warn!(event_name = "ipc_encode_failed", what = "full table", error = %e);
                 return None;
             }
+        };
+        let len = head.len() + table.len() - 2;
+        if len <= max {
+            let mut line = String::with_capacity(len);
+            line.push_str(&head[..at - 1]);
+            line.push_str(&table);
+            line.push_str(&head[at + 1..]);
+            return Some(Arc::from(line));
         }
+        if keep <= 1 {
+            return None;
+        }
+        tracing::warn!(
+            event_name = "full_table_trimmed",
+            bytes = len,
+            processes = keep,
+            "full table too large for one line: halving"
+        );
+        keep /= 2;
     }
 }
 
@@ -495,5 +515,34 @@ mod tests {
         };
         assert_eq!(daemon.sample_count, 42);
         assert_eq!(version, super::super::protocol::PROTOCOL_VERSION);
+    }
+    #[test]
+    fn the_spliced_full_table_equals_encoding_the_cloned_sample() {
+        use crate::model::ProcessScore;
+        let all: Vec<ProcessScore> = (0..50)
+            .map(|i| {
+                let mut p =
+                    ProcessScore::new(100 + i, 7, format!("cmd {i} \"rogues\":[] \u{202e}"), 0.0);
+                p.score = f64::from(i % 7);
+                p
+            })
+            .collect();
+        let mut base = (*sample(5.0)).clone();
+        base.rogues = all[..3].to_vec();
+        let line = full_table_line(&base, &all, MAX_SERVER_LINE).unwrap();
+        let mut order: Vec<&ProcessScore> = all.iter().collect();
+        order.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.pid.cmp(&b.pid)));
+        let expected = ProcessSamples {
+            rogues: order.into_iter().cloned().collect(),
+            ..base.clone()
+        };
+        assert_eq!(&*line, encode_sample(&expected).unwrap().as_str());
+        // Too large for the limit: halved until it fits, still a valid sample.
+        let small = full_table_line(&base, &all, line.len() / 3).unwrap();
+        let ServerMessage::Sample { samples } = decode(small.as_bytes(), MAX_SERVER_LINE).unwrap()
+        else {
+            panic!("not a sample");
+        };
+        assert!(samples.rogues.len() < 50 && !samples.rogues.is_empty());
     }
 }
