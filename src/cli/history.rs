@@ -323,6 +323,7 @@ fn at_table(f: &Frame) -> String {
         max_score: f.max_score,
         rogues: f.processes.clone(),
         groups: Vec::new(),
+        system: None,
     };
     t.push_str(&format::samples_table(&samples, 40));
     t

@@ -394,6 +394,7 @@ mod tests {
             max_score: 0.0,
             rogues: vec![],
             groups: Vec::new(),
+            system: None,
         })
     }
 

@@ -242,6 +242,7 @@ mod tests {
             max_score: 80.0,
             rogues,
             groups: Vec::new(),
+            system: None,
         }
     }
 
