@@ -42,6 +42,7 @@ fn sample(n: usize) -> ProcessSamples {
         max_score: 50.0,
         rogues,
         groups: Vec::new(),
+        system: None,
     }
 }
 

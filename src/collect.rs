@@ -5,10 +5,12 @@
 //! between) and the choice of which processes get the expensive reads. Does no
 //! OS calls itself: those belong to the `ProcessSource` in `platform`.
 
+pub mod system;
+
 use crate::config::Config;
 use crate::groups::{Grouper, Link};
-use crate::model::{ProcessKey, ProcessSamples, ProcessScore, metric};
-use crate::platform::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
+use crate::model::{ProcessKey, ProcessSamples, ProcessScore, ProcessState, metric};
+use crate::platform::{DeepCounters, ProcessSource, RawMachine, RawProcess, SystemInfo};
 use crate::score::{self, Capacity};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -370,6 +372,8 @@ pub struct Sampler<S: ProcessSource> {
     order: Vec<usize>,
     deepen: Vec<bool>,
     round: u64,
+    /// The machine's counters at the last round, and when (Unix seconds).
+    machine_prev: Option<(RawMachine, f64)>,
 }
 
 impl<S: ProcessSource> Sampler<S> {
@@ -391,6 +395,7 @@ impl<S: ProcessSource> Sampler<S> {
             order: Vec::new(),
             deepen: Vec::new(),
             round: 0,
+            machine_prev: None,
         }
     }
 
@@ -419,6 +424,7 @@ impl<S: ProcessSource> Sampler<S> {
         let nexts = &mut self.nexts;
         let prevs = &mut self.prevs;
         self.source.scan(raws);
+        let machine = self.source.machine();
         scored.clear();
         nexts.clear();
         prevs.clear();
@@ -552,6 +558,27 @@ impl<S: ProcessSource> Sampler<S> {
             cfg.selection.top_groups,
         );
         self.grouping_s = grouping.elapsed().as_secs_f64();
+        let system = machine.map(|m| {
+            let mut counts = system::ProcessCounts {
+                processes: process_count,
+                ..Default::default()
+            };
+            for r in &self.raws {
+                if let Some(t) = r.threads {
+                    counts.threads = Some(counts.threads.unwrap_or(0) + t);
+                }
+                match r.state {
+                    ProcessState::Running => counts.running += 1,
+                    ProcessState::DiskSleep => counts.blocked += 1,
+                    _ => {}
+                }
+            }
+            let prev = self.machine_prev.as_ref().map(|(p, at)| (p, now - at));
+            let mut sys = system::derive(&m, prev, counts);
+            (sys.stress, sys.stress_cause) = score::machine_stress(&sys, max_score);
+            self.machine_prev = Some((m, now));
+            Box::new(sys)
+        });
         let samples = ProcessSamples {
             timestamp_s: now,
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -559,6 +586,7 @@ impl<S: ProcessSource> Sampler<S> {
             max_score,
             rogues: top,
             groups,
+            system,
         };
         (samples, &self.scored)
     }

@@ -3,7 +3,7 @@
 //! Pure. Every untrusted string (process names, command lines, log lines) goes
 //! through `escape` before it reaches a terminal.
 
-use crate::model::{GroupKind, ProcessSamples, ProcessScore, Unit};
+use crate::model::{GroupKind, ProcessSamples, ProcessScore, SystemSample, Unit};
 use std::fmt::Write as _;
 
 /// True for characters that must never reach a terminal raw: control
@@ -74,6 +74,96 @@ pub(crate) fn cap_bytes(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// The machine series as a few summary lines (`history --at`): stress,
+/// CPU by kind, load, memory and swap, pressure, disk, network, counts. What
+/// is not measured is left out or shown as `-`.
+pub(crate) fn system_lines(s: &SystemSample) -> Vec<String> {
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let mut cpu = format!("stress {:.1} ({})", s.stress, s.stress_cause.as_str());
+    match s.cpu {
+        Some(c) => cpu.push_str(&format!(
+            "  cpu {:.1}% busy of {} cores (user {:.1} nice {:.1} system {:.1} irq {:.1} iowait {:.1} steal {:.1})",
+            c.busy(),
+            s.cpu_count,
+            c.user,
+            c.nice,
+            c.system,
+            c.irq + c.softirq,
+            c.iowait,
+            c.steal
+        )),
+        None => cpu.push_str(&format!("  cpu - of {} cores", s.cpu_count)),
+    }
+    if let Some(l) = s.load {
+        cpu.push_str(&format!(
+            "  load {:.2} {:.2} {:.2}",
+            l.one, l.five, l.fifteen
+        ));
+    }
+    let mut lines = vec![cpu];
+    let mut mem = String::new();
+    if let Some(m) = s.memory {
+        mem.push_str(&format!(
+            "mem {} used of {} (available {}, cached {}, dirty {})",
+            m.used_bytes().map_or("-".into(), |v| bytes(v as f64)),
+            bytes(m.total_bytes as f64),
+            m.available_bytes.map_or("-".into(), |v| bytes(v as f64)),
+            m.cached_bytes.map_or("-".into(), |v| bytes(v as f64)),
+            m.dirty_bytes.map_or("-".into(), |v| bytes(v as f64)),
+        ));
+        if let (Some(t), Some(u)) = (m.swap_total_bytes, m.swap_used_bytes) {
+            mem.push_str(&format!(
+                "  swap {} of {}",
+                bytes(u as f64),
+                bytes(t as f64)
+            ));
+        }
+    }
+    let counts = format!(
+        "processes {} ({} running, {} in D)  threads {}",
+        s.processes,
+        s.running,
+        s.blocked,
+        s.threads.map_or("-".into(), |t| t.to_string())
+    );
+    lines.push(if mem.is_empty() {
+        counts
+    } else {
+        format!("{mem}  {counts}")
+    });
+    let mut io = Vec::new();
+    if let Some(p) = s.pressure {
+        let one = |name: &str, r: Option<crate::model::PsiSample>| {
+            r.map(|r| format!("{name} {}/{}", pct(r.some_avg10), pct(r.full_avg10)))
+        };
+        let parts: Vec<String> = [one("cpu", p.cpu), one("memory", p.memory), one("io", p.io)]
+            .into_iter()
+            .flatten()
+            .collect();
+        io.push(format!("psi some/full avg10 % {}", parts.join(" ")));
+    }
+    if let Some(d) = s.disk {
+        io.push(format!(
+            "disk read {} write {} ({:.0} reads/s, {:.0} writes/s)",
+            byte_rate(d.read_bytes_per_s),
+            byte_rate(d.write_bytes_per_s),
+            d.reads_per_s,
+            d.writes_per_s
+        ));
+    }
+    if let Some(n) = s.net {
+        io.push(format!(
+            "net rx {} tx {}",
+            byte_rate(n.rx_bytes_per_s),
+            byte_rate(n.tx_bytes_per_s)
+        ));
+    }
+    if !io.is_empty() {
+        lines.push(io.join("  "));
+    }
+    lines
 }
 
 /// 1536 → "1.5K", 3.2e9 → "3.0G" (binary units).

@@ -132,6 +132,7 @@ mod tests {
                 })
                 .collect(),
             groups: Vec::new(),
+            system: None,
         }
     }
 

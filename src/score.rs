@@ -7,7 +7,7 @@
 //! The formula and its calibration are in docs/scoring.md.
 
 use crate::config::{BandsConfig, ScoringConfig};
-use crate::model::{Band, ProcessScore, Resource};
+use crate::model::{Band, ProcessScore, Resource, StressCause, SystemSample};
 
 /// What the machine has, for capacity-aware shares.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -214,6 +214,53 @@ fn disproportionality(p: &ProcessScore, r: Resource, totals: &Totals) -> f64 {
     ((u / even) * 100.0).round() / 100.0
 }
 
+/// PSI percent at which the pressure part reaches 63 (1 − 1/e of 100).
+const PRESSURE_SCALE: f64 = 25.0;
+
+/// CPU saturation, 0-100: 60 × the busy fraction of all cores, plus up to 40
+/// for a run queue longer than the cores (runnable threads per core above 1,
+/// full at 2 per core). `None` before two CPU readings.
+pub fn saturation(sys: &SystemSample) -> Option<f64> {
+    let busy = sys.cpu?.busy() / 100.0;
+    let cores = f64::from(sys.cpu_count.max(1));
+    let queue = sys
+        .load
+        .and_then(|l| l.runnable.map(|r| r as f64).or(Some(l.one)))
+        .map_or(0.0, |q| (q / cores - 1.0).clamp(0.0, 1.0));
+    Some((60.0 * busy + 40.0 * queue).clamp(0.0, 100.0))
+}
+
+/// Pressure, 0-100: the worst PSI `avg10` over cpu, memory and io (`full`
+/// counted double: every task waiting at once), on a saturating curve:
+/// 5 % → 18, 10 % → 33, 25 % → 63, 50 % → 86. `None` without PSI.
+pub fn pressure(sys: &SystemSample) -> Option<f64> {
+    let p = sys.pressure?;
+    let worst = [p.cpu, p.memory, p.io]
+        .into_iter()
+        .flatten()
+        .flat_map(|r| [r.some_avg10, r.full_avg10.map(|f| 2.0 * f)])
+        .flatten()
+        .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))?;
+    Some(100.0 * (1.0 - (-worst.max(0.0) / PRESSURE_SCALE).exp()))
+}
+
+/// The headline stress, 0-100: the largest of the worst process's score, the
+/// CPU saturation and the pressure (docs/scoring.md), and which one it is.
+pub fn machine_stress(sys: &SystemSample, worst_score: f64) -> (f64, StressCause) {
+    let mut best = (worst_score.clamp(0.0, 100.0), StressCause::Process);
+    for (v, cause) in [
+        (saturation(sys), StressCause::Saturation),
+        (pressure(sys), StressCause::Pressure),
+    ] {
+        if let Some(v) = v
+            && v > best.0
+        {
+            best = (v, cause);
+        }
+    }
+    ((best.0 * 10.0).round() / 10.0, best.1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +445,86 @@ mod tests {
             let out = run(vec![proc_with(1, cpu, 0.0, 0.0, 0.0)]);
             assert!(out[0].score >= last);
             last = out[0].score;
+        }
+    }
+
+    mod stress {
+        use super::super::*;
+        use crate::model::{CpuPercent, LoadSample, PressureSample, PsiSample};
+
+        fn machine(busy: f64, runnable: u64, cpu_some: f64) -> SystemSample {
+            SystemSample {
+                cpu_count: 2,
+                cpu: Some(CpuPercent {
+                    user: busy,
+                    idle: 100.0 - busy,
+                    ..CpuPercent::default()
+                }),
+                load: Some(LoadSample {
+                    runnable: Some(runnable),
+                    ..LoadSample::default()
+                }),
+                pressure: Some(PressureSample {
+                    cpu: Some(PsiSample {
+                        some_avg10: Some(cpu_some),
+                        full_avg10: Some(0.0),
+                        ..PsiSample::default()
+                    }),
+                    ..PressureSample::default()
+                }),
+                ..SystemSample::default()
+            }
+        }
+
+        #[test]
+        fn saturated_machine_reads_higher_than_one_spinner_on_an_idle_one() {
+            // One spinner on an idle 2-core machine: half the CPU, the
+            // spinner and the monitor runnable, no waiting; the spinner
+            // itself scores ~58 (docs/scoring.md).
+            let (one, cause) = machine_stress(&machine(50.0, 2, 0.0), 57.7);
+            assert_eq!((one, cause), (57.7, StressCause::Process));
+            // Four spinners on both cores: all busy, twice the run queue,
+            // tasks waiting for CPU most of the time; each spinner alone
+            // still scores ~58.
+            let (four, cause) = machine_stress(&machine(100.0, 5, 60.0), 57.7);
+            assert!(four > one + 20.0, "{four} vs {one}");
+            assert_eq!(cause, StressCause::Saturation);
+            assert_eq!(four, 100.0);
+        }
+
+        #[test]
+        fn parts() {
+            let idle = machine(2.0, 1, 0.0);
+            assert_eq!(saturation(&idle), Some(1.2));
+            assert_eq!(pressure(&idle), Some(0.0));
+            assert_eq!(machine_stress(&idle, 3.0), (3.0, StressCause::Process));
+            // Two busy cores, nobody waiting: 60.
+            assert_eq!(saturation(&machine(100.0, 2, 0.0)), Some(60.0));
+            // Memory pressure alone, with `full` counted double.
+            let mut mem = machine(10.0, 1, 0.0);
+            mem.pressure = Some(PressureSample {
+                memory: Some(PsiSample {
+                    some_avg10: Some(10.0),
+                    full_avg10: Some(12.5),
+                    ..PsiSample::default()
+                }),
+                ..PressureSample::default()
+            });
+            let p = pressure(&mem).unwrap();
+            assert!((p - 63.2).abs() < 0.1, "{p}");
+            assert_eq!(machine_stress(&mem, 10.0).1, StressCause::Pressure);
+            // Nothing measured: the worst score alone.
+            let none = SystemSample::default();
+            assert_eq!((saturation(&none), pressure(&none)), (None, None));
+            assert_eq!(machine_stress(&none, 42.0), (42.0, StressCause::Process));
+            // Without a runnable count, the 1-minute load stands in.
+            let mut mac = machine(100.0, 0, 0.0);
+            mac.load = Some(LoadSample {
+                one: 4.0,
+                runnable: None,
+                ..LoadSample::default()
+            });
+            assert_eq!(saturation(&mac), Some(100.0));
         }
     }
 }

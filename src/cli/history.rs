@@ -4,7 +4,7 @@
 use super::{CliError, Context, OrRuntime, out};
 use crate::format::{self, Align};
 use crate::history::{self, Frame};
-use crate::model::{METRICS, ProcessSamples, ProcessScore};
+use crate::model::{METRICS, ProcessSamples, ProcessScore, SystemSample};
 use crate::storage::{StorageError, Store};
 use serde_json::{Map, Value};
 
@@ -304,12 +304,24 @@ fn at_table(f: &Frame) -> String {
         f.elapsed_ms
     );
     if let Some(system) = f.extra.get("system") {
-        let mut pairs = Vec::new();
-        flatten("", system, &mut pairs);
-        if !pairs.is_empty() {
-            t.push_str("machine: ");
-            t.push_str(&pairs.join("  "));
-            t.push('\n');
+        match serde_json::from_value::<SystemSample>(system.clone()) {
+            Ok(sys) => {
+                for (i, line) in format::system_lines(&sys).iter().enumerate() {
+                    t.push_str(if i == 0 { "machine: " } else { "         " });
+                    t.push_str(line);
+                    t.push('\n');
+                }
+            }
+            // Recorded by a build whose machine series had other fields.
+            Err(_) => {
+                let mut pairs = Vec::new();
+                flatten("", system, &mut pairs);
+                if !pairs.is_empty() {
+                    t.push_str("machine: ");
+                    t.push_str(&pairs.join("  "));
+                    t.push('\n');
+                }
+            }
         }
     }
     if let Some(Value::Array(groups)) = f.extra.get("groups") {
@@ -323,6 +335,7 @@ fn at_table(f: &Frame) -> String {
         max_score: f.max_score,
         rogues: f.processes.clone(),
         groups: Vec::new(),
+        system: None,
     };
     t.push_str(&format::samples_table(&samples, 40));
     t

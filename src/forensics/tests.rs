@@ -24,6 +24,7 @@ fn sample(at: f64, rogues: Vec<ProcessScore>) -> Arc<ProcessSamples> {
         max_score: 0.0,
         rogues,
         groups: Vec::new(),
+        system: None,
     })
 }
 

@@ -665,6 +665,7 @@ mod tests {
             max_score: 3.0,
             rogues: vec![ProcessScore::new(1, 2, "x".into(), 5.0)],
             groups: Vec::new(),
+            system: None,
         };
         let f = Frame::from_samples(&s, s.rogues.clone());
         assert!(f.extra.is_empty());

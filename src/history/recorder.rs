@@ -159,6 +159,7 @@ mod tests {
             max_score: 9.0,
             rogues: vec![],
             groups: Vec::new(),
+            system: None,
         }
     }
 

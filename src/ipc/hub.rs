@@ -414,6 +414,7 @@ mod tests {
             max_score: 0.0,
             rogues: vec![],
             groups: Vec::new(),
+            system: None,
         })
     }
 

@@ -274,6 +274,7 @@ mod tests {
             max_score: 80.0,
             rogues,
             groups: Vec::new(),
+            system: None,
         }
     }
 

@@ -574,6 +574,7 @@ mod tests {
             max_score: 72.5,
             rogues: vec![hog, quiet],
             groups: Vec::new(),
+            system: None,
         })
     }
 

@@ -14,6 +14,7 @@ mod event;
 mod group;
 mod process;
 mod stall;
+mod system;
 
 pub use capture::{
     CaptureData, CaptureOwner, FrameRecord, LogRecord, PressureRecord, SourceOutcome, SourceStatus,
@@ -26,6 +27,10 @@ pub use process::{
     ProcessState, Resource, Unit, metric,
 };
 pub use stall::{Stall, StallCause, StallKind, StallParty, StallRow};
+pub use system::{
+    CpuPercent, DiskRates, LoadSample, MemorySample, NetRates, PressureSample, PsiSample,
+    StressCause, SystemSample,
+};
 
 /// Declares a wire enum: serde and strum derives that agree (snake_case
 /// names), plus `as_str` and `ALL` (through `named_enum!`). Extra derives

@@ -300,6 +300,10 @@ pub struct ProcessSamples {
     /// within a kind. Absent from older samples.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<super::GroupScore>,
+    /// The machine over this round's interval (`null` where the platform
+    /// reads no machine counters; absent from older samples).
+    #[serde(default)]
+    pub system: Option<Box<super::SystemSample>>,
 }
 
 #[cfg(test)]

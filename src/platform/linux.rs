@@ -8,7 +8,7 @@
 //! DRM fdinfo when the machine has a DRM device (`/dev/dri`). A vanished process
 //! or a denied file is normal: the field is `None` and the process still appears.
 
-use super::{DeepCounters, ProcessSource, RawProcess, SystemInfo};
+use super::{DeepCounters, ProcessSource, PsiTotals, RawMachine, RawProcess, SystemInfo};
 use crate::platform::parse::{
     self, ProcStat, parse_cgroup, parse_io_bytes, parse_schedstat, parse_stat_fields, parse_status,
 };
@@ -84,6 +84,7 @@ pub struct LinuxSource {
     mem_total: Option<u64>,
     /// Read GPU time from DRM fdinfo in the deep pass.
     drm: bool,
+    machine: MachineFiles,
 }
 
 impl LinuxSource {
@@ -117,6 +118,7 @@ impl LinuxSource {
             generation: 0,
             mem_total: None,
             drm: Path::new("/dev/dri").is_dir(),
+            machine: MachineFiles::open(root, Path::new("/sys/block")),
         })
     }
 
@@ -493,6 +495,10 @@ impl ProcessSource for LinuxSource {
         true
     }
 
+    fn machine(&mut self) -> Option<RawMachine> {
+        self.machine.read()
+    }
+
     fn deepen(&mut self, raw: &mut RawProcess, now: f64) {
         let pid = raw.pid;
         let Some(status_text) = self.read_text(pid, "status") else {
@@ -592,6 +598,102 @@ fn precise_boot_s() -> Option<f64> {
     Some(read(libc::CLOCK_REALTIME)? - read(libc::CLOCK_BOOTTIME)?)
 }
 
+/// Re-list the whole-disk devices at least this often (readings): disks come
+/// and go rarely.
+const DISKS_REFRESH_READS: u64 = 60;
+
+/// Kept descriptors for the machine-wide files, re-read with `pread` per
+/// sample like the per-process ones. A file that does not exist here (no PSI,
+/// a container without `diskstats`) stays `None` and so does its reading.
+struct MachineFiles {
+    stat: Option<File>,
+    meminfo: Option<File>,
+    psi: [Option<File>; 3],
+    diskstats: Option<File>,
+    net_dev: Option<File>,
+    loadavg: Option<File>,
+    sys_block: std::path::PathBuf,
+    /// Whole-disk devices: in `/sys/block` with a `device` link (a physical
+    /// or virtual disk; loop, zram, md and device-mapper devices have none,
+    /// so stacked devices are not counted twice). Partitions are not there.
+    disks: Vec<String>,
+    reads: u64,
+    buf: Vec<u8>,
+    cores: Vec<super::CpuTimes>,
+}
+
+impl MachineFiles {
+    fn open(proc_root: &Path, sys_block: &Path) -> MachineFiles {
+        let open = |rel: &str| File::open(proc_root.join(rel)).ok();
+        MachineFiles {
+            stat: open("stat"),
+            meminfo: open("meminfo"),
+            psi: [
+                open("pressure/cpu"),
+                open("pressure/memory"),
+                open("pressure/io"),
+            ],
+            diskstats: open("diskstats"),
+            net_dev: open("net/dev"),
+            loadavg: open("loadavg"),
+            sys_block: sys_block.to_path_buf(),
+            disks: Vec::new(),
+            reads: 0,
+            buf: vec![0; 4096],
+            cores: Vec::new(),
+        }
+    }
+
+    fn list_disks(&mut self) {
+        self.disks.clear();
+        if let Ok(dir) = std::fs::read_dir(&self.sys_block) {
+            for e in dir.flatten() {
+                if e.path().join("device").exists()
+                    && let Some(name) = e.file_name().to_str()
+                {
+                    self.disks.push(name.to_string());
+                }
+            }
+        }
+    }
+
+    /// The text of a kept file, or `None`.
+    fn text<'a>(f: Option<&File>, buf: &'a mut Vec<u8>) -> Option<&'a str> {
+        let n = read_at_zero(f?, buf).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()
+    }
+
+    fn read(&mut self) -> Option<RawMachine> {
+        if self.reads.is_multiple_of(DISKS_REFRESH_READS) {
+            self.list_disks();
+        }
+        self.reads += 1;
+        let mut m = RawMachine::default();
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut cores = std::mem::take(&mut self.cores);
+        if let Some(t) = Self::text(self.stat.as_ref(), &mut buf) {
+            m.cpu = parse::parse_proc_stat_cpu(t, &mut cores);
+            m.cores.clone_from(&cores);
+        }
+        m.mem = Self::text(self.meminfo.as_ref(), &mut buf).and_then(parse::parse_meminfo);
+        let mut psi =
+            |i: usize| Self::text(self.psi[i].as_ref(), &mut buf).and_then(parse::parse_psi);
+        m.psi = PsiTotals {
+            cpu: psi(0),
+            memory: psi(1),
+            io: psi(2),
+        };
+        let disks = &self.disks;
+        m.disk = Self::text(self.diskstats.as_ref(), &mut buf)
+            .and_then(|t| parse::parse_diskstats(t, |name| disks.iter().any(|d| d == name)));
+        m.net = Self::text(self.net_dev.as_ref(), &mut buf).and_then(parse::parse_net_dev);
+        m.load = Self::text(self.loadavg.as_ref(), &mut buf).and_then(parse::parse_loadavg);
+        self.buf = buf;
+        self.cores = cores;
+        (m.cpu.is_some() || m.mem.is_some() || m.load.is_some()).then_some(m)
+    }
+}
+
 /// Read a /proc file from offset 0 through a kept descriptor.
 fn read_at_zero(f: &File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let mut n = 0;
@@ -654,6 +756,52 @@ mod tests {
     const CLIENT: &str = "pos:\t0\nflags:\t02100002\ndrm-driver:\ti915\ndrm-pdev:\t0000:00:02.0\ndrm-client-id:\t7\ndrm-engine-render:\t7000 ns\ndrm-engine-video:\t1000 ns\ndrm-engine-capacity-video:\t2\n";
     const OTHER_CLIENT: &str = "drm-driver:\ti915\ndrm-pdev:\t0000:00:02.0\ndrm-client-id:\t8\ndrm-engine-render:\t500 ns\n";
     const NOT_DRM: &str = "drm-driver:\tfake\ndrm-client-id:\t1\ndrm-engine-x:\t99 ns\n";
+
+    #[test]
+    fn reads_this_machines_counters() {
+        let mut src = LinuxSource::new().unwrap();
+        let m = src.machine().unwrap();
+        let cores = std::fs::read_to_string("/proc/stat")
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .count();
+        assert_eq!(m.cores.len(), cores);
+        assert!(m.cpu.unwrap().idle > 0);
+        assert!(m.mem.unwrap().total.unwrap() > 0);
+        assert!(m.load.unwrap().threads.unwrap() > 0);
+        assert!(m.net.is_some(), "/proc/net/dev");
+        // Kept descriptors give fresh values on the next read.
+        let again = src.machine().unwrap();
+        assert!(again.cpu.unwrap().idle >= m.cpu.unwrap().idle);
+    }
+
+    #[test]
+    fn machine_files_over_a_fake_proc() {
+        let dir = tempfile::tempdir().unwrap();
+        let proc_root = dir.path().join("proc");
+        let sys = dir.path().join("block");
+        std::fs::create_dir_all(proc_root.join("net")).unwrap();
+        std::fs::create_dir_all(sys.join("sda/device")).unwrap();
+        std::fs::create_dir_all(sys.join("loop0")).unwrap();
+        std::fs::write(
+            proc_root.join("stat"),
+            "cpu  4 0 2 10 0 0 0 0 0 0\ncpu0 4 0 2 10 0 0 0 0 0 0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            proc_root.join("diskstats"),
+            "   8 0 sda 1 0 8 0 2 0 16 0 0 0 0\n   8 1 sda1 1 0 8 0 2 0 16 0 0 0 0\n   7 0 loop0 9 0 80 0 0 0 0 0 0 0 0\n",
+        )
+        .unwrap();
+        let mut files = MachineFiles::open(&proc_root, &sys);
+        let m = files.read().unwrap();
+        assert_eq!(m.cores.len(), 1);
+        assert_eq!(m.disk.unwrap().read_bytes, 8 * 512, "sda only");
+        assert_eq!(m.disk.unwrap().writes, 2);
+        assert_eq!((m.mem, m.net, m.load), (None, None, None));
+        assert_eq!(m.psi, PsiTotals::default());
+    }
 
     /// A fake procfs with one process (pid 42) holding a DRM client through two
     /// descriptors, another DRM client, and a regular file.

@@ -23,8 +23,8 @@ pub(crate) mod macos;
 
 pub use parse::parse_psi;
 pub use raw::{
-    ClockReading, DeepCounters, OwnCounters, ProcessSource, PsiTotal, PsiTotals, RawProcess,
-    SystemInfo,
+    ClockReading, CpuTimes, DeepCounters, DiskCounters, LoadAvg, MemCounters, NetCounters,
+    OwnCounters, ProcessSource, PsiTotal, PsiTotals, RawMachine, RawProcess, SystemInfo,
 };
 
 /// Why the platform's process source cannot start.
@@ -79,6 +79,9 @@ impl<T: ProcessSource + ?Sized> ProcessSource for Box<T> {
     }
     fn reaped_io_in_parent(&self) -> bool {
         (**self).reaped_io_in_parent()
+    }
+    fn machine(&mut self) -> Option<RawMachine> {
+        (**self).machine()
     }
 }
 

@@ -378,27 +378,269 @@ pub(crate) fn drm_gpu_time_ns(clients: &[DrmClient]) -> Option<u64> {
     Some(seen.iter().fold(0u64, |a, s| a.saturating_add(s.3)))
 }
 
-/// Parse one `/proc/pressure/*` (or cgroup `*.pressure`) file.
+/// Parse one `/proc/pressure/*` (or cgroup `*.pressure`) file: the `total=`
+/// counters and `avg10` of its `some` and `full` lines.
 pub fn parse_psi(text: &str) -> Option<super::PsiTotal> {
     let mut t = super::PsiTotal::default();
     for line in text.lines() {
         let mut words = line.split_whitespace();
         let which = words.next();
-        let total = words
-            .find_map(|w| w.strip_prefix("total="))
-            .and_then(|v| v.parse::<u64>().ok());
+        let (mut total, mut avg10) = (None, None);
+        for w in words {
+            if let Some(v) = w.strip_prefix("total=") {
+                total = v.parse::<u64>().ok();
+            } else if let Some(v) = w.strip_prefix("avg10=") {
+                avg10 = v.parse::<f64>().ok().filter(|a| a.is_finite());
+            }
+        }
         match which {
-            Some("some") => t.some_us = total,
-            Some("full") => t.full_us = total,
+            Some("some") => (t.some_us, t.some_avg10) = (total, avg10),
+            Some("full") => (t.full_us, t.full_avg10) = (total, avg10),
             _ => {}
         }
     }
     (t.some_us.is_some() || t.full_us.is_some()).then_some(t)
 }
 
+/// The eight CPU-time fields of one `/proc/stat` `cpu` line (after the name).
+fn cpu_times(rest: &str) -> Option<super::CpuTimes> {
+    let mut f = rest.split_ascii_whitespace().map(|v| v.parse::<u64>().ok());
+    let mut next = || f.next().flatten();
+    // Kernels before 2.6.11 lack steal; before 2.6.0 iowait, irq, softirq.
+    let (user, nice, system, idle) = (next()?, next()?, next()?, next()?);
+    Some(super::CpuTimes {
+        user,
+        nice,
+        system,
+        idle,
+        iowait: next().unwrap_or(0),
+        irq: next().unwrap_or(0),
+        softirq: next().unwrap_or(0),
+        steal: next().unwrap_or(0),
+    })
+}
+
+/// `/proc/stat`: the all-cores `cpu` line and each `cpuN` line, in order.
+pub(crate) fn parse_proc_stat_cpu(
+    text: &str,
+    cores: &mut Vec<super::CpuTimes>,
+) -> Option<super::CpuTimes> {
+    cores.clear();
+    let mut total = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("cpu") else {
+            // The cpu lines come first; nothing after them is needed.
+            if total.is_some() {
+                break;
+            }
+            continue;
+        };
+        if let Some(rest) = rest.strip_prefix(' ') {
+            total = cpu_times(rest);
+        } else if let Some((n, rest)) = rest.split_once(' ')
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && let Some(t) = cpu_times(rest)
+        {
+            cores.push(t);
+        }
+    }
+    total
+}
+
+/// `/proc/meminfo`: the gauges the machine series shows, bytes.
+pub(crate) fn parse_meminfo(text: &str) -> Option<super::MemCounters> {
+    let mut m = super::MemCounters::default();
+    for line in text.lines() {
+        let Some((key, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let slot = match key {
+            "MemTotal" => &mut m.total,
+            "MemAvailable" => &mut m.available,
+            "Cached" => &mut m.cached,
+            "Dirty" => &mut m.dirty,
+            "SwapTotal" => &mut m.swap_total,
+            "SwapFree" => &mut m.swap_free,
+            _ => continue,
+        };
+        *slot = rest
+            .split_ascii_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|kb| kb.saturating_mul(1024));
+    }
+    m.total.is_some().then_some(m)
+}
+
+/// `/proc/diskstats`: reads, sectors read, writes and sectors written of the
+/// devices `whole_disk` accepts, summed (sectors are 512 bytes whatever the
+/// device's block size). `None` when the text has no device line.
+pub(crate) fn parse_diskstats(
+    text: &str,
+    whole_disk: impl Fn(&str) -> bool,
+) -> Option<super::DiskCounters> {
+    let mut d = super::DiskCounters::default();
+    let mut any = false;
+    for line in text.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let (Some(_major), Some(_minor), Some(name)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let v: Vec<u64> = f.take(7).map_while(|x| x.parse().ok()).collect();
+        if v.len() < 7 {
+            continue;
+        }
+        any = true;
+        if !whole_disk(name) {
+            continue;
+        }
+        d.reads = d.reads.saturating_add(v[0]);
+        d.read_bytes = d.read_bytes.saturating_add(v[2].saturating_mul(512));
+        d.writes = d.writes.saturating_add(v[4]);
+        d.write_bytes = d.write_bytes.saturating_add(v[6].saturating_mul(512));
+    }
+    any.then_some(d)
+}
+
+/// `/proc/net/dev`: received and sent bytes of every interface but `lo`.
+pub(crate) fn parse_net_dev(text: &str) -> Option<super::NetCounters> {
+    let mut n = super::NetCounters::default();
+    let mut any = false;
+    for line in text.lines() {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let f: Vec<u64> = rest
+            .split_ascii_whitespace()
+            .map_while(|x| x.parse().ok())
+            .collect();
+        if f.len() < 9 {
+            continue;
+        }
+        any = true;
+        if name.trim() == "lo" {
+            continue;
+        }
+        n.rx_bytes = n.rx_bytes.saturating_add(f[0]);
+        n.tx_bytes = n.tx_bytes.saturating_add(f[8]);
+    }
+    any.then_some(n)
+}
+
+/// `/proc/loadavg`: `1 5 15 running/threads last_pid`.
+pub(crate) fn parse_loadavg(text: &str) -> Option<super::LoadAvg> {
+    let mut f = text.split_ascii_whitespace();
+    let mut avg = || f.next()?.parse::<f64>().ok().filter(|v| v.is_finite());
+    let (one, five, fifteen) = (avg()?, avg()?, avg()?);
+    let (running, threads) = match text.split_ascii_whitespace().nth(3) {
+        Some(rt) => match rt.split_once('/') {
+            Some((r, t)) => (r.parse().ok(), t.parse().ok()),
+            None => (None, None),
+        },
+        None => (None, None),
+    };
+    Some(super::LoadAvg {
+        one,
+        five,
+        fifteen,
+        running,
+        threads,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Captured on a 2-core virtual machine.
+    const PROC_STAT: &str = "cpu  1160550 0 226700 842480 19031 0 1912 7667 0 0\n\
+cpu0 543904 0 105068 469668 6386 0 134 3755 0 0\n\
+cpu1 616646 0 121631 372811 12644 0 1778 3911 0 0\n\
+intr 8287136 0 0 0\nctxt 8451327\nbtime 1795535222\nprocesses 23108\n\
+procs_running 1\nprocs_blocked 0\n";
+
+    const MEMINFO: &str = "MemTotal:        4020480 kB\nMemFree:          812340 kB\n\
+MemAvailable:    2970112 kB\nBuffers:           90120 kB\nCached:          1960444 kB\n\
+SwapCached:            0 kB\nSwapTotal:       2097148 kB\nSwapFree:        2000000 kB\n\
+Dirty:               132 kB\nWriteback:             0 kB\n";
+
+    const DISKSTATS: &str = "   7       0 loop0 10 0 80 1 0 0 0 0 0 4 1 0 0 0 0 0 0\n\
+ 254       0 vda 2181632 41631 158992442 7709602 284658 260554 394360640 2251403 0 353796 10047004 191693 49 294811552 84520 19468 1478\n\
+ 254       1 vda1 2000000 41000 150000000 7000000 280000 260000 390000000 2200000 0 350000 9000000 0 0 0 0 0 0\n\
+ 253       0 zram0 5 0 40 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+
+    const NET_DEV: &str = "Inter-|   Receive                                                |  Transmit\n\
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n\
+    lo:  483299    1306    0    0    0     0          0         0   483299    1306    0    0    0     0       0          0\n\
+  eth0: 333592778   10380    0    0    0     0          0         0   431390    4997    0    0    0     0       0          0\n\
+ wlan0: 1000   10    0    0    0     0          0         0   2000    20    0    0    0     0       0          0\n";
+
+    #[test]
+    fn proc_stat_cpu_lines() {
+        let mut cores = Vec::new();
+        let total = parse_proc_stat_cpu(PROC_STAT, &mut cores).unwrap();
+        assert_eq!(total.user, 1160550);
+        assert_eq!(total.system, 226700);
+        assert_eq!(total.idle, 842480);
+        assert_eq!(total.iowait, 19031);
+        assert_eq!(total.softirq, 1912);
+        assert_eq!(total.steal, 7667);
+        assert_eq!(cores.len(), 2);
+        assert_eq!(cores[1].user, 616646);
+        assert_eq!(cores[1].steal, 3911);
+        // An old kernel without steal; a garbled line is skipped.
+        let old = "cpu 1 2 3 4\ncpu0 1 2 3 4\ncpux 9 9 9 9\ncpu1 bad\n";
+        let t = parse_proc_stat_cpu(old, &mut cores).unwrap();
+        assert_eq!((t.nice, t.steal), (2, 0));
+        assert_eq!(cores.len(), 1);
+        assert_eq!(parse_proc_stat_cpu("intr 1 2\n", &mut cores), None);
+        assert!(cores.is_empty());
+    }
+
+    #[test]
+    fn meminfo_gauges() {
+        let m = parse_meminfo(MEMINFO).unwrap();
+        assert_eq!(m.total, Some(4020480 * 1024));
+        assert_eq!(m.available, Some(2970112 * 1024));
+        assert_eq!(m.cached, Some(1960444 * 1024));
+        assert_eq!(m.dirty, Some(132 * 1024));
+        assert_eq!(m.swap_total, Some(2097148 * 1024));
+        assert_eq!(m.swap_free, Some(2000000 * 1024));
+        // An old kernel without MemAvailable: that one is unknown, not zero.
+        let old = parse_meminfo("MemTotal: 100 kB\nCached: 5 kB\n").unwrap();
+        assert_eq!((old.available, old.cached), (None, Some(5 * 1024)));
+        assert_eq!(parse_meminfo("garbage"), None);
+    }
+
+    #[test]
+    fn diskstats_sums_whole_disks_only() {
+        let d = parse_diskstats(DISKSTATS, |n| n == "vda").unwrap();
+        assert_eq!(d.reads, 2181632);
+        assert_eq!(d.read_bytes, 158992442 * 512);
+        assert_eq!(d.writes, 284658);
+        assert_eq!(d.write_bytes, 394360640 * 512);
+        let none = parse_diskstats(DISKSTATS, |_| false).unwrap();
+        assert_eq!(none, crate::platform::DiskCounters::default());
+        assert_eq!(parse_diskstats("", |_| true), None);
+    }
+
+    #[test]
+    fn net_dev_sums_all_but_loopback() {
+        let n = parse_net_dev(NET_DEV).unwrap();
+        assert_eq!(n.rx_bytes, 333592778 + 1000);
+        assert_eq!(n.tx_bytes, 431390 + 2000);
+        assert_eq!(parse_net_dev("Inter-| Receive\n face |bytes\n"), None);
+    }
+
+    #[test]
+    fn loadavg_fields() {
+        let l = parse_loadavg("0.15 0.32 0.91 1/92 23108\n").unwrap();
+        assert_eq!((l.one, l.five, l.fifteen), (0.15, 0.32, 0.91));
+        assert_eq!((l.running, l.threads), (Some(1), Some(92)));
+        let short = parse_loadavg("1.00 2.00 3.00").unwrap();
+        assert_eq!(short.running, None);
+        assert_eq!(parse_loadavg("x y z"), None);
+    }
 
     const STAT: &[u8] = b"3823 (cat) R 3821 3821 1038 0 -1 4194304 99 0 1 0 7 3 0 0 20 0 1 0 33994 3133440 388 18446744073709551615 94268172029952 0\n";
 

@@ -128,17 +128,93 @@ pub trait ProcessSource {
     fn reaped_io_in_parent(&self) -> bool {
         false
     }
+    /// The machine-wide counters now (CPU time by kind, memory, pressure,
+    /// disk, network, load). `None` where this platform reads none.
+    fn machine(&mut self) -> Option<RawMachine> {
+        None
+    }
 }
 
-/// PSI `total=` counters of one resource, microseconds since boot.
+/// Cumulative CPU time of one core (or all of them) by kind, in the
+/// platform's unit (Linux: clock ticks). Only ratios of deltas are used, so
+/// the unit cancels. A kind the platform does not report stays 0 on every
+/// reading (its share reads 0, which is what it is: macOS has no iowait).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    pub(crate) user: u64,
+    pub(crate) nice: u64,
+    pub(crate) system: u64,
+    pub(crate) idle: u64,
+    pub(crate) iowait: u64,
+    pub(crate) irq: u64,
+    pub(crate) softirq: u64,
+    pub(crate) steal: u64,
+}
+
+/// Memory gauges, bytes (`None` = not reported here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemCounters {
+    pub(crate) total: Option<u64>,
+    pub(crate) available: Option<u64>,
+    pub(crate) cached: Option<u64>,
+    pub(crate) dirty: Option<u64>,
+    pub(crate) swap_total: Option<u64>,
+    pub(crate) swap_free: Option<u64>,
+}
+
+/// Cumulative storage traffic of the whole-disk devices, summed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskCounters {
+    pub(crate) read_bytes: u64,
+    pub(crate) write_bytes: u64,
+    pub(crate) reads: u64,
+    pub(crate) writes: u64,
+}
+
+/// Cumulative network traffic of every interface but loopback, summed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetCounters {
+    pub(crate) rx_bytes: u64,
+    pub(crate) tx_bytes: u64,
+}
+
+/// Load averages and the scheduler's entity counts (Linux `/proc/loadavg`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadAvg {
+    pub(crate) one: f64,
+    pub(crate) five: f64,
+    pub(crate) fifteen: f64,
+    /// Runnable scheduling entities (threads) now; `None` where not reported.
+    pub(crate) running: Option<u64>,
+    /// Scheduling entities (threads) that exist; `None` where not reported.
+    pub(crate) threads: Option<u64>,
+}
+
+/// One reading of the machine's counters. `None` / empty = not readable here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawMachine {
+    pub(crate) cpu: Option<CpuTimes>,
+    /// Per core, in the kernel's order (an offline core is missing).
+    pub(crate) cores: Vec<CpuTimes>,
+    pub(crate) mem: Option<MemCounters>,
+    pub(crate) psi: PsiTotals,
+    pub(crate) disk: Option<DiskCounters>,
+    pub(crate) net: Option<NetCounters>,
+    pub(crate) load: Option<LoadAvg>,
+}
+
+/// PSI of one resource: the `total=` counters, microseconds since boot, and
+/// the kernel's `avg10` (percent of the last 10 s stalled).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PsiTotal {
     pub(crate) some_us: Option<u64>,
     pub(crate) full_us: Option<u64>,
+    pub(crate) some_avg10: Option<f64>,
+    pub(crate) full_avg10: Option<f64>,
 }
 
 /// The machine's (or one cgroup's) PSI totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PsiTotals {
     pub(crate) cpu: Option<PsiTotal>,
     pub(crate) memory: Option<PsiTotal>,

@@ -178,6 +178,7 @@ mod tests {
         Some(PsiTotal {
             some_us: Some(us * 2),
             full_us: Some(us),
+            ..PsiTotal::default()
         })
     }
 
@@ -189,7 +190,9 @@ mod tests {
             parse_psi(text),
             Some(PsiTotal {
                 some_us: Some(123456),
-                full_us: Some(65432)
+                full_us: Some(65432),
+                some_avg10: Some(1.5),
+                full_avg10: Some(0.5),
             })
         );
         let cpu_only = "some avg10=0.00 avg60=0.00 avg300=0.00 total=42\n";
@@ -258,7 +261,7 @@ mod tests {
         let some = |us| {
             Some(PsiTotal {
                 some_us: Some(us),
-                full_us: None,
+                ..PsiTotal::default()
             })
         };
         t.update(0.0, some(0));

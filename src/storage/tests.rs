@@ -44,6 +44,7 @@ fn samples(at: f64, rogues: Vec<ProcessScore>) -> ProcessSamples {
         max_score: rogues.first().map_or(0.0, |p| p.score),
         rogues,
         groups: Vec::new(),
+        system: None,
     }
 }
 

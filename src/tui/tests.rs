@@ -124,6 +124,7 @@ fn samples(step: usize, rogues: Vec<ProcessScore>) -> ProcessSamples {
         max_score: rogues.first().map_or(0.0, |p| p.score),
         rogues,
         groups: Vec::new(),
+        system: None,
     }
 }
 

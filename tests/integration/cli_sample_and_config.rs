@@ -397,3 +397,110 @@ fn query_commands_before_anything_was_recorded() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("rogue-hunter"), "{:?}", text(&o));
 }
+
+/// Pin a process to one core (so its busy core is known).
+fn pin_to_core(pid: u32, core: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the call only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        let rc = libc::sched_setaffinity(
+            pid as libc::pid_t,
+            std::mem::size_of::<libc::cpu_set_t>(),
+            &set,
+        );
+        assert_eq!(rc, 0, "sched_setaffinity {pid}");
+    }
+}
+
+/// The `system` object of each line of `sample --json` over `count` 1 s intervals.
+fn machine_series(sb: &Sandbox, count: u32) -> Vec<Value> {
+    let mut c = sb.cmd();
+    c.args(["sample", "--json", "--interval", "1", "--top", "1"])
+        .args(["--count", &count.to_string()]);
+    let o = run(c);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    out.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("valid JSON");
+            v["system"].clone()
+        })
+        .collect()
+}
+
+#[test]
+fn sample_json_carries_the_machine_series_and_sees_a_spinner() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let cores = std::fs::read_to_string("/proc/stat")
+        .expect("/proc/stat")
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .count();
+    let before = machine_series(&sb, 2);
+    assert_eq!(before.len(), 2);
+    for s in &before {
+        assert!(s.is_object(), "system present: {s}");
+        assert_eq!(s["cpu_count"].as_u64(), Some(cores as u64), "{s}");
+        assert_eq!(s["cores"].as_array().map(Vec::len), Some(cores), "{s}");
+        let cpu = &s["cpu"];
+        let sum: f64 = [
+            "user", "nice", "system", "iowait", "irq", "softirq", "steal", "idle",
+        ]
+        .iter()
+        .map(|k| cpu[*k].as_f64().expect("cpu kind"))
+        .sum();
+        assert!((sum - 100.0).abs() < 1.0, "kinds sum to 100: {cpu}");
+        assert!(s["interval_s"].as_f64().is_some_and(|i| i > 0.5), "{s}");
+        let mem = &s["memory"];
+        assert!(mem["total_bytes"].as_u64().is_some_and(|t| t > 0), "{mem}");
+        assert!(mem["available_bytes"].as_u64() <= mem["total_bytes"].as_u64());
+        assert!(s["load"]["threads"].as_u64().is_some_and(|t| t > 0), "{s}");
+        assert!(s["processes"].as_u64().is_some_and(|p| p > 5));
+        assert!(
+            s["stress"]
+                .as_f64()
+                .is_some_and(|v| (0.0..=100.0).contains(&v))
+        );
+        if std::path::Path::new("/proc/pressure/cpu").exists() {
+            assert!(s["pressure"]["cpu"]["some_avg10"].as_f64().is_some(), "{s}");
+        }
+    }
+    let core0 = |s: &Value| s["cores"][0]["idle"].as_f64().map(|idle| 100.0 - idle);
+    let idle_busy = before.iter().filter_map(core0).fold(f64::NAN, f64::min);
+
+    let hog = crate::common::spawn_hog("cpu");
+    pin_to_core(hog.pid(), 0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let during = machine_series(&sb, 3);
+    drop(hog);
+    let busy: Vec<f64> = during.iter().filter_map(core0).collect();
+    let user0: Vec<f64> = during
+        .iter()
+        .filter_map(|s| s["cores"][0]["user"].as_f64())
+        .collect();
+    assert_eq!(busy.len(), 3, "{during:?}");
+    // The spinner keeps core 0 busy in user mode for the whole interval.
+    assert!(
+        busy.iter().all(|b| *b >= 90.0),
+        "core 0 busy with a spinner pinned to it: {busy:?} (before: {idle_busy})"
+    );
+    assert!(user0.iter().all(|u| *u >= 70.0), "user time: {user0:?}");
+    let total: Vec<f64> = during
+        .iter()
+        .filter_map(|s| s["cpu"]["idle"].as_f64().map(|i| 100.0 - i))
+        .collect();
+    assert!(
+        total.iter().all(|t| *t >= 90.0 / cores as f64),
+        "all cores together at least one core's worth: {total:?}"
+    );
+    // Rising: unless the machine was already that busy before (other work
+    // on a shared machine), core 0 is busier with the spinner.
+    if idle_busy < 80.0 {
+        assert!(
+            busy.iter().all(|b| *b > idle_busy),
+            "{idle_busy} → {busy:?}"
+        );
+    }
+}

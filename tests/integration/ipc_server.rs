@@ -92,6 +92,7 @@ fn sample(timestamp: f64, n: usize) -> Arc<ProcessSamples> {
         max_score: 50.0,
         rogues,
         groups: Vec::new(),
+        system: None,
     })
 }
 
