@@ -1,18 +1,27 @@
 //! `rogue-hunter tui`: the live dashboard, from the daemon when one runs,
 //! else from an embedded sampler until one starts (said so in the header).
+//! Enter on an event shows what `events show ID --forensics` (or `stalls show
+//! ID`) prints, read read-only from the daemon's database.
 
+use super::events::{ShowOptions, query, render};
 use super::{CliError, Context};
 use crate::ipc::client::fetch_initial_state;
-use crate::tui;
+use crate::storage::{EventFilter, StorageError, Store};
+use crate::tui::{self, EventReader, EventRef};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Live events are looked up among this many of the newest stored ones.
+const LOOKUP: usize = 500;
 
 pub(crate) fn run(ctx: &Context) -> Result<(), CliError> {
     let config = ctx.load_config()?;
     let socket = ctx.paths.socket();
+    let reader = event_reader(ctx.paths.database());
     let result = match fetch_initial_state(&socket, Duration::from_secs(2)) {
-        Ok(_) => tui::run_connected(socket, config),
+        Ok(_) => tui::run_connected(socket, config, reader),
         // No daemon yet: sample in-process, and switch to one that starts.
-        Err(e) if e.is_not_running() => tui::run_auto(socket, config, false),
+        Err(e) if e.is_not_running() => tui::run_auto(socket, config, false, reader),
         Err(e) => {
             return Err(CliError::runtime(format!(
                 "a daemon is listening at {} but the dashboard cannot use it: {e}",
@@ -21,4 +30,81 @@ pub(crate) fn run(ctx: &Context) -> Result<(), CliError> {
         }
     };
     Ok(result?)
+}
+
+fn event_reader(db: PathBuf) -> EventReader {
+    Box::new(move |what| read_event(&db, what))
+}
+
+/// The title and text of one event or stall, or why not (no database, not
+/// recorded yet).
+pub(crate) fn read_event(db: &Path, what: &EventRef) -> Result<(String, String), String> {
+    let store = match Store::open_read_only(db) {
+        Ok(s) => s,
+        Err(StorageError::Missing { .. }) => {
+            return Err(format!(
+                "no database at {}: events are recorded by `rogue-hunter daemon`",
+                db.display()
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let id = match what {
+        EventRef::Stored { id } => *id,
+        EventRef::Process { pid, start_time_ms } => {
+            let rows = store
+                .list_events(&EventFilter {
+                    limit: Some(LOOKUP),
+                    ..EventFilter::default()
+                })
+                .map_err(|e| e.to_string())?;
+            match rows
+                .iter()
+                .find(|r| r.pid == *pid && r.start_time_ms == *start_time_ms)
+            {
+                Some(r) => r.id,
+                None => {
+                    return Err(format!(
+                        "the event of pid {pid} is not in {} yet (the daemon writes it within seconds): try again",
+                        db.display()
+                    ));
+                }
+            }
+        }
+        EventRef::Stall { start_s } => return read_stall(&store, db, *start_s),
+    };
+    let opts = ShowOptions {
+        forensics: true,
+        ..ShowOptions::default()
+    };
+    match query::detail(db, id, opts.forensics).map_err(|e| e.to_string())? {
+        Some(d) => Ok((
+            format!("Event {id}"),
+            render::event_text(&d, crate::unix_now(), opts),
+        )),
+        None => Err(format!("no event {id} in {}", db.display())),
+    }
+}
+
+fn read_stall(store: &Store, db: &Path, start_s: f64) -> Result<(String, String), String> {
+    let rows = store
+        .list_stalls(Some(start_s - 1.0), Some(LOOKUP))
+        .map_err(|e| e.to_string())?;
+    let Some(row) = rows
+        .into_iter()
+        .find(|r| (r.stall.start_s - start_s).abs() < 0.01)
+    else {
+        return Err(format!(
+            "this stall is not in {} yet (it is written when it ends): try again",
+            db.display()
+        ));
+    };
+    let captures = store
+        .stall_captures(row.id)
+        .and_then(|c| query::views_of(store, c))
+        .map_err(|e| e.to_string())?;
+    Ok((
+        format!("Stall {}", row.id),
+        super::stalls::stall_text(&row, &captures),
+    ))
 }

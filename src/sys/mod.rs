@@ -12,14 +12,17 @@
 //! - [`dirs`]: directories private to the current user.
 //! - [`time`]: the broken-down local time of a Unix timestamp.
 //! - [`params`]: page size and clock ticks.
+//! - [`signal`]: sending a signal to a process (the dashboard's `k`).
 //! - [`tool`]: the one runner for external programs (argument vectors, never a
 //!   shell; deadline; output cap; own process group).
 
 pub(crate) mod dirs;
 pub(crate) mod ids;
 pub(crate) mod params;
+pub(crate) mod signal;
 pub(crate) mod time;
 pub(crate) mod tool;
 
 pub use dirs::{PrivateDirError, ensure_private_dir};
 pub use ids::{current_uid, euid, group_name, group_names, lookup_user, user_name};
+pub use signal::{Sig, send_signal};

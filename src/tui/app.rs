@@ -7,11 +7,16 @@ use crate::config::{BandsConfig, TuiConfig};
 use crate::format;
 use crate::ipc::protocol::{DaemonInfo, EventKind, EventNotice, ServerMessage};
 use crate::model::EventRow;
-use crate::model::{Band, ProcessKey, ProcessSamples, ProcessScore, Resource, Stall};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crate::model::{
+    Band, GroupKind, GroupScore, ProcessKey, ProcessSamples, ProcessScore, Resource, Stall,
+};
+use crate::sys::Sig;
+use crate::tui::keymap::{self, Command, Mode};
+use crate::tui::tree::{self, TreeLine};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::style::Color;
 use std::cmp::Ordering;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
 
 /// Scores remembered per process identity (for its sparkline and trend).
@@ -49,13 +54,124 @@ impl ConnectionState {
 }
 
 /// What the terminal loop should do after a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     None,
     Quit,
     /// Ask the daemon for the recent events (`get_events`).
     RequestEvents,
+    /// Send `sig` to `pid` (confirmed by the user); report the outcome with
+    /// `App::signal_result`.
+    Signal {
+        pid: u32,
+        command: String,
+        sig: Sig,
+    },
+    /// Sample every `secs` seconds (the embedded sampler only).
+    SetInterval {
+        secs: f64,
+    },
+    /// Read this event's timeline and forensic summary; show it with
+    /// `App::open_panel`.
+    OpenEvent(EventRef),
 }
+
+/// Which stored record a line of the events pane is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventRef {
+    /// A `get_events` row: the database id.
+    Stored { id: i64 },
+    /// A live event notice: the newest event of this process.
+    Process { pid: u32, start_time_ms: u64 },
+    /// A live stall: the stall that started at this Unix time.
+    Stall { start_s: f64 },
+}
+
+/// What the table lists (`g` cycles, `t` toggles the tree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Process,
+    /// Processes under their parents, subtrees foldable.
+    Tree,
+    /// The sample's cgroup groups.
+    Cgroup,
+    /// The sample's app groups (one executable).
+    App,
+}
+
+impl View {
+    pub fn next(self) -> View {
+        match self {
+            View::Process => View::Tree,
+            View::Tree => View::Cgroup,
+            View::Cgroup => View::App,
+            View::App => View::Process,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Process => "process",
+            View::Tree => "tree",
+            View::Cgroup => "cgroup",
+            View::App => "app",
+        }
+    }
+
+    fn group_kind(self) -> Option<GroupKind> {
+        match self {
+            View::Cgroup => Some(GroupKind::Cgroup),
+            View::App => Some(GroupKind::App),
+            View::Process | View::Tree => None,
+        }
+    }
+}
+
+/// Which prompt the status line is reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    Search,
+    Filter,
+}
+
+/// A prompt being typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub text: String,
+}
+
+/// The signal menu for one process (`k`): `confirming` once a signal is picked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KillMenu {
+    pub pid: u32,
+    /// Raw (untrusted): escape before display.
+    pub command: String,
+    pub choice: usize,
+    pub confirming: bool,
+}
+
+/// An event's text (timeline and forensic summary), shown over the screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Raw text: escaped by whoever rendered it (the event renderer).
+    pub title: String,
+    pub lines: Vec<String>,
+    pub scroll: usize,
+}
+
+/// The pane the arrows and Enter work on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Table,
+    Events,
+}
+
+/// Lines of the help popup (keys, blank, columns, bands): its scroll limit.
+const HELP_LINES: usize = keymap::HELP.len() + 12;
+
+/// Sampling intervals `+`/`-` step through (seconds).
+pub const INTERVALS: [f64; 9] = [0.1, 0.2, 0.25, 1.0 / 3.0, 0.5, 1.0, 2.0, 5.0, 10.0];
 
 /// Columns the table can be sorted by (`s` cycles through them in this order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +184,12 @@ pub enum SortColumn {
     Wake,
     Pid,
     Command,
+    /// Process start time (`T`).
+    Started,
 }
 
 impl SortColumn {
-    pub const ALL: [SortColumn; 8] = [
+    pub const ALL: [SortColumn; 9] = [
         SortColumn::Score,
         SortColumn::Cpu,
         SortColumn::Gpu,
@@ -80,11 +198,17 @@ impl SortColumn {
         SortColumn::Wake,
         SortColumn::Pid,
         SortColumn::Command,
+        SortColumn::Started,
     ];
 
     pub fn next(self) -> SortColumn {
         let i = Self::ALL.iter().position(|&c| c == self).unwrap_or(0);
         Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+
+    pub fn prev(self) -> SortColumn {
+        let i = Self::ALL.iter().position(|&c| c == self).unwrap_or(0);
+        Self::ALL[(i + Self::ALL.len() - 1) % Self::ALL.len()]
     }
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +221,7 @@ impl SortColumn {
             SortColumn::Wake => "wake",
             SortColumn::Pid => "pid",
             SortColumn::Command => "command",
+            SortColumn::Started => "start time",
         }
     }
 
@@ -116,6 +241,7 @@ impl SortColumn {
             SortColumn::Mem => cur(&p.mem),
             SortColumn::Disk => cur(&p.disk_io_rate),
             SortColumn::Wake => cur(&p.wakeups_rate),
+            SortColumn::Started => Some(p.start_time_ms as f64),
             SortColumn::Score | SortColumn::Pid | SortColumn::Command => None,
         }
         .filter(|v| v.is_finite())
@@ -154,6 +280,8 @@ pub struct EventLine {
     pub score: f64,
     pub resource: Resource,
     pub note: Option<String>,
+    /// The stored record it is about (Enter opens it).
+    pub source: EventRef,
 }
 
 impl EventLine {
@@ -172,6 +300,10 @@ impl EventLine {
             score: e.score,
             resource: e.dominant_resource,
             note: e.reason.clone(),
+            source: EventRef::Process {
+                pid: e.pid,
+                start_time_ms: e.start_time,
+            },
         }
     }
 
@@ -199,6 +331,7 @@ impl EventLine {
                 StallKind::Scheduling | StallKind::Cpu | StallKind::Lockup => Resource::Cpu,
             },
             note: None,
+            source: EventRef::Stall { start_s: s.start_s },
         }
     }
 
@@ -216,6 +349,7 @@ impl EventLine {
             score: r.peak_score,
             resource: r.dominant_resource,
             note: r.close_reason.map(|c| c.to_string()),
+            source: EventRef::Stored { id: r.id },
         }
     }
 }
@@ -265,8 +399,30 @@ pub struct App {
     /// A daemon was lost: the embedded sampler stands in while it is away.
     daemon_lost: bool,
     show_help: bool,
+    help_scroll: usize,
     now: Option<f64>,
     time_format: fn(f64) -> String,
+    view: View,
+    /// Tree view: the lines of `rows`, in the same order.
+    tree: Vec<TreeLine>,
+    /// Tree view: processes whose subtree is folded.
+    folded: HashSet<ProcessKey>,
+    /// Cgroup/app view: the groups shown, in display order.
+    group_rows: Vec<GroupScore>,
+    /// Cgroup/app view: the selected group's key.
+    group_selected: Option<String>,
+    prompt: Option<Prompt>,
+    /// The last accepted (or being typed) search.
+    search: String,
+    /// Rows shown must contain this (command or cgroup, any case).
+    filter: String,
+    kill: Option<KillMenu>,
+    panel: Option<Panel>,
+    /// The display is frozen (`Z`); the newest sample waits here.
+    paused: bool,
+    held: Option<ProcessSamples>,
+    focus: Pane,
+    event_selected: usize,
 }
 
 /// `HH:MM:SS` in local time.
@@ -324,8 +480,23 @@ impl App {
             stale: false,
             daemon_lost: false,
             show_help: false,
+            help_scroll: 0,
             now: None,
             time_format: local_hms,
+            view: View::Process,
+            tree: Vec::new(),
+            folded: HashSet::new(),
+            group_rows: Vec::new(),
+            group_selected: None,
+            prompt: None,
+            search: String::new(),
+            filter: String::new(),
+            kill: None,
+            panel: None,
+            paused: false,
+            held: None,
+            focus: Pane::Table,
+            event_selected: 0,
         }
     }
 
@@ -355,6 +526,15 @@ impl App {
                 self.resort();
             }
             ServerMessage::Stall { stall } => {
+                // A stall that is still going is replaced by its next report.
+                if let Some(i) = self.events.iter().position(|e| {
+                    e.source
+                        == EventRef::Stall {
+                            start_s: stall.start_s,
+                        }
+                }) {
+                    self.events.remove(i);
+                }
                 self.events.push_front(EventLine::from_stall(stall));
                 self.events.truncate(self.events_shown);
                 self.last_stall = Some(stall.clone());
@@ -364,8 +544,12 @@ impl App {
                     d.sample_count = d.sample_count.saturating_add(1);
                 }
                 self.stale = false;
-                self.push_sample(samples.clone());
-                self.resort();
+                if self.paused {
+                    self.held = Some(samples.clone());
+                } else {
+                    self.push_sample(samples.clone());
+                    self.resort();
+                }
             }
             ServerMessage::Event { event } => {
                 if let Some(d) = &mut self.daemon {
@@ -418,36 +602,56 @@ impl App {
         self.stale
     }
 
-    /// Handle one key press.
+    /// Handle one key press: the keymap names the command, `run` does it.
     pub fn handle_key(&mut self, key: KeyEvent) -> Action {
-        if key.kind == KeyEventKind::Release {
-            return Action::None;
+        let command = keymap::command_for(self.mode(), key);
+        self.run(command)
+    }
+
+    /// What the keyboard is talking to now.
+    pub fn mode(&self) -> Mode {
+        if let Some(k) = &self.kill {
+            return if k.confirming {
+                Mode::Confirm
+            } else {
+                Mode::SignalMenu
+            };
         }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('c') if ctrl => return Action::Quit,
-            KeyCode::Char('q') | KeyCode::Char('Q') => return Action::Quit,
-            KeyCode::Esc if self.show_help => self.show_help = false,
-            KeyCode::Esc => return Action::Quit,
-            KeyCode::Char('?') | KeyCode::F(1) => self.show_help = !self.show_help,
-            KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
-            KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
-            KeyCode::PageUp => self.move_selection(-(self.page_size as isize)),
-            KeyCode::PageDown => self.move_selection(self.page_size as isize),
-            KeyCode::Home | KeyCode::Char('g') => self.select_row(0),
-            KeyCode::End | KeyCode::Char('G') => {
-                self.select_row(self.rows.len().saturating_sub(1));
+        if self.prompt.is_some() {
+            Mode::Prompt
+        } else if self.panel.is_some() {
+            Mode::Panel
+        } else if self.show_help {
+            Mode::Help
+        } else {
+            Mode::Normal
+        }
+    }
+
+    /// Carry out one command.
+    pub fn run(&mut self, command: Command) -> Action {
+        match command {
+            Command::Quit => return Action::Quit,
+            Command::Ignore => {}
+            Command::Cancel => self.cancel(),
+            Command::ToggleHelp => {
+                self.show_help = !self.show_help;
+                self.help_scroll = 0;
             }
-            KeyCode::Char('s') => {
-                self.sort = self.sort.next();
-                self.reversed = false;
-                self.resort();
-            }
-            KeyCode::Char('S') | KeyCode::Char('r') => {
+            Command::Up => self.step(-1),
+            Command::Down => self.step(1),
+            Command::PageUp => self.step(-(self.page_size as isize)),
+            Command::PageDown => self.step(self.page_size as isize),
+            Command::Home => self.step(isize::MIN / 2),
+            Command::End => self.step(isize::MAX / 2),
+            Command::SortNext => self.set_sort(self.sort.next()),
+            Command::SortPrev => self.set_sort(self.sort.prev()),
+            Command::SortBy(col) => self.set_sort(col),
+            Command::Reverse => {
                 self.reversed = !self.reversed;
                 self.resort();
             }
-            KeyCode::Char('K') => {
+            Command::ToggleKernel => {
                 self.show_kernel = !self.show_kernel;
                 self.status = Some(
                     if self.show_kernel {
@@ -459,15 +663,391 @@ impl App {
                 );
                 self.resort();
             }
-            KeyCode::Char('e') => {
-                return match self.connection {
-                    ConnectionState::Connected => Action::RequestEvents,
-                    _ => Action::None,
-                };
+            Command::RefreshEvents => {
+                if self.connection == ConnectionState::Connected {
+                    return Action::RequestEvents;
+                }
+                self.status = Some("e reloads events from a daemon: none is connected".into());
             }
-            _ => {}
+            Command::StartSearch => {
+                self.prompt = Some(Prompt {
+                    kind: PromptKind::Search,
+                    text: String::new(),
+                });
+            }
+            Command::StartFilter => {
+                self.prompt = Some(Prompt {
+                    kind: PromptKind::Filter,
+                    text: self.filter.clone(),
+                });
+            }
+            Command::SearchNext => {
+                if let Some(p) = self.prompt.take_if(|p| p.kind == PromptKind::Search) {
+                    self.search = p.text;
+                }
+                self.search_from(1);
+            }
+            Command::Type(c) => self.type_char(c),
+            Command::Backspace => {
+                if let Some(p) = &mut self.prompt {
+                    p.text.pop();
+                }
+                self.prompt_changed();
+            }
+            Command::Accept => return self.accept(),
+            Command::Yes => return self.confirm_signal(),
+            Command::ToggleTree => {
+                let v = if self.view == View::Tree {
+                    View::Process
+                } else {
+                    View::Tree
+                };
+                self.set_view(v);
+            }
+            Command::CycleGrouping => self.set_view(self.view.next()),
+            Command::Activate => return self.activate(),
+            Command::SwitchPane => {
+                self.focus = match self.focus {
+                    Pane::Table => Pane::Events,
+                    Pane::Events => Pane::Table,
+                };
+                self.event_selected = self.event_selected.min(self.events.len().saturating_sub(1));
+                self.status = Some(match self.focus {
+                    Pane::Events => {
+                        "events pane: ↑↓ select, Enter opens the event, Tab back".into()
+                    }
+                    Pane::Table => "process table".into(),
+                });
+            }
+            Command::StartKill => self.start_kill(),
+            Command::Pause => {
+                self.paused = !self.paused;
+                if self.paused {
+                    self.status = Some("display paused — Z or space resumes".into());
+                } else {
+                    self.status = None;
+                    if let Some(s) = self.held.take() {
+                        self.push_sample(s);
+                        self.resort();
+                    }
+                }
+            }
+            Command::SlowerSampling => return self.change_interval(1),
+            Command::FasterSampling => return self.change_interval(-1),
+            Command::Unknown(name) => {
+                self.status = Some(match self.mode() {
+                    Mode::Help => format!("key {name}: ↑↓ scroll the help, Esc or ? closes it"),
+                    Mode::Confirm => {
+                        format!("key {name}: press y to send the signal, n or Esc to cancel")
+                    }
+                    Mode::SignalMenu => {
+                        format!("key {name}: ↑↓ pick a signal, Enter chooses, Esc cancels")
+                    }
+                    _ => format!("key {name} does nothing — ? for help"),
+                });
+            }
         }
         Action::None
+    }
+
+    /// Esc: close the innermost thing open; never quits.
+    fn cancel(&mut self) {
+        if self.kill.take().is_some() {
+            self.status = Some("no signal sent".into());
+        } else if let Some(p) = self.prompt.take() {
+            if p.kind == PromptKind::Filter {
+                // The filter as it was before the prompt opened.
+                self.resort();
+            }
+            self.status = None;
+        } else if self.panel.take().is_some() {
+        } else if self.show_help {
+            self.show_help = false;
+        } else if self.focus == Pane::Events {
+            self.focus = Pane::Table;
+            self.status = None;
+        } else {
+            self.status = Some("Esc: nothing to cancel (q or F10 quits)".into());
+        }
+    }
+
+    fn set_sort(&mut self, col: SortColumn) {
+        if self.sort == col {
+            self.reversed = !self.reversed;
+        } else {
+            self.sort = col;
+            self.reversed = false;
+        }
+        self.resort();
+    }
+
+    fn set_view(&mut self, view: View) {
+        self.view = view;
+        self.offset = 0;
+        self.status = Some(match view {
+            View::Process => "view: every process".into(),
+            View::Tree => "view: process tree (Enter folds a subtree; t leaves)".into(),
+            View::Cgroup | View::App => {
+                format!("view: {} groups (g for the next grouping)", view.as_str())
+            }
+        });
+        self.resort();
+    }
+
+    fn type_char(&mut self, c: char) {
+        if let Some(k) = &mut self.kill {
+            if let Some(i) = c.to_digit(10).and_then(|d| usize::try_from(d).ok())
+                && (1..=Sig::ALL.len()).contains(&i)
+            {
+                k.choice = i - 1;
+            }
+            return;
+        }
+        if let Some(p) = &mut self.prompt
+            && !c.is_control()
+            && p.text.chars().count() < 200
+        {
+            p.text.push(c);
+        }
+        self.prompt_changed();
+    }
+
+    /// The prompt's text changed: search or filter as the user types.
+    fn prompt_changed(&mut self) {
+        let Some(p) = &self.prompt else { return };
+        match p.kind {
+            PromptKind::Search => {
+                self.search = p.text.clone();
+                self.search_from(0);
+            }
+            PromptKind::Filter => {
+                self.filter = p.text.clone();
+                self.resort();
+            }
+        }
+    }
+
+    fn accept(&mut self) -> Action {
+        if let Some(k) = &mut self.kill {
+            k.confirming = true;
+            return Action::None;
+        }
+        if let Some(p) = self.prompt.take() {
+            match p.kind {
+                PromptKind::Search => {
+                    self.search = p.text;
+                    self.status = if self.search.is_empty() {
+                        None
+                    } else {
+                        Some(format!("search \"{}\": F3 for the next match", self.search))
+                    };
+                }
+                PromptKind::Filter => {
+                    self.filter = p.text;
+                    self.status = None;
+                    self.resort();
+                }
+            }
+        }
+        Action::None
+    }
+
+    /// Select the first row from the selection (+`skip`) on whose command or
+    /// PID matches the search, wrapping around.
+    fn search_from(&mut self, skip: usize) {
+        let needle = self.search.to_lowercase();
+        if needle.is_empty() {
+            return;
+        }
+        let n = self.row_count();
+        if n == 0 {
+            return;
+        }
+        let start = self.current_row();
+        let hit = (0..n)
+            .map(|i| (start + skip + i) % n)
+            .find(|&i| self.row_matches(i, &needle));
+        match hit {
+            Some(i) => {
+                self.select_row(i);
+                if self.prompt.is_none() {
+                    self.status =
+                        Some(format!("search \"{}\": F3 for the next match", self.search));
+                }
+            }
+            None => self.status = Some(format!("no match for \"{}\"", self.search)),
+        }
+    }
+
+    fn row_matches(&self, i: usize, needle: &str) -> bool {
+        if self.view.group_kind().is_some() {
+            return self
+                .group_rows
+                .get(i)
+                .is_some_and(|g| g.name.to_lowercase().contains(needle));
+        }
+        self.rows.get(i).is_some_and(|p| {
+            p.command.to_lowercase().contains(needle) || p.pid.to_string() == needle
+        })
+    }
+
+    /// Enter: fold or unfold in the tree, open the selected event.
+    fn activate(&mut self) -> Action {
+        if self.focus == Pane::Events {
+            return match self.events.get(self.event_selected) {
+                Some(e) => Action::OpenEvent(e.source.clone()),
+                None => {
+                    self.status = Some("no event to open".into());
+                    Action::None
+                }
+            };
+        }
+        match self.view {
+            View::Tree => {
+                let Some(i) = self.selected_index() else {
+                    return Action::None;
+                };
+                let has_children = self.tree.get(i).is_some_and(|t| t.descendants > 0);
+                let key = self.rows[i].key();
+                if self.folded.remove(&key) {
+                    self.status = None;
+                } else if has_children {
+                    self.folded.insert(key);
+                    self.status =
+                        Some("folded: the row shows its subtree's sums (Enter unfolds)".into());
+                } else {
+                    self.status = Some("no children to fold".into());
+                }
+                self.resort();
+            }
+            View::Process | View::Cgroup | View::App => {
+                self.status = Some(
+                    "Enter folds a subtree in the tree view (t); Tab then Enter opens an event"
+                        .into(),
+                );
+            }
+        }
+        Action::None
+    }
+
+    fn start_kill(&mut self) {
+        if self.view.group_kind().is_some() {
+            self.status = Some("k signals one process: g back to the process or tree view".into());
+            return;
+        }
+        match self.selected() {
+            Some(p) => {
+                self.kill = Some(KillMenu {
+                    pid: p.pid,
+                    command: p.command.clone(),
+                    choice: 0,
+                    confirming: false,
+                })
+            }
+            None => self.status = Some("no process selected to signal".into()),
+        }
+    }
+
+    fn confirm_signal(&mut self) -> Action {
+        match self.kill.take() {
+            Some(k) if k.confirming => Action::Signal {
+                pid: k.pid,
+                command: k.command,
+                sig: Sig::ALL[k.choice.min(Sig::ALL.len() - 1)],
+            },
+            other => {
+                self.kill = other;
+                Action::None
+            }
+        }
+    }
+
+    /// What came of sending a signal (shown in the status line).
+    pub fn signal_result(
+        &mut self,
+        pid: u32,
+        command: &str,
+        sig: Sig,
+        result: Result<(), std::io::Error>,
+    ) {
+        let who = format!("pid {pid} ({})", format::truncate(command, 40));
+        self.status = Some(match result {
+            Ok(()) => format!("sent {} to {who}", sig.name()),
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => format!(
+                "cannot send {} to {who}: not permitted — it is not your process (only root may signal other users' processes)",
+                sig.name()
+            ),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                format!("cannot send {} to {who}: the process is gone", sig.name())
+            }
+            Err(e) => format!("cannot send {} to {who}: {e}", sig.name()),
+        });
+    }
+
+    fn change_interval(&mut self, dir: isize) -> Action {
+        let current = self
+            .daemon
+            .as_ref()
+            .map(|d| d.sample_interval)
+            .filter(|v| *v > 0.0)
+            .unwrap_or(1.0 / 3.0);
+        if self.connection != ConnectionState::Embedded {
+            self.status = Some(format!(
+                "the sampling interval ({}) is fixed by the daemon: set [system] sample_interval",
+                interval_text(current)
+            ));
+            return Action::None;
+        }
+        let at = INTERVALS
+            .iter()
+            .position(|&v| v >= current - 1e-6)
+            .unwrap_or(INTERVALS.len() - 1) as isize;
+        let next = INTERVALS[(at + dir).clamp(0, INTERVALS.len() as isize - 1) as usize];
+        if let Some(d) = &mut self.daemon {
+            d.sample_interval = next;
+        }
+        self.timestamps.clear();
+        self.status = Some(format!(
+            "sampling every {} (+ longer, - shorter)",
+            interval_text(next)
+        ));
+        Action::SetInterval { secs: next }
+    }
+
+    /// Show an event's text in the panel (`Action::OpenEvent` answered).
+    pub fn open_panel(&mut self, title: impl Into<String>, text: &str) {
+        self.panel = Some(Panel {
+            title: title.into(),
+            lines: text.lines().map(str::to_string).collect(),
+            scroll: 0,
+        });
+    }
+
+    /// A mouse click on a table row (`row` counted from the first shown).
+    pub fn click_row(&mut self, row: usize) {
+        if self.mode() != Mode::Normal {
+            return;
+        }
+        self.focus = Pane::Table;
+        let i = self.offset + row;
+        if i < self.row_count() {
+            self.select_row(i);
+        }
+    }
+
+    /// A mouse click on a column header.
+    pub fn click_header(&mut self, col: SortColumn) {
+        if self.mode() == Mode::Normal {
+            self.set_sort(col);
+        }
+    }
+
+    /// A mouse click on a line of the events pane.
+    pub fn click_event(&mut self, line: usize) {
+        if self.mode() == Mode::Normal && line < self.events.len() {
+            self.focus = Pane::Events;
+            self.event_selected = line;
+        }
     }
 
     /// A line for the status bar (shown until the next connection or replaced).
@@ -542,7 +1122,78 @@ impl App {
     }
 
     pub fn selected(&self) -> Option<&ProcessScore> {
+        if self.view.group_kind().is_some() {
+            return None;
+        }
         self.selected_index().map(|i| &self.rows[i])
+    }
+
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// Tree view: one line per row of `rows()`.
+    pub fn tree(&self) -> &[TreeLine] {
+        &self.tree
+    }
+
+    /// Cgroup/app view: the groups, in display order.
+    pub fn group_rows(&self) -> &[GroupScore] {
+        &self.group_rows
+    }
+
+    /// Cgroup/app view: the selected group's row.
+    pub fn selected_group_index(&self) -> Option<usize> {
+        let key = self.group_selected.as_deref()?;
+        self.group_rows.iter().position(|g| g.key == key)
+    }
+
+    /// Rows in the current view.
+    pub fn row_count(&self) -> usize {
+        if self.view.group_kind().is_some() {
+            self.group_rows.len()
+        } else {
+            self.rows.len()
+        }
+    }
+
+    /// The selected row in the current view (or where it was).
+    pub fn current_row(&self) -> usize {
+        if self.view.group_kind().is_some() {
+            self.selected_group_index().unwrap_or(self.selected_row)
+        } else {
+            self.selected_index().unwrap_or(self.selected_row)
+        }
+    }
+
+    pub fn prompt(&self) -> Option<&Prompt> {
+        self.prompt.as_ref()
+    }
+
+    /// The filter in force (empty: none).
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    pub fn kill_menu(&self) -> Option<&KillMenu> {
+        self.kill.as_ref()
+    }
+
+    pub fn panel(&self) -> Option<&Panel> {
+        self.panel.as_ref()
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    pub fn focus(&self) -> Pane {
+        self.focus
+    }
+
+    /// The events pane's selected line.
+    pub fn event_selected(&self) -> usize {
+        self.event_selected
     }
 
     pub fn sort(&self) -> (SortColumn, bool) {
@@ -556,6 +1207,11 @@ impl App {
 
     pub fn show_help(&self) -> bool {
         self.show_help
+    }
+
+    /// Lines the help is scrolled by.
+    pub fn help_scroll(&self) -> usize {
+        self.help_scroll
     }
 
     pub fn status(&self) -> Option<&str> {
@@ -706,10 +1362,63 @@ impl App {
         self.latest = Some(samples);
     }
 
-    /// Re-sort the rows and keep the selection on the same process; if it has
-    /// gone, keep the same row position.
+    /// Rebuild the rows of the current view (filter, sort, tree) and keep
+    /// the selection on the same process or group; if it has gone, on the
+    /// same row position.
     fn resort(&mut self) {
+        let col = self.sort;
+        let desc = self.sort_descending();
+        let order = |a: &ProcessScore, b: &ProcessScore| {
+            let primary = compare(col, a, b);
+            let primary = if desc { primary.reverse() } else { primary };
+            primary
+                .then_with(|| b.score.total_cmp(&a.score))
+                .then_with(|| a.pid.cmp(&b.pid))
+                .then_with(|| a.start_time_ms.cmp(&b.start_time_ms))
+        };
+        if let Some(kind) = self.view.group_kind() {
+            let needle = self.filter.to_lowercase();
+            let mut groups: Vec<GroupScore> = self
+                .latest
+                .as_ref()
+                .map(|s| {
+                    s.groups
+                        .iter()
+                        .filter(|g| g.kind == kind)
+                        .filter(|g| {
+                            needle.is_empty()
+                                || g.name.to_lowercase().contains(&needle)
+                                || g.key.to_lowercase().contains(&needle)
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            groups.sort_by(|a, b| {
+                let primary = compare_groups(col, a, b);
+                let primary = if desc { primary.reverse() } else { primary };
+                primary
+                    .then_with(|| b.score.total_cmp(&a.score))
+                    .then_with(|| a.key.cmp(&b.key))
+            });
+            self.group_rows = groups;
+            self.rows.clear();
+            self.tree.clear();
+            match self.selected_group_index() {
+                Some(i) => self.selected_row = i,
+                None if self.group_rows.is_empty() => {}
+                None => {
+                    let i = self.selected_row.min(self.group_rows.len() - 1);
+                    self.group_selected = Some(self.group_rows[i].key.clone());
+                    self.selected_row = i;
+                }
+            }
+            self.keep_visible();
+            return;
+        }
+        self.group_rows.clear();
         let show_kernel = self.show_kernel;
+        let needle = self.filter.to_lowercase();
         let mut rows: Vec<ProcessScore> = self
             .latest
             .as_ref()
@@ -717,20 +1426,27 @@ impl App {
                 s.rogues
                     .iter()
                     .filter(|p| show_kernel || !is_kernel_thread(p))
+                    .filter(|p| needle.is_empty() || matches_filter(p, &needle))
                     .cloned()
                     .collect()
             })
             .unwrap_or_default();
-        let col = self.sort;
-        let desc = self.sort_descending();
-        rows.sort_by(|a, b| {
-            let primary = compare(col, a, b);
-            let primary = if desc { primary.reverse() } else { primary };
-            primary
-                .then_with(|| b.score.total_cmp(&a.score))
-                .then_with(|| a.pid.cmp(&b.pid))
-                .then_with(|| a.start_time_ms.cmp(&b.start_time_ms))
-        });
+        if self.view == View::Tree {
+            let lines = tree::build(&rows, &self.folded, order);
+            let mut ordered = Vec::with_capacity(lines.len());
+            for l in &lines {
+                ordered.push(rows[l.index].clone());
+            }
+            self.tree = lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| TreeLine { index: i, ..l })
+                .collect();
+            rows = ordered;
+        } else {
+            self.tree.clear();
+            rows.sort_by(order);
+        }
         self.rows = rows;
         match self.selected_index() {
             Some(i) => self.selected_row = i,
@@ -745,7 +1461,12 @@ impl App {
     }
 
     fn select_row(&mut self, i: usize) {
-        if let Some(p) = self.rows.get(i) {
+        if self.view.group_kind().is_some() {
+            if let Some(g) = self.group_rows.get(i) {
+                self.group_selected = Some(g.key.clone());
+                self.selected_row = i;
+            }
+        } else if let Some(p) = self.rows.get(i) {
             self.selected = Some(p.key());
             self.selected_row = i;
         }
@@ -755,22 +1476,107 @@ impl App {
     /// Scroll as little as needed to keep the selection on screen.
     fn keep_visible(&mut self) {
         let page = self.page_size.max(1);
-        let sel = self.selected_index().unwrap_or(self.selected_row);
+        let sel = self.current_row();
         if sel < self.offset {
             self.offset = sel;
         } else if sel >= self.offset + page {
             self.offset = sel + 1 - page;
         }
-        self.offset = self.offset.min(self.rows.len().saturating_sub(page));
+        self.offset = self.offset.min(self.row_count().saturating_sub(page));
+    }
+
+    /// Arrows, pages and ends: in whatever has the keyboard.
+    fn step(&mut self, delta: isize) {
+        let clamp = |cur: usize, len: usize| -> usize {
+            if len == 0 {
+                return 0;
+            }
+            (cur as isize)
+                .saturating_add(delta)
+                .clamp(0, len as isize - 1) as usize
+        };
+        if let Some(k) = &mut self.kill {
+            if !k.confirming {
+                k.choice = clamp(k.choice, Sig::ALL.len());
+            }
+            return;
+        }
+        if let Some(p) = &mut self.panel {
+            p.scroll = clamp(p.scroll, p.lines.len());
+            return;
+        }
+        if self.show_help {
+            self.help_scroll = clamp(self.help_scroll, HELP_LINES);
+            return;
+        }
+        if self.focus == Pane::Events {
+            self.event_selected = clamp(self.event_selected, self.events.len());
+            return;
+        }
+        self.move_selection(delta);
     }
 
     fn move_selection(&mut self, delta: isize) {
-        if self.rows.is_empty() {
+        let n = self.row_count();
+        if n == 0 {
             return;
         }
-        let cur = self.selected_index().unwrap_or(self.selected_row) as isize;
-        let last = self.rows.len() as isize - 1;
-        self.select_row((cur + delta).clamp(0, last) as usize);
+        let cur = self.current_row() as isize;
+        let last = n as isize - 1;
+        self.select_row(cur.saturating_add(delta).clamp(0, last) as usize);
+    }
+}
+
+/// `needle` (lower case) in the command, the cgroup path, or the PID.
+fn matches_filter(p: &ProcessScore, needle: &str) -> bool {
+    p.command.to_lowercase().contains(needle)
+        || p.cgroup
+            .as_deref()
+            .is_some_and(|c| c.to_lowercase().contains(needle))
+        || p.pid.to_string() == needle
+}
+
+/// A sampling interval as people say it (`1/3 s` is `0.33 s`).
+pub fn interval_text(secs: f64) -> String {
+    if secs >= 1.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{secs:.2} s")
+    }
+}
+
+/// Ascending order of one column over groups (PID: member count; start time:
+/// the key).
+fn compare_groups(col: SortColumn, a: &GroupScore, b: &GroupScore) -> Ordering {
+    let opt = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => Ordering::Greater,
+        (None, Some(_)) => Ordering::Less,
+        (None, None) => Ordering::Equal,
+    };
+    let (m, n) = (&a.metrics, &b.metrics);
+    match col {
+        SortColumn::Score => a.score.total_cmp(&b.score),
+        SortColumn::Cpu => opt(
+            add_opt(m.cpu, m.children_cpu),
+            add_opt(n.cpu, n.children_cpu),
+        ),
+        SortColumn::Gpu => opt(m.gpu_time_rate, n.gpu_time_rate),
+        SortColumn::Mem => opt(m.mem, n.mem),
+        SortColumn::Disk => opt(m.disk_io_rate, n.disk_io_rate),
+        SortColumn::Wake => opt(m.wakeups_rate, n.wakeups_rate),
+        SortColumn::Pid => a.member_count.cmp(&b.member_count),
+        SortColumn::Command => a.name.cmp(&b.name),
+        SortColumn::Started => a.key.cmp(&b.key),
+    }
+}
+
+/// A group's CPU: its members' own plus what their reaped children spent.
+pub fn add_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, None) => x,
+        (None, y) => y,
     }
 }
 
@@ -788,6 +1594,7 @@ fn compare(col: SortColumn, a: &ProcessScore, b: &ProcessScore) -> Ordering {
         SortColumn::Score => a.score.total_cmp(&b.score),
         SortColumn::Pid => a.pid.cmp(&b.pid),
         SortColumn::Command => a.command.cmp(&b.command),
+        SortColumn::Started => a.start_time_ms.cmp(&b.start_time_ms),
         _ => match (col.value(a), col.value(b)) {
             (Some(x), Some(y)) => x.total_cmp(&y),
             (Some(_), None) => Ordering::Greater,

@@ -4,8 +4,8 @@
 //! Without a daemon (at start, or `[tui] fallback_seconds` after losing it)
 //! the embedded sampler feeds the same loop until the daemon answers again.
 
-use super::embedded::sample_loop;
-use super::{App, ConnectionState, TuiError, TuiInput, TuiRequest, run_loop};
+use super::embedded::{Interval, sample_loop};
+use super::{App, ConnectionState, EventReader, TuiError, TuiInput, TuiRequest, run_loop};
 use crate::config::Config;
 use crate::ipc::client::{ClientEvent, run_with_reconnect_and_requests};
 use crate::ipc::protocol::{ClientMessage, ServerMessage};
@@ -36,8 +36,8 @@ pub fn inputs_for(event: ClientEvent) -> Vec<TuiInput> {
 /// Run the dashboard against the daemon at `socket`, reconnecting with backoff
 /// while it is away ("disconnected — retrying"), falling back to the embedded
 /// sampler after `[tui] fallback_seconds`.
-pub fn run_connected(socket: PathBuf, config: Config) -> Result<(), TuiError> {
-    run_auto(socket, config, true)
+pub fn run_connected(socket: PathBuf, config: Config, reader: EventReader) -> Result<(), TuiError> {
+    run_auto(socket, config, true, reader)
 }
 
 /// The embedded sampler on its own thread, stopped and joined on demand.
@@ -47,7 +47,7 @@ struct Fallback {
 }
 
 impl Fallback {
-    fn start(config: &Config, tx: SyncSender<TuiInput>) -> Option<Fallback> {
+    fn start(config: &Config, tx: SyncSender<TuiInput>, interval: &Interval) -> Option<Fallback> {
         let source = match platform::native_source() {
             Ok(s) => s,
             Err(e) => {
@@ -60,9 +60,10 @@ impl Fallback {
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let config = config.clone();
+        let interval = interval.clone();
         let handle = std::thread::Builder::new()
             .name("tui-sampler".into())
-            .spawn(move || sample_loop(source, config, &tx, &thread_stop))
+            .spawn(move || sample_loop(source, config, &tx, &thread_stop, &interval))
             .ok()?;
         Some(Fallback { stop, handle })
     }
@@ -80,12 +81,19 @@ impl Fallback {
 /// or `[tui] fallback_seconds` after losing the daemon. The client keeps
 /// looking for the daemon all along and the dashboard switches to it (and
 /// stops sampling) as soon as it answers.
-pub fn run_auto(socket: PathBuf, config: Config, daemon_found: bool) -> Result<(), TuiError> {
+pub fn run_auto(
+    socket: PathBuf,
+    config: Config,
+    daemon_found: bool,
+    reader: EventReader,
+) -> Result<(), TuiError> {
     let app = App::new(&config.tui, &config.bands);
     let fallback_after = Duration::from_secs_f64(config.tui.fallback_seconds.clamp(0.0, 3600.0));
     let (input_tx, input_rx) = std::sync::mpsc::sync_channel::<TuiInput>(QUEUE);
     let (request_tx, request_rx) = std::sync::mpsc::channel::<TuiRequest>();
     let _ = input_tx.try_send(TuiInput::Connection(ConnectionState::Connecting));
+    let interval = Interval::default();
+    let setter = interval.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -99,10 +107,15 @@ pub fn run_auto(socket: PathBuf, config: Config, daemon_found: bool) -> Result<(
                 // Dashboard requests (std channel) → client requests (tokio channel).
                 std::thread::spawn(move || {
                     while let Ok(req) = request_rx.recv() {
-                        if client_req_tx
-                            .blocking_send(req.to_client_message())
-                            .is_err()
-                        {
+                        if let TuiRequest::SetInterval { secs } = req {
+                            // The embedded sampler's pace (a daemon keeps its own).
+                            setter.set(secs);
+                            continue;
+                        }
+                        let Some(msg) = req.to_client_message() else {
+                            continue;
+                        };
+                        if client_req_tx.blocking_send(msg).is_err() {
                             break;
                         }
                     }
@@ -115,7 +128,7 @@ pub fn run_auto(socket: PathBuf, config: Config, daemon_found: bool) -> Result<(
                 let mut sampler = if daemon_found {
                     None
                 } else {
-                    Fallback::start(&config, input_tx.clone())
+                    Fallback::start(&config, input_tx.clone(), &interval)
                 };
                 let mut lost_at: Option<tokio::time::Instant> = None;
                 loop {
@@ -130,7 +143,7 @@ pub fn run_auto(socket: PathBuf, config: Config, daemon_found: bool) -> Result<(
                                 None => std::future::pending().await,
                             }
                         } => {
-                            sampler = Fallback::start(&config, input_tx.clone());
+                            sampler = Fallback::start(&config, input_tx.clone(), &interval);
                             continue;
                         }
                     };
@@ -170,7 +183,7 @@ pub fn run_auto(socket: PathBuf, config: Config, daemon_found: bool) -> Result<(
             });
         })
         .map_err(TuiError::Terminal)?;
-    let result = run_loop(app, input_rx, request_tx);
+    let result = run_loop(app, input_rx, request_tx, reader);
     // The bridge notices the closed input channel at the next message; the
     // process is about to exit, so it is not joined.
     drop(transport);

@@ -4,7 +4,7 @@
 //! `sample` messages at `system.sample_interval`.
 
 use super::app::{App, ConnectionState};
-use super::{TuiError, TuiInput, run_loop};
+use super::{EventReader, TuiError, TuiInput, TuiRequest, run_loop};
 use crate::collect::Sampler;
 use crate::config::Config;
 use crate::ipc::protocol::{DaemonInfo, MAX_FULL_TABLE, PROTOCOL_VERSION, ServerMessage};
@@ -14,7 +14,7 @@ use crate::platform::ProcessSource;
 use crate::ringbuffer::RingBuffer;
 use crate::schedule::Schedule;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
@@ -34,23 +34,55 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// The embedded sampler's interval, changed by the dashboard's `+`/`-`:
+/// seconds as `f64` bits, 0 for the configured one.
+#[derive(Clone, Default)]
+pub(crate) struct Interval(Arc<AtomicU64>);
+
+impl Interval {
+    pub(crate) fn set(&self, secs: f64) {
+        if secs.is_finite() && secs > 0.0 {
+            self.0.store(secs.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self) -> Option<f64> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            bits => Some(f64::from_bits(bits)),
+        }
+    }
+}
+
 /// Run the dashboard over an in-process sampler (no daemon). Returns when the
 /// user quits; the sampler thread is stopped and joined.
-pub fn run_embedded(config: Config) -> Result<(), TuiError> {
+pub fn run_embedded(config: Config, reader: EventReader) -> Result<(), TuiError> {
     let source = platform::native_source()?;
     let app = App::new(&config.tui, &config.bands);
     let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-    // Nothing serves requests here: events are the daemon's. Dropping the
-    // receiver makes the dashboard's sends fail quietly.
-    let (requests, _) = std::sync::mpsc::channel();
+    // Only the interval is served here: events are the daemon's.
+    let (requests, served) = std::sync::mpsc::channel();
+    let interval = Interval::default();
+    let setter = interval.clone();
+    std::thread::Builder::new()
+        .name("tui-requests".into())
+        .spawn(move || {
+            // Ends when the dashboard drops its sender.
+            while let Ok(req) = served.recv() {
+                if let TuiRequest::SetInterval { secs } = req {
+                    setter.set(secs);
+                }
+            }
+        })
+        .map_err(TuiError::SamplerThread)?;
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = Arc::clone(&stop);
     let handle = std::thread::Builder::new()
         .name("tui-sampler".into())
-        .spawn(move || sample_loop(source, config, &tx, &thread_stop))
+        .spawn(move || sample_loop(source, config, &tx, &thread_stop, &interval))
         .map_err(TuiError::SamplerThread)?;
     let stopper = StopOnDrop(stop);
-    let result = run_loop(app, rx, requests);
+    let result = run_loop(app, rx, requests, reader);
     drop(stopper);
     let _ = handle.join();
     result
@@ -63,8 +95,10 @@ pub(crate) fn sample_loop<S: ProcessSource>(
     config: Config,
     tx: &SyncSender<TuiInput>,
     stop: &AtomicBool,
+    wanted: &Interval,
 ) {
-    let interval = Duration::from_secs_f64(config.system.sample_interval);
+    let mut interval =
+        Duration::from_secs_f64(wanted.get().unwrap_or(config.system.sample_interval));
     let mut ring = RingBuffer::new(config.system.ring_buffer_size);
     let mut sampler = Sampler::new(source, config);
     let system = sampler.system();
@@ -92,9 +126,17 @@ pub(crate) fn sample_loop<S: ProcessSource>(
     }
     // The first round primes the counters; rates need two readings.
     sampler.sample(crate::unix_now());
-    let epoch = Instant::now();
+    let mut epoch = Instant::now();
     let mut schedule = Schedule::new(interval, interval);
     while !stop.load(Ordering::Relaxed) {
+        if let Some(w) = wanted.get().map(Duration::from_secs_f64)
+            && w != interval
+        {
+            // A new pace from the dashboard: the next tick one new interval away.
+            interval = w;
+            epoch = Instant::now();
+            schedule = Schedule::new(interval, interval);
+        }
         let now = epoch.elapsed();
         // A tick that fell behind (suspended, overloaded) skips the missed ones.
         if schedule.tick(now).is_none() {

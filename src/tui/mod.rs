@@ -8,13 +8,15 @@ pub mod app;
 mod connected;
 mod embedded;
 mod input;
+pub mod keymap;
 mod terminal;
+pub mod tree;
 pub mod ui;
 
 #[cfg(test)]
 mod tests;
 
-pub use app::{Action, App, ConnectionState};
+pub use app::{Action, App, ConnectionState, EventRef};
 pub use connected::{run_auto, run_connected};
 pub use embedded::run_embedded;
 pub use terminal::run_loop;
@@ -39,18 +41,27 @@ pub enum TuiRequest {
     /// Every process in each `sample` (`subscribe` with `full_table`): sent
     /// after each `initial_state` from a daemon.
     FullTable,
+    /// Sample every `secs` seconds (served by the embedded sampler; a daemon's
+    /// interval is its configuration's).
+    SetInterval { secs: f64 },
 }
 
+/// Reads one event's (or stall's) timeline and forensic summary for the
+/// panel: the title and the text, or why it cannot. Read-only I/O, called on
+/// the dashboard's thread when the user presses Enter on an event.
+pub type EventReader = Box<dyn Fn(&EventRef) -> Result<(String, String), String> + Send>;
+
 impl TuiRequest {
-    /// The wire message for this request.
-    pub fn to_client_message(&self) -> ClientMessage {
-        match self {
+    /// The wire message for this request (`None`: not the daemon's business).
+    pub fn to_client_message(&self) -> Option<ClientMessage> {
+        Some(match self {
             TuiRequest::GetEvents { limit } => ClientMessage::GetEvents {
                 limit: Some(*limit),
                 open_only: false,
             },
             TuiRequest::FullTable => ClientMessage::Subscribe { full_table: true },
-        }
+            TuiRequest::SetInterval { .. } => return None,
+        })
     }
 }
 

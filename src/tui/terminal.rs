@@ -7,11 +7,11 @@
 
 use super::app::{Action, App, ConnectionState};
 use super::input::{TtyInput, Wait};
-use super::{TuiError, TuiInput, TuiRequest, ui};
+use super::{EventReader, TuiError, TuiInput, TuiRequest, ui};
 use crate::ipc::protocol::ServerMessage;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::Event;
+use ratatui::crossterm::event::{Event, MouseButton, MouseEventKind};
 use ratatui::crossterm::terminal::{
     Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
@@ -41,11 +41,21 @@ thread_local! {
     static UI_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Mouse clicks reported as SGR sequences (`input` parses them): button
+/// presses and releases only, no motion.
+const MOUSE_ON: &str = "\x1b[?1000h\x1b[?1006h";
+const MOUSE_OFF: &str = "\x1b[?1000l\x1b[?1006l";
+
 /// Put the terminal back as we found it (idempotent; safe from a panic hook).
 fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
-        let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+        let _ = execute!(
+            io::stdout(),
+            ratatui::crossterm::style::Print(MOUSE_OFF),
+            LeaveAlternateScreen,
+            cursor::Show
+        );
     }
 }
 
@@ -74,7 +84,8 @@ impl TerminalGuard {
             io::stdout(),
             EnterAlternateScreen,
             cursor::Hide,
-            Clear(ClearType::All)
+            Clear(ClearType::All),
+            ratatui::crossterm::style::Print(MOUSE_ON)
         )?;
         Ok(guard)
     }
@@ -200,10 +211,13 @@ fn watchdog(mut pipe: UnixStream, last: &AtomicUsize) {
 ///
 /// Send `TuiInput::Connection(ConnectionState::Connected)` before the
 /// `initial_state` message: the dashboard then asks for recent events.
+///
+/// `reader` answers Enter on an event (its timeline and forensic summary).
 pub fn run_loop(
     app: App,
     input: Receiver<TuiInput>,
     requests: Sender<TuiRequest>,
+    reader: EventReader,
 ) -> Result<(), TuiError> {
     let mut app = app;
     let (signals, wake) = Signals::install()?;
@@ -218,6 +232,7 @@ pub fn run_loop(
             &requests,
             &signals,
             &mut tty,
+            &reader,
         )
     })();
     drop(guard);
@@ -232,6 +247,7 @@ fn event_loop(
     requests: &Sender<TuiRequest>,
     signals: &Signals,
     tty: &mut TtyInput,
+    reader: &EventReader,
 ) -> Result<(), TuiError> {
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
@@ -301,19 +317,57 @@ fn event_loop(
             Wait::Events(events) => {
                 for ev in events {
                     dirty = true;
-                    if let Event::Key(key) = ev {
-                        match app.handle_key(key) {
-                            Action::Quit => return Ok(()),
-                            Action::RequestEvents => {
-                                let _ = requests.send(TuiRequest::GetEvents {
-                                    limit: app.events_shown(),
-                                });
+                    let action = match ev {
+                        Event::Key(key) => app.handle_key(key),
+                        Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => {
+                            let size = terminal.size()?;
+                            let area = Rect::new(0, 0, size.width, size.height);
+                            match ui::hit(area, app, m.column, m.row) {
+                                ui::Hit::Row(r) => app.click_row(r),
+                                ui::Hit::Header(col) => app.click_header(col),
+                                ui::Hit::Event(line) => app.click_event(line),
+                                ui::Hit::Nothing => {}
                             }
-                            Action::None => {}
+                            Action::None
                         }
+                        _ => Action::None,
+                    };
+                    if perform(action, app, requests, reader) {
+                        return Ok(());
                     }
                 }
             }
         }
     }
+}
+
+/// Carry out what a key asked for; true to quit. The only I/O a key causes
+/// happens here: a signal (`kill(2)`), a read-only database read, a request.
+fn perform(
+    action: Action,
+    app: &mut App,
+    requests: &Sender<TuiRequest>,
+    reader: &EventReader,
+) -> bool {
+    match action {
+        Action::Quit => return true,
+        Action::None => {}
+        Action::RequestEvents => {
+            let _ = requests.send(TuiRequest::GetEvents {
+                limit: app.events_shown(),
+            });
+        }
+        Action::SetInterval { secs } => {
+            let _ = requests.send(TuiRequest::SetInterval { secs });
+        }
+        Action::Signal { pid, command, sig } => {
+            let result = crate::sys::send_signal(pid, sig);
+            app.signal_result(pid, &command, sig, result);
+        }
+        Action::OpenEvent(what) => match reader(&what) {
+            Ok((title, text)) => app.open_panel(title, &text),
+            Err(why) => app.open_panel(" Event ", &why),
+        },
+    }
+    false
 }

@@ -275,12 +275,12 @@ fn rows_start_sorted_by_score_descending() {
 fn s_cycles_sort_columns_and_r_reverses() {
     let mut app = fixture();
     let mut seen = vec![app.sort().0];
-    for _ in 0..8 {
+    for _ in 0..9 {
         assert_eq!(app.handle_key(ch('s')), Action::None);
         seen.push(app.sort().0);
     }
-    assert_eq!(&seen[..8], &SortColumn::ALL);
-    assert_eq!(seen[8], SortColumn::Score, "wraps around");
+    assert_eq!(&seen[..9], &SortColumn::ALL);
+    assert_eq!(seen[9], SortColumn::Score, "wraps around");
 
     // cpu share, biggest first; then reversed.
     app.handle_key(ch('s'));
@@ -311,9 +311,9 @@ fn selection_moves_with_keys_and_stays_in_bounds() {
     let mut app = fixture();
     assert_eq!(app.selected_index(), Some(0));
     app.handle_key(key(KeyCode::Down));
-    app.handle_key(ch('j'));
+    app.handle_key(key(KeyCode::Down));
     assert_eq!(app.selected_index(), Some(2));
-    app.handle_key(ch('k'));
+    app.handle_key(key(KeyCode::Up));
     assert_eq!(app.selected_index(), Some(1));
     app.handle_key(key(KeyCode::End));
     assert_eq!(app.selected_index(), Some(4));
@@ -338,7 +338,7 @@ fn selection_follows_the_process_not_the_row() {
     // Select the postgres checkpointer.
     let row = app.rows().iter().position(|p| p.pid == 1201).unwrap();
     for _ in 0..row {
-        app.handle_key(ch('j'));
+        app.handle_key(key(KeyCode::Down));
     }
     let pg = app.selected().unwrap().key();
     assert_eq!(pg.pid, 1201);
@@ -369,8 +369,8 @@ fn selection_follows_the_process_not_the_row() {
 #[test]
 fn selection_survives_a_resort() {
     let mut app = fixture();
-    app.handle_key(ch('j'));
-    app.handle_key(ch('j'));
+    app.handle_key(key(KeyCode::Down));
+    app.handle_key(key(KeyCode::Down));
     let chosen = app.selected().unwrap().key();
     for _ in 0..9 {
         app.handle_key(ch('s'));
@@ -488,20 +488,27 @@ fn help_toggles_and_esc_closes_it_before_quitting() {
     app.handle_key(ch('?'));
     assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
     assert!(!app.show_help());
-    assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::Quit);
+    // Esc never quits: with nothing open it says so.
+    assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
+    assert!(
+        app.status()
+            .is_some_and(|s| s.contains("nothing to cancel"))
+    );
 }
 
 #[test]
 fn quit_keys() {
     let mut app = fixture();
     assert_eq!(app.handle_key(ch('q')), Action::Quit);
-    assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::Quit);
+    assert_eq!(app.handle_key(key(KeyCode::F(10))), Action::Quit);
+    assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
     assert_eq!(
         app.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
         Action::Quit
     );
-    // A plain `c` is not a quit; a key release does nothing.
+    // A plain `c` is not a quit (it says it does nothing); a key release does nothing.
     assert_eq!(app.handle_key(ch('c')), Action::None);
+    assert_eq!(app.status(), Some("key c does nothing — ? for help"));
     let mut release = ch('q');
     release.kind = KeyEventKind::Release;
     assert_eq!(app.handle_key(release), Action::None);
@@ -516,10 +523,10 @@ fn e_requests_events_only_from_a_daemon() {
     let req = TuiRequest::GetEvents { limit: 8 };
     assert_eq!(
         req.to_client_message(),
-        ClientMessage::GetEvents {
+        Some(ClientMessage::GetEvents {
             limit: Some(8),
             open_only: false
-        }
+        })
     );
 }
 
@@ -742,7 +749,13 @@ fn embedded_sampler_announces_itself_then_streams_samples() {
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let thread_stop = std::sync::Arc::clone(&stop);
     let handle = std::thread::spawn(move || {
-        super::embedded::sample_loop(FakeSource { tick: 0 }, config, &tx, &thread_stop)
+        super::embedded::sample_loop(
+            FakeSource { tick: 0 },
+            config,
+            &tx,
+            &thread_stop,
+            &super::embedded::Interval::default(),
+        )
     });
     let wait = std::time::Duration::from_secs(10);
     assert_eq!(
@@ -784,7 +797,13 @@ fn embedded_sampler_stops_when_the_dashboard_hangs_up() {
     drop(rx);
     let stop = AtomicBool::new(false);
     // Returns (rather than looping forever) because nobody listens.
-    super::embedded::sample_loop(FakeSource { tick: 0 }, config, &tx, &stop);
+    super::embedded::sample_loop(
+        FakeSource { tick: 0 },
+        config,
+        &tx,
+        &stop,
+        &super::embedded::Interval::default(),
+    );
 }
 
 #[test]
@@ -951,4 +970,350 @@ fn stalls_show_in_the_header_and_the_events_panel() {
     );
     assert!(text.contains("monitor stalled 3.0 s"), "{text}");
     assert!(!text.contains('\u{1b}'), "escaped");
+}
+
+// ----- keymap and htop habits ----------------------------------------------------
+
+mod keys {
+    use super::*;
+    use crate::model::{GroupKind, GroupMetrics, GroupScore};
+    use crate::sys::Sig;
+    use crate::tui::app::{EventRef, Pane, PromptKind, View};
+    use crate::tui::keymap::{Command, Mode, command_for};
+
+    fn type_str(app: &mut App, text: &str) {
+        for c in text.chars() {
+            app.handle_key(ch(c));
+        }
+    }
+
+    #[test]
+    fn the_keymap_names_every_htop_key() {
+        let n = |k: KeyEvent| command_for(Mode::Normal, k);
+        assert_eq!(n(ch('/')), Command::StartSearch);
+        assert_eq!(n(key(KeyCode::F(3))), Command::SearchNext);
+        assert_eq!(n(ch('\\')), Command::StartFilter);
+        assert_eq!(n(key(KeyCode::F(4))), Command::StartFilter);
+        assert_eq!(n(ch('t')), Command::ToggleTree);
+        assert_eq!(n(key(KeyCode::F(5))), Command::ToggleTree);
+        assert_eq!(n(ch('g')), Command::CycleGrouping);
+        assert_eq!(n(key(KeyCode::F(6))), Command::SortNext);
+        assert_eq!(n(ch('>')), Command::SortNext);
+        assert_eq!(n(ch('<')), Command::SortPrev);
+        assert_eq!(n(ch('P')), Command::SortBy(SortColumn::Cpu));
+        assert_eq!(n(ch('M')), Command::SortBy(SortColumn::Mem));
+        assert_eq!(n(ch('T')), Command::SortBy(SortColumn::Started));
+        assert_eq!(n(ch('k')), Command::StartKill);
+        assert_eq!(n(key(KeyCode::F(9))), Command::StartKill);
+        assert_eq!(n(ch('Z')), Command::Pause);
+        assert_eq!(n(ch(' ')), Command::Pause);
+        assert_eq!(n(ch('+')), Command::SlowerSampling);
+        assert_eq!(n(ch('-')), Command::FasterSampling);
+        assert_eq!(n(key(KeyCode::F(10))), Command::Quit);
+        assert_eq!(n(key(KeyCode::Esc)), Command::Cancel);
+        assert_eq!(n(ch('x')), Command::Unknown("x".into()));
+        // In a prompt, letters are text and Esc still cancels.
+        assert_eq!(command_for(Mode::Prompt, ch('q')), Command::Type('q'));
+        assert_eq!(
+            command_for(Mode::Prompt, key(KeyCode::Esc)),
+            Command::Cancel
+        );
+        assert_eq!(command_for(Mode::Confirm, ch('y')), Command::Yes);
+        assert_eq!(command_for(Mode::Confirm, ch('n')), Command::Cancel);
+    }
+
+    #[test]
+    fn search_is_incremental_and_f3_finds_the_next_match() {
+        let mut app = fixture();
+        app.handle_key(ch('/'));
+        assert!(app.prompt().is_some_and(|p| p.kind == PromptKind::Search));
+        type_str(&mut app, "xo");
+        assert_eq!(app.selected().map(|p| p.pid), Some(880), "Xorg, as typed");
+        app.handle_key(key(KeyCode::Enter));
+        assert!(app.prompt().is_none());
+        // Two processes hold "o": F3 goes from one to the other and wraps.
+        app.handle_key(ch('/'));
+        type_str(&mut app, "o");
+        app.handle_key(key(KeyCode::Enter));
+        let first = app.selected().map(|p| p.pid);
+        app.handle_key(key(KeyCode::F(3)));
+        let second = app.selected().map(|p| p.pid);
+        assert_ne!(first, second);
+        app.handle_key(ch('/'));
+        type_str(&mut app, "nothing-has-this");
+        assert!(app.status().is_some_and(|s| s.contains("no match")));
+        // Esc closes the prompt and does not quit.
+        assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
+        assert!(app.prompt().is_none());
+    }
+
+    #[test]
+    fn filter_narrows_the_rows_by_command_or_cgroup_and_empty_clears() {
+        let mut app = fixture();
+        let all = app.rows().len();
+        app.handle_key(ch('\\'));
+        type_str(&mut app, "POSTGRES");
+        assert_eq!(pids_in_order(&app), vec![1201]);
+        app.handle_key(key(KeyCode::Enter));
+        assert_eq!(app.filter(), "POSTGRES");
+        assert_eq!(pids_in_order(&app), vec![1201]);
+        // By cgroup.
+        app.handle_key(key(KeyCode::F(4)));
+        for _ in 0.."POSTGRES".len() {
+            app.handle_key(key(KeyCode::Backspace));
+        }
+        type_str(&mut app, "session-2");
+        assert_eq!(pids_in_order(&app), vec![31337]);
+        app.handle_key(key(KeyCode::Enter));
+        // Empty clears.
+        app.handle_key(ch('\\'));
+        for _ in 0.."session-2".len() {
+            app.handle_key(key(KeyCode::Backspace));
+        }
+        app.handle_key(key(KeyCode::Enter));
+        assert_eq!(app.rows().len(), all);
+    }
+
+    #[test]
+    fn sort_shortcuts_and_angle_brackets() {
+        let mut app = fixture();
+        app.handle_key(ch('M'));
+        assert_eq!(app.sort(), (SortColumn::Mem, false));
+        let mems: Vec<f64> = app
+            .rows()
+            .iter()
+            .filter_map(|p| p.mem.map(|m| m.current))
+            .collect();
+        assert!(
+            mems.windows(2).all(|w| w[0] >= w[1]),
+            "biggest first: {mems:?}"
+        );
+        app.handle_key(ch('M'));
+        assert_eq!(app.sort(), (SortColumn::Mem, true), "again reverses");
+        app.handle_key(ch('P'));
+        assert_eq!(app.sort().0, SortColumn::Cpu);
+        app.handle_key(ch('<'));
+        assert_eq!(app.sort().0, SortColumn::Score);
+        app.handle_key(ch('<'));
+        assert_eq!(app.sort().0, SortColumn::Started);
+        app.handle_key(ch('>'));
+        assert_eq!(app.sort().0, SortColumn::Score);
+    }
+
+    #[test]
+    fn the_kill_menu_confirms_then_asks_for_the_signal() {
+        let mut app = fixture();
+        let pid = app.selected().map(|p| p.pid).unwrap();
+        app.handle_key(ch('k'));
+        assert_eq!(app.mode(), Mode::SignalMenu);
+        app.handle_key(key(KeyCode::Down));
+        app.handle_key(key(KeyCode::Enter));
+        assert_eq!(app.mode(), Mode::Confirm);
+        // Anything but y is not a yes; Esc cancels without quitting.
+        assert_eq!(app.handle_key(ch('x')), Action::None);
+        assert_eq!(app.mode(), Mode::Confirm);
+        match app.handle_key(ch('y')) {
+            Action::Signal { pid: p, sig, .. } => {
+                assert_eq!((p, sig), (pid, Sig::Kill));
+            }
+            other => panic!("expected a signal, got {other:?}"),
+        }
+        assert_eq!(app.mode(), Mode::Normal);
+        app.handle_key(key(KeyCode::F(9)));
+        assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
+        assert_eq!(app.mode(), Mode::Normal);
+        app.signal_result(
+            1,
+            "init",
+            Sig::Term,
+            Err(std::io::Error::from_raw_os_error(libc::EPERM)),
+        );
+        assert!(app.status().is_some_and(|s| s.contains("not permitted")));
+    }
+
+    #[test]
+    fn pause_holds_samples_until_resumed() {
+        let mut app = fixture();
+        app.handle_key(ch('Z'));
+        assert!(app.paused());
+        let before = app.latest().map(|s| s.timestamp_s);
+        app.apply(&ServerMessage::Sample {
+            samples: samples(40, processes(8)),
+        });
+        assert_eq!(app.latest().map(|s| s.timestamp_s), before);
+        app.handle_key(ch(' '));
+        assert!(!app.paused());
+        assert_ne!(app.latest().map(|s| s.timestamp_s), before);
+    }
+
+    #[test]
+    fn interval_changes_only_in_embedded_mode() {
+        let mut app = fixture();
+        assert_eq!(app.handle_key(ch('+')), Action::None);
+        assert!(
+            app.status()
+                .is_some_and(|s| s.contains("fixed by the daemon"))
+        );
+        app.set_connection(ConnectionState::Embedded);
+        assert_eq!(app.handle_key(ch('+')), Action::SetInterval { secs: 0.5 });
+        assert_eq!(
+            app.handle_key(ch('-')),
+            Action::SetInterval { secs: 1.0 / 3.0 }
+        );
+        assert_eq!(app.handle_key(ch('-')), Action::SetInterval { secs: 0.25 });
+    }
+
+    fn family() -> Vec<ProcessScore> {
+        let b = BandsConfig::default();
+        let mut v = Vec::new();
+        for (pid, ppid, cpu) in [
+            (1, None, 0.0),
+            (100, Some(1), 5.0),
+            (101, Some(100), 20.0),
+            (102, Some(100), 30.0),
+        ] {
+            let mut p = proc_(pid, &format!("proc{pid}"), cpu, &b);
+            p.ppid = ppid;
+            p.cpu = mv(cpu, cpu, cpu);
+            p.mem = mv(1e6, 1e6, 1e6);
+            v.push(p);
+        }
+        v
+    }
+
+    #[test]
+    fn tree_view_indents_children_and_folds_with_sums() {
+        let mut app = empty_app();
+        app.set_connection(ConnectionState::Embedded);
+        app.apply(&ServerMessage::Sample {
+            samples: samples(0, family()),
+        });
+        app.handle_key(ch('t'));
+        assert_eq!(app.view(), View::Tree);
+        assert_eq!(pids_in_order(&app), vec![1, 100, 102, 101]);
+        let depths: Vec<usize> = app.tree().iter().map(|t| t.depth).collect();
+        assert_eq!(depths, vec![0, 1, 2, 2]);
+        // Fold 100: its children go, its row carries the sums.
+        app.handle_key(key(KeyCode::Home));
+        app.handle_key(key(KeyCode::Down));
+        app.handle_key(key(KeyCode::Enter));
+        assert_eq!(pids_in_order(&app), vec![1, 100]);
+        let t = &app.tree()[1];
+        assert!(t.folded);
+        assert_eq!(t.descendants, 2);
+        assert_eq!(t.subtree_cpu, Some(55.0));
+        assert_eq!(t.subtree_mem, Some(3e6));
+        app.handle_key(key(KeyCode::Enter));
+        assert_eq!(app.rows().len(), 4);
+        app.handle_key(key(KeyCode::F(5)));
+        assert_eq!(app.view(), View::Process);
+    }
+
+    #[test]
+    fn g_cycles_process_tree_cgroup_app_with_group_rows() {
+        let mut app = empty_app();
+        app.set_connection(ConnectionState::Embedded);
+        let mut s = samples(0, family());
+        let g = |kind, key: &str, score| GroupScore {
+            kind,
+            key: key.into(),
+            name: key.into(),
+            member_count: 3,
+            top_members: vec![101],
+            worst_member_score: score,
+            metrics: GroupMetrics::default(),
+            score,
+            band: Band::Low,
+            dominant_resource: Resource::Cpu,
+            cpu_share: None,
+            gpu_share: None,
+            mem_share: None,
+            disk_share: None,
+            wakeups_share: None,
+        };
+        s.groups = vec![
+            g(GroupKind::Tree, "100:1", 50.0),
+            g(GroupKind::Cgroup, "nginx.service", 20.0),
+            g(GroupKind::Cgroup, "sshd.service", 10.0),
+            g(GroupKind::App, "/usr/bin/python3", 30.0),
+        ];
+        app.apply(&ServerMessage::Sample { samples: s });
+        let views: Vec<View> = (0..4)
+            .map(|_| {
+                app.handle_key(ch('g'));
+                app.view()
+            })
+            .collect();
+        assert_eq!(
+            views,
+            vec![View::Tree, View::Cgroup, View::App, View::Process]
+        );
+        app.handle_key(ch('g'));
+        app.handle_key(ch('g'));
+        let names: Vec<&str> = app.group_rows().iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, vec!["nginx.service", "sshd.service"]);
+        assert!(app.selected().is_none(), "no process in a group view");
+        app.handle_key(key(KeyCode::Down));
+        assert_eq!(app.selected_group_index(), Some(1));
+        app.handle_key(ch('k'));
+        assert!(
+            app.kill_menu().is_none() && app.status().is_some_and(|s| s.contains("one process"))
+        );
+    }
+
+    #[test]
+    fn tab_enter_opens_the_selected_event_and_esc_closes_the_panel() {
+        let mut app = fixture();
+        app.handle_key(key(KeyCode::Tab));
+        assert_eq!(app.focus(), Pane::Events);
+        let stored = app
+            .events()
+            .iter()
+            .position(|e| e.source == EventRef::Stored { id: 3 })
+            .unwrap();
+        for _ in 0..stored {
+            app.handle_key(key(KeyCode::Down));
+        }
+        assert_eq!(
+            app.handle_key(key(KeyCode::Enter)),
+            Action::OpenEvent(EventRef::Stored { id: 3 })
+        );
+        app.open_panel("Event 3", "event 3  pid 1201\nline two");
+        assert_eq!(app.mode(), Mode::Panel);
+        assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
+        assert!(app.panel().is_none());
+        // A live notice refers to its process; a stall to its start.
+        app.apply(&ServerMessage::Event {
+            event: notice(EventKind::Opened, 77, "x", Band::Medium, 50.0, T0),
+        });
+        app.handle_key(key(KeyCode::Home));
+        assert!(matches!(
+            app.handle_key(key(KeyCode::Enter)),
+            Action::OpenEvent(EventRef::Process { pid: 77, .. })
+        ));
+        // Esc leaves the events pane, then says nothing is open; never quits.
+        assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
+        assert_eq!(app.focus(), Pane::Table);
+    }
+
+    #[test]
+    fn screens_of_the_new_views_escape_and_fit() {
+        let mut app = fixture();
+        app.handle_key(ch('k'));
+        let text = screen(&render(&app, 80, 24));
+        assert!(text.contains("Send a signal to pid"), "{text}");
+        assert!(text.contains("TERM"));
+        app.handle_key(key(KeyCode::Esc));
+        app.open_panel("Event 3", "evil\u{1b}[2J text");
+        let text = screen(&render(&app, 80, 24));
+        assert!(
+            text.contains("Event 3") && !text.contains('\u{1b}'),
+            "{text}"
+        );
+        app.handle_key(key(KeyCode::Esc));
+        app.handle_key(ch('/'));
+        type_str(&mut app, "pg");
+        let text = screen(&render(&app, 80, 24));
+        assert!(text.contains("search: pg"), "{text}");
+    }
 }

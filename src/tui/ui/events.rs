@@ -1,7 +1,7 @@
 //! The recent-events panel.
 
 use crate::format;
-use crate::tui::app::{App, ConnectionState, EventLine};
+use crate::tui::app::{App, ConnectionState, EventLine, Pane};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -42,7 +42,14 @@ fn event_line(e: &EventLine, width: usize, app: &App) -> Line<'static> {
 
 /// Draw the recent-events panel into `area`.
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let block = Block::bordered().title(" Recent events ");
+    let focused = app.focus() == Pane::Events;
+    let block = if focused {
+        Block::bordered()
+            .title(" Recent events — Enter opens, Tab back ")
+            .border_style(Style::new().fg(Color::Cyan))
+    } else {
+        Block::bordered().title(" Recent events (Tab) ")
+    };
     let inner = block.inner(area);
     let lines: Vec<Line> = if app.events().is_empty() {
         let text = match app.connection() {
@@ -55,10 +62,21 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Style::new().fg(Color::DarkGray),
         )]
     } else {
+        let h = usize::from(inner.height).max(1);
+        let skip = app.event_selected().saturating_sub(h - 1);
         app.events()
             .iter()
-            .take(usize::from(inner.height))
-            .map(|e| event_line(e, usize::from(inner.width), app))
+            .enumerate()
+            .skip(skip)
+            .take(h)
+            .map(|(i, e)| {
+                let line = event_line(e, usize::from(inner.width), app);
+                if focused && i == app.event_selected() {
+                    line.style(Style::new().add_modifier(ratatui::style::Modifier::REVERSED))
+                } else {
+                    line
+                }
+            })
             .collect()
     };
     frame.render_widget(Paragraph::new(lines).block(block), area);

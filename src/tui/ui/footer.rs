@@ -1,7 +1,8 @@
-//! The footer: key hints, or the current status message.
+//! The footer: the prompt being typed, else the current status message, else
+//! key hints.
 
 use crate::format;
-use crate::tui::app::{App, ConnectionState};
+use crate::tui::app::{App, ConnectionState, PromptKind};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -12,6 +13,28 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let (sort, _) = app.sort();
     let arrow = if app.sort_descending() { '▼' } else { '▲' };
     let key = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
+    if let Some(p) = app.prompt() {
+        let (label, hint) = match p.kind {
+            PromptKind::Search => ("search: ", "  Enter keep · F3 next · Esc cancel"),
+            PromptKind::Filter => (
+                "filter (command, cgroup): ",
+                "  Enter apply · empty clears · Esc cancel",
+            ),
+        };
+        let room = usize::from(area.width).saturating_sub(label.len() + hint.chars().count() + 2);
+        frame.render_widget(
+            Line::from(vec![
+                Span::styled(format!(" {label}"), key),
+                Span::raw(format!(
+                    "{}█",
+                    format::truncate(&format::escape(&p.text), room)
+                )),
+                Span::styled(hint, Style::new().fg(Color::DarkGray)),
+            ]),
+            area,
+        );
+        return;
+    }
     let line = match app.status() {
         Some(status) => {
             let help = " ? help";
@@ -31,14 +54,18 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             let mut spans = Vec::new();
             let mut items = vec![
                 ("q", "quit".to_string()),
-                ("↑↓/jk", "select".to_string()),
+                ("?", "help".to_string()),
+                ("/", "search".to_string()),
+                ("\\", "filter".to_string()),
+                ("t", "tree".to_string()),
+                ("g", app.view().as_str().to_string()),
                 ("s", format!("sort: {} {arrow}", sort.as_str())),
-                ("r", "reverse".to_string()),
+                ("k", "signal".to_string()),
+                ("Tab", "events".to_string()),
             ];
             if matches!(app.connection(), ConnectionState::Connected) {
-                items.push(("e", "events".to_string()));
+                items.push(("e", "reload events".to_string()));
             }
-            items.push(("?", "help".to_string()));
             for (k, what) in items {
                 spans.push(Span::raw(" "));
                 spans.push(Span::styled(k, key));

@@ -3,24 +3,12 @@
 
 use crate::model::Band;
 use crate::tui::app::App;
+use crate::tui::keymap::HELP;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
-
-const HELP: &[(&str, &str)] = &[
-    ("q  Esc  Ctrl-C", "quit (Esc closes this help first)"),
-    ("↑ ↓  j k", "select a process"),
-    (
-        "PgUp PgDn Home End",
-        "move by a page / to the ends (also g G)",
-    ),
-    ("s", "sort by the next column"),
-    ("S  r", "reverse the sort"),
-    ("e", "reload recent events from the daemon"),
-    ("?  F1", "toggle this help"),
-];
 
 /// Draw the help popup centred over `area`.
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -29,7 +17,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .map(|(k, what)| {
             Line::from(vec![
                 Span::styled(
-                    format!(" {k:<19}"),
+                    format!(" {k:<16}"),
                     Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
                 ),
                 Span::raw(*what),
@@ -38,11 +26,16 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .collect();
     lines.push(Line::raw(""));
     for text in [
-        " CPU% of one core (100 = one full core, as htop); GPU% of GPU",
-        " time; MEM resident bytes; DISK/s bytes read+written per second;",
-        " WAKE/s wakeups per second. Score shares (detail pane): use as %",
-        " of the machine's capacity per fair share: the score's inputs.",
-        " Trend: score now vs 5 samples ago.",
+        " Columns: arrow the trend (score now vs 5 samples ago); PID;",
+        " COMMAND (tree: under its parent, [+N] a folded subtree of N);",
+        " SCORE 0-100 and its BAND; CPU% of one core (100 = one full core,",
+        " as htop); GPU% of GPU time; MEM resident bytes; DISK/s bytes read",
+        " + written per second; WAKE/s wakeups per second; S the state (R",
+        " run, S sleep, D disk wait, Z zombie, T stopped, I idle); DOMINANT",
+        " the resource behind the score. A folded tree row's CPU% and MEM",
+        " are its whole subtree's. Groups (g): PROCS members, GROUP name,",
+        " sums of the members' use. Score shares (detail pane): use as % of",
+        " the machine's capacity per fair share, the score's inputs.",
     ] {
         lines.push(Line::raw(text));
     }
@@ -54,7 +47,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ));
     }
     lines.push(Line::from(bands));
-    let w = 66.min(area.width);
+    let w = 72.min(area.width);
     let h = (lines.len() as u16 + 2).min(area.height);
     let popup = Rect {
         x: area.x + (area.width - w) / 2,
@@ -63,8 +56,18 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         height: h,
     };
     frame.render_widget(Clear, popup);
+    let title = if lines.len() + 2 > usize::from(h) {
+        " Help — ↑↓ PgUp PgDn scroll, Esc closes "
+    } else {
+        " Help — Esc closes "
+    };
+    let scroll = app
+        .help_scroll()
+        .min(lines.len().saturating_sub(usize::from(h.saturating_sub(2))));
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Help ")),
+        Paragraph::new(lines)
+            .scroll((u16::try_from(scroll).unwrap_or(0), 0))
+            .block(Block::bordered().title(title)),
         popup,
     );
 }

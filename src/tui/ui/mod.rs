@@ -16,9 +16,10 @@ mod events;
 mod footer;
 mod header;
 mod help;
+mod overlay;
 mod table;
 
-use super::app::{App, Trend};
+use super::app::{App, SortColumn, Trend};
 use crate::model::Band;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -116,6 +117,55 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if app.show_help() {
         help::draw(frame, area, app);
     }
+    if app.panel().is_some() {
+        overlay::draw_panel(frame, area, app);
+    }
+    if app.kill_menu().is_some() {
+        overlay::draw_kill_menu(frame, area, app);
+    }
+}
+
+/// What a mouse click at (`x`, `y`) landed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// A table row, counted from the first one shown.
+    Row(usize),
+    /// A sortable column's header.
+    Header(SortColumn),
+    /// A line of the events pane.
+    Event(usize),
+    Nothing,
+}
+
+/// Map a click to the part of the screen under it (the same layout `draw` uses).
+pub fn hit(area: Rect, app: &App, x: u16, y: u16) -> Hit {
+    let a = layout(area, app.rows().len(), app.events_shown());
+    let inside = |r: Rect| x > r.x && x + 1 < r.x + r.width && y > r.y && y + 1 < r.y + r.height;
+    if let Some(e) = a.events.filter(|&e| inside(e)) {
+        return Hit::Event(usize::from(y - e.y - 1));
+    }
+    let t = a.table;
+    if !inside(t) {
+        return Hit::Nothing;
+    }
+    if y == t.y + 1 {
+        // The header: columns after the border and the selection marker,
+        // one cell apart.
+        let (cols, command_w) = table::fit_columns(t.width.saturating_sub(3));
+        let mut left = t.x + 2;
+        for c in cols {
+            let w = match c.spec().1 {
+                0 => command_w,
+                w => w,
+            };
+            if x >= left && x < left + w + 1 {
+                return c.sort().map_or(Hit::Nothing, Hit::Header);
+            }
+            left += w + 1;
+        }
+        return Hit::Nothing;
+    }
+    Hit::Row(usize::from(y - t.y - 2))
 }
 
 // ----- shared by the panels ----------------------------------------------------

@@ -6,8 +6,9 @@
 
 use super::trend_style;
 use crate::format;
-use crate::model::ProcessScore;
-use crate::tui::app::{App, ConnectionState, SortColumn};
+use crate::model::{GroupScore, ProcessScore};
+use crate::tui::app::{App, ConnectionState, SortColumn, View, add_opt};
+use crate::tui::tree::TreeLine;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -15,7 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Col {
+pub(super) enum Col {
     Trend,
     Pid,
     Command,
@@ -32,7 +33,7 @@ enum Col {
 
 impl Col {
     /// (title, width, right-aligned, drop priority: higher is dropped first).
-    fn spec(self) -> (&'static str, u16, bool, u8) {
+    pub(super) fn spec(self) -> (&'static str, u16, bool, u8) {
         match self {
             Col::Trend => ("", 1, false, 0),
             Col::Pid => ("PID", 7, true, 0),
@@ -49,7 +50,7 @@ impl Col {
         }
     }
 
-    fn sort(self) -> Option<SortColumn> {
+    pub(super) fn sort(self) -> Option<SortColumn> {
         match self {
             Col::Pid => Some(SortColumn::Pid),
             Col::Command => Some(SortColumn::Command),
@@ -82,7 +83,7 @@ const ALL_COLS: [Col; 12] = [
 const MIN_COMMAND: u16 = 14;
 
 /// The columns that fit `inner` cells, and the command column's width.
-fn fit_columns(inner: u16) -> (Vec<Col>, u16) {
+pub(super) fn fit_columns(inner: u16) -> (Vec<Col>, u16) {
     let mut cols: Vec<Col> = ALL_COLS.to_vec();
     loop {
         let fixed: u16 = cols.iter().map(|c| c.spec().1).sum();
@@ -106,10 +107,52 @@ fn fit_columns(inner: u16) -> (Vec<Col>, u16) {
     }
 }
 
-fn cell_for(col: Col, p: &ProcessScore, command_w: u16, app: &App) -> Cell<'static> {
+/// The tree's branch drawing and fold mark before a command.
+fn tree_prefix(t: &TreeLine) -> String {
+    let mut s = String::new();
+    if t.depth > 0 {
+        s.push_str(&"  ".repeat(t.depth - 1));
+        s.push_str(if t.last { "└─" } else { "├─" });
+    }
+    if t.folded {
+        s.push_str(&format!("[+{}] ", t.descendants));
+    }
+    s
+}
+
+fn cell_for(
+    col: Col,
+    p: &ProcessScore,
+    tree: Option<&TreeLine>,
+    command_w: u16,
+    app: &App,
+) -> Cell<'static> {
     let band_style = Style::new().fg(app.band_color(p.band));
     let right = |s: String| Cell::from(Line::from(s).alignment(Alignment::Right));
+    let folded = tree.filter(|t| t.folded);
     match col {
+        // A folded row shows its whole subtree's CPU and memory.
+        Col::Cpu if folded.is_some() => right(
+            folded
+                .and_then(|t| t.subtree_cpu)
+                .map_or("-".into(), |v| format!("{v:.1}")),
+        ),
+        Col::Mem if folded.is_some() => right(
+            folded
+                .and_then(|t| t.subtree_mem)
+                .map_or("-".into(), format::bytes),
+        ),
+        Col::Command if tree.is_some() => {
+            let prefix = tree.map(tree_prefix).unwrap_or_default();
+            let mark = if app.is_own(p) { "(self) " } else { "" };
+            let room = usize::from(command_w)
+                .saturating_sub(prefix.chars().count() + mark.chars().count());
+            Cell::from(Line::from(vec![
+                Span::styled(prefix, Style::new().fg(Color::DarkGray)),
+                Span::styled(mark, Style::new().fg(Color::Cyan)),
+                Span::raw(format::truncate(&format::escape(&p.command), room)),
+            ]))
+        }
         Col::Trend => {
             let t = app.trend(p.key());
             Cell::from(Span::styled(t.arrow().to_string(), trend_style(t, app)))
@@ -150,16 +193,78 @@ fn cell_for(col: Col, p: &ProcessScore, command_w: u16, app: &App) -> Cell<'stat
     }
 }
 
+/// One group's cell: PROCS (members) in the PID column, the group's name in
+/// the command column, sums in the metric columns.
+fn group_cell(col: Col, g: &GroupScore, command_w: u16, app: &App) -> Cell<'static> {
+    let band_style = Style::new().fg(app.band_color(g.band));
+    let right = |s: String| Cell::from(Line::from(s).alignment(Alignment::Right));
+    let num = |v: Option<f64>| v.filter(|v| v.is_finite());
+    let m = &g.metrics;
+    match col {
+        Col::Trend | Col::State => Cell::from(""),
+        Col::Pid => right(g.member_count.to_string()),
+        Col::Command => Cell::from(format::truncate(
+            &format::escape(&g.name),
+            usize::from(command_w),
+        )),
+        Col::Score => Cell::from(
+            Line::from(Span::styled(format!("{:.1}", g.score), band_style))
+                .alignment(Alignment::Right),
+        ),
+        Col::Band => Cell::from(Span::styled(g.band.as_str(), band_style)),
+        Col::Cpu => {
+            right(num(add_opt(m.cpu, m.children_cpu)).map_or("-".into(), |v| format!("{v:.1}")))
+        }
+        Col::Gpu => {
+            right(num(m.gpu_time_rate.map(|ns| ns / 1e7)).map_or("-".into(), |v| format!("{v:.1}")))
+        }
+        Col::Mem => right(num(m.mem).map_or("-".into(), format::bytes)),
+        Col::Disk => right(num(m.disk_io_rate).map_or("-".into(), format::bytes)),
+        Col::Wake => right(num(m.wakeups_rate).map_or("-".into(), format::count)),
+        Col::Dominant => Cell::from(g.dominant_resource.as_str()),
+    }
+}
+
+/// The column title in the current view.
+fn title_of(c: Col, groups: bool) -> &'static str {
+    match c {
+        Col::Pid if groups => "PROCS",
+        Col::Command if groups => "GROUP",
+        c => c.spec().0,
+    }
+}
+
 /// Draw the process table (or what it waits for) into `area`.
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let (sort, _) = app.sort();
     let arrow = if app.sort_descending() { '▼' } else { '▲' };
+    let groups = !matches!(app.view(), View::Process | View::Tree);
     let title = match app.latest() {
         Some(s) => {
-            let scope = if app.full_table() {
+            let scope = if groups {
+                format!(
+                    "{} {} groups (the sample's worst)",
+                    app.group_rows().len(),
+                    app.view().as_str()
+                )
+            } else if app.full_table() {
                 format!("{} of {}", app.rows().len(), s.process_count)
             } else {
                 format!("top {} of {}", app.rows().len(), s.process_count)
+            };
+            let what = match app.view() {
+                View::Tree => "Process tree",
+                View::Process => "Processes",
+                View::Cgroup | View::App => "Groups",
+            };
+            let paused = if app.paused() { "PAUSED — " } else { "" };
+            let filter = if app.filter().is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", filter \"{}\"",
+                    format::truncate(&format::escape(app.filter()), 30)
+                )
             };
             let kernel = if app.show_kernel() {
                 ""
@@ -171,17 +276,24 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 ""
             };
+            let kernel = if groups { "" } else { kernel };
             format!(
-                " {stale}Processes: {scope}{kernel} — by {} {arrow} ",
+                " {paused}{stale}{what}: {scope}{kernel}{filter} — by {} {arrow} ",
                 sort.as_str()
             )
         }
         None => " Processes ".to_string(),
     };
     let block = Block::bordered().title(title);
-    if app.rows().is_empty() {
+    if app.row_count() == 0 {
         let text = match app.connection() {
             ConnectionState::Disconnected { .. } => "no data: waiting for the daemon",
+            _ if app.latest().is_some() && !app.filter().is_empty() => {
+                "nothing matches the filter (\\ or F4 to change it)"
+            }
+            _ if app.latest().is_some() && groups => {
+                "no groups of this kind in the sample (g for the next grouping)"
+            }
             _ => "waiting for the first sample…",
         };
         frame.render_widget(
@@ -196,8 +308,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let inner = area.width.saturating_sub(3);
     let (cols, command_w) = fit_columns(inner);
     let header = Row::new(cols.iter().map(|&c| {
-        let (title, _, right, _) = c.spec();
-        let mut t = title.to_string();
+        let (_, _, right, _) = c.spec();
+        let mut t = title_of(c, groups).to_string();
         if c.sort() == Some(sort) {
             t.push(arrow);
         }
@@ -215,15 +327,33 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     });
     // Only the visible rows are built: the table may hold thousands.
     let visible = usize::from(area.height.saturating_sub(3)).max(1);
-    let offset = app.offset().min(app.rows().len().saturating_sub(1));
-    let end = (offset + visible).min(app.rows().len());
-    let rows = app.rows()[offset..end].iter().map(|p| {
-        Row::new(
-            cols.iter()
-                .map(|&c| cell_for(c, p, command_w, app))
-                .collect::<Vec<_>>(),
-        )
-    });
+    let count = app.row_count();
+    let offset = app.offset().min(count.saturating_sub(1));
+    let end = (offset + visible).min(count);
+    let rows: Vec<Row> = if groups {
+        app.group_rows()[offset..end]
+            .iter()
+            .map(|g| {
+                Row::new(
+                    cols.iter()
+                        .map(|&c| group_cell(c, g, command_w, app))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect()
+    } else {
+        (offset..end)
+            .map(|i| {
+                let p = &app.rows()[i];
+                let t = app.tree().get(i);
+                Row::new(
+                    cols.iter()
+                        .map(|&c| cell_for(c, p, t, command_w, app))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect()
+    };
     let mut table = Table::new(rows, widths)
         .header(header)
         .block(block)
@@ -234,8 +364,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if app.stale() {
         table = table.style(Style::new().fg(Color::DarkGray));
     }
-    let mut state = TableState::default().with_selected(
+    let selected = if groups {
+        app.selected_group_index()
+    } else {
         app.selected_index()
+    };
+    let mut state = TableState::default().with_selected(
+        selected
             .filter(|&i| i >= offset && i < end)
             .map(|i| i - offset),
     );
