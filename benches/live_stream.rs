@@ -63,6 +63,7 @@ fn broadcast(clients: usize, samples: usize) -> Vec<f64> {
         boot_time: 0,
         open_events: 0,
         last_stall: None,
+        health: Default::default(),
     });
     let events: EventQuery = Arc::new(|_| Ok(vec![]));
     let server =

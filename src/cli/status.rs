@@ -3,7 +3,7 @@
 use super::{CliError, Context, OrRuntime, out};
 use crate::daemon::lock::InstanceLock;
 use crate::format;
-use crate::ipc::protocol::ServerMessage;
+use crate::ipc::protocol::{DaemonHealth, ServerMessage};
 use crate::model::{ProcessScore, StallRow};
 use crate::storage::{self, StorageError, Store};
 use serde::Serialize;
@@ -42,6 +42,9 @@ pub(crate) struct Status {
     /// Why the live stream could not be reached although the daemon runs
     /// (the dashboard and `status` then fall back to the database).
     pub(crate) live_error: Option<String>,
+    /// What the daemon reports about its own health (live only): failing
+    /// writes, degraded operation, the processes it never opens events for.
+    pub(crate) health: Option<DaemonHealth>,
 }
 
 pub(crate) fn gather(ctx: &Context) -> Result<Status, CliError> {
@@ -64,6 +67,7 @@ pub(crate) fn gather(ctx: &Context) -> Result<Status, CliError> {
         stall_detectors: None,
         last_stall: None,
         live_error: None,
+        health: None,
     };
     match Store::open_read_only(&db) {
         Ok(store) => {
@@ -109,6 +113,7 @@ pub(crate) fn gather(ctx: &Context) -> Result<Status, CliError> {
             status.uptime_s = Some((crate::unix_now() - daemon.started_at).max(0.0));
             status.sample_count = Some(daemon.sample_count);
             status.open_events = Some(daemon.open_events);
+            status.health = Some(daemon.health);
             if let Some(last) = history.last() {
                 status.last_sample_at = Some(last.timestamp_s);
                 status.worst = last.rogues.first().cloned();
@@ -116,6 +121,34 @@ pub(crate) fn gather(ctx: &Context) -> Result<Status, CliError> {
         }
     }
     Ok(status)
+}
+
+/// Failing writes and warnings first (they matter most), then who is
+/// excluded from events.
+fn health_lines(t: &mut String, h: &DaemonHealth) {
+    if h.writes_failing {
+        t.push_str(&format!(
+            "writes      FAILING: {} kept for retry, {} lost; last error: {}\n",
+            h.writes_pending,
+            h.writes_failed,
+            format::escape(h.last_write_error.as_deref().unwrap_or("unknown"))
+        ));
+    } else if h.writes_failed > 0 {
+        t.push_str(&format!(
+            "writes      {} failed since start (named in the log); last error: {}\n",
+            h.writes_failed,
+            format::escape(h.last_write_error.as_deref().unwrap_or("unknown"))
+        ));
+    }
+    for w in &h.warnings {
+        t.push_str(&format!("warning     {}\n", format::escape(w)));
+    }
+    let pids: Vec<String> = h.excluded_pids.iter().map(u32::to_string).collect();
+    t.push_str(&format!(
+        "clients     {} live; no events for pids {} (the daemon and its clients)\n",
+        h.clients,
+        pids.join(", ")
+    ));
 }
 
 pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
@@ -139,6 +172,9 @@ pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
             "live stream DOWN ({}): numbers below are from the database\n",
             format::escape(why)
         ));
+    }
+    if let Some(h) = &status.health {
+        health_lines(&mut t, h);
     }
     if let Some(up) = status.uptime_s {
         t.push_str(&format!("uptime      {}\n", format::duration(up)));

@@ -54,6 +54,22 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub stalls: StallsConfig,
     pub history: HistoryConfig,
+    pub live: LiveConfig,
+}
+
+/// `[live]`: the live stream on the daemon's socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// Clients (dashboards, `status`) served at once; the next one is told
+    /// so and closed.
+    pub max_clients: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self { max_clients: 64 }
+    }
 }
 
 /// `[stalls]` configuration.

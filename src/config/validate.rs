@@ -193,6 +193,7 @@ const RULES: &[Rule] = rules! {
     notifications.min_interval_seconds,   AtLeast(0.0), "{v} must be 0 or more seconds";
     metrics.listen,                       SocketAddr, LISTEN_MESSAGE;
     metrics.top_n,                        Between(1.0, 100.0), "{v} is not between 1 and 100";
+    live.max_clients,                     Between(1.0, 4096.0), "{v} is not between 1 and 4096";
     logging.max_file_bytes,               AtLeast(4096.0), "must be at least 4096";
     logging.level,                        LevelFilter, "\"{v}\" is not a level filter (error, warn, info, debug, trace)";
     stalls.min_seconds,                   Above(0.0), "{v} must be above 0 seconds";

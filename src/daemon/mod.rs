@@ -16,7 +16,7 @@ use crate::config::{Config, Paths};
 use crate::forensics::{CaptureRequest, Forensics};
 use crate::history::{BlockWrite, Recorder};
 use crate::ipc::hub::Hub;
-use crate::ipc::protocol::{DaemonInfo, EventKind, EventNotice};
+use crate::ipc::protocol::{DaemonHealth, DaemonInfo, EventKind, EventNotice};
 use crate::ipc::server::{EventQuery, Server, ServerConfig};
 use crate::model::SnapshotType;
 use crate::model::{ProcessSamples, ProcessScore};
@@ -221,17 +221,56 @@ fn remember(cmd: &TrackerCommand, last_seen: &mut HashMap<u64, ProcessScore>) {
 
 /// Start the live-stream server. A daemon that cannot serve clients still
 /// records: the failure is logged as an error, not fatal.
-fn start_server(paths: &Paths, hub: &Hub) -> Option<Server> {
+fn start_server(paths: &Paths, hub: &Hub, live: &crate::config::LiveConfig) -> Option<Server> {
     let db = paths.database();
     let events: EventQuery =
         Arc::new(move |filter| Store::open_read_only(&db).and_then(|s| s.list_events(&filter)));
-    match Server::start(ServerConfig::new(paths.socket()), hub.clone(), events) {
+    let mut cfg = ServerConfig::new(paths.socket());
+    cfg.max_clients = live.max_clients;
+    match Server::start(cfg, hub.clone(), events) {
         Ok(server) => Some(server),
         Err(e) => {
             error!(event_name = "live_stream_unavailable", error = %e);
             None
         }
     }
+}
+
+/// What a low open-files limit degrades, as one sentence for the log and
+/// `status`; `None` when the limit is enough. `reserve` is what the platform
+/// keeps back from kept `/proc` descriptors (`None`: it keeps none), each
+/// process needs about two kept descriptors, and each live-stream client one.
+pub fn descriptor_warning(
+    limit: u64,
+    reserve: Option<u64>,
+    processes: usize,
+    max_clients: usize,
+) -> Option<String> {
+    let mut degraded = Vec::new();
+    if let Some(reserve) = reserve {
+        let covered = (limit.saturating_sub(reserve) / 2) as usize;
+        if covered < processes {
+            degraded.push(format!(
+                "about {} of {processes} processes are read by opening and closing their /proc \
+                 files every sample instead of through kept descriptors (more CPU per sample)",
+                processes - covered
+            ));
+        }
+    }
+    // The daemon's own files, socket and probes take a few dozen.
+    if limit < 64 + max_clients as u64 {
+        degraded.push(format!(
+            "fewer than [live] max_clients = {max_clients} live-stream clients can connect \
+             before accepting fails"
+        ));
+    }
+    (!degraded.is_empty()).then(|| {
+        format!(
+            "open-files limit (RLIMIT_NOFILE) is {limit}: {}; raise it (ulimit -n, systemd \
+             LimitNOFILE=)",
+            degraded.join("; ")
+        )
+    })
 }
 
 /// Resident set size of this process, bytes (for the heartbeat).
@@ -313,9 +352,13 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
             .and_then(|s| s.list_stalls(None, Some(1)).ok())
             .and_then(|v| v.into_iter().next())
             .map(|r| Box::new(r.stall)),
+        health: DaemonHealth {
+            excluded_pids: vec![pid],
+            ..DaemonHealth::default()
+        },
     });
     // The instance lock is held: a socket file left by a dead daemon is stale.
-    let server = start_server(paths, &hub);
+    let server = start_server(paths, &hub, &config.live);
     // Metrics endpoint, notifications, systemd readiness and watchdog.
     let mut observers = Observers::start(
         &config,
@@ -360,6 +403,10 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
             },
         );
     }
+    let max_clients = config.live.max_clients;
+    // After the source raised the soft limit to the hard one.
+    let fd_limit = crate::sys::params::open_files_limit().unwrap_or(u64::MAX);
+    let mut fd_warning: Option<String> = None;
     let mut sampler = Sampler::new(source, config);
     let mut lateness = Lateness::default();
     let mut sample_count: u64 = 0;
@@ -389,6 +436,16 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         sample_count += 1;
         let stored = ring.push(top);
         hub.publish_sample_with_table(Arc::clone(&stored), all);
+        // Neither the monitor nor the dashboards watching it are rogues.
+        let clients = hub.client_pids();
+        tracker.set_excluded(std::iter::once(pid).chain(clients.iter().copied()));
+        if fd_warning.is_none()
+            && let Some(text) =
+                descriptor_warning(fd_limit, platform::KEPT_FD_RESERVE, all.len(), max_clients)
+        {
+            warn!(event_name = "descriptors_short", limit = fd_limit, "{text}");
+            fd_warning = Some(text);
+        }
         // A stall or a new event: the seconds before it are written at once.
         let mut urgent = false;
         for cmd in tracker.update(now, all) {
@@ -442,9 +499,25 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         }
         sampler.set_pinned(tracked);
         let open_events = tracker.open_count() as u64;
+        let writes = writer.health();
         hub.update_daemon_info(|d| {
             d.sample_count = sample_count;
             d.open_events = open_events;
+            let h = &mut d.health;
+            h.excluded_pids.clear();
+            h.excluded_pids.push(pid);
+            h.excluded_pids
+                .extend(clients.iter().copied().filter(|&c| c != pid));
+            h.clients = clients.len() as u64;
+            h.writes_failing = writes.failing;
+            h.writes_pending = writes.pending;
+            h.writes_failed = writes.failed;
+            h.last_write_error.clone_from(&writes.last_error);
+            if let Some(w) = &fd_warning
+                && !h.warnings.contains(w)
+            {
+                h.warnings.push(w.clone());
+            }
         });
         observers.sample(&stored, critical_now, late, sample_count, open_events);
         if sample_count.is_multiple_of(STATE_EVERY) {
@@ -562,6 +635,20 @@ mod tests {
         assert_eq!((l.samples, l.late), (2, 1));
         assert_eq!(l.max_ms, 150.0);
         assert_eq!(l.mean_ms(), 80.0);
+    }
+
+    #[test]
+    fn a_low_descriptor_limit_names_what_it_degrades() {
+        assert_eq!(descriptor_warning(1 << 20, Some(256), 500, 64), None);
+        let w = descriptor_warning(64, Some(256), 100, 64).expect("warning");
+        assert!(w.contains("RLIMIT_NOFILE) is 64"), "{w}");
+        assert!(w.contains("about 100 of 100 processes"), "{w}");
+        assert!(w.contains("max_clients = 64"), "{w}");
+        // Enough for every process, not for every client.
+        let w = descriptor_warning(1100, Some(256), 300, 2000).expect("warning");
+        assert!(!w.contains("processes") && w.contains("2000"), "{w}");
+        // A platform that keeps no descriptors per process.
+        assert_eq!(descriptor_warning(1024, None, 5000, 64), None);
     }
 
     #[test]

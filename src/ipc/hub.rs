@@ -28,6 +28,8 @@ pub(super) type Line = Arc<str>;
 /// A connected client as the hub sees it.
 struct Slot {
     id: u64,
+    /// The client's process (SO_PEERCRED), when the kernel said.
+    pid: Option<u32>,
     /// Asked for every process (`subscribe` with `full_table`).
     full: bool,
     tx: mpsc::Sender<Line>,
@@ -41,6 +43,11 @@ struct HubState {
     history_len: usize,
     client_queue: usize,
     clients: Vec<Slot>,
+    /// Bumped whenever what `initial_state` says changes (a sample, daemon info).
+    generation: u64,
+    /// `initial_state` as encoded for `generation`: built once and shared by
+    /// every client that connects before the next change.
+    initial: Option<(u64, Line)>,
 }
 
 struct HubInner {
@@ -81,6 +88,8 @@ impl Hub {
                     history_len: DEFAULT_HISTORY_LEN,
                     client_queue: DEFAULT_CLIENT_QUEUE,
                     clients: Vec::new(),
+                    generation: 0,
+                    initial: None,
                 }),
                 next_id: AtomicU64::new(1),
             }),
@@ -103,6 +112,7 @@ impl Hub {
         while st.history.len() > history_len {
             st.history.pop_front();
         }
+        st.changed();
     }
 
     /// Record a sample for `initial_state` and queue it for every client. Called
@@ -138,6 +148,7 @@ impl Hub {
             }
             st.history.push_back(Arc::clone(&samples));
         }
+        st.changed();
         if st.clients.is_empty() {
             return;
         }
@@ -188,13 +199,43 @@ impl Hub {
 
     /// Replace what `initial_state` says about the daemon.
     pub fn set_daemon_info(&self, info: DaemonInfo) {
-        self.lock().daemon = info;
+        let mut st = self.lock();
+        st.daemon = info;
+        st.changed();
     }
 
     /// Change what `initial_state` says about the daemon in place (e.g. bump
     /// `sample_count`). `f` runs under the hub's lock: keep it trivial.
     pub fn update_daemon_info(&self, f: impl FnOnce(&mut DaemonInfo)) {
-        f(&mut self.lock().daemon);
+        let mut st = self.lock();
+        f(&mut st.daemon);
+        st.changed();
+    }
+
+    /// The process ids of the connected clients (those the kernel named).
+    pub fn client_pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.lock().clients.iter().filter_map(|c| c.pid).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// `initial_state` encoded for `generation`, if it is still current.
+    pub(super) fn cached_initial(&self, generation: u64) -> Option<Line> {
+        match &self.lock().initial {
+            Some((g, line)) if *g == generation => Some(Arc::clone(line)),
+            _ => None,
+        }
+    }
+
+    /// Keep `line` as the `initial_state` of `generation` (unless a newer one
+    /// is kept). A line for an older generation still serves the clients that
+    /// subscribed at that generation and wait for it.
+    pub(super) fn store_initial(&self, generation: u64, line: &Line) {
+        let mut st = self.lock();
+        if st.initial.as_ref().is_none_or(|(g, _)| *g <= generation) {
+            st.initial = Some((generation, Arc::clone(line)));
+        }
     }
 
     /// Clients currently connected and subscribed.
@@ -205,20 +246,33 @@ impl Hub {
     /// Subscribe a new client: what its `initial_state` says plus its queue.
     /// Atomic with respect to `publish_sample`, so the client sees every sample
     /// exactly once (in the history or in the queue).
-    pub(super) fn subscribe(&self) -> Subscription {
+    ///
+    /// When `initial_state` for the current state is already encoded, the
+    /// subscription carries that shared line (`cached`) and no history copy.
+    pub(super) fn subscribe(&self, pid: Option<u32>) -> Subscription {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let (daemon, history, rx, kick) = {
+        let (daemon, history, generation, cached, rx, kick) = {
             let mut st = self.lock();
             let (tx, rx) = mpsc::channel(st.client_queue);
             let (kick_tx, kick_rx) = oneshot::channel();
             st.clients.push(Slot {
                 id,
+                pid,
                 full: false,
                 tx,
                 kick: Some(kick_tx),
             });
-            let history: Vec<Arc<ProcessSamples>> = st.history.iter().cloned().collect();
-            (st.daemon.clone(), history, rx, kick_rx)
+            let generation = st.generation;
+            let cached = match &st.initial {
+                Some((g, line)) if *g == generation => Some(Arc::clone(line)),
+                _ => None,
+            };
+            let history: Vec<Arc<ProcessSamples>> = if cached.is_some() {
+                Vec::new()
+            } else {
+                st.history.iter().cloned().collect()
+            };
+            (st.daemon.clone(), history, generation, cached, rx, kick_rx)
         };
         let guard = Unsubscribe {
             hub: self.clone(),
@@ -228,6 +282,8 @@ impl Hub {
             id,
             daemon,
             history,
+            generation,
+            cached,
             rx,
             kick,
             _guard: guard,
@@ -335,6 +391,14 @@ fn full_table_line(samples: &ProcessSamples, all: &[ProcessScore], max: usize) -
     }
 }
 
+impl HubState {
+    /// What `initial_state` says has changed: the encoded one is stale (it is
+    /// kept for clients that subscribed before the change and wait for it).
+    fn changed(&mut self) {
+        self.generation += 1;
+    }
+}
+
 /// Queue `line` for every client; drop those whose queue is full.
 fn fan_out(st: &mut HubState, line: &Line) {
     fan_out_split(st, line, line);
@@ -367,7 +431,12 @@ fn fan_out_split(st: &mut HubState, line: &Line, full: &Line) {
 pub(super) struct Subscription {
     pub(super) id: u64,
     pub(super) daemon: DaemonInfo,
+    /// Empty when `cached` is set.
     pub(super) history: Vec<Arc<ProcessSamples>>,
+    /// The hub's state generation this subscription saw.
+    pub(super) generation: u64,
+    /// `initial_state` for `generation`, when already encoded.
+    pub(super) cached: Option<Line>,
     pub(super) rx: mpsc::Receiver<Line>,
     pub(super) kick: oneshot::Receiver<&'static str>,
     pub(super) _guard: Unsubscribe,
@@ -399,6 +468,7 @@ mod tests {
             boot_time: 0,
             open_events: 0,
             last_stall: None,
+            health: Default::default(),
         }
     }
 
@@ -458,7 +528,7 @@ mod tests {
     fn full_queue_kicks_the_client_without_blocking() {
         let hub = Hub::new(info());
         hub.configure(5, 2);
-        let mut sub = hub.subscribe();
+        let mut sub = hub.subscribe(None);
         let first: ServerMessage = decode(initial(&sub).as_bytes(), MAX_SERVER_LINE).unwrap();
         assert!(
             matches!(first, ServerMessage::InitialState { ref history, .. } if history.is_empty())
@@ -480,7 +550,7 @@ mod tests {
         hub.configure(10, 10);
         hub.publish_sample(sample(1.0));
         hub.publish_sample(sample(2.0));
-        let mut sub = hub.subscribe();
+        let mut sub = hub.subscribe(None);
         hub.publish_sample(sample(3.0));
         let ServerMessage::InitialState { history, .. } =
             decode(initial(&sub).as_bytes(), MAX_SERVER_LINE).unwrap()
@@ -503,11 +573,34 @@ mod tests {
     }
 
     #[test]
+    fn initial_state_is_encoded_once_per_change_and_shared() {
+        let hub = Hub::new(info());
+        hub.publish_sample(sample(1.0));
+        let first = hub.subscribe(Some(10));
+        assert!(first.cached.is_none() && first.history.len() == 1);
+        let line: Line = Arc::from(initial(&first));
+        hub.store_initial(first.generation, &line);
+        let second = hub.subscribe(Some(11));
+        let shared = second.cached.clone().expect("shared line");
+        assert!(Arc::ptr_eq(&shared, &line) && second.history.is_empty());
+        // A new sample makes it stale for new clients...
+        hub.publish_sample(sample(2.0));
+        let third = hub.subscribe(None);
+        assert!(third.cached.is_none() && third.history.len() == 2);
+        // ...while a client of the old generation still finds it.
+        assert!(hub.cached_initial(first.generation).is_some());
+        assert!(hub.cached_initial(third.generation).is_none());
+        assert_eq!(hub.client_pids(), vec![10, 11]);
+        drop(second);
+        assert_eq!(hub.client_pids(), vec![10]);
+    }
+
+    #[test]
     fn daemon_info_updates_show_in_initial_state() {
         let hub = Hub::new(info());
         hub.update_daemon_info(|d| d.sample_count = 41);
         hub.update_daemon_info(|d| d.sample_count += 1);
-        let sub = hub.subscribe();
+        let sub = hub.subscribe(None);
         let ServerMessage::InitialState {
             daemon, version, ..
         } = decode(initial(&sub).as_bytes(), MAX_SERVER_LINE).unwrap()

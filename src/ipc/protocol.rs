@@ -41,6 +41,32 @@ pub struct DaemonInfo {
     /// The most recent stall the daemon recorded (absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_stall: Option<Box<Stall>>,
+    /// What is degraded or failing right now (`status` shows it).
+    #[serde(default)]
+    pub health: DaemonHealth,
+}
+
+/// The daemon's own health, as `status` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DaemonHealth {
+    /// Processes that never open an event: the daemon itself and the
+    /// connected live-stream clients (dashboards, `status`).
+    pub excluded_pids: Vec<u32>,
+    /// Live-stream clients connected now.
+    pub clients: u64,
+    /// True while database writes fail (e.g. the disk is full); the writes
+    /// are kept and retried.
+    pub writes_failing: bool,
+    /// Writes kept for retry after a failure.
+    pub writes_pending: u64,
+    /// Writes that failed and were given up (each named in the log).
+    pub writes_failed: u64,
+    /// The most recent write error, if any write failed since start.
+    pub last_write_error: Option<String>,
+    /// Degraded operation the daemon noticed, one sentence each (for example
+    /// a low descriptor limit).
+    pub warnings: Vec<String>,
 }
 
 /// What happened to an event.
@@ -241,6 +267,7 @@ mod tests {
             boot_time: 1_699_990_000_000,
             open_events: 2,
             last_stall: None,
+            health: DaemonHealth::default(),
         }
     }
 

@@ -13,6 +13,7 @@ use super::hub::{
     DEFAULT_CLIENT_QUEUE, DEFAULT_HISTORY_LEN, Line, Subscription, initial_state_line,
 };
 use super::lines::{LineReader, ReadLine};
+use super::protocol::DaemonInfo;
 use super::protocol::{
     ClientMessage, DecodeError, MAX_CLIENT_LINE, MAX_FULL_TABLE, MAX_SERVER_LINE, ServerMessage,
     decode, encode,
@@ -22,10 +23,11 @@ use crate::storage::{EventFilter, StorageError};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 /// The hub a server serves (re-exported so `Server::start`'s argument is
 /// reachable from here).
@@ -35,6 +37,12 @@ pub use super::hub::Hub;
 pub const DEFAULT_EVENTS_LIMIT: usize = 100;
 /// `get_events` never returns more than this many events, whatever it asks.
 pub const MAX_EVENTS_LIMIT: usize = 1000;
+/// Clients served at once when the config does not say.
+pub const DEFAULT_MAX_CLIENTS: usize = 64;
+/// How long a refused client gets to take its `error` line.
+const REFUSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// At most one "too many clients" warning this often (the rest are counted).
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 /// How long shutdown waits for client tasks to say goodbye.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -49,6 +57,9 @@ pub struct ServerConfig {
     pub client_queue: usize,
     /// A single write to a client taking longer than this drops the client.
     pub write_timeout: Duration,
+    /// Clients served at once; the next one gets an `error` line and a close
+    /// (`[live] max_clients`).
+    pub max_clients: usize,
 }
 
 impl ServerConfig {
@@ -59,6 +70,7 @@ impl ServerConfig {
             history_len: DEFAULT_HISTORY_LEN,
             client_queue: DEFAULT_CLIENT_QUEUE,
             write_timeout: Duration::from_secs(2),
+            max_clients: DEFAULT_MAX_CLIENTS,
         }
     }
 }
@@ -80,6 +92,19 @@ struct Ctx {
     events: EventQuery,
     write_timeout: Duration,
     uid: u32,
+    max_clients: usize,
+    /// One permit per client served; none left means "too many clients".
+    slots: Arc<Semaphore>,
+    /// Refusals in flight (each a short write): beyond these a refused
+    /// connection is closed without a word.
+    refusals: Arc<Semaphore>,
+    /// Held while `initial_state` is encoded, so a burst of new clients
+    /// encodes it once and the rest share that line.
+    building: tokio::sync::Mutex<()>,
+    /// Clients refused for `max_clients` since start, and when that was last
+    /// logged as a warning.
+    refused: AtomicU64,
+    refusal_logged: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Server {
@@ -109,6 +134,12 @@ impl Server {
             events,
             write_timeout: cfg.write_timeout,
             uid: crate::sys::current_uid(),
+            max_clients: cfg.max_clients.max(1),
+            slots: Arc::new(Semaphore::new(cfg.max_clients.max(1))),
+            refusals: Arc::new(Semaphore::new(cfg.max_clients.max(1))),
+            building: tokio::sync::Mutex::new(()),
+            refused: AtomicU64::new(0),
+            refusal_logged: std::sync::Mutex::new(None),
         });
         let (stop, stop_rx) = watch::channel(false);
         // Everything async (stale check, bind) happens on the server's own thread
@@ -302,9 +333,12 @@ async fn serve(
             _ = stop.changed() => break,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tasks.spawn(serve_client(stream, Arc::clone(&ctx), stop.clone()));
-                }
+                Ok((stream, _)) => match Arc::clone(&ctx.slots).try_acquire_owned() {
+                    Ok(permit) => {
+                        tasks.spawn(serve_client(stream, Arc::clone(&ctx), stop.clone(), permit));
+                    }
+                    Err(_) => refuse_busy(stream, &ctx, &mut tasks),
+                },
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(
@@ -355,12 +389,99 @@ async fn write_line(
     }
 }
 
+/// Tell a client beyond `max_clients` so, and close. The write runs as its own
+/// short task; when too many refusals are already in flight the connection is
+/// just closed.
+fn refuse_busy(stream: UnixStream, ctx: &Arc<Ctx>, tasks: &mut tokio::task::JoinSet<()>) {
+    let max = ctx.max_clients;
+    let Ok(permit) = Arc::clone(&ctx.refusals).try_acquire_owned() else {
+        tracing::debug!(
+            event_name = "client_refused",
+            reason = "too many clients",
+            max_clients = max
+        );
+        return;
+    };
+    let pid = stream.peer_cred().ok().and_then(|c| c.pid());
+    // A storm would write a line per refusal: one warning per interval.
+    let refused = ctx.refused.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = tokio::time::Instant::now();
+    let due = ctx
+        .refusal_logged
+        .lock()
+        .map(|mut last| {
+            let due = last.is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_EVERY);
+            if due {
+                *last = Some(now);
+            }
+            due
+        })
+        .unwrap_or(true);
+    if due {
+        tracing::warn!(
+            event_name = "client_refused",
+            peer_pid = ?pid,
+            reason = "too many clients",
+            max_clients = max,
+            refused_since_start = refused
+        );
+    } else {
+        tracing::debug!(event_name = "client_refused", peer_pid = ?pid, reason = "too many clients");
+    }
+    tasks.spawn(async move {
+        let mut stream = stream;
+        let line = error_line(format!(
+            "too many clients: {max} are connected ([live] max_clients = {max}); try again later"
+        ));
+        let (_, mut wr) = stream.split();
+        let _ = write_line(&mut wr, line.as_bytes(), REFUSE_TIMEOUT).await;
+        let _ = tokio::time::timeout(REFUSE_TIMEOUT, wr.shutdown()).await;
+        drop(permit);
+    });
+}
+
+/// `initial_state` for this subscription: the shared line when it is already
+/// encoded, else encoded once (off the server thread) under `building` and
+/// kept in the hub for the clients that follow.
+async fn initial_line(
+    ctx: &Ctx,
+    generation: u64,
+    cached: Option<Line>,
+    daemon: DaemonInfo,
+    history: Vec<Arc<crate::model::ProcessSamples>>,
+) -> Result<Line, String> {
+    if let Some(line) = cached {
+        return Ok(line);
+    }
+    let _building = ctx.building.lock().await;
+    if let Some(line) = ctx.hub.cached_initial(generation) {
+        return Ok(line);
+    }
+    let built =
+        tokio::task::spawn_blocking(move || initial_state_line(&daemon, &history, MAX_SERVER_LINE))
+            .await;
+    match built {
+        Ok(Ok(line)) => {
+            let line: Line = Arc::from(line);
+            ctx.hub.store_initial(generation, &line);
+            Ok(line)
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn error_line(message: String) -> String {
     encode(&ServerMessage::Error { message })
         .unwrap_or_else(|_| "{\"type\":\"error\",\"message\":\"internal error\"}\n".into())
 }
 
-async fn serve_client(mut stream: UnixStream, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+async fn serve_client(
+    mut stream: UnixStream,
+    ctx: Arc<Ctx>,
+    mut stop: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
     let cred = match stream.peer_cred() {
         Ok(c) => c,
         Err(e) => {
@@ -390,21 +511,17 @@ async fn serve_client(mut stream: UnixStream, ctx: Arc<Ctx>, mut stop: watch::Re
         id,
         daemon,
         history,
+        generation,
+        cached,
         mut rx,
         mut kick,
         _guard,
-    } = ctx.hub.subscribe();
-    // A full history is a few MB of JSON: encode it off the server thread so a
-    // burst of connecting clients does not stall everyone else's stream.
-    let initial =
-        tokio::task::spawn_blocking(move || initial_state_line(&daemon, &history, MAX_SERVER_LINE))
-            .await;
-    let initial = match initial {
-        Ok(Ok(line)) => line,
-        Ok(Err(e)) => {
-            tracing::error!(event_name = "initial_state_encode_failed", client = id, error = %e);
-            return;
-        }
+    } = ctx.hub.subscribe(pid.and_then(|p| u32::try_from(p).ok()));
+    // A full history is a few MB of JSON: encoded once per change of state
+    // (off the server thread) and shared, so a burst of connecting clients
+    // neither multiplies the memory nor stalls everyone else's stream.
+    let initial = match initial_line(&ctx, generation, cached, daemon, history).await {
+        Ok(line) => line,
         Err(e) => {
             tracing::error!(event_name = "initial_state_encode_failed", client = id, error = %e);
             return;
@@ -460,7 +577,7 @@ async fn client_loop(
     ctx: &Ctx,
     wr: &mut tokio::net::unix::WriteHalf<'_>,
     reader: &mut LineReader<tokio::net::unix::ReadHalf<'_>>,
-    initial: String,
+    initial: Line,
     rx: &mut mpsc::Receiver<Line>,
     kick: &mut oneshot::Receiver<&'static str>,
     stop: &mut watch::Receiver<bool>,

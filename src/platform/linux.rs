@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Descriptors kept back from the process limit for everything else.
-const FD_RESERVE: u64 = 256;
+pub(crate) const FD_RESERVE: u64 = 256;
 
 enum Slot {
     /// Open, read with `pread` each sample.

@@ -27,6 +27,16 @@ pub use raw::{
     OwnCounters, ProcessSource, PsiTotal, PsiTotals, RawMachine, RawProcess, SystemInfo,
 };
 
+/// Descriptors the sampler keeps back from the open-files limit; the rest may
+/// hold `/proc` files open between samples. `None` where the collector keeps
+/// no descriptors per process.
+#[cfg(target_os = "linux")]
+pub const KEPT_FD_RESERVE: Option<u64> = Some(linux::FD_RESERVE);
+/// Descriptors the sampler keeps back from the open-files limit (none kept
+/// per process on this platform).
+#[cfg(not(target_os = "linux"))]
+pub const KEPT_FD_RESERVE: Option<u64> = None;
+
 /// Why the platform's process source cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

@@ -1344,3 +1344,99 @@ fn the_writer_upserts_stalls_and_attaches_captures_to_them() {
     let caps = store.stall_captures(rows[0].id).unwrap();
     assert_eq!((caps.len(), caps[0].event_id), (1, None));
 }
+
+#[test]
+fn writes_failing_on_a_held_lock_are_kept_and_applied_when_it_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn_with_timeout(path.clone(), 64, Duration::from_millis(20)).unwrap();
+    writer.flush(Duration::from_secs(5)).unwrap();
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let p = proc_at(42, 60.0, Band::High, 1000.0);
+    writer
+        .send(WriteOp::OpenEvent {
+            event_key: 1,
+            process: Box::new(p.clone()),
+            boot_time: 7_000,
+            entry_time: 1000.0,
+        })
+        .unwrap();
+    writer
+        .send(WriteOp::CloseEvent {
+            event_key: 1,
+            exit_time: 1005.0,
+            reason: CloseReason::Gone,
+            exit: None,
+        })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(writer.health().failing && writer.health().pending == 2) {
+        assert!(
+            Instant::now() < deadline,
+            "never failing: {:?}",
+            writer.health()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let h = writer.health();
+    assert_eq!(h.failed, 0, "kept, not lost: {h:?}");
+    assert!(
+        h.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("locked")),
+        "{h:?}"
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writer.health().failing || writer.health().pending > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never recovered: {:?}",
+            writer.health()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = writer.shutdown().unwrap();
+    assert_eq!(stats.failed, 0);
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(store.event_count().unwrap(), 1);
+    assert_eq!(
+        store.open_event_count().unwrap(),
+        0,
+        "the close was kept and applied"
+    );
+}
+
+#[test]
+fn writes_still_failing_at_shutdown_are_counted_as_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn_with_timeout(path.clone(), 64, Duration::from_millis(20)).unwrap();
+    writer.flush(Duration::from_secs(5)).unwrap();
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for i in 0..3 {
+        writer
+            .send(WriteOp::SetState {
+                key: format!("k{i}"),
+                value: "v".into(),
+            })
+            .unwrap();
+    }
+    // The same key again supersedes the kept copy.
+    writer
+        .send(WriteOp::SetState {
+            key: "k0".into(),
+            value: "w".into(),
+        })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writer.health().pending != 3 {
+        assert!(Instant::now() < deadline, "{:?}", writer.health());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = writer.shutdown().unwrap();
+    assert_eq!(stats.failed, 3, "{stats:?}");
+    drop(blocker);
+}

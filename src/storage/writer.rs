@@ -13,9 +13,9 @@ use crate::model::{
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -180,6 +180,11 @@ pub struct WriterStats {
 #[derive(Default)]
 struct Counters {
     depth: AtomicUsize,
+    /// Ops kept for retry after a passing failure.
+    pending: AtomicUsize,
+    /// The last attempt failed for a passing reason (writes are kept).
+    failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
     applied: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
@@ -249,6 +254,29 @@ impl WriteSender {
     pub(crate) fn stats(&self) -> WriterStats {
         self.counters.stats()
     }
+
+    /// Whether writes are failing now, and what failed so far.
+    pub(crate) fn health(&self) -> WriterHealth {
+        let c = &self.counters;
+        WriterHealth {
+            failing: c.failing.load(Ordering::Relaxed),
+            pending: c.pending.load(Ordering::Relaxed) as u64,
+            failed: c.failed.load(Ordering::Relaxed),
+            last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+}
+
+/// What `status` says about the writer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct WriterHealth {
+    /// The last attempt failed for a passing reason; writes are kept.
+    pub(crate) failing: bool,
+    /// Ops kept for retry.
+    pub(crate) pending: u64,
+    /// Ops given up (each logged by name).
+    pub(crate) failed: u64,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The writer thread. Dropping it shuts it down like `shutdown` (errors are
@@ -263,6 +291,16 @@ impl Writer {
     /// Open the database on a new thread and start applying writes from a
     /// queue of `queue` ops (at least 1). An open error is returned here.
     pub fn spawn(path: PathBuf, queue: usize) -> Result<Writer, StorageError> {
+        Self::spawn_with_timeout(path, queue, super::BUSY_TIMEOUT)
+    }
+
+    /// `spawn` with another busy timeout (how long one attempt waits for a
+    /// lock another process holds).
+    pub(crate) fn spawn_with_timeout(
+        path: PathBuf,
+        queue: usize,
+        busy_timeout: Duration,
+    ) -> Result<Writer, StorageError> {
         let capacity = queue.max(1);
         let (tx, rx) = mpsc::sync_channel(capacity);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StorageError>>();
@@ -271,15 +309,17 @@ impl Writer {
         let thread_path = path.clone();
         let thread = std::thread::Builder::new()
             .name("rh-storage".into())
-            .spawn(move || match Store::open(&thread_path) {
-                Ok(store) => {
-                    let _ = ready_tx.send(Ok(()));
-                    run(store, rx, &thread_counters);
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                }
-            })
+            .spawn(
+                move || match Store::open_with_timeout(&thread_path, busy_timeout) {
+                    Ok(store) => {
+                        let _ = ready_tx.send(Ok(()));
+                        run(store, rx, &thread_counters);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                },
+            )
             .map_err(|source| StorageError::Io {
                 path: path.clone(),
                 source,
@@ -326,6 +366,11 @@ impl Writer {
 
     pub(crate) fn stats(&self) -> WriterStats {
         self.sender.stats()
+    }
+
+    /// See `WriteSender::health`.
+    pub(crate) fn health(&self) -> WriterHealth {
+        self.sender.health()
     }
 
     /// Wait until everything queued before this call is committed. Blocks (up
@@ -634,37 +679,193 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
     Ok(Effect::None)
 }
 
+/// Writes kept for retry after a failure such as a full disk, at most.
+/// Beyond it the least valuable kept write is given up (and named in the log).
+pub(crate) const MAX_PENDING: usize = 4096;
+/// How often kept writes are retried when nothing new arrives.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
 /// The thread's loop: wait for one message, drain whatever else is queued,
-/// apply the ops as one transaction, acknowledge flushes, repeat.
+/// apply the ops (after any kept for retry) as one transaction, acknowledge
+/// flushes, repeat. While writes are kept it wakes every `RETRY_EVERY`.
 fn run(mut store: Store, rx: Receiver<Msg>, counters: &Counters) {
     let mut keys = Keys::default();
+    let mut pending: Vec<WriteOp> = Vec::new();
     let mut stopping = false;
     while !stopping {
-        let Ok(first) = rx.recv() else {
-            break; // every sender is gone
+        let first = if pending.is_empty() {
+            match rx.recv() {
+                Ok(msg) => Some(msg),
+                Err(_) => break, // every sender is gone
+            }
+        } else {
+            match rx.recv_timeout(RETRY_EVERY) {
+                Ok(msg) => Some(msg),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    stopping = true;
+                    None
+                }
+            }
         };
-        let mut ops = Vec::new();
+        let mut ops = std::mem::take(&mut pending);
+        let new_from = ops.len();
         let mut acks = Vec::new();
         let mut take = |msg: Msg| match msg {
             Msg::Op(op) => ops.push(op),
             Msg::Flush(ack) => acks.push(ack),
             Msg::Shutdown => stopping = true,
         };
-        take(first);
+        if let Some(first) = first {
+            take(first);
+        }
         while let Ok(msg) = rx.try_recv() {
             take(msg);
         }
-        counters.depth.fetch_sub(ops.len(), Ordering::Relaxed);
+        counters
+            .depth
+            .fetch_sub(ops.len() - new_from, Ordering::Relaxed);
         if !ops.is_empty() {
-            apply_batch(&mut store, &mut keys, &ops, counters);
+            let kept = apply_batch(&mut store, &mut keys, ops, counters);
+            pending = keep_for_retry(kept, &keys, counters);
         }
+        counters.pending.store(pending.len(), Ordering::Relaxed);
         for ack in acks {
             let _ = ack.send(());
         }
     }
+    for op in &pending {
+        log_lost(
+            op,
+            &keys,
+            "the writer stopped while writes were still failing",
+        );
+    }
+    counters
+        .failed
+        .fetch_add(pending.len() as u64, Ordering::Relaxed);
+    counters.pending.store(0, Ordering::Relaxed);
     // Let SQLite refresh its planner statistics before the connection closes.
     if let Err(e) = store.conn.execute_batch("PRAGMA optimize") {
         tracing::debug!(error = %e, "PRAGMA optimize failed");
+    }
+}
+
+/// Errors that pass: the disk fills up and frees again, a lock is released.
+/// An op failing with one is kept and retried, never skipped.
+fn retryable(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::DatabaseBusy
+                | rusqlite::ErrorCode::DatabaseLocked
+                | rusqlite::ErrorCode::SystemIoFailure
+        )
+    )
+}
+
+/// Ops whose newest copy supersedes the older ones (same kind and target).
+fn supersedes(newer: &WriteOp, older: &WriteOp) -> bool {
+    match (newer, older) {
+        (WriteOp::Sample { .. }, WriteOp::Sample { .. }) => true,
+        (WriteOp::SetState { key: a, .. }, WriteOp::SetState { key: b, .. }) => a == b,
+        (WriteOp::HistoryBlock { start: a, .. }, WriteOp::HistoryBlock { start: b, .. }) => a == b,
+        (WriteOp::Prune { .. }, WriteOp::Prune { .. })
+        | (WriteOp::PruneHistory { .. }, WriteOp::PruneHistory { .. }) => true,
+        _ => false,
+    }
+}
+
+/// Ops that can be given up first when too many are kept: what the next
+/// sample, block or prune writes again, and details of an event or capture
+/// (its open, peak, close and outcome are kept longest).
+fn expendable(op: &WriteOp) -> bool {
+    matches!(
+        op,
+        WriteOp::Sample { .. }
+            | WriteOp::SetState { .. }
+            | WriteOp::HistoryBlock { .. }
+            | WriteOp::Prune { .. }
+            | WriteOp::PruneHistory { .. }
+            | WriteOp::Snapshot { .. }
+            | WriteOp::BufferContext { .. }
+            | WriteOp::CaptureData { .. }
+    )
+}
+
+/// Keep `ops` (in order) for the next attempt: superseded copies go, and past
+/// `MAX_PENDING` the oldest expendable op (else the oldest) is given up and
+/// named in the log.
+fn keep_for_retry(mut ops: Vec<WriteOp>, keys: &Keys, counters: &Counters) -> Vec<WriteOp> {
+    let mut i = 0;
+    while i < ops.len() {
+        if ops[i + 1..].iter().any(|newer| supersedes(newer, &ops[i])) {
+            ops.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    while ops.len() > MAX_PENDING {
+        let at = ops.iter().position(expendable).unwrap_or(0);
+        let op = ops.remove(at);
+        log_lost(&op, keys, "too many writes kept while writes fail");
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    ops
+}
+
+/// What an op is about, for the log: its event (key and, once written, row
+/// id), capture or stall key.
+fn subject(op: &WriteOp, keys: &Keys) -> (Option<u64>, Option<i64>, Option<u64>) {
+    let event = match op {
+        WriteOp::OpenEvent { event_key, .. }
+        | WriteOp::Snapshot { event_key, .. }
+        | WriteOp::Peak { event_key, .. }
+        | WriteOp::CloseEvent { event_key, .. } => Some(*event_key),
+        WriteOp::InsertCapture {
+            owner: CaptureOwner::Event(key),
+            ..
+        } => Some(*key),
+        _ => None,
+    };
+    let other = match op {
+        WriteOp::InsertCapture { capture_key, .. }
+        | WriteOp::BufferContext { capture_key, .. }
+        | WriteOp::CaptureData { capture_key, .. }
+        | WriteOp::FinishCapture { capture_key, .. } => Some(*capture_key),
+        WriteOp::Stall { stall_key, .. } => Some(*stall_key),
+        _ => None,
+    };
+    let id = event.and_then(|k| {
+        keys.events
+            .get(&k)
+            .or_else(|| keys.closed_events.get(&k))
+            .copied()
+    });
+    (event, id, other)
+}
+
+/// An op given up for good: say exactly which.
+fn log_lost(op: &WriteOp, keys: &Keys, why: &str) {
+    let (event_key, event_id, key) = subject(op, keys);
+    tracing::error!(
+        event_name = "write_lost",
+        op = op.name(),
+        event_key,
+        event_id,
+        capture_or_stall_key = key,
+        reason = why,
+        "storage write lost"
+    );
+}
+
+fn set_error(counters: &Counters, failing: bool, error: Option<String>) {
+    counters.failing.store(failing, Ordering::Relaxed);
+    if let Some(e) = error
+        && let Ok(mut last) = counters.last_error.lock()
+    {
+        *last = Some(e);
     }
 }
 
@@ -691,14 +892,24 @@ fn begin(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
 }
 
 /// Apply `ops` in one transaction; each op in a savepoint, so a failing op is
-/// rolled back, logged and skipped while the rest commit.
-fn apply_batch(store: &mut Store, keys: &mut Keys, ops: &[WriteOp], counters: &Counters) {
+/// rolled back, logged and skipped while the rest commit. An op that fails
+/// for a passing reason (`retryable`: disk full, lock held) stops the batch:
+/// what came before it commits, and it and every op after it are returned,
+/// in order, to be tried again. A batch that cannot begin or commit for such
+/// a reason is returned whole.
+fn apply_batch(
+    store: &mut Store,
+    keys: &mut Keys,
+    ops: Vec<WriteOp>,
+    counters: &Counters,
+) -> Vec<WriteOp> {
     let path = store.path().to_path_buf();
     let mut work = keys.clone();
+    let mut stopped: Option<(usize, String)> = None;
     let outcome = (|| -> rusqlite::Result<(u64, u64)> {
         let mut tx = begin(&store.conn)?;
         let (mut applied, mut failed) = (0u64, 0u64);
-        for op in ops {
+        for (i, op) in ops.iter().enumerate() {
             let sp = tx.savepoint()?;
             match apply(&sp, &work, op) {
                 Ok(effect) => {
@@ -706,10 +917,16 @@ fn apply_batch(store: &mut Store, keys: &mut Keys, ops: &[WriteOp], counters: &C
                     effect.apply(&mut work);
                     applied += 1;
                 }
+                Err(Fail::Sql(e)) if retryable(&e) => {
+                    drop(sp); // rolls this op back
+                    stopped = Some((i, e.to_string()));
+                    break;
+                }
                 Err(e) => {
                     drop(sp); // rolls this op back
-                    log_failed(&path, op, &e);
+                    log_failed(&path, op, &e, &work);
                     failed += 1;
+                    set_error(counters, false, Some(format!("{}: {e}", op.name())));
                 }
             }
         }
@@ -722,20 +939,64 @@ fn apply_batch(store: &mut Store, keys: &mut Keys, ops: &[WriteOp], counters: &C
             counters.applied.fetch_add(applied, Ordering::Relaxed);
             counters.failed.fetch_add(failed, Ordering::Relaxed);
             counters.batches.fetch_add(1, Ordering::Relaxed);
+            match stopped {
+                Some((at, error)) => {
+                    let kept = ops.len() - at;
+                    tracing::warn!(
+                        event_name = "writes_failing",
+                        path = %path.display(),
+                        error = %error,
+                        kept,
+                        "storage writes failing; kept for retry"
+                    );
+                    set_error(counters, true, Some(error));
+                    ops.into_iter().skip(at).collect()
+                }
+                None => {
+                    if counters.failing.swap(false, Ordering::Relaxed) {
+                        tracing::info!(
+                            event_name = "writes_recovered",
+                            path = %path.display(),
+                            "storage writes succeed again; kept writes applied"
+                        );
+                    }
+                    Vec::new()
+                }
+            }
+        }
+        Err(e) if retryable(&e) => {
+            let e = StorageError::from_sqlite(&path, e);
+            tracing::warn!(
+                event_name = "writes_failing",
+                error = %e,
+                kept = ops.len(),
+                "storage batch failed; kept for retry"
+            );
+            set_error(counters, true, Some(e.to_string()));
+            ops
         }
         Err(e) => {
             let e = StorageError::from_sqlite(&path, e);
             tracing::error!(error = %e, ops = ops.len(), "storage batch lost");
+            for op in &ops {
+                log_lost(op, keys, "the batch failed");
+            }
+            set_error(counters, false, Some(e.to_string()));
             counters
                 .failed
                 .fetch_add(ops.len() as u64, Ordering::Relaxed);
+            Vec::new()
         }
     }
 }
 
-fn log_failed(path: &Path, op: &WriteOp, e: &Fail) {
+fn log_failed(path: &Path, op: &WriteOp, e: &Fail, keys: &Keys) {
+    let (event_key, event_id, key) = subject(op, keys);
     tracing::warn!(
         op = op.name(),
+        event_key,
+        event_id,
+        capture_or_stall_key = key,
         path = %path.display(),
         error = %e,
         "storage write skipped"

@@ -15,11 +15,26 @@ pub(crate) fn clock_ticks() -> Option<u64> {
     u64::try_from(v).ok().filter(|v| *v > 0)
 }
 
+/// The soft open-files limit (RLIMIT_NOFILE) in force; `None` when unlimited
+/// or unreadable.
+pub(crate) fn open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn sane() {
         assert!(super::page_size().is_some_and(|p| p >= 4096 && p.is_power_of_two()));
         assert!(super::clock_ticks().is_some());
+        assert!(super::open_files_limit().is_none_or(|n| n >= 3));
     }
 }

@@ -110,6 +110,7 @@ pub(crate) fn sample_loop<S: ProcessSource>(
         boot_time: system.boot_time_ms,
         open_events: 0,
         last_stall: None,
+        health: Default::default(),
     };
     let hello = [
         TuiInput::Connection(ConnectionState::Embedded),

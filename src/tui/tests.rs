@@ -137,6 +137,7 @@ fn info() -> DaemonInfo {
         boot_time: 1_699_990_000_000,
         open_events: 1,
         last_stall: None,
+        health: Default::default(),
     }
 }
 

@@ -346,6 +346,18 @@ fn run_hog(kind: &str) -> ! {
             set_thread_name(&unhex(comm));
             spin()
         }
+        // Connect to the live stream at the socket `arg` (hex), keep reading
+        // it on a thread, and spin: a dashboard that is itself busy.
+        "live_client" => {
+            let path = String::from_utf8(unhex(arg)).expect("socket path");
+            let mut sock = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while std::io::Read::read(&mut sock, &mut buf).is_ok_and(|n| n > 0) {}
+                std::process::exit(3);
+            });
+            spin()
+        }
         // Exist quietly.
         "sleep" => loop {
             std::thread::sleep(Duration::from_secs(3600));
@@ -488,8 +500,19 @@ impl Daemon {
         Daemon::spawn(sb, Stdio::null())
     }
 
+    /// `start_quiet` with `prepare` applied to the command first (extra
+    /// environment, a `pre_exec` limit).
+    pub fn start_with(sb: &Sandbox, prepare: impl FnOnce(&mut Command)) -> Daemon {
+        Daemon::spawn_with(sb, Stdio::null(), prepare)
+    }
+
     fn spawn(sb: &Sandbox, stderr: Stdio) -> Daemon {
+        Daemon::spawn_with(sb, stderr, |_| {})
+    }
+
+    fn spawn_with(sb: &Sandbox, stderr: Stdio, prepare: impl FnOnce(&mut Command)) -> Daemon {
         let mut c = sb.cmd();
+        prepare(&mut c);
         c.arg("daemon").stdout(Stdio::null()).stderr(stderr);
         let d = Daemon {
             child: c.spawn().expect("spawn daemon"),

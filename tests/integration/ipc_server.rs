@@ -58,6 +58,7 @@ fn info() -> DaemonInfo {
         boot_time: 1_699_000_000_000,
         open_events: 0,
         last_stall: None,
+        health: Default::default(),
     }
 }
 
