@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, HashSet};
 use crate::config::BandsConfig;
 use crate::model::{Band, CloseReason, ProcessKey, ProcessScore};
 
-/// Identifies an event within one [`Tracker`]: 1, 2, 3...
+/// Identifies an event: consecutive from [`Tracker::numbered_from`] (the
+/// daemon starts after the database's highest id, so keys are row ids).
 pub(crate) type EventId = u64;
 
 /// What the daemon must do after a sample, in order.
@@ -114,6 +115,12 @@ impl Tracker {
             last_forensics_at: None,
             excluded: HashSet::new(),
         }
+    }
+
+    /// Number events from `first` on (default 1).
+    pub(crate) fn numbered_from(mut self, first: EventId) -> Tracker {
+        self.next_id = first.max(1);
+        self
     }
 
     /// PIDs that never open an event (the monitor itself, its dashboards and

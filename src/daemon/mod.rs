@@ -276,6 +276,9 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     if stalls_closed > 0 {
         info!(event_name = "dangling_stalls_closed", count = stalls_closed);
     }
+    // Events are numbered after the file's highest id: the tracker's keys are
+    // the rows' ids, in log lines, the live stream and `events` alike.
+    let first_event_id = u64::try_from(store.max_event_id()?).unwrap_or(0) + 1;
     drop(store);
     let writer = Writer::spawn(db.clone(), WRITE_QUEUE)?;
     // Captures run on their own thread; the loop only hands them a frozen ring.
@@ -330,7 +333,8 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     let prune_every = Duration::from_secs_f64(config.retention.prune_interval_hours * 3600.0);
     let retention_secs = f64::from(config.retention.events_days) * 86400.0;
     let mut ring = RingBuffer::new(config.system.ring_buffer_size);
-    let mut tracker = Tracker::new(config.bands.clone(), config.system.forensics_debounce);
+    let mut tracker = Tracker::new(config.bands.clone(), config.system.forensics_debounce)
+        .numbered_from(first_event_id);
     // The monitor never opens events about itself (its cost is in `status`).
     tracker.set_excluded([pid]);
     let mut stall_watch = stalls::StallWatch::new(

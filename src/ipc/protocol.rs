@@ -57,7 +57,7 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventNotice {
     pub kind: EventKind,
-    /// The daemon's key for the event (unique within one daemon run).
+    /// The event's database id (`EventRow.id`, as `events` shows it).
     pub event_key: u64,
     pub pid: u32,
     pub start_time: u64,

@@ -278,6 +278,16 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The highest event id in the file (0 when there is none): the daemon
+    /// numbers new events after it, so its keys are the rows' ids.
+    pub(crate) fn max_event_id(&self) -> Result<i64, StorageError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM process_events", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))
+    }
+
     /// Every event, open or closed.
     pub(crate) fn event_count(&self) -> Result<u64, StorageError> {
         self.conn

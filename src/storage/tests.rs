@@ -767,6 +767,45 @@ fn writer_event_lifecycle_round_trips() {
 }
 
 #[test]
+fn the_writer_stores_an_event_under_its_key_after_the_highest_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.max_event_id().unwrap(), 0);
+    for at in [10.0, 20.0] {
+        store
+            .open_event(&proc_at(3, 40.0, Band::Medium, at), 1, at)
+            .unwrap();
+    }
+    assert_eq!(store.max_event_id().unwrap(), 2);
+    drop(store);
+    let writer = Writer::spawn(path.clone(), 16).unwrap();
+    writer
+        .send(WriteOp::OpenEvent {
+            event_key: 3,
+            process: Box::new(proc_at(5, 50.0, Band::Elevated, 30.0)),
+            boot_time: 1,
+            entry_time: 30.0,
+        })
+        .unwrap();
+    // A key that is already a row (a daemon that numbered badly) is refused.
+    writer
+        .send(WriteOp::OpenEvent {
+            event_key: 1,
+            process: Box::new(proc_at(6, 50.0, Band::Elevated, 31.0)),
+            boot_time: 1,
+            entry_time: 31.0,
+        })
+        .unwrap();
+    let stats = writer.shutdown().unwrap();
+    assert_eq!((stats.applied, stats.failed), (1, 1));
+    let store = Store::open_read_only(&path).unwrap();
+    let (event, _) = store.event_detail(3).unwrap().unwrap();
+    assert_eq!(event.pid, 5);
+    assert_eq!(store.max_event_id().unwrap(), 3);
+}
+
+#[test]
 fn writer_skips_a_failing_op_and_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let path = db(&dir);
@@ -1137,8 +1176,14 @@ fn migration_1_to_2_keeps_history_and_adds_forensic_tables() {
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
         schema::migrate(&mut conn, &schema::MIGRATIONS[..1]).unwrap();
         assert_eq!(schema::user_version(&conn).unwrap(), 1);
-        let event =
-            write::open_event(&conn, &proc_at(9, 88.0, Band::Critical, 50.0), 1, 50.0).unwrap();
+        let event = write::open_event(
+            &conn,
+            None,
+            &proc_at(9, 88.0, Band::Critical, 50.0),
+            1,
+            50.0,
+        )
+        .unwrap();
         write::add_snapshot(
             &conn,
             event,
@@ -1240,8 +1285,14 @@ fn a_version_2_file_is_read_as_is_and_upgraded_keeping_its_captures() {
         let mut conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
         schema::migrate(&mut conn, &schema::MIGRATIONS[..2]).unwrap();
-        let event =
-            write::open_event(&conn, &proc_at(9, 88.0, Band::Critical, 50.0), 1, 50.0).unwrap();
+        let event = write::open_event(
+            &conn,
+            None,
+            &proc_at(9, 88.0, Band::Critical, 50.0),
+            1,
+            50.0,
+        )
+        .unwrap();
         let capture = write::insert_capture(&conn, event, 51.0, "critical").unwrap();
         write::insert_capture_data(&conn, capture, &capture_data()).unwrap();
         (event, capture)

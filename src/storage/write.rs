@@ -61,17 +61,21 @@ pub(crate) fn record_sample(
     Ok(())
 }
 
+/// Insert an event row with its entry snapshot. `id`: the row id the daemon
+/// allocated (so its log lines and live stream name the row), or `None` for
+/// SQLite's next one. Returns the id.
 pub(crate) fn open_event(
     conn: &Connection,
+    id: Option<i64>,
     p: &ProcessScore,
     boot_time: u64,
     entry_time: f64,
 ) -> Result<i64, Fail> {
     conn.prepare_cached(
         "INSERT INTO process_events
-           (pid, start_time, command, boot_time, entry_time, entry_band, peak_band,
+           (id, pid, start_time, command, boot_time, entry_time, entry_band, peak_band,
             peak_score, peak_time, dominant_resource)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
+         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         p.pid,
@@ -83,6 +87,7 @@ pub(crate) fn open_event(
         p.score,
         p.captured_at_s,
         p.dominant_resource.as_str(),
+        id,
     ])?;
     let id = conn.last_insert_rowid();
     add_snapshot(conn, id, SnapshotType::Entry, p)?;
@@ -546,7 +551,7 @@ impl Store {
         boot_time: u64,
         entry_time: f64,
     ) -> Result<i64, StorageError> {
-        self.write(|c| open_event(c, p, boot_time, entry_time))
+        self.write(|c| open_event(c, None, p, boot_time, entry_time))
     }
 
     /// Add a snapshot to an event (open or closed). Returns the snapshot id.

@@ -42,7 +42,9 @@ pub enum WriteOp {
         samples: Box<ProcessSamples>,
         sample_count: u64,
     },
-    /// Open an event (with its entry snapshot) and remember `event_key`.
+    /// Open an event (with its entry snapshot) and remember `event_key`, which
+    /// becomes the row's id (the daemon allocates keys above the file's
+    /// highest id, `Store::max_event_id`, so logs and the stream name rows).
     OpenEvent {
         event_key: u64,
         process: Box<ProcessScore>,
@@ -512,7 +514,9 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
                     "event key {event_key} is already open"
                 )));
             }
-            let id = sql::open_event(conn, process, *boot_time, *entry_time)?;
+            let wanted = i64::try_from(*event_key)
+                .map_err(|_| Fail::Invalid(format!("event key {event_key} is out of range")))?;
+            let id = sql::open_event(conn, Some(wanted), process, *boot_time, *entry_time)?;
             return Ok(Effect::Opened(*event_key, id));
         }
         WriteOp::Snapshot {
