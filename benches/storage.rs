@@ -39,6 +39,7 @@ fn main() {
     for key in 0..50u64 {
         while writer
             .send(WriteOp::OpenEvent {
+                group: None,
                 event_key: key,
                 process: Box::new(process(key as usize)),
                 boot_time: 0,
@@ -54,6 +55,7 @@ fn main() {
     let mut dropped_retries = 0u64;
     for i in 0..n {
         let mut op = WriteOp::Snapshot {
+            group: None,
             event_key: (i % 50) as u64,
             kind: SnapshotType::Checkpoint,
             process: Box::new(process(i)),
@@ -66,6 +68,7 @@ fn main() {
                     dropped_retries += 1;
                     std::thread::sleep(Duration::from_micros(100));
                     op = WriteOp::Snapshot {
+                        group: None,
                         event_key: (i % 50) as u64,
                         kind: SnapshotType::Checkpoint,
                         process: Box::new(process(i)),

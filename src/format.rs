@@ -379,6 +379,27 @@ pub(crate) fn dominant_value(p: &ProcessScore) -> String {
     )
 }
 
+/// A group's dominant resource and its summed value (CPU includes what
+/// members spent through reaped children, as the group's score counts it).
+pub(crate) fn group_dominant_value(g: &crate::model::GroupScore) -> String {
+    use crate::model::Resource;
+    let m = &g.metrics;
+    let value = match g.dominant_resource {
+        Resource::Cpu => m
+            .cpu
+            .map(|v| format!("{:.1}%", v + m.children_cpu.unwrap_or(0.0))),
+        Resource::Gpu => m.gpu_time_rate.map(|v| format!("{:.1}%", v / 1e7)),
+        Resource::Memory => m.mem.map(bytes),
+        Resource::Disk => m.disk_io_rate.map(byte_rate),
+        Resource::Wakeups => m.wakeups_rate.map(count_rate),
+    };
+    format!(
+        "{} {}",
+        g.dominant_resource,
+        value.unwrap_or_else(|| "-".into())
+    )
+}
+
 /// Local time of a Unix timestamp as `YYYY-MM-DD HH:MM:SS`.
 pub(crate) fn local_time(unix_secs: f64) -> String {
     match crate::sys::time::local_time(unix_secs.floor() as i64) {

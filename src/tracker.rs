@@ -10,32 +10,61 @@
 //!   instead of stretching it.
 //! - Bands are computed from `score` with the tracker's own `BandsConfig` (the rule
 //!   the scorer applies), so thresholds and bands never disagree.
+//! - Groups (trees, cgroups, apps) have events too, one incident one event
+//!   (docs/scoring.md): a group whose top member accounts for at least
+//!   [`CONCENTRATED`] of its dominant resource opens no event (that member's
+//!   own event tells the story); a spread group opens one, and its top members
+//!   open no process events of their own while it is open. A group is known by
+//!   kind and key (a tree's key is its root's `pid:start_time`, so a reused PID
+//!   names another tree); one missing from a sample's groups is gone.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::config::BandsConfig;
-use crate::model::{Band, CloseReason, ProcessKey, ProcessScore};
+use crate::model::{
+    Band, CloseReason, EventMember, GroupKind, GroupScore, GroupSubject, ProcessKey, ProcessScore,
+};
 
-/// Identifies an event within one [`Tracker`]: 1, 2, 3...
+/// A group whose top member holds at least this fraction of the group's use
+/// of its dominant resource is that member's incident, not the group's.
+/// Calibrated in docs/scoring.md: one spinner is ~1.0 of its tree, each of
+/// four spinners on two cores ~0.25.
+pub(crate) const CONCENTRATED: f64 = 0.8;
+
+/// What an event is about: one process, or one group by kind and key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Subject {
+    Process(ProcessKey),
+    Group(GroupKind, String),
+}
+
+/// Identifies an event: consecutive from [`Tracker::numbered_from`] (the
+/// daemon starts after the database's highest id, so keys are row ids).
 pub(crate) type EventId = u64;
 
 /// What the daemon must do after a sample, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TrackerCommand {
     /// Score reached the tracking band: open an event, entry snapshot = `process`.
+    /// For every command: `group` is `Some` for a group's event, and then
+    /// `process` is the group's top member as sampled with it (the score,
+    /// band and dominant resource are the group's: see `score`, `band`).
     Open {
         event: EventId,
         process: ProcessScore,
+        group: Option<Box<GroupSubject>>,
     },
     /// New highest score for the event: update peak score/band and store a peak snapshot.
     Peak {
         event: EventId,
         process: ProcessScore,
+        group: Option<Box<GroupSubject>>,
     },
     /// Periodic snapshot at a band-dependent cadence.
     Checkpoint {
         event: EventId,
         process: ProcessScore,
+        group: Option<Box<GroupSubject>>,
     },
     /// The event's band rose above the highest band it had reached so far.
     Escalate {
@@ -43,12 +72,14 @@ pub(crate) enum TrackerCommand {
         from: Band,
         to: Band,
         process: ProcessScore,
+        group: Option<Box<GroupSubject>>,
     },
     /// Take one forensic capture now (entered or escalated into the forensics band;
     /// debounced).
     TriggerForensics {
         event: EventId,
         process: ProcessScore,
+        group: Option<Box<GroupSubject>>,
     },
     /// Event over. `Recovered`: `process` is the exit snapshot. `Gone`: `None`.
     /// `Shutdown`: the last sample seen of the process.
@@ -56,10 +87,54 @@ pub(crate) enum TrackerCommand {
         event: EventId,
         reason: CloseReason,
         process: Option<ProcessScore>,
+        group: Option<Box<GroupSubject>>,
     },
 }
 
+/// A process or a group as the tracker sees it in one sample.
+#[derive(Debug, Clone, Copy)]
+struct Seen<'a> {
+    process: &'a ProcessScore,
+    group: Option<&'a GroupScore>,
+    /// A group's top members, worst first.
+    members: &'a [EventMember],
+}
+
+impl Seen<'_> {
+    fn score(&self) -> f64 {
+        self.group.map_or(self.process.score, |g| g.score)
+    }
+
+    fn subject(&self) -> Subject {
+        match self.group {
+            Some(g) => Subject::Group(g.kind, g.key.clone()),
+            None => Subject::Process(self.process.key()),
+        }
+    }
+
+    fn group(&self) -> Option<Box<GroupSubject>> {
+        self.group.map(|g| {
+            Box::new(GroupSubject {
+                group: g.clone(),
+                members: self.members.to_vec(),
+            })
+        })
+    }
+}
+
 impl TrackerCommand {
+    /// The group, for a group's event.
+    pub(crate) fn group(&self) -> Option<&GroupSubject> {
+        match self {
+            TrackerCommand::Open { group, .. }
+            | TrackerCommand::Peak { group, .. }
+            | TrackerCommand::Checkpoint { group, .. }
+            | TrackerCommand::Escalate { group, .. }
+            | TrackerCommand::TriggerForensics { group, .. }
+            | TrackerCommand::Close { group, .. } => group.as_deref(),
+        }
+    }
+
     /// The event this command is about.
     #[cfg(test)]
     pub(crate) fn event(&self) -> EventId {
@@ -85,8 +160,11 @@ struct OpenEvent {
     last_snapshot_at: f64,
     /// Consecutive samples below the tracking threshold.
     samples_below: u32,
-    /// The latest sample of the process, for the shutdown close.
+    /// The latest sample of the process (a group's top member), for the
+    /// shutdown close.
     last_seen: ProcessScore,
+    /// The latest sample of the group, for a group's event.
+    last_group: Option<Box<GroupSubject>>,
 }
 
 /// The event lifecycle state machine. Feed it every sample with [`Tracker::update`].
@@ -95,9 +173,9 @@ pub(crate) struct Tracker {
     bands: BandsConfig,
     forensics_debounce: f64,
     next_id: EventId,
-    open: BTreeMap<ProcessKey, OpenEvent>,
+    open: BTreeMap<Subject, OpenEvent>,
     /// Identity → when its last event closed as recovered (cooldown start).
-    cooldowns: BTreeMap<ProcessKey, f64>,
+    cooldowns: BTreeMap<Subject, f64>,
     last_forensics_at: Option<f64>,
     /// The monitor's own processes: never the subject of an event.
     excluded: HashSet<u32>,
@@ -116,6 +194,12 @@ impl Tracker {
         }
     }
 
+    /// Number events from `first` on (default 1).
+    pub(crate) fn numbered_from(mut self, first: EventId) -> Tracker {
+        self.next_id = first.max(1);
+        self
+    }
+
     /// PIDs that never open an event (the monitor itself, its dashboards and
     /// the tools it runs); their cost is reported in `status` instead. An
     /// event already open for one of them closes as gone at the next update.
@@ -124,31 +208,113 @@ impl Tracker {
     }
 
     /// Feed one sample of EVERY scored process (absence means the process is
-    /// gone). Returns the commands in the order they must be applied.
+    /// gone). Returns the commands in the order they must be applied. Process
+    /// events only; see [`Tracker::update_with_groups`].
+    #[cfg(test)]
     pub(crate) fn update(&mut self, now: f64, processes: &[ProcessScore]) -> Vec<TrackerCommand> {
-        let present: HashSet<ProcessKey> = processes
+        self.update_with_groups(now, processes, &[])
+    }
+
+    /// Feed one sample: EVERY scored process and the sample's groups (a
+    /// process or group absent from them is gone). Groups are taken first, in
+    /// the order given (the sampler's: trees, cgroups, apps), so a spread
+    /// incident opens as its tree, and its members do not open events of
+    /// their own. Returns the commands in the order they must be applied.
+    pub(crate) fn update_with_groups(
+        &mut self,
+        now: f64,
+        processes: &[ProcessScore],
+        groups: &[GroupScore],
+    ) -> Vec<TrackerCommand> {
+        let mut present: HashSet<Subject> = processes
             .iter()
             .filter(|p| !self.excluded.contains(&p.pid))
-            .map(ProcessScore::key)
+            .map(|p| Subject::Process(p.key()))
             .collect();
+        present.extend(groups.iter().map(|g| Subject::Group(g.kind, g.key.clone())));
         let mut out = Vec::new();
         self.close_gone(&present, &mut out);
         self.prune_cooldowns(now, Some(&present));
+        // Top members of open group events: no process event of their own.
+        let mut covered: HashSet<u32> = HashSet::new();
+        if !groups.is_empty() {
+            let by_pid: HashMap<u32, &ProcessScore> =
+                processes.iter().map(|p| (p.pid, p)).collect();
+            let threshold = self.tracking_threshold();
+            let mut handled = HashSet::new();
+            for group in groups {
+                let subject = Subject::Group(group.kind, group.key.clone());
+                let is_open = self.open.contains_key(&subject);
+                if !is_open && group.score < threshold {
+                    continue;
+                }
+                let Some(top) = group.top_members.first().and_then(|pid| by_pid.get(pid)) else {
+                    continue;
+                };
+                if self.excluded.contains(&top.pid) || !handled.insert(subject.clone()) {
+                    continue;
+                }
+                // A group opens only when spread and not already another
+                // open group's incident (its worst member is covered).
+                let may_open =
+                    !covered.contains(&top.pid) && concentration(group, top) < CONCENTRATED;
+                let members: Vec<EventMember> = group
+                    .top_members
+                    .iter()
+                    .filter_map(|pid| by_pid.get(pid))
+                    .map(|p| EventMember {
+                        pid: p.pid,
+                        start_time_ms: p.start_time_ms,
+                        command: p.command.clone(),
+                        score: p.score,
+                    })
+                    .collect();
+                let seen = Seen {
+                    process: top,
+                    group: Some(group),
+                    members: &members,
+                };
+                match self.open.remove(&subject) {
+                    Some(event) => self.advance(event, now, seen, &mut out),
+                    None if may_open => self.try_open(now, seen, &mut out),
+                    None => {}
+                }
+                // A spread group in cooldown is still that incident: its
+                // members (and other groups led by them) stay quiet too.
+                let cooling = may_open && self.in_cooldown(&subject, now);
+                if cooling || self.open.contains_key(&subject) {
+                    covered.extend(group.top_members.iter().copied());
+                }
+            }
+        }
         let mut handled = HashSet::with_capacity(processes.len());
         for process in processes {
             if self.excluded.contains(&process.pid) {
                 continue;
             }
             if handled.insert(process.key()) {
-                self.observe(now, process, &mut out);
+                let seen = Seen {
+                    process,
+                    group: None,
+                    members: &[],
+                };
+                match self.open.remove(&seen.subject()) {
+                    Some(event) => self.advance(event, now, seen, &mut out),
+                    None if !covered.contains(&process.pid) => self.try_open(now, seen, &mut out),
+                    None => {}
+                }
             }
         }
         out
     }
 
-    /// Identities with an open event (the sampler reads these in depth every sample).
+    /// Identities with an open event (the sampler reads these in depth every
+    /// sample): each process's, and each group event's top member.
     pub(crate) fn tracked(&self) -> Vec<ProcessKey> {
-        self.open.keys().copied().collect()
+        let mut keys: Vec<ProcessKey> = self.open.values().map(|e| e.last_seen.key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 
     pub(crate) fn open_count(&self) -> usize {
@@ -165,6 +331,7 @@ impl Tracker {
                 event: event.id,
                 reason: CloseReason::Shutdown,
                 process: Some(event.last_seen),
+                group: event.last_group,
             })
             .collect()
     }
@@ -173,8 +340,8 @@ impl Tracker {
         self.bands.threshold(self.bands.tracking_band)
     }
 
-    /// Close, as `Gone`, every open event whose identity is not in this sample.
-    fn close_gone(&mut self, present: &HashSet<ProcessKey>, out: &mut Vec<TrackerCommand>) {
+    /// Close, as `Gone`, every open event whose subject is not in this sample.
+    fn close_gone(&mut self, present: &HashSet<Subject>, out: &mut Vec<TrackerCommand>) {
         self.open.retain(|key, event| {
             let alive = present.contains(key);
             if !alive {
@@ -182,6 +349,7 @@ impl Tracker {
                     event: event.id,
                     reason: CloseReason::Gone,
                     process: None,
+                    group: None,
                 });
             }
             alive
@@ -189,8 +357,8 @@ impl Tracker {
     }
 
     /// Forget cooldowns that have expired or (when `present` is known) whose
-    /// identity is gone for good.
-    fn prune_cooldowns(&mut self, now: f64, present: Option<&HashSet<ProcessKey>>) {
+    /// subject is gone for good.
+    fn prune_cooldowns(&mut self, now: f64, present: Option<&HashSet<Subject>>) {
         let wait = self.bands.event_cooldown_seconds;
         self.cooldowns.retain(|key, closed_at| {
             let alive = present.is_none_or(|p| p.contains(key));
@@ -198,45 +366,41 @@ impl Tracker {
         });
     }
 
-    fn in_cooldown(&self, key: &ProcessKey, now: f64) -> bool {
+    fn in_cooldown(&self, key: &Subject, now: f64) -> bool {
         self.cooldowns.get(key).is_some_and(|closed_at| {
             !wait_is_over(now, *closed_at, self.bands.event_cooldown_seconds)
         })
     }
 
-    fn observe(&mut self, now: f64, process: &ProcessScore, out: &mut Vec<TrackerCommand>) {
-        match self.open.remove(&process.key()) {
-            Some(event) => self.advance(event, now, process, out),
-            None => self.try_open(now, process, out),
-        }
-    }
-
-    fn try_open(&mut self, now: f64, process: &ProcessScore, out: &mut Vec<TrackerCommand>) {
-        let key = process.key();
-        let reaches_tracking = process.score >= self.tracking_threshold();
+    fn try_open(&mut self, now: f64, seen: Seen<'_>, out: &mut Vec<TrackerCommand>) {
+        let key = seen.subject();
+        let score = seen.score();
+        let reaches_tracking = score >= self.tracking_threshold();
         if !reaches_tracking || self.in_cooldown(&key, now) {
             return;
         }
         let id = self.next_id;
         self.next_id += 1;
-        let band = self.bands.band_for(process.score);
+        let band = self.bands.band_for(score);
         out.push(TrackerCommand::Open {
             event: id,
-            process: process.clone(),
+            process: seen.process.clone(),
+            group: seen.group(),
         });
         self.open.insert(
             key,
             OpenEvent {
                 id,
-                peak_score: process.score,
+                peak_score: score,
                 highest_band: band,
                 last_snapshot_at: now,
                 samples_below: 0,
-                last_seen: process.clone(),
+                last_seen: seen.process.clone(),
+                last_group: seen.group(),
             },
         );
         if band >= self.bands.forensics_band {
-            self.trigger_forensics(now, id, process, out);
+            self.trigger_forensics(now, id, seen, out);
         }
     }
 
@@ -246,35 +410,37 @@ impl Tracker {
         &mut self,
         mut event: OpenEvent,
         now: f64,
-        process: &ProcessScore,
+        seen: Seen<'_>,
         out: &mut Vec<TrackerCommand>,
     ) {
-        event.last_seen = process.clone();
-        if self.has_recovered(&mut event, process) {
+        event.last_seen = seen.process.clone();
+        event.last_group = seen.group();
+        if self.has_recovered(&mut event, seen.score()) {
             out.push(TrackerCommand::Close {
                 event: event.id,
                 reason: CloseReason::Recovered,
-                process: Some(process.clone()),
+                process: Some(seen.process.clone()),
+                group: seen.group(),
             });
-            self.cooldowns.insert(process.key(), now);
+            self.cooldowns.insert(seen.subject(), now);
             return;
         }
-        let band = self.bands.band_for(process.score);
-        let peaked = record_peak(&mut event, now, process, out);
-        let entered_forensics = self.record_escalation(&mut event, band, process, out);
+        let band = self.bands.band_for(seen.score());
+        let peaked = record_peak(&mut event, now, seen, out);
+        let entered_forensics = self.record_escalation(&mut event, band, seen, out);
         if !peaked {
-            self.record_checkpoint(&mut event, now, band, process, out);
+            self.record_checkpoint(&mut event, now, band, seen, out);
         }
         if entered_forensics {
-            self.trigger_forensics(now, event.id, process, out);
+            self.trigger_forensics(now, event.id, seen, out);
         }
-        self.open.insert(process.key(), event);
+        self.open.insert(seen.subject(), event);
     }
 
     /// Hysteresis: count samples below the threshold (any sample at or above it
     /// resets the count); true once the count reaches `exit_stability_samples`.
-    fn has_recovered(&self, event: &mut OpenEvent, process: &ProcessScore) -> bool {
-        if process.score >= self.tracking_threshold() {
+    fn has_recovered(&self, event: &mut OpenEvent, score: f64) -> bool {
+        if score >= self.tracking_threshold() {
             event.samples_below = 0;
             return false;
         }
@@ -288,7 +454,7 @@ impl Tracker {
         &self,
         event: &mut OpenEvent,
         band: Band,
-        process: &ProcessScore,
+        seen: Seen<'_>,
         out: &mut Vec<TrackerCommand>,
     ) -> bool {
         if band <= event.highest_band {
@@ -300,7 +466,8 @@ impl Tracker {
             event: event.id,
             from,
             to: band,
-            process: process.clone(),
+            process: seen.process.clone(),
+            group: seen.group(),
         });
         let forensics = self.bands.forensics_band;
         from < forensics && band >= forensics
@@ -311,7 +478,7 @@ impl Tracker {
         event: &mut OpenEvent,
         now: f64,
         band: Band,
-        process: &ProcessScore,
+        seen: Seen<'_>,
         out: &mut Vec<TrackerCommand>,
     ) {
         let interval = self.bands.checkpoint_interval(band);
@@ -319,7 +486,8 @@ impl Tracker {
             event.last_snapshot_at = now;
             out.push(TrackerCommand::Checkpoint {
                 event: event.id,
-                process: process.clone(),
+                process: seen.process.clone(),
+                group: seen.group(),
             });
         }
     }
@@ -330,7 +498,7 @@ impl Tracker {
         &mut self,
         now: f64,
         event: EventId,
-        process: &ProcessScore,
+        seen: Seen<'_>,
         out: &mut Vec<TrackerCommand>,
     ) {
         let allowed = self
@@ -340,9 +508,28 @@ impl Tracker {
             self.last_forensics_at = Some(now);
             out.push(TrackerCommand::TriggerForensics {
                 event,
-                process: process.clone(),
+                process: seen.process.clone(),
+                group: seen.group(),
             });
         }
+    }
+}
+
+/// How much of a group's use of its dominant resource its top member holds,
+/// 0-1 (shares are proportional to use). A group whose dominant share was
+/// not measured counts as concentrated: nothing says it is spread.
+pub(crate) fn concentration(group: &GroupScore, top: &ProcessScore) -> f64 {
+    let r = group.dominant_resource;
+    let group_share = match r {
+        crate::model::Resource::Cpu => group.cpu_share,
+        crate::model::Resource::Gpu => group.gpu_share,
+        crate::model::Resource::Memory => group.mem_share,
+        crate::model::Resource::Disk => group.disk_share,
+        crate::model::Resource::Wakeups => group.wakeups_share,
+    };
+    match (group_share, top.share(r)) {
+        (Some(g), Some(m)) if g > 0.0 => (m / g).clamp(0.0, 1.0),
+        _ => 1.0,
     }
 }
 
@@ -351,18 +538,19 @@ impl Tracker {
 fn record_peak(
     event: &mut OpenEvent,
     now: f64,
-    process: &ProcessScore,
+    seen: Seen<'_>,
     out: &mut Vec<TrackerCommand>,
 ) -> bool {
-    let is_peak = process.score > event.peak_score;
+    let is_peak = seen.score() > event.peak_score;
     if !is_peak {
         return false;
     }
-    event.peak_score = process.score;
+    event.peak_score = seen.score();
     event.last_snapshot_at = now;
     out.push(TrackerCommand::Peak {
         event: event.id,
-        process: process.clone(),
+        process: seen.process.clone(),
+        group: seen.group(),
     });
     true
 }
@@ -452,7 +640,8 @@ mod tests {
             cmds,
             vec![TrackerCommand::Open {
                 event: 1,
-                process: proc_at(1, 100, threshold, 0.0)
+                process: proc_at(1, 100, threshold, 0.0),
+                group: None,
             }]
         );
         assert_eq!(t.open_count(), 1);
@@ -490,7 +679,8 @@ mod tests {
             step(&mut t, 1.0, 42.0),
             vec![TrackerCommand::Peak {
                 event: 1,
-                process: proc_at(1, 100, 42.0, 1.0)
+                process: proc_at(1, 100, 42.0, 1.0),
+                group: None,
             }]
         );
         assert!(step(&mut t, 2.0, 42.0).is_empty());
@@ -568,7 +758,8 @@ mod tests {
             cmds[2],
             TrackerCommand::TriggerForensics {
                 event: 1,
-                process: proc_at(1, 100, CRITICAL, 2.0)
+                process: proc_at(1, 100, CRITICAL, 2.0),
+                group: None,
             }
         );
     }
@@ -663,6 +854,7 @@ mod tests {
                 event: 1,
                 reason: CloseReason::Recovered,
                 process: Some(proc_at(1, 100, 7.0, 2.0)),
+                group: None,
             }]
         );
     }
@@ -689,6 +881,7 @@ mod tests {
                 event: 1,
                 reason: CloseReason::Gone,
                 process: None,
+                group: None,
             }]
         );
         assert_eq!(t.open_count(), 0);
@@ -713,7 +906,8 @@ mod tests {
             TrackerCommand::Close {
                 event: 2,
                 reason: CloseReason::Gone,
-                process: None
+                process: None,
+                ..
             }
         ));
         assert!(matches!(cmds[1], TrackerCommand::Open { event: 3, .. }));
@@ -760,11 +954,13 @@ mod tests {
                     event: 1,
                     reason: CloseReason::Shutdown,
                     process: Some(proc_at(1, 100, 58.0, 1.0)),
+                    group: None,
                 },
                 TrackerCommand::Close {
                     event: 2,
                     reason: CloseReason::Shutdown,
                     process: Some(proc_at(2, 200, LOW, 1.0)),
+                    group: None,
                 },
             ]
         );
@@ -832,6 +1028,189 @@ mod tests {
             assert_eq!(reason.to_string(), name);
             assert_eq!(serde_json::to_value(reason).unwrap(), name);
         }
+    }
+
+    // ---- groups: one incident, one event --------------------------------------
+
+    /// A process with its score and CPU share (percent of the machine).
+    fn member(pid: u32, score: f64, cpu_share: f64, now: f64) -> ProcessScore {
+        let mut p = proc_at(pid, u64::from(pid) * 10, score, now);
+        p.cpu_share = Some(cpu_share);
+        p
+    }
+
+    fn group(kind: GroupKind, key: &str, score: f64, members: &[&ProcessScore]) -> GroupScore {
+        GroupScore {
+            kind,
+            key: key.into(),
+            name: format!("{kind} {key}"),
+            member_count: members.len() as u32,
+            top_members: members.iter().map(|p| p.pid).collect(),
+            worst_member_score: members.first().map_or(0.0, |p| p.score),
+            metrics: crate::model::GroupMetrics::default(),
+            score,
+            band: BandsConfig::default().band_for(score),
+            dominant_resource: crate::model::Resource::Cpu,
+            cpu_share: Some(members.iter().filter_map(|p| p.cpu_share).sum()),
+            gpu_share: None,
+            mem_share: None,
+            disk_share: None,
+            wakeups_share: None,
+        }
+    }
+
+    /// Four spinners sharing two cores (each ~25 % of the tree's CPU, each
+    /// elevated alone), a tree that is high, and the same four as one app.
+    fn four_spinners(now: f64) -> (Vec<ProcessScore>, Vec<GroupScore>) {
+        let procs: Vec<ProcessScore> = (301..=304)
+            .map(|pid| member(pid, ELEVATED, 50.0, now))
+            .collect();
+        let refs: Vec<&ProcessScore> = procs.iter().collect();
+        let groups = vec![
+            group(GroupKind::Tree, "300:3000", HIGH + 10.0, &refs),
+            group(GroupKind::App, "/usr/bin/spin", HIGH + 10.0, &refs),
+        ];
+        (procs, groups)
+    }
+
+    fn opens(cmds: &[TrackerCommand]) -> Vec<(Option<GroupKind>, u32)> {
+        cmds.iter()
+            .filter_map(|c| match c {
+                TrackerCommand::Open { process, group, .. } => {
+                    Some((group.as_ref().map(|g| g.group.kind), process.pid))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_spread_group_opens_one_event_naming_its_members_and_they_open_none() {
+        let mut t = tracker();
+        let (procs, groups) = four_spinners(0.0);
+        let cmds = t.update_with_groups(0.0, &procs, &groups);
+        assert_eq!(opens(&cmds), [(Some(GroupKind::Tree), 301)], "{cmds:?}");
+        let Some(TrackerCommand::Open { group: Some(g), .. }) = cmds.first() else {
+            panic!("{cmds:?}");
+        };
+        let pids: Vec<u32> = g.members.iter().map(|m| m.pid).collect();
+        assert_eq!(pids, [301, 302, 303, 304]);
+        assert_eq!(g.members[0].start_time_ms, 3010);
+        // The next samples: still one event, checkpointed; no member opens.
+        for now in [1.0, 2.0, 6.0] {
+            let (procs, groups) = four_spinners(now);
+            let cmds = t.update_with_groups(now, &procs, &groups);
+            assert!(opens(&cmds).is_empty(), "{cmds:?}");
+        }
+        assert_eq!(t.open_count(), 1);
+        // The tree's top member is read in depth while the event is open.
+        assert_eq!(t.tracked(), vec![key(301, 3010)]);
+    }
+
+    #[test]
+    fn a_group_that_is_one_member_opens_only_that_members_event() {
+        let mut t = tracker();
+        let spinner = member(301, HIGH, 99.0, 0.0);
+        let parent = member(300, LOW, 1.0, 0.0);
+        let tree = group(
+            GroupKind::Tree,
+            "300:3000",
+            HIGH + 1.0,
+            &[&spinner, &parent],
+        );
+        assert!(concentration(&tree, &spinner) >= CONCENTRATED);
+        let cmds = t.update_with_groups(0.0, &[parent, spinner], &[tree]);
+        assert_eq!(opens(&cmds), [(None, 301)], "{cmds:?}");
+    }
+
+    #[test]
+    fn the_threshold_sits_between_one_spinner_and_a_spread_pair() {
+        let a = member(1, HIGH, 79.0, 0.0);
+        let b = member(2, HIGH, 21.0, 0.0);
+        let g = group(GroupKind::Tree, "1:10", HIGH, &[&a, &b]);
+        assert!(concentration(&g, &a) < CONCENTRATED);
+        let a = member(1, HIGH, 80.0, 0.0);
+        let b = member(2, HIGH, 20.0, 0.0);
+        let g = group(GroupKind::Tree, "1:10", HIGH, &[&a, &b]);
+        assert!(concentration(&g, &a) >= CONCENTRATED);
+        // Unmeasured: nothing says it is spread.
+        let mut g = g;
+        g.cpu_share = None;
+        assert_eq!(concentration(&g, &a), 1.0);
+    }
+
+    #[test]
+    fn a_process_event_already_open_stays_open_when_its_group_spreads() {
+        let mut t = tracker();
+        let first = member(301, HIGH, 99.0, 0.0);
+        let tree = group(GroupKind::Tree, "300:3000", HIGH, &[&first]);
+        let cmds = t.update_with_groups(0.0, std::slice::from_ref(&first), &[tree]);
+        assert_eq!(opens(&cmds), [(None, 301)]);
+        let (procs, groups) = four_spinners(1.0);
+        let cmds = t.update_with_groups(1.0, &procs, &groups);
+        assert_eq!(opens(&cmds), [(Some(GroupKind::Tree), 301)], "{cmds:?}");
+        assert!(!kinds(&cmds).contains(&"close"), "{cmds:?}");
+        assert_eq!(t.open_count(), 2);
+    }
+
+    #[test]
+    fn a_group_event_closes_when_it_recovers_and_when_its_key_goes() {
+        let mut t = tracker_with(|b| b.exit_stability_samples = 2, 120.0);
+        let (procs, groups) = four_spinners(0.0);
+        t.update_with_groups(0.0, &procs, &groups);
+        let calm = |now| {
+            let procs: Vec<ProcessScore> =
+                (301..=304).map(|pid| member(pid, LOW, 10.0, now)).collect();
+            let refs: Vec<&ProcessScore> = procs.iter().collect();
+            let groups = vec![group(GroupKind::Tree, "300:3000", LOW, &refs)];
+            (procs, groups)
+        };
+        let (p, g) = calm(1.0);
+        assert!(!kinds(&t.update_with_groups(1.0, &p, &g)).contains(&"close"));
+        let (p, g) = calm(2.0);
+        let cmds = t.update_with_groups(2.0, &p, &g);
+        assert!(matches!(
+            &cmds[..],
+            [TrackerCommand::Close {
+                reason: CloseReason::Recovered,
+                group: Some(_),
+                process: Some(_),
+                ..
+            }]
+        ));
+        // In cooldown: the same tree does not reopen at once...
+        let (procs, groups) = four_spinners(3.0);
+        assert!(opens(&t.update_with_groups(3.0, &procs, &groups)).is_empty());
+        // ...but its root's PID reused by another tree is another key.
+        let mut t = tracker();
+        let (procs, groups) = four_spinners(0.0);
+        t.update_with_groups(0.0, &procs, &groups);
+        let (procs, mut groups) = four_spinners(1.0);
+        groups[0].key = "300:9999".into();
+        let cmds = t.update_with_groups(1.0, &procs, &groups);
+        assert!(matches!(
+            cmds[0],
+            TrackerCommand::Close {
+                event: 1,
+                reason: CloseReason::Gone,
+                ..
+            }
+        ));
+        assert_eq!(opens(&cmds), [(Some(GroupKind::Tree), 301)]);
+    }
+
+    #[test]
+    fn a_group_led_by_the_monitor_opens_no_event() {
+        let mut t = tracker();
+        t.set_excluded([301]);
+        let (procs, groups) = four_spinners(0.0);
+        let cmds = t.update_with_groups(0.0, &procs, &groups);
+        assert!(
+            opens(&cmds)
+                .iter()
+                .all(|(g, pid)| g.is_none() && *pid != 301),
+            "{cmds:?}"
+        );
     }
 
     // ---- property test -------------------------------------------------------
@@ -1014,7 +1393,7 @@ mod tests {
                 prop_assert_eq!(tracker.open_count(), observer.open.len());
                 let present: HashSet<ProcessKey> = sample.iter().map(ProcessScore::key).collect();
                 prop_assert!(tracked.iter().all(|k| present.contains(k)));
-                prop_assert!(tracker.cooldowns.keys().all(|k| present.contains(k)));
+                prop_assert!(tracker.cooldowns.keys().all(|k| matches!(k, Subject::Process(p) if present.contains(p))));
             }
             let open_before = tracker.open_count();
             let closes = tracker.close_all(now);

@@ -87,78 +87,132 @@ impl Lateness {
 
 /// Turn one tracker command into the storage write it implies.
 pub fn write_for(cmd: &TrackerCommand, now: f64, boot_time: u64) -> Option<WriteOp> {
+    let group = cmd.group().map(|g| Box::new(g.clone()));
     Some(match cmd {
-        TrackerCommand::Open { event, process } => WriteOp::OpenEvent {
+        TrackerCommand::Open { event, process, .. } => WriteOp::OpenEvent {
             event_key: *event,
             process: Box::new(process.clone()),
+            group,
             boot_time,
             entry_time: now,
         },
-        TrackerCommand::Peak { event, process } => WriteOp::Peak {
+        TrackerCommand::Peak { event, process, .. } => WriteOp::Peak {
             event_key: *event,
             process: Box::new(process.clone()),
+            group,
         },
-        TrackerCommand::Checkpoint { event, process } => WriteOp::Snapshot {
+        TrackerCommand::Checkpoint { event, process, .. } => WriteOp::Snapshot {
             event_key: *event,
             kind: SnapshotType::Checkpoint,
             process: Box::new(process.clone()),
+            group,
         },
         TrackerCommand::Close {
             event,
             reason,
             process,
+            ..
         } => WriteOp::CloseEvent {
             event_key: *event,
             exit_time: now,
             reason: *reason,
             exit: process.clone().map(Box::new),
+            exit_group: group,
         },
         TrackerCommand::Escalate { .. } | TrackerCommand::TriggerForensics { .. } => return None,
     })
 }
 
+/// The subject of a command for log lines: `process`, or the group's kind,
+/// with its (escaped) name and members' PIDs.
+fn subject_fields(cmd: &TrackerCommand) -> (&'static str, Option<String>, Option<String>) {
+    match cmd.group() {
+        Some(s) => (
+            s.group.kind.as_str(),
+            Some(crate::format::escape(&s.group.name)),
+            Some(
+                s.members
+                    .iter()
+                    .map(|m| m.pid.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ),
+        None => ("process", None, None),
+    }
+}
+
+/// Score and band of a command's subject (the group's for a group event).
+fn verdict_of(cmd: &TrackerCommand, p: &ProcessScore) -> (f64, crate::model::Band) {
+    cmd.group()
+        .map_or((p.score, p.band), |s| (s.group.score, s.group.band))
+}
+
 fn log_command(cmd: &TrackerCommand) {
     let show = |p: &ProcessScore| crate::format::escape(&p.command);
+    let (subject, group, members) = subject_fields(cmd);
     match cmd {
-        TrackerCommand::Open { event, process: p } => info!(
-            event_name = "rogue_enter",
-            event = *event,
-            pid = p.pid,
-            command = %show(p),
-            score = p.score,
-            band = %p.band,
-            dominant = %p.dominant_resource,
-        ),
+        TrackerCommand::Open {
+            event, process: p, ..
+        } => {
+            let (score, band) = verdict_of(cmd, p);
+            let dominant = cmd
+                .group()
+                .map_or(p.dominant_resource, |s| s.group.dominant_resource);
+            info!(
+                event_name = "rogue_enter",
+                event = *event,
+                subject,
+                group = group.as_deref(),
+                members = members.as_deref(),
+                pid = p.pid,
+                command = %show(p),
+                score,
+                band = %band,
+                dominant = %dominant,
+            )
+        }
         TrackerCommand::Escalate {
             event,
             from,
             to,
             process: p,
+            ..
         } => info!(
             event_name = "rogue_escalate",
             event = *event,
+            subject,
+            group = group.as_deref(),
             pid = p.pid,
             command = %show(p),
             from = %from,
             to = %to,
-            score = p.score,
+            score = verdict_of(cmd, p).0,
         ),
         TrackerCommand::Close {
             event,
             reason,
             process,
+            ..
         } => info!(
             event_name = "rogue_exit",
             event = *event,
+            subject,
+            group = group.as_deref(),
             reason = %reason,
             pid = process.as_ref().map(|p| p.pid),
-            score = process.as_ref().map(|p| p.score),
+            score = process.as_ref().map(|p| verdict_of(cmd, p).0),
         ),
-        TrackerCommand::TriggerForensics { event, process: p } => info!(
+        TrackerCommand::TriggerForensics {
+            event, process: p, ..
+        } => info!(
             event_name = "forensics_trigger",
             event = *event,
+            subject,
+            group = group.as_deref(),
+            members = members.as_deref(),
             pid = p.pid,
-            score = p.score,
+            score = verdict_of(cmd, p).0,
         ),
         TrackerCommand::Peak { .. } | TrackerCommand::Checkpoint { .. } => {}
     }
@@ -166,23 +220,27 @@ fn log_command(cmd: &TrackerCommand) {
 
 /// The live-stream notice for a tracker command, if it is one clients see.
 /// `last_seen` supplies the process for a close without an exit snapshot.
+/// A group's notice names the group (`command` is its name) with its score.
 pub fn notice_for(
     cmd: &TrackerCommand,
     now: f64,
-    last_seen: &HashMap<u64, ProcessScore>,
+    last_seen: &HashMap<u64, Seen>,
 ) -> Option<EventNotice> {
     let (kind, event, process, reason) = match cmd {
-        TrackerCommand::Open { event, process } => (EventKind::Opened, *event, Some(process), None),
+        TrackerCommand::Open { event, process, .. } => {
+            (EventKind::Opened, *event, Some(process), None)
+        }
         TrackerCommand::Escalate { event, process, .. } => {
             (EventKind::Escalated, *event, Some(process), None)
         }
-        TrackerCommand::TriggerForensics { event, process } => {
+        TrackerCommand::TriggerForensics { event, process, .. } => {
             (EventKind::Forensics, *event, Some(process), None)
         }
         TrackerCommand::Close {
             event,
             reason,
             process,
+            ..
         } => (
             EventKind::Closed,
             *event,
@@ -191,29 +249,52 @@ pub fn notice_for(
         ),
         TrackerCommand::Peak { .. } | TrackerCommand::Checkpoint { .. } => return None,
     };
-    let p = process.or_else(|| last_seen.get(&event))?;
+    let remembered = last_seen.get(&event);
+    let p = process.or_else(|| remembered.map(|s| &s.process))?;
+    let group = cmd
+        .group()
+        .map(|s| &s.group)
+        .or_else(|| remembered.and_then(|s| s.group.as_deref()));
     Some(EventNotice {
         kind,
         event_key: event,
         pid: p.pid,
         start_time: p.start_time_ms,
-        command: p.command.clone(),
-        band: p.band,
-        score: p.score,
-        dominant_resource: p.dominant_resource,
+        command: group.map_or_else(|| p.command.clone(), |g| g.name.clone()),
+        band: group.map_or(p.band, |g| g.band),
+        score: group.map_or(p.score, |g| g.score),
+        dominant_resource: group.map_or(p.dominant_resource, |g| g.dominant_resource),
         at: now,
         reason,
+        subject_kind: group.map_or(crate::model::SubjectKind::Process, |g| g.kind.into()),
+        group_key: group.map(|g| g.key.clone()),
+        members: cmd
+            .group()
+            .map(|s| s.members.iter().map(|m| m.pid).collect())
+            .unwrap_or_default(),
     })
 }
 
+/// The latest process (and group) of an open event, for close notices.
+pub struct Seen {
+    pub process: ProcessScore,
+    pub group: Option<Box<crate::model::GroupScore>>,
+}
+
 /// Remember the latest process of each open event (for close notices).
-fn remember(cmd: &TrackerCommand, last_seen: &mut HashMap<u64, ProcessScore>) {
+fn remember(cmd: &TrackerCommand, last_seen: &mut HashMap<u64, Seen>) {
     match cmd {
-        TrackerCommand::Open { event, process }
-        | TrackerCommand::Peak { event, process }
-        | TrackerCommand::Checkpoint { event, process }
+        TrackerCommand::Open { event, process, .. }
+        | TrackerCommand::Peak { event, process, .. }
+        | TrackerCommand::Checkpoint { event, process, .. }
         | TrackerCommand::Escalate { event, process, .. } => {
-            last_seen.insert(*event, process.clone());
+            last_seen.insert(
+                *event,
+                Seen {
+                    process: process.clone(),
+                    group: cmd.group().map(|s| Box::new(s.group.clone())),
+                },
+            );
         }
         TrackerCommand::TriggerForensics { .. } | TrackerCommand::Close { .. } => {}
     }
@@ -315,6 +396,9 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     if stalls_closed > 0 {
         info!(event_name = "dangling_stalls_closed", count = stalls_closed);
     }
+    // Events are numbered after the file's highest id: the tracker's keys are
+    // the rows' ids, in log lines, the live stream and `events` alike.
+    let first_event_id = u64::try_from(store.max_event_id()?).unwrap_or(0) + 1;
     drop(store);
     let writer = Writer::spawn(db.clone(), WRITE_QUEUE)?;
     // Captures run on their own thread; the loop only hands them a frozen ring.
@@ -366,14 +450,15 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         writer.sender(),
         forensics.as_ref().map(Forensics::counts),
     );
-    let mut last_seen: HashMap<u64, ProcessScore> = HashMap::new();
+    let mut last_seen: HashMap<u64, Seen> = HashMap::new();
 
     let interval = Duration::from_secs_f64(config.system.sample_interval);
     let heartbeat_every = config.system.heartbeat_samples;
     let prune_every = Duration::from_secs_f64(config.retention.prune_interval_hours * 3600.0);
     let retention_secs = f64::from(config.retention.events_days) * 86400.0;
     let mut ring = RingBuffer::new(config.system.ring_buffer_size);
-    let mut tracker = Tracker::new(config.bands.clone(), config.system.forensics_debounce);
+    let mut tracker = Tracker::new(config.bands.clone(), config.system.forensics_debounce)
+        .numbered_from(first_event_id);
     // The monitor never opens events about itself (its cost is in `status`).
     tracker.set_excluded([pid]);
     let mut stall_watch = stalls::StallWatch::new(
@@ -448,7 +533,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
         }
         // A stall or a new event: the seconds before it are written at once.
         let mut urgent = false;
-        for cmd in tracker.update(now, all) {
+        for cmd in tracker.update_with_groups(now, all, &stored.groups) {
             urgent |= matches!(cmd, TrackerCommand::Open { .. });
             log_command(&cmd);
             observers.command(&cmd);
@@ -462,15 +547,14 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
             if let Some(op) = write_for(&cmd, now, boot_time) {
                 send(&writer, op);
             }
-            if let (TrackerCommand::TriggerForensics { event, process }, Some(f)) =
+            if let (TrackerCommand::TriggerForensics { event, process, .. }, Some(f)) =
                 (&cmd, &forensics)
             {
-                f.trigger(CaptureRequest::new(
-                    *event,
-                    process.clone(),
-                    ring.freeze(),
-                    now,
-                ));
+                let req = CaptureRequest::new(*event, process.clone(), ring.freeze(), now);
+                f.trigger(match cmd.group() {
+                    Some(g) => req.for_group(g.clone()),
+                    None => req,
+                });
             }
         }
         for cmd in stall_watch.observe(now, all) {
@@ -657,6 +741,7 @@ mod tests {
         let open = TrackerCommand::Open {
             event: 7,
             process: p.clone(),
+            group: None,
         };
         assert!(matches!(
             write_for(&open, 10.0, 99),
@@ -666,6 +751,7 @@ mod tests {
             event: 7,
             reason: CloseReason::Gone,
             process: None,
+            group: None,
         };
         assert!(matches!(
             write_for(&close, 11.0, 99),
@@ -676,6 +762,7 @@ mod tests {
             from: crate::model::Band::Medium,
             to: crate::model::Band::High,
             process: p,
+            group: None,
         };
         assert!(write_for(&esc, 11.0, 99).is_none());
     }

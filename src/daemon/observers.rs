@@ -97,31 +97,37 @@ impl Observers {
 
     /// One tracker command.
     pub(crate) fn command(&mut self, cmd: &TrackerCommand) {
+        // A group's event is counted by the group's band; the desktop
+        // notification stays about processes.
+        let band_of = |p: &ProcessScore| cmd.group().map_or(p.band, |g| g.group.band);
+        let is_process = cmd.group().is_none();
         let entered_critical = match cmd {
-            TrackerCommand::Open { event, process } => {
-                self.peaks.insert(*event, process.band);
+            TrackerCommand::Open { event, process, .. } => {
+                let band = band_of(process);
+                self.peaks.insert(*event, band);
                 if let Some(f) = &self.feed {
-                    f.event_opened(process.band);
+                    f.event_opened(band);
                 }
-                (process.band == Band::Critical).then_some(process)
+                (is_process && band == Band::Critical).then_some(process)
             }
             TrackerCommand::Escalate {
                 event, to, process, ..
             } => {
                 let peak = self.peaks.entry(*event).or_insert(*to);
                 *peak = (*peak).max(*to);
-                (*to == Band::Critical).then_some(process)
+                (is_process && *to == Band::Critical).then_some(process)
             }
-            TrackerCommand::Peak { event, process } => {
-                let peak = self.peaks.entry(*event).or_insert(process.band);
-                *peak = (*peak).max(process.band);
+            TrackerCommand::Peak { event, process, .. } => {
+                let band = band_of(process);
+                let peak = self.peaks.entry(*event).or_insert(band);
+                *peak = (*peak).max(band);
                 None
             }
             TrackerCommand::Close { event, process, .. } => {
                 let peak = self
                     .peaks
                     .remove(event)
-                    .or(process.as_ref().map(|p| p.band))
+                    .or(process.as_ref().map(band_of))
                     .unwrap_or(Band::Low);
                 if let Some(f) = &self.feed {
                     f.event_closed(peak);

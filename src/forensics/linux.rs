@@ -49,6 +49,12 @@ pub(crate) fn jobs(ctx: &SourceContext) -> Vec<Job> {
             process_file(&c, name, file)
         }));
     }
+    if !ctx.members.is_empty() {
+        let c = ctx.clone();
+        jobs.push(Job::new(&["member_threads"], proc_budget * 2, move || {
+            member_threads(&c)
+        }));
+    }
     let c = ctx.clone();
     jobs.push(Job::new(&["fd_count"], proc_budget, move || fd_count(&c)));
     let c = ctx.clone();
@@ -122,6 +128,40 @@ fn check_identity(ctx: &SourceContext) -> Result<(), SourceOutcome> {
         }
     }
     Ok(())
+}
+
+/// A group's other top members: each one's threads as `threads` reads them
+/// (identity checked per member), under one outcome.
+fn member_threads(ctx: &SourceContext) -> Gathered {
+    let mut g = Gathered::default();
+    let (mut read, mut problems) = (0usize, Vec::new());
+    for &(pid, start_time) in &ctx.members {
+        let member = SourceContext {
+            pid,
+            start_time,
+            members: Vec::new(),
+            ..ctx.clone()
+        };
+        let got = threads(&member);
+        match got.outcomes.iter().find(|(n, _)| n == "threads") {
+            Some((_, o)) if o.status == SourceStatus::Ok => read += 1,
+            Some((_, o)) => problems.push(format!("{pid}: {}", o.detail)),
+            None => {}
+        }
+        super::merge_into(&mut g.data, got.data);
+    }
+    let n = ctx.members.len();
+    let outcome = if read > 0 {
+        let mut detail = format!("{read} of {n} members");
+        if !problems.is_empty() {
+            detail.push_str(&format!(" ({})", problems.join("; ")));
+        }
+        SourceOutcome::ok(detail, 0)
+    } else {
+        SourceOutcome::fail(SourceStatus::Error, problems.join("; "))
+    };
+    g.outcomes.push(("member_threads".into(), outcome));
+    g
 }
 
 /// Every thread: name, state, wchan, CPU time, priority and kernel stack.
@@ -648,6 +688,7 @@ mod tests {
             log_window: 60.0,
             user_stacks: false,
             capture_key: 1,
+            members: Vec::new(),
         }
     }
 

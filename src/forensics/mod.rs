@@ -21,8 +21,8 @@ pub(crate) mod macos;
 
 use crate::config::ForensicsConfig;
 use crate::model::{
-    CaptureData, CaptureOwner, CaptureStatus, FrameRecord, ProcessKey, ProcessSamples,
-    ProcessScore, Resource, SourceOutcome, SourceStatus, Sources, ThreadRecord,
+    CaptureData, CaptureOwner, CaptureStatus, FrameRecord, GroupSubject, ProcessKey,
+    ProcessSamples, ProcessScore, Resource, SourceOutcome, SourceStatus, Sources, ThreadRecord,
 };
 use crate::ringbuffer::Frozen;
 use crate::storage::{WriteOp, WriteSender};
@@ -57,8 +57,11 @@ pub(crate) struct CaptureRequest {
     pub(crate) owner: CaptureOwner,
     /// Why, e.g. "entered critical".
     pub(crate) trigger: String,
-    /// The culprit as last sampled.
+    /// The culprit as last sampled (a group's top member).
     pub(crate) process: ProcessScore,
+    /// A group's event: the group and its top members, whose threads are
+    /// captured too.
+    pub(crate) group: Option<GroupSubject>,
     /// The ring buffer at trigger time.
     pub(crate) frozen: Frozen,
     /// Unix seconds of the trigger (a stall's start: logs are read from a
@@ -78,9 +81,18 @@ impl CaptureRequest {
             owner: CaptureOwner::Event(event_key),
             trigger: format!("entered {}", process.band),
             process,
+            group: None,
             frozen,
             at,
         }
+    }
+
+    /// The same request for a group's event: the trigger names the group's
+    /// band and kind, and the capture covers its top members.
+    pub(crate) fn for_group(mut self, group: GroupSubject) -> CaptureRequest {
+        self.trigger = format!("{} entered {}", group.group.kind, group.group.band);
+        self.group = Some(group);
+        self
     }
 
     /// A request for a stall: `process` is its top holder (or the stuck
@@ -96,6 +108,7 @@ impl CaptureRequest {
             owner: CaptureOwner::Stall(stall_key),
             trigger,
             process,
+            group: None,
             frozen,
             at,
         }
@@ -269,6 +282,10 @@ pub(crate) struct SourceContext {
     /// Distinguishes this capture's files (macOS tailspin).
     #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
     pub(crate) capture_key: u64,
+    /// A group's other top members `(pid, start time)`: their threads are
+    /// read too (`member_threads`).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) members: Vec<(u32, u64)>,
 }
 
 impl SourceContext {
@@ -490,8 +507,30 @@ pub(crate) fn capture(
         log_window: config.log_window_minutes.max(0.0) * 60.0,
         user_stacks: config.user_stacks,
         capture_key: key,
+        members: req.group.as_ref().map_or_else(Vec::new, |g| {
+            g.members
+                .iter()
+                .filter(|m| m.pid != req.process.pid)
+                .map(|m| (m.pid, m.start_time_ms))
+                .collect()
+        }),
     };
-    let (data, mut sources) = run_jobs(platform_jobs(&ctx));
+    let (mut data, mut sources) = run_jobs(platform_jobs(&ctx));
+    if let Some(g) = &req.group {
+        // Which group this capture is about, and the members it covers.
+        data.system.insert(
+            "group".to_string(),
+            serde_json::json!({
+                "kind": g.group.kind,
+                "key": g.group.key,
+                "name": g.group.name,
+                "member_count": g.group.member_count,
+                "score": g.group.score,
+                "band": g.group.band,
+                "members": g.members,
+            }),
+        );
+    }
 
     let (kept, outcome) = trim_frozen(&req.frozen, config.max_artifact_bytes);
     sources.insert(BUFFER_SOURCE.to_string(), outcome);

@@ -12,7 +12,7 @@
 //! send it see exactly what they always did.
 
 use crate::model::{Band, ProcessSamples, Resource};
-use crate::model::{EventRow, Stall};
+use crate::model::{EventRow, Stall, SubjectKind};
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes incompatibly.
@@ -83,7 +83,7 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventNotice {
     pub kind: EventKind,
-    /// The daemon's key for the event (unique within one daemon run).
+    /// The event's database id (`EventRow.id`, as `events` shows it).
     pub event_key: u64,
     pub pid: u32,
     pub start_time: u64,
@@ -96,6 +96,17 @@ pub struct EventNotice {
     pub at: f64,
     /// For `closed`: recovered, gone, shutdown.
     pub reason: Option<String>,
+    /// `process`, or the group's kind; for a group `command` is the group's
+    /// name, `score`/`band` the group's, `pid` its top member.
+    #[serde(default)]
+    pub subject_kind: SubjectKind,
+    /// A group's key; `None` for a process.
+    #[serde(default)]
+    pub group_key: Option<String>,
+    /// A group's top members' PIDs, worst first (empty for a process, and
+    /// on a close without an exit sample).
+    #[serde(default)]
+    pub members: Vec<u32>,
 }
 
 /// Daemon → client.
@@ -307,6 +318,9 @@ mod tests {
 
     fn notice(kind: EventKind) -> EventNotice {
         EventNotice {
+            subject_kind: crate::model::SubjectKind::Process,
+            group_key: None,
+            members: Vec::new(),
             kind,
             event_key: 9,
             pid: 77,
@@ -322,6 +336,9 @@ mod tests {
 
     fn event_row() -> EventRow {
         EventRow {
+            subject_kind: crate::model::SubjectKind::Process,
+            group_key: None,
+            members: Vec::new(),
             id: 3,
             pid: 77,
             start_time_ms: 1_700_000_000_123,

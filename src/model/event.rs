@@ -2,7 +2,50 @@
 //! captures, and the enums that name their moments and outcomes.
 
 use super::process::{Band, ProcessScore, Resource};
+use super::{GroupKind, GroupScore};
 use serde::{Deserialize, Serialize};
+
+super::wire_enum! {
+    /// What an event is about: one process, or a group of one kind.
+    #[derive(Default)]
+    pub enum SubjectKind {
+        #[default]
+        Process,
+        Tree,
+        Cgroup,
+        App,
+    }
+}
+
+impl From<GroupKind> for SubjectKind {
+    fn from(kind: GroupKind) -> SubjectKind {
+        match kind {
+            GroupKind::Tree => SubjectKind::Tree,
+            GroupKind::Cgroup => SubjectKind::Cgroup,
+            GroupKind::App => SubjectKind::App,
+        }
+    }
+}
+
+/// One of a group event's top members, as sampled with the group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventMember {
+    pub pid: u32,
+    /// Process start, Unix milliseconds (with `pid`, the identity).
+    #[serde(rename = "start_time")]
+    pub start_time_ms: u64,
+    /// Untrusted: escaped where shown.
+    pub command: String,
+    /// The member's own score.
+    pub score: f64,
+}
+
+/// A group's event at one moment: the group and its top members, worst first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSubject {
+    pub group: GroupScore,
+    pub members: Vec<EventMember>,
+}
 
 super::wire_enum! {
     /// Which moment of an event a snapshot records.
@@ -46,10 +89,19 @@ super::wire_enum! {
     }
 }
 
-/// One rogue episode of one process.
+/// One rogue episode of one process or one group. For a group's event,
+/// `pid`/`start_time` are its top member's when it opened and `command` is
+/// the group's name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRow {
     pub id: i64,
+    /// `process`, or the group's kind (`tree`, `cgroup`, `app`).
+    pub subject_kind: SubjectKind,
+    /// The group's key (`pid:start_time` of a tree's root, a cgroup path, an
+    /// executable path); `None` for a process's event.
+    pub group_key: Option<String>,
+    /// A group's top members as of its peak (or entry); empty for a process.
+    pub members: Vec<EventMember>,
     pub pid: u32,
     /// Process start, Unix milliseconds.
     #[serde(rename = "start_time")]
@@ -86,8 +138,11 @@ pub struct SnapshotRow {
     pub captured_at_s: f64,
     pub score: f64,
     pub band: Band,
-    /// The full process record as it was at `captured_at`.
+    /// The full process record as it was at `captured_at` (a group's top
+    /// member; `score` and `band` above are then the group's).
     pub process: ProcessScore,
+    /// The group as it was at `captured_at`; `None` for a process's event.
+    pub group: Option<GroupScore>,
 }
 
 /// One forensic capture.

@@ -20,7 +20,10 @@ pub use capture::{
     CaptureData, CaptureOwner, FrameRecord, LogRecord, PressureRecord, SourceOutcome, SourceStatus,
     Sources, ThreadRecord, io_status,
 };
-pub use event::{CaptureRow, CaptureStatus, CloseReason, EventRow, SnapshotRow, SnapshotType};
+pub use event::{
+    CaptureRow, CaptureStatus, CloseReason, EventMember, EventRow, GroupSubject, SnapshotRow,
+    SnapshotType, SubjectKind,
+};
 pub use group::{GroupKind, GroupMetrics, GroupScore};
 pub use process::{
     Band, METRIC_COUNT, METRICS, MetricInfo, MetricValue, ProcessKey, ProcessSamples, ProcessScore,

@@ -64,7 +64,14 @@ pub struct DaemonState {
 
 const EVENT_COLUMNS: &str = "e.id, e.pid, e.start_time, e.command, e.boot_time, e.entry_time, \
      e.exit_time, e.entry_band, e.peak_band, e.peak_score, e.peak_time, e.dominant_resource, \
-     e.close_reason, (SELECT COUNT(*) FROM forensic_captures c WHERE c.event_id = e.id)";
+     e.close_reason, (SELECT COUNT(*) FROM forensic_captures c WHERE c.event_id = e.id), \
+     e.subject_kind, e.group_key, e.members_json";
+/// The same from a file older than version 5 (every event a process's).
+const EVENT_COLUMNS_V4: &str = "e.id, e.pid, e.start_time, e.command, e.boot_time, \
+     e.entry_time, e.exit_time, e.entry_band, e.peak_band, e.peak_score, e.peak_time, \
+     e.dominant_resource, e.close_reason, \
+     (SELECT COUNT(*) FROM forensic_captures c WHERE c.event_id = e.id), \
+     'process', NULL, NULL";
 
 fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
     Ok(EventRow {
@@ -82,10 +89,16 @@ fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
         dominant_resource: get_enum(row, 11)?,
         close_reason: get_enum_opt(row, 12)?,
         forensics_count: get_u64(row, 13)?,
+        subject_kind: get_enum(row, 14)?,
+        group_key: row.get(15)?,
+        members: get_json_opt(row, 16)?.unwrap_or_default(),
     })
 }
 
-const SNAPSHOT_COLUMNS: &str = "s.snapshot_type, s.captured_at, s.score, s.band, s.process_json";
+const SNAPSHOT_COLUMNS: &str =
+    "s.snapshot_type, s.captured_at, s.score, s.band, s.process_json, s.group_json";
+const SNAPSHOT_COLUMNS_V4: &str =
+    "s.snapshot_type, s.captured_at, s.score, s.band, s.process_json, NULL";
 
 /// Reads `SNAPSHOT_COLUMNS` starting at column `at`.
 fn snapshot_row(row: &Row<'_>, at: usize) -> rusqlite::Result<SnapshotRow> {
@@ -95,6 +108,7 @@ fn snapshot_row(row: &Row<'_>, at: usize) -> rusqlite::Result<SnapshotRow> {
         score: row.get(at + 2)?,
         band: get_enum(row, at + 3)?,
         process: get_json(row, at + 4)?,
+        group: get_json_opt(row, at + 5)?,
     })
 }
 
@@ -193,13 +207,31 @@ impl Store {
         run().map_err(|e| self.err(e))
     }
 
+    /// The event columns this file has (groups came with version 5).
+    fn event_columns(&self) -> &'static str {
+        if self.has_version(5) {
+            EVENT_COLUMNS
+        } else {
+            EVENT_COLUMNS_V4
+        }
+    }
+
+    fn snapshot_columns(&self) -> &'static str {
+        if self.has_version(5) {
+            SNAPSHOT_COLUMNS
+        } else {
+            SNAPSHOT_COLUMNS_V4
+        }
+    }
+
     /// Events matching `filter`, newest (by entry time) first.
     pub(crate) fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StorageError> {
         let limit = filter
             .limit
             .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let columns = self.event_columns();
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM process_events e
+            "SELECT {columns} FROM process_events e
              WHERE (?1 = 0 OR e.exit_time IS NULL)
                AND (?2 IS NULL OR e.exit_time IS NULL OR e.exit_time >= ?2)
              ORDER BY e.entry_time DESC, e.id DESC
@@ -215,7 +247,8 @@ impl Store {
 
     /// One event, if it exists.
     pub(crate) fn event(&self, id: i64) -> Result<Option<EventRow>, StorageError> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM process_events e WHERE e.id = ?1");
+        let columns = self.event_columns();
+        let sql = format!("SELECT {columns} FROM process_events e WHERE e.id = ?1");
         self.conn
             .prepare_cached(&sql)
             .and_then(|mut s| s.query_row([id], event_row).optional())
@@ -230,8 +263,9 @@ impl Store {
         let Some(event) = self.event(id)? else {
             return Ok(None);
         };
+        let columns = self.snapshot_columns();
         let sql = format!(
-            "SELECT {SNAPSHOT_COLUMNS} FROM process_snapshots s
+            "SELECT {columns} FROM process_snapshots s
              WHERE s.event_id = ?1 ORDER BY s.captured_at, s.id"
         );
         let run = || -> rusqlite::Result<Vec<SnapshotRow>> {
@@ -246,8 +280,9 @@ impl Store {
     /// Every snapshot captured at or after `since` (Unix seconds), oldest first,
     /// with the event it belongs to.
     pub(crate) fn history(&self, since: f64) -> Result<Vec<HistoryRow>, StorageError> {
+        let columns = self.snapshot_columns();
         let sql = format!(
-            "SELECT e.id, e.pid, e.command, {SNAPSHOT_COLUMNS}
+            "SELECT e.id, e.pid, e.command, {columns}
              FROM process_snapshots s JOIN process_events e ON e.id = s.event_id
              WHERE s.captured_at >= ?1
              ORDER BY s.captured_at, s.id"
@@ -275,6 +310,16 @@ impl Store {
                 [],
                 |r| get_u64(r, 0),
             )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The highest event id in the file (0 when there is none): the daemon
+    /// numbers new events after it, so its keys are the rows' ids.
+    pub(crate) fn max_event_id(&self) -> Result<i64, StorageError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM process_events", [], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.err(e))
     }
 

@@ -15,7 +15,7 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Ordered migrations: entry `i` takes a file from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The oldest schema read-only commands can read (every table they query
 /// exists; what a later version added reads as empty).
@@ -224,6 +224,19 @@ CREATE TABLE history_blocks (
     data       BLOB NOT NULL
 );
 CREATE INDEX history_blocks_end_time ON history_blocks(end_time);
+";
+
+/// Version 5: events for groups. An event is about a process (`subject_kind`
+/// 'process', every older row) or a group ('tree', 'cgroup', 'app') named by
+/// `group_key`, with its top members (`members_json`, as of its peak); a
+/// group event's snapshots keep the group (`group_json`) beside its top
+/// member (`process_json`).
+const V5: &str = "
+ALTER TABLE process_events ADD COLUMN subject_kind TEXT NOT NULL DEFAULT 'process'
+    CHECK (subject_kind IN ('process', 'tree', 'cgroup', 'app'));
+ALTER TABLE process_events ADD COLUMN group_key TEXT;
+ALTER TABLE process_events ADD COLUMN members_json TEXT;
+ALTER TABLE process_snapshots ADD COLUMN group_json TEXT;
 ";
 
 pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {

@@ -674,17 +674,20 @@ fn writer_event_lifecycle_round_trips() {
         },
         WriteOp::OpenEvent {
             event_key: 1,
+            group: None,
             process: Box::new(entry.clone()),
             boot_time: 9,
             entry_time: 500.0,
         },
         WriteOp::Snapshot {
             event_key: 1,
+            group: None,
             kind: SnapshotType::Checkpoint,
             process: Box::new(checkpoint.clone()),
         },
         WriteOp::Peak {
             event_key: 1,
+            group: None,
             process: Box::new(peak.clone()),
         },
         WriteOp::InsertCapture {
@@ -700,6 +703,7 @@ fn writer_event_lifecycle_round_trips() {
         },
         WriteOp::CloseEvent {
             event_key: 1,
+            exit_group: None,
             exit_time: 520.0,
             reason: CloseReason::Recovered,
             exit: Some(Box::new(exit.clone())),
@@ -768,6 +772,47 @@ fn writer_event_lifecycle_round_trips() {
 }
 
 #[test]
+fn the_writer_stores_an_event_under_its_key_after_the_highest_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.max_event_id().unwrap(), 0);
+    for at in [10.0, 20.0] {
+        store
+            .open_event(&proc_at(3, 40.0, Band::Medium, at), 1, at)
+            .unwrap();
+    }
+    assert_eq!(store.max_event_id().unwrap(), 2);
+    drop(store);
+    let writer = Writer::spawn(path.clone(), 16).unwrap();
+    writer
+        .send(WriteOp::OpenEvent {
+            event_key: 3,
+            group: None,
+            process: Box::new(proc_at(5, 50.0, Band::Elevated, 30.0)),
+            boot_time: 1,
+            entry_time: 30.0,
+        })
+        .unwrap();
+    // A key that is already a row (a daemon that numbered badly) is refused.
+    writer
+        .send(WriteOp::OpenEvent {
+            event_key: 1,
+            group: None,
+            process: Box::new(proc_at(6, 50.0, Band::Elevated, 31.0)),
+            boot_time: 1,
+            entry_time: 31.0,
+        })
+        .unwrap();
+    let stats = writer.shutdown().unwrap();
+    assert_eq!((stats.applied, stats.failed), (1, 1));
+    let store = Store::open_read_only(&path).unwrap();
+    let (event, _) = store.event_detail(3).unwrap().unwrap();
+    assert_eq!(event.pid, 5);
+    assert_eq!(store.max_event_id().unwrap(), 3);
+}
+
+#[test]
 fn writer_skips_a_failing_op_and_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let path = db(&dir);
@@ -776,6 +821,7 @@ fn writer_skips_a_failing_op_and_keeps_the_rest() {
     writer
         .send(WriteOp::OpenEvent {
             event_key: 1,
+            group: None,
             process: Box::new(p.clone()),
             boot_time: 1,
             entry_time: 10.0,
@@ -785,12 +831,14 @@ fn writer_skips_a_failing_op_and_keeps_the_rest() {
     writer
         .send(WriteOp::Peak {
             event_key: 99,
+            group: None,
             process: Box::new(p.clone()),
         })
         .unwrap();
     writer
         .send(WriteOp::OpenEvent {
             event_key: 1,
+            group: None,
             process: Box::new(p.clone()),
             boot_time: 1,
             entry_time: 10.0,
@@ -799,6 +847,7 @@ fn writer_skips_a_failing_op_and_keeps_the_rest() {
     writer
         .send(WriteOp::Snapshot {
             event_key: 1,
+            group: None,
             kind: SnapshotType::Checkpoint,
             process: Box::new(p),
         })
@@ -819,6 +868,7 @@ fn writer_applies_a_thousand_ops() {
         let op = if i % 2 == 0 {
             WriteOp::OpenEvent {
                 event_key: i,
+                group: None,
                 process: Box::new(proc_at(i as u32, 40.0, Band::Medium, i as f64)),
                 boot_time: 1,
                 entry_time: i as f64,
@@ -826,6 +876,7 @@ fn writer_applies_a_thousand_ops() {
         } else {
             WriteOp::Snapshot {
                 event_key: i - 1,
+                group: None,
                 kind: SnapshotType::Checkpoint,
                 process: Box::new(proc_at(i as u32 - 1, 41.0, Band::Medium, i as f64)),
             }
@@ -1083,6 +1134,7 @@ fn writer_stores_capture_data_by_key() {
     for op in [
         WriteOp::OpenEvent {
             event_key: 3,
+            group: None,
             process: Box::new(p),
             boot_time: 1,
             entry_time: 100.0,
@@ -1126,6 +1178,120 @@ fn writer_stores_capture_data_by_key() {
     assert_eq!(back.logs.len(), 2);
 }
 
+/// An event with its entry snapshot as versions 1-4 wrote it (no subject
+/// columns).
+fn old_event(conn: &rusqlite::Connection, p: &ProcessScore) -> i64 {
+    conn.execute(
+        "INSERT INTO process_events
+           (pid, start_time, command, boot_time, entry_time, entry_band, peak_band,
+            peak_score, peak_time, dominant_resource)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5, ?6, ?4, ?7)",
+        rusqlite::params![
+            p.pid,
+            p.start_time_ms as i64,
+            p.command,
+            p.captured_at_s,
+            p.band.as_str(),
+            p.score,
+            p.dominant_resource.as_str()
+        ],
+    )
+    .unwrap();
+    let id = conn.last_insert_rowid();
+    old_snapshot(conn, id, p);
+    id
+}
+
+/// A snapshot as versions 1-4 wrote it (no group column).
+fn old_snapshot(conn: &rusqlite::Connection, event: i64, p: &ProcessScore) {
+    conn.execute(
+        "INSERT INTO process_snapshots
+           (event_id, snapshot_type, captured_at, score, band, dominant_resource, process_json)
+         VALUES (?1, 'peak', ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            event,
+            p.captured_at_s,
+            p.score,
+            p.band.as_str(),
+            p.dominant_resource.as_str(),
+            serde_json::to_string(p).unwrap()
+        ],
+    )
+    .unwrap();
+}
+
+#[test]
+fn migration_4_to_5_keeps_events_as_process_events_and_adds_group_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let event = {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        schema::migrate(&mut conn, &schema::MIGRATIONS[..4]).unwrap();
+        old_event(&conn, &proc_at(9, 60.0, Band::High, 50.0))
+    };
+    // Read-only commands read the version-4 file as it is.
+    {
+        let ro = Store::open_read_only(&path).unwrap();
+        assert_eq!(ro.schema_version().unwrap(), 4);
+        let (ev, snaps) = ro.event_detail(event).unwrap().unwrap();
+        assert_eq!(ev.subject_kind, crate::model::SubjectKind::Process);
+        assert_eq!((ev.group_key.as_deref(), ev.members.len()), (None, 0));
+        assert_eq!(snaps[0].group, None);
+        assert_eq!(ro.list_events(&EventFilter::default()).unwrap().len(), 1);
+    }
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 5);
+    let (ev, _) = store.event_detail(event).unwrap().unwrap();
+    assert_eq!(
+        (ev.subject_kind, ev.pid, ev.peak_score),
+        (crate::model::SubjectKind::Process, 9, 60.0)
+    );
+    // A group's event after the upgrade keeps its kind, key, members and group.
+    let top = proc_at(11, 40.0, Band::Medium, 70.0);
+    let group = crate::model::GroupSubject {
+        group: crate::model::GroupScore {
+            kind: crate::model::GroupKind::Tree,
+            key: "10:1000".into(),
+            name: "./spin4".into(),
+            member_count: 5,
+            top_members: vec![11, 12],
+            worst_member_score: 40.0,
+            metrics: crate::model::GroupMetrics::default(),
+            score: 66.0,
+            band: Band::High,
+            dominant_resource: crate::model::Resource::Cpu,
+            cpu_share: Some(2.0),
+            gpu_share: None,
+            mem_share: None,
+            disk_share: None,
+            wakeups_share: None,
+        },
+        members: vec![crate::model::EventMember {
+            pid: 11,
+            start_time_ms: top.start_time_ms,
+            command: top.command.clone(),
+            score: 40.0,
+        }],
+    };
+    let id = store
+        .write(|c| write::open_event(c, Some(77), &top, Some(&group), 1, 70.0))
+        .unwrap();
+    assert_eq!(id, 77);
+    drop(store);
+    let ro = Store::open_read_only(&path).unwrap();
+    let (ev, snaps) = ro.event_detail(77).unwrap().unwrap();
+    assert_eq!(ev.subject_kind, crate::model::SubjectKind::Tree);
+    assert_eq!(ev.group_key.as_deref(), Some("10:1000"));
+    assert_eq!(ev.command, "./spin4");
+    assert_eq!((ev.peak_score, ev.peak_band), (66.0, Band::High));
+    assert_eq!(ev.members, group.members);
+    assert_eq!(snaps[0].score, 66.0);
+    assert_eq!(snaps[0].group.as_ref(), Some(&group.group));
+    assert_eq!(snaps[0].process.pid, 11);
+}
+
 #[test]
 fn migration_1_to_2_keeps_history_and_adds_forensic_tables() {
     let dir = tempfile::tempdir().unwrap();
@@ -1138,15 +1304,8 @@ fn migration_1_to_2_keeps_history_and_adds_forensic_tables() {
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
         schema::migrate(&mut conn, &schema::MIGRATIONS[..1]).unwrap();
         assert_eq!(schema::user_version(&conn).unwrap(), 1);
-        let event =
-            write::open_event(&conn, &proc_at(9, 88.0, Band::Critical, 50.0), 1, 50.0).unwrap();
-        write::add_snapshot(
-            &conn,
-            event,
-            SnapshotType::Peak,
-            &proc_at(9, 95.0, Band::Critical, 51.0),
-        )
-        .unwrap();
+        let event = old_event(&conn, &proc_at(9, 88.0, Band::Critical, 50.0));
+        old_snapshot(&conn, event, &proc_at(9, 95.0, Band::Critical, 51.0));
         let capture = write::insert_capture(&conn, event, 51.0, "critical").unwrap();
         write::insert_buffer_context(
             &conn,
@@ -1164,7 +1323,7 @@ fn migration_1_to_2_keeps_history_and_adds_forensic_tables() {
             None,
         )
         .unwrap();
-        write::close_event(&conn, event, 60.0, CloseReason::Recovered, None).unwrap();
+        write::close_event(&conn, event, 60.0, CloseReason::Recovered, None, None).unwrap();
         (event, capture)
     };
     // The CLI asks for an upgrade rather than reading an old file.
@@ -1241,8 +1400,7 @@ fn a_version_2_file_is_read_as_is_and_upgraded_keeping_its_captures() {
         let mut conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
         schema::migrate(&mut conn, &schema::MIGRATIONS[..2]).unwrap();
-        let event =
-            write::open_event(&conn, &proc_at(9, 88.0, Band::Critical, 50.0), 1, 50.0).unwrap();
+        let event = old_event(&conn, &proc_at(9, 88.0, Band::Critical, 50.0));
         let capture = write::insert_capture(&conn, event, 51.0, "critical").unwrap();
         write::insert_capture_data(&conn, capture, &capture_data()).unwrap();
         (event, capture)

@@ -8,8 +8,18 @@
 use super::state::{delete_state, keys, set_state};
 use super::{Fail, PruneCounts, StorageError, Store, to_i64};
 use crate::model::{
-    CaptureData, CaptureStatus, CloseReason, ProcessSamples, ProcessScore, SnapshotType, Stall,
+    Band, CaptureData, CaptureStatus, CloseReason, GroupScore, GroupSubject, ProcessSamples,
+    ProcessScore, Resource, SnapshotType, Stall, SubjectKind,
 };
+
+/// What a snapshot or event row records as the subject's numbers: the
+/// group's for a group's event, else the process's.
+fn verdict(p: &ProcessScore, group: Option<&GroupScore>) -> (f64, Band, Resource) {
+    match group {
+        Some(g) => (g.score, g.band, g.dominant_resource),
+        None => (p.score, p.band, p.dominant_resource),
+    }
+}
 use rusqlite::{Connection, TransactionBehavior, params};
 
 /// A foreign-key failure on insert means the parent row is not there.
@@ -61,77 +71,127 @@ pub(crate) fn record_sample(
     Ok(())
 }
 
+/// Insert an event row with its entry snapshot. `id`: the row id the daemon
+/// allocated (so its log lines and live stream name the row), or `None` for
+/// SQLite's next one. Returns the id.
+/// A group's event (`group`) records the group's kind, key, name (as its
+/// command), score and members; `p` is then its top member.
 pub(crate) fn open_event(
     conn: &Connection,
+    id: Option<i64>,
     p: &ProcessScore,
+    group: Option<&GroupSubject>,
     boot_time: u64,
     entry_time: f64,
 ) -> Result<i64, Fail> {
+    let g = group.map(|s| &s.group);
+    let (score, band, dominant) = verdict(p, g);
+    let kind = g.map_or(SubjectKind::Process, |g| g.kind.into());
+    let members = group
+        .map(|s| serde_json::to_string(&s.members))
+        .transpose()?;
     conn.prepare_cached(
         "INSERT INTO process_events
-           (pid, start_time, command, boot_time, entry_time, entry_band, peak_band,
-            peak_score, peak_time, dominant_resource)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
+           (id, pid, start_time, command, boot_time, entry_time, entry_band, peak_band,
+            peak_score, peak_time, dominant_resource, subject_kind, group_key, members_json)
+         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?11, ?12, ?13)",
     )?
     .execute(params![
         p.pid,
         to_i64(p.start_time_ms)?,
-        p.command,
+        g.map_or(&p.command, |g| &g.name),
         to_i64(boot_time)?,
         entry_time,
-        p.band.as_str(),
-        p.score,
+        band.as_str(),
+        score,
         p.captured_at_s,
-        p.dominant_resource.as_str(),
+        dominant.as_str(),
+        id,
+        kind.as_str(),
+        g.map(|g| g.key.as_str()),
+        members,
     ])?;
     let id = conn.last_insert_rowid();
-    add_snapshot(conn, id, SnapshotType::Entry, p)?;
+    add_snapshot(conn, id, SnapshotType::Entry, p, g)?;
     Ok(id)
 }
 
+/// With `group` (a group's event) the score, band, dominant resource and
+/// metric columns are the group's, and `p` is its top member.
 pub(crate) fn add_snapshot(
     conn: &Connection,
     event_id: i64,
     kind: SnapshotType,
     p: &ProcessScore,
+    group: Option<&GroupScore>,
 ) -> Result<i64, Fail> {
     let json = serde_json::to_string(p)?;
+    let group_json = group.map(serde_json::to_string).transpose()?;
+    let (score, band, dominant) = verdict(p, group);
+    let metrics = match group {
+        Some(g) => [
+            g.metrics.cpu,
+            g.metrics.mem,
+            g.metrics.disk_io_rate,
+            g.metrics.wakeups_rate,
+        ],
+        None => [
+            ProcessScore::current(&p.cpu),
+            ProcessScore::current(&p.mem),
+            ProcessScore::current(&p.disk_io_rate),
+            ProcessScore::current(&p.wakeups_rate),
+        ],
+    };
     conn.prepare_cached(
         "INSERT INTO process_snapshots
            (event_id, snapshot_type, captured_at, score, band, cpu, mem, disk_io_rate,
-            wakeups_rate, dominant_resource, process_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            wakeups_rate, dominant_resource, process_json, group_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         event_id,
         kind.as_str(),
         p.captured_at_s,
-        p.score,
-        p.band.as_str(),
-        ProcessScore::current(&p.cpu),
-        ProcessScore::current(&p.mem),
-        ProcessScore::current(&p.disk_io_rate),
-        ProcessScore::current(&p.wakeups_rate),
-        p.dominant_resource.as_str(),
+        score,
+        band.as_str(),
+        metrics[0],
+        metrics[1],
+        metrics[2],
+        metrics[3],
+        dominant.as_str(),
         json,
+        group_json,
     ])
     .map_err(|e| missing_parent(e, "event", event_id))?;
     Ok(conn.last_insert_rowid())
 }
 
-pub(crate) fn update_peak(conn: &Connection, event_id: i64, p: &ProcessScore) -> Result<(), Fail> {
+/// A group's peak also records its top members as they are now.
+pub(crate) fn update_peak(
+    conn: &Connection,
+    event_id: i64,
+    p: &ProcessScore,
+    group: Option<&GroupSubject>,
+) -> Result<(), Fail> {
+    let g = group.map(|s| &s.group);
+    let (score, band, dominant) = verdict(p, g);
+    let members = group
+        .map(|s| serde_json::to_string(&s.members))
+        .transpose()?;
     let changed = conn
         .prepare_cached(
             "UPDATE process_events
-             SET peak_score = ?2, peak_band = ?3, peak_time = ?4, dominant_resource = ?5
+             SET peak_score = ?2, peak_band = ?3, peak_time = ?4, dominant_resource = ?5,
+                 members_json = COALESCE(?6, members_json)
              WHERE id = ?1",
         )?
         .execute(params![
             event_id,
-            p.score,
-            p.band.as_str(),
+            score,
+            band.as_str(),
             p.captured_at_s,
-            p.dominant_resource.as_str(),
+            dominant.as_str(),
+            members,
         ])?;
     if changed == 0 {
         return Err(Fail::NotFound {
@@ -139,7 +199,7 @@ pub(crate) fn update_peak(conn: &Connection, event_id: i64, p: &ProcessScore) ->
             id: event_id,
         });
     }
-    add_snapshot(conn, event_id, SnapshotType::Peak, p)?;
+    add_snapshot(conn, event_id, SnapshotType::Peak, p, g)?;
     Ok(())
 }
 
@@ -149,6 +209,7 @@ pub(crate) fn close_event(
     exit_time: f64,
     reason: CloseReason,
     exit: Option<&ProcessScore>,
+    exit_group: Option<&GroupScore>,
 ) -> Result<(), Fail> {
     let changed = conn
         .prepare_cached(
@@ -163,7 +224,7 @@ pub(crate) fn close_event(
         });
     }
     if let Some(p) = exit {
-        add_snapshot(conn, event_id, SnapshotType::Exit, p)?;
+        add_snapshot(conn, event_id, SnapshotType::Exit, p, exit_group)?;
     }
     Ok(())
 }
@@ -521,7 +582,7 @@ pub(crate) fn prune(conn: &Connection, older_than: f64) -> Result<PruneCounts, F
 /// Each method is one transaction. The daemon's steady-state writes go through
 /// `Writer` instead, which batches them on its own thread.
 impl Store {
-    fn write<T>(
+    pub(super) fn write<T>(
         &mut self,
         f: impl FnOnce(&Connection) -> Result<T, Fail>,
     ) -> Result<T, StorageError> {
@@ -546,7 +607,7 @@ impl Store {
         boot_time: u64,
         entry_time: f64,
     ) -> Result<i64, StorageError> {
-        self.write(|c| open_event(c, p, boot_time, entry_time))
+        self.write(|c| open_event(c, None, p, None, boot_time, entry_time))
     }
 
     /// Add a snapshot to an event (open or closed). Returns the snapshot id.
@@ -557,7 +618,7 @@ impl Store {
         kind: SnapshotType,
         p: &ProcessScore,
     ) -> Result<i64, StorageError> {
-        self.write(|c| add_snapshot(c, event_id, kind, p))
+        self.write(|c| add_snapshot(c, event_id, kind, p, None))
     }
 
     /// Like `close_dangling`, choosing the reason per event: "daemon_restart"
@@ -652,7 +713,7 @@ impl Store {
         event_id: i64,
         p: &ProcessScore,
     ) -> Result<(), StorageError> {
-        self.write(|c| update_peak(c, event_id, p))
+        self.write(|c| update_peak(c, event_id, p, None))
     }
 
     /// Close an open event, with an exit snapshot when `exit` is given.
@@ -664,7 +725,7 @@ impl Store {
         reason: CloseReason,
         exit: Option<&ProcessScore>,
     ) -> Result<(), StorageError> {
-        self.write(|c| close_event(c, event_id, exit_time, reason, exit))
+        self.write(|c| close_event(c, event_id, exit_time, reason, exit, None))
     }
 
     /// Close every event still open (left by a crash or a reboot) with

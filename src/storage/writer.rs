@@ -7,8 +7,8 @@
 use super::write as sql;
 use super::{Fail, StorageError, Store};
 use crate::model::{
-    CaptureData, CaptureOwner, CaptureStatus, CloseReason, ProcessSamples, ProcessScore,
-    SnapshotType, Stall,
+    CaptureData, CaptureOwner, CaptureStatus, CloseReason, GroupSubject, ProcessSamples,
+    ProcessScore, SnapshotType, Stall,
 };
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::collections::HashMap;
@@ -42,10 +42,15 @@ pub enum WriteOp {
         samples: Box<ProcessSamples>,
         sample_count: u64,
     },
-    /// Open an event (with its entry snapshot) and remember `event_key`.
+    /// Open an event (with its entry snapshot) and remember `event_key`, which
+    /// becomes the row's id (the daemon allocates keys above the file's
+    /// highest id, `Store::max_event_id`, so logs and the stream name rows).
     OpenEvent {
         event_key: u64,
         process: Box<ProcessScore>,
+        /// A group's event: the group and its members (`process` is then the
+        /// top member).
+        group: Option<Box<GroupSubject>>,
         /// Unix milliseconds.
         boot_time: u64,
         entry_time: f64,
@@ -54,10 +59,12 @@ pub enum WriteOp {
         event_key: u64,
         kind: SnapshotType,
         process: Box<ProcessScore>,
+        group: Option<Box<GroupSubject>>,
     },
     Peak {
         event_key: u64,
         process: Box<ProcessScore>,
+        group: Option<Box<GroupSubject>>,
     },
     /// Close an event (exit snapshot when `exit` is given) and forget its key.
     CloseEvent {
@@ -65,6 +72,7 @@ pub enum WriteOp {
         exit_time: f64,
         reason: CloseReason,
         exit: Option<Box<ProcessScore>>,
+        exit_group: Option<Box<GroupSubject>>,
     },
     /// Close every open event in the database. Send it at start-up, before any
     /// `OpenEvent`; it also forgets every event key.
@@ -549,6 +557,7 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
         WriteOp::OpenEvent {
             event_key,
             process,
+            group,
             boot_time,
             entry_time,
         } => {
@@ -557,27 +566,44 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
                     "event key {event_key} is already open"
                 )));
             }
-            let id = sql::open_event(conn, process, *boot_time, *entry_time)?;
+            let wanted = i64::try_from(*event_key)
+                .map_err(|_| Fail::Invalid(format!("event key {event_key} is out of range")))?;
+            let id = sql::open_event(
+                conn,
+                Some(wanted),
+                process,
+                group.as_deref(),
+                *boot_time,
+                *entry_time,
+            )?;
             return Ok(Effect::Opened(*event_key, id));
         }
         WriteOp::Snapshot {
             event_key,
             kind,
             process,
+            group,
         } => {
-            sql::add_snapshot(conn, keys.event(*event_key)?, *kind, process)?;
+            let g = group.as_deref().map(|s| &s.group);
+            sql::add_snapshot(conn, keys.event(*event_key)?, *kind, process, g)?;
         }
-        WriteOp::Peak { event_key, process } => {
-            sql::update_peak(conn, keys.event(*event_key)?, process)?;
+        WriteOp::Peak {
+            event_key,
+            process,
+            group,
+        } => {
+            sql::update_peak(conn, keys.event(*event_key)?, process, group.as_deref())?;
         }
         WriteOp::CloseEvent {
             event_key,
             exit_time,
             reason,
             exit,
+            exit_group,
         } => {
             let id = keys.event(*event_key)?;
-            sql::close_event(conn, id, *exit_time, *reason, exit.as_deref())?;
+            let g = exit_group.as_deref().map(|s| &s.group);
+            sql::close_event(conn, id, *exit_time, *reason, exit.as_deref(), g)?;
             return Ok(Effect::Closed(*event_key));
         }
         WriteOp::CloseDangling { now, reason } => {

@@ -150,6 +150,9 @@ fn notice(
     at: f64,
 ) -> EventNotice {
     EventNotice {
+        subject_kind: crate::model::SubjectKind::Process,
+        group_key: None,
+        members: Vec::new(),
         kind,
         event_key: u64::from(pid),
         pid,
@@ -181,6 +184,9 @@ fn fixture() -> App {
     });
     app.apply(&ServerMessage::Events {
         events: vec![EventRow {
+            subject_kind: crate::model::SubjectKind::Process,
+            group_key: None,
+            members: Vec::new(),
             id: 3,
             pid: 1201,
             start_time_ms: 1_699_990_001_201,

@@ -274,6 +274,9 @@ fn published_samples_and_events_reach_a_client() {
     f.wait_clients(1);
     f.hub.publish_sample(sample(10.0, 2));
     let notice = EventNotice {
+        subject_kind: rogue_hunter::model::SubjectKind::Process,
+        group_key: None,
+        members: Vec::new(),
         kind: EventKind::Opened,
         event_key: 1,
         pid: 1000,
@@ -478,6 +481,9 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn event_row(id: i64) -> EventRow {
     EventRow {
+        subject_kind: rogue_hunter::model::SubjectKind::Process,
+        group_key: None,
+        members: Vec::new(),
         id,
         pid: 4321,
         start_time_ms: 1,

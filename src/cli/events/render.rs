@@ -43,10 +43,24 @@ fn event_duration(e: &EventRow, now: f64) -> String {
     format::duration(e.exit_time_s.unwrap_or(now) - e.entry_time_s)
 }
 
+/// A process event's command; a group's name with its members' PIDs
+/// (`./build [4 members: 301,302,…]`). Escaped.
+fn subject_text(e: &EventRow) -> String {
+    let name = format::escape(&e.command);
+    if e.members.is_empty() {
+        return name;
+    }
+    let pids: Vec<String> = e.members.iter().map(|m| m.pid.to_string()).collect();
+    format!("{name} [members {}]", pids.join(","))
+}
+
 /// The `events` table; open events' durations run to `now` (Unix seconds).
+/// KIND is `process` or the group's kind (`tree`, `cgroup`, `app`); PID is a
+/// group's top member when it opened.
 pub(crate) fn events_table(events: &[EventRow], now: f64) -> String {
     let headers = [
         ("ID", Align::Right),
+        ("KIND", Align::Left),
         ("PID", Align::Right),
         ("ENTERED", Align::Left),
         ("FOR", Align::Right),
@@ -62,6 +76,7 @@ pub(crate) fn events_table(events: &[EventRow], now: f64) -> String {
         .map(|e| {
             vec![
                 e.id.to_string(),
+                e.subject_kind.to_string(),
                 e.pid.to_string(),
                 format::local_time(e.entry_time_s),
                 event_duration(e, now),
@@ -70,7 +85,7 @@ pub(crate) fn events_table(events: &[EventRow], now: f64) -> String {
                 e.dominant_resource.to_string(),
                 event_status(e),
                 e.forensics_count.to_string(),
-                format::truncate(&format::escape(&e.command), 48),
+                format::truncate(&subject_text(e), 48),
             ]
         })
         .collect();
@@ -103,12 +118,32 @@ pub(crate) fn event_json(d: &EventDetail) -> Result<String, serde_json::Error> {
 pub(crate) fn event_text(d: &EventDetail, now: f64, opts: ShowOptions) -> String {
     let event = &d.event;
     let mut t = String::new();
-    t.push_str(&format!(
-        "event {}  pid {}  {}\n",
-        event.id,
-        event.pid,
-        format::escape(&event.command)
-    ));
+    match &event.group_key {
+        None => t.push_str(&format!(
+            "event {}  pid {}  {}\n",
+            event.id,
+            event.pid,
+            format::escape(&event.command)
+        )),
+        Some(key) => {
+            t.push_str(&format!(
+                "event {}  {} {}  (key {})\n",
+                event.id,
+                event.subject_kind,
+                format::escape(&event.command),
+                format::escape(key)
+            ));
+            t.push_str("top members:\n");
+            for m in &event.members {
+                t.push_str(&format!(
+                    "  {:>7}  {:>5.1}  {}\n",
+                    m.pid,
+                    m.score,
+                    format::truncate(&format::escape(&m.command), 60)
+                ));
+            }
+        }
+    }
     t.push_str(&format!(
         "entered {} ({})  peak {:.1} {} at {}  dominant {}\n",
         format::local_time(event.entry_time_s),
@@ -498,7 +533,10 @@ pub(crate) fn timeline(snapshots: &[SnapshotRow], start: f64) -> String {
                 format!("{:.1}", s.score),
                 bar,
                 s.band.to_string(),
-                format::dominant_value(&s.process),
+                match &s.group {
+                    Some(g) => format::group_dominant_value(g),
+                    None => format::dominant_value(&s.process),
+                },
             ]
         })
         .collect();
@@ -548,6 +586,7 @@ mod timeline_tests {
 
     fn snap(kind: SnapshotType, t: f64) -> SnapshotRow {
         SnapshotRow {
+            group: None,
             snapshot_type: kind,
             captured_at_s: t,
             score: 50.0,
@@ -585,6 +624,9 @@ mod render_tests {
 
     fn event(exit: Option<f64>, reason: Option<CloseReason>) -> EventRow {
         EventRow {
+            subject_kind: crate::model::SubjectKind::Process,
+            group_key: None,
+            members: Vec::new(),
             id: 7,
             pid: 42,
             start_time_ms: 1_000,
