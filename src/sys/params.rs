@@ -1,4 +1,4 @@
-//! System constants: memory page size and clock ticks per second.
+//! System constants: memory page size, clock ticks per second, the host name.
 
 /// Bytes per memory page.
 pub(crate) fn page_size() -> Option<u64> {
@@ -15,11 +15,21 @@ pub(crate) fn clock_ticks() -> Option<u64> {
     u64::try_from(v).ok().filter(|v| *v > 0)
 }
 
+/// This machine's network node name (`uname -n`), as the kernel holds it;
+/// bytes that are not UTF-8 are replaced.
+pub(crate) fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn sane() {
         assert!(super::page_size().is_some_and(|p| p >= 4096 && p.is_power_of_two()));
         assert!(super::clock_ticks().is_some());
+        assert!(!super::host_name().is_empty());
     }
 }

@@ -17,6 +17,7 @@ mod hardening;
 mod history;
 mod invalid_configs;
 mod ipc_server;
+mod json_contract;
 mod module_layers;
 mod operations;
 mod scoring_scenarios;

@@ -9,7 +9,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-const HELP: &[(&str, &str)] = &[
+/// Every key of the dashboard and what it does (also the KEYS section of the
+/// manual page).
+pub(crate) const HELP: &[(&str, &str)] = &[
     ("q  Esc  Ctrl-C", "quit (Esc closes this help first)"),
     ("↑ ↓  j k", "select a process"),
     (

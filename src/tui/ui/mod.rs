@@ -15,7 +15,7 @@ mod detail;
 mod events;
 mod footer;
 mod header;
-mod help;
+pub(crate) mod help;
 mod table;
 
 use super::app::{App, Trend};
