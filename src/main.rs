@@ -11,7 +11,9 @@ fn main() {
         }
     };
     if let Err(e) = run(cli) {
-        eprintln!("rogue-hunter: {}", e.message);
+        if !e.message.is_empty() {
+            eprintln!("rogue-hunter: {}", e.message);
+        }
         std::process::exit(e.code);
     }
 }

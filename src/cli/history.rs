@@ -1,7 +1,7 @@
 //! `rogue-hunter history`: the continuous recording (`--at TIME`, `--from
 //! T --to T`), and every event snapshot over a window (`--snapshots`).
 
-use super::{CliError, Context, OrRuntime, out};
+use super::{CliError, Context, out};
 use crate::format::{self, Align};
 use crate::history::{self, Frame};
 use crate::model::{METRICS, ProcessSamples, ProcessScore, SystemSample};
@@ -21,9 +21,11 @@ pub struct HistoryArgs {
     /// HH:MM[:SS], `yesterday 03:00`, `3h ago`, `-90s`.
     #[arg(long, value_name = "TIME", allow_hyphen_values = true, conflicts_with_all = ["from", "snapshots"])]
     pub at: Option<String>,
-    /// Start of a range of recorded seconds (default: 10 minutes ago).
+    /// Start of a range of recorded seconds (default: 10 minutes ago); the
+    /// same forms as --at, or a span back from now (`2h`).
     #[arg(
         long,
+        visible_alias = "since",
         value_name = "TIME",
         allow_hyphen_values = true,
         conflicts_with = "snapshots"
@@ -32,11 +34,17 @@ pub struct HistoryArgs {
     /// End of the range (default: now).
     #[arg(
         long,
+        visible_alias = "until",
         value_name = "TIME",
         allow_hyphen_values = true,
         conflicts_with = "snapshots"
     )]
     pub to: Option<String>,
+    /// Only these fields of each recorded process, comma-separated, in this
+    /// order: any key of a process in `sample --json` (pid, command, score,
+    /// band, cpu, mem, state, cgroup, ...). Table and CSV keep the time first.
+    #[arg(long, value_name = "LIST", conflicts_with = "snapshots")]
+    pub fields: Option<String>,
     /// Only this process ID.
     #[arg(long, value_name = "N")]
     pub pid: Option<u32>,
@@ -50,6 +58,7 @@ pub struct HistoryArgs {
     /// One recorded second per DUR (90s, 10m, 1h) instead of every one.
     #[arg(long, value_name = "DUR")]
     pub every: Option<String>,
+    /// Output format: a table, one JSON document, or CSV.
     #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
     pub format: HistoryFormat,
     /// Same as `--format json`.
@@ -58,8 +67,13 @@ pub struct HistoryArgs {
     /// The per-event snapshot listing instead (entry, peak, checkpoint, exit).
     #[arg(long)]
     pub snapshots: bool,
-    /// With --snapshots: how far back, in hours.
-    #[arg(long, default_value_t = 24.0)]
+    /// With --snapshots: how far back, in hours (above 0).
+    #[arg(
+        long,
+        value_name = "H",
+        default_value_t = 24.0,
+        allow_negative_numbers = true
+    )]
     pub hours: f64,
 }
 
@@ -74,9 +88,13 @@ pub fn run(ctx: &Context, mut args: HistoryArgs) -> Result<(), CliError> {
         return run_snapshots(ctx, &args);
     }
     let now = crate::unix_now();
-    let resolve = |text: &str| -> Result<f64, CliError> {
-        let spec = history::parse_time(text).map_err(CliError::usage)?;
-        Ok(spec.resolve(now, local_seconds_of_day(now)))
+    let fields = match &args.fields {
+        Some(text) => {
+            let known = process_fields();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            Some(super::output::parse_fields(text, &known)?)
+        }
+        None => None,
     };
     let store = match Store::open_read_only(&ctx.paths.database()) {
         Ok(store) => Some(store),
@@ -84,7 +102,7 @@ pub fn run(ctx: &Context, mut args: HistoryArgs) -> Result<(), CliError> {
         Err(e) => return Err(CliError::runtime(e.to_string())),
     };
     if let Some(at) = &args.at {
-        let t = resolve(at)?;
+        let t = super::resolve_time("--at", at, now)?;
         let frames = load(store.as_ref(), t - AT_TOLERANCE_S, t + AT_TOLERANCE_S)?;
         let nearest = frames.iter().min_by(|a, b| {
             (a.timestamp_s - t)
@@ -110,18 +128,22 @@ pub fn run(ctx: &Context, mut args: HistoryArgs) -> Result<(), CliError> {
             )));
         };
         let frame = filtered(frame, &args);
-        return match args.format {
-            HistoryFormat::Json => json_out(&frame_json(&frame)),
-            HistoryFormat::Csv => out(&csv(std::slice::from_ref(&frame))),
-            HistoryFormat::Table => out(&at_table(&frame)),
+        return match (args.format, &fields) {
+            (HistoryFormat::Json, _) => {
+                super::output::print("history", &frame_json(&frame, fields.as_deref()))
+            }
+            (HistoryFormat::Csv, None) => out(&csv(std::slice::from_ref(&frame))),
+            (HistoryFormat::Csv, Some(f)) => out(&fields_csv(std::slice::from_ref(&frame), f)),
+            (HistoryFormat::Table, None) => out(&at_table(&frame)),
+            (HistoryFormat::Table, Some(f)) => out(&fields_table(std::slice::from_ref(&frame), f)),
         };
     }
     let from = match &args.from {
-        Some(text) => resolve(text)?,
+        Some(text) => super::resolve_time("--from", text, now)?,
         None => now - 600.0,
     };
     let to = match &args.to {
-        Some(text) => resolve(text)?,
+        Some(text) => super::resolve_time("--to", text, now)?,
         None => now,
     };
     if from > to {
@@ -148,10 +170,17 @@ pub fn run(ctx: &Context, mut args: HistoryArgs) -> Result<(), CliError> {
         frames = thin(frames, from, every);
     }
     let frames: Vec<Frame> = frames.iter().map(|f| filtered(f, &args)).collect();
-    match args.format {
-        HistoryFormat::Json => json_out(&Value::Array(frames.iter().map(frame_json).collect())),
-        HistoryFormat::Csv => out(&csv(&frames)),
-        HistoryFormat::Table => {
+    match (args.format, &fields) {
+        (HistoryFormat::Json, _) => {
+            let samples: Vec<Value> = frames
+                .iter()
+                .map(|f| frame_json(f, fields.as_deref()))
+                .collect();
+            super::output::print_list("samples", &samples)
+        }
+        (HistoryFormat::Csv, None) => out(&csv(&frames)),
+        (HistoryFormat::Csv, Some(f)) => out(&fields_csv(&frames, f)),
+        (HistoryFormat::Table, fields) => {
             if frames.is_empty() {
                 return out(&format!(
                     "nothing recorded from {} to {}\n",
@@ -159,14 +188,17 @@ pub fn run(ctx: &Context, mut args: HistoryArgs) -> Result<(), CliError> {
                     format::local_time(to)
                 ));
             }
-            out(&range_table(&frames))
+            match fields {
+                Some(f) => out(&fields_table(&frames, f)),
+                None => out(&range_table(&frames)),
+            }
         }
     }
 }
 
 /// Local seconds since midnight at `now` (0 when the C library cannot say:
 /// then clock times read as UTC).
-fn local_seconds_of_day(now: f64) -> f64 {
+pub(crate) fn local_seconds_of_day(now: f64) -> f64 {
     crate::sys::time::local_time(now.floor() as i64).map_or(now.rem_euclid(86400.0), |t| {
         f64::from(t.hour * 3600 + t.minute * 60 + t.second) + now.fract()
     })
@@ -242,27 +274,94 @@ fn filtered(frame: &Frame, args: &HistoryArgs) -> Frame {
     f
 }
 
-/// A frame as JSON: the shape of a live `ProcessSamples` (docs/json.md).
-fn frame_json(f: &Frame) -> Value {
+/// A frame as JSON: the shape of a live `ProcessSamples` (docs/json.md);
+/// with `fields`, each process keeps only those keys.
+fn frame_json(f: &Frame, fields: Option<&[String]>) -> Value {
     let mut map = Map::new();
     map.insert("timestamp".into(), f.timestamp_s.into());
     map.insert("elapsed_ms".into(), f.elapsed_ms.into());
     map.insert("process_count".into(), f.process_count.into());
     map.insert("max_score".into(), f.max_score.into());
-    map.insert(
-        "rogues".into(),
-        serde_json::to_value(&f.processes).unwrap_or(Value::Null),
-    );
+    let rogues = f
+        .processes
+        .iter()
+        .map(|p| {
+            let v = serde_json::to_value(p).unwrap_or(Value::Null);
+            match fields {
+                Some(fields) => super::output::select(v, fields),
+                None => v,
+            }
+        })
+        .collect();
+    map.insert("rogues".into(), Value::Array(rogues));
     for (k, v) in &f.extra {
         map.insert(k.clone(), v.clone());
     }
     Value::Object(map)
 }
 
-fn json_out(v: &Value) -> Result<(), CliError> {
-    let text = crate::json::to_string_pretty(v)
-        .map_err(|e| CliError::runtime(format!("cannot encode history: {e}")))?;
-    out(&format!("{text}\n"))
+/// The names `--fields` takes: the keys of a process in `sample --json`.
+fn process_fields() -> Vec<String> {
+    match serde_json::to_value(ProcessScore::new(0, 0, String::new(), 0.0)) {
+        Ok(Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One field of a recorded process as text: a metric's current value, a
+/// scalar as it is (strings escaped for the terminal or CSV by the caller),
+/// `None` when unknown.
+fn field_text(p: &Value, field: &str) -> Option<String> {
+    match p.get(field)? {
+        Value::Null => None,
+        Value::Object(m) => m.get("current").map(Value::to_string),
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The recorded processes with only `fields`, the time first.
+fn fields_table(frames: &[Frame], fields: &[String]) -> String {
+    let upper: Vec<String> = fields.iter().map(|f| f.to_ascii_uppercase()).collect();
+    let mut headers = vec![("TIME", Align::Left)];
+    headers.extend(upper.iter().map(|h| (h.as_str(), Align::Left)));
+    let mut rows = Vec::new();
+    for f in frames {
+        for p in &f.processes {
+            let v = serde_json::to_value(p).unwrap_or(Value::Null);
+            let mut row = vec![format::local_time(f.timestamp_s)];
+            row.extend(fields.iter().map(|name| {
+                field_text(&v, name)
+                    .map_or_else(|| "-".into(), |t| format::truncate(&format::escape(&t), 40))
+            }));
+            rows.push(row);
+        }
+    }
+    format::table(&headers, &rows)
+}
+
+/// CSV of the recorded processes with only `fields`, `timestamp` first.
+fn fields_csv(frames: &[Frame], fields: &[String]) -> String {
+    let mut t = String::from("timestamp");
+    for f in fields {
+        t.push(',');
+        t.push_str(f);
+    }
+    t.push('\n');
+    for f in frames {
+        for p in &f.processes {
+            let v = serde_json::to_value(p).unwrap_or(Value::Null);
+            t.push_str(&f.timestamp_s.to_string());
+            for name in fields {
+                t.push(',');
+                if let Some(text) = field_text(&v, name) {
+                    t.push_str(&format::csv_field(&text));
+                }
+            }
+            t.push('\n');
+        }
+    }
+    t
 }
 
 /// Scalars of a JSON value as `path=value` pairs (the machine summary: its
@@ -418,7 +517,7 @@ fn csv(frames: &[Frame]) -> String {
 fn run_snapshots(ctx: &Context, args: &HistoryArgs) -> Result<(), CliError> {
     if !(args.hours.is_finite() && args.hours > 0.0) {
         return Err(CliError::usage(format!(
-            "--hours {} must be above 0",
+            "--hours {}: must be a number of hours above 0 (e.g. --hours 6)",
             args.hours
         )));
     }
@@ -429,11 +528,7 @@ fn run_snapshots(ctx: &Context, args: &HistoryArgs) -> Result<(), CliError> {
         Err(e) => return Err(e.into()),
     };
     match args.format {
-        HistoryFormat::Json => {
-            let text = crate::json::to_string_pretty(&rows)
-                .or_runtime(|| "cannot encode history".into())?;
-            out(&format!("{text}\n"))
-        }
+        HistoryFormat::Json => super::output::print_list("snapshots", &rows),
         HistoryFormat::Csv => {
             // One column per metric of the model's table (its current value).
             let mut t = String::from(

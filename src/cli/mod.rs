@@ -1,14 +1,16 @@
 //! Command-line interface: argument parsing and the commands.
 //!
 //! Owns what the user types and what they read back. Errors carry an exit code
-//! (0 ok, 1 runtime failure, 2 usage or configuration error) and a message that
-//! names the file, key or thing at fault.
+//! (0 ok, 1 runtime failure, 2 usage or configuration error, 3 `status`: the
+//! daemon is not running) and a message that names the flag, file, key or
+//! thing at fault.
 
 mod config_cmd;
 mod daemon;
 pub(crate) mod events;
 pub(crate) mod generate;
 mod history;
+pub(crate) mod output;
 mod perms;
 mod prune;
 mod sample;
@@ -98,6 +100,14 @@ impl CliError {
         CliError {
             code: 2,
             message: message.into(),
+        }
+    }
+    /// `status` found no daemon (exit 3); the report already said so, so
+    /// there is no message.
+    pub(crate) fn not_running() -> Self {
+        CliError {
+            code: 3,
+            message: String::new(),
         }
     }
 }
@@ -200,6 +210,20 @@ pub(crate) fn parse_duration(text: &str) -> Result<f64, CliError> {
     }
 }
 
+/// A time as a flag takes it (`--since`, `--until`, `--from`, `--to`,
+/// `--at`): RFC 3339, local `HH:MM[:SS]`, `yesterday 03:00`, `3h ago`,
+/// `-90s`, `now`, `@UNIX` (`history::parse_time`), or a bare span back from
+/// now (`2h`, `90s`). An error names `flag`.
+pub(crate) fn resolve_time(flag: &str, text: &str, now: f64) -> Result<f64, CliError> {
+    match crate::history::parse_time(text) {
+        Ok(spec) => Ok(spec.resolve(now, history::local_seconds_of_day(now))),
+        Err(why) => match crate::history::timespec::parse_span(text) {
+            Some(span) => Ok(now - span),
+            None => Err(CliError::usage(format!("{flag}: {why}"))),
+        },
+    }
+}
+
 /// Ask before deleting; refuse without a terminal unless `--yes`.
 pub(crate) fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
     if yes {
@@ -269,6 +293,37 @@ pub(crate) fn out(text: &str) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every argument and every subcommand of every command says what it is
+    /// for (clap's own `--help`/`--version` aside).
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        use clap::CommandFactory;
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "rogue-hunter", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:#?}");
+    }
 
     #[test]
     fn durations() {

@@ -30,6 +30,7 @@ pub(crate) struct RuleArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct PermsStatusArgs {
+    /// Print one JSON document (the verdicts under `sources`) instead of text.
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -61,9 +62,7 @@ fn status(args: &PermsStatusArgs) -> Result<(), CliError> {
             "groups": facts.groups,
             "sources": verdicts,
         });
-        let text = crate::json::to_string(&v)
-            .map_err(|e| CliError::runtime(format!("cannot encode perms status: {e}")))?;
-        return out(&format!("{text}\n"));
+        return super::output::print("perms status", &v);
     }
     let mut text = format!(
         "forensic sources for {} (uid {}{}):\n",

@@ -21,7 +21,7 @@ pub struct StallsArgs {
     /// At most N stalls (newest first).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// One JSON array of stalls.
+    /// Print one JSON document (the stalls under `stalls`) instead of a table.
     #[arg(long)]
     pub json: bool,
 }
@@ -32,7 +32,7 @@ pub enum StallsCommand {
     Show {
         /// The stall's id (the first column of `stalls`).
         id: i64,
-        /// One JSON object.
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -61,9 +61,7 @@ pub fn run(ctx: &Context, args: StallsArgs) -> Result<(), CliError> {
         None => Vec::new(),
     };
     if args.json {
-        let text = crate::json::to_string_pretty(&rows)
-            .map_err(|e| CliError::runtime(format!("cannot encode stalls: {e}")))?;
-        return out(&format!("{text}\n"));
+        return super::output::print_list("stalls", &rows);
     }
     out(&stalls_text(&rows))
 }
@@ -213,9 +211,7 @@ fn show(ctx: &Context, id: i64, json: bool) -> Result<(), CliError> {
         .ok_or_else(|| CliError::runtime(format!("no stall {id} (see `rogue-hunter stalls`)")))?;
     let captures = query::views_of(&store, store.stall_captures(id).map_err(err)?).map_err(err)?;
     if json {
-        let text = crate::json::to_string_pretty(&StallDetail { row, captures })
-            .map_err(|e| CliError::runtime(format!("cannot encode stall: {e}")))?;
-        return out(&format!("{text}\n"));
+        return super::output::print("stall", &StallDetail { row, captures });
     }
     out(&stall_text(&row, &captures))
 }

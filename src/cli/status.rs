@@ -1,6 +1,6 @@
 //! `rogue-hunter status`: is the daemon up, how long, how much, who is worst.
 
-use super::{CliError, Context, OrRuntime, out};
+use super::{CliError, Context, out};
 use crate::daemon::lock::InstanceLock;
 use crate::format;
 use crate::ipc::protocol::{DaemonHealth, ServerMessage};
@@ -10,6 +10,8 @@ use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
+    /// Print one JSON document instead of text (still exit 3 when the daemon
+    /// is not running).
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -154,9 +156,8 @@ fn health_lines(t: &mut String, h: &DaemonHealth) {
 pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let status = gather(ctx)?;
     if args.json {
-        let text =
-            crate::json::to_string_pretty(&status).or_runtime(|| "cannot encode status".into())?;
-        return out(&format!("{text}\n"));
+        super::output::print("status", &status)?;
+        return not_running_is_3(&status);
     }
     let mut t = String::new();
     match (status.running, status.pid) {
@@ -198,12 +199,14 @@ pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     }
     if let Some(w) = &status.worst {
         t.push_str(&format!(
-            "worst now   pid {} {} — score {:.1} ({}), {}\n",
+            "worst now   pid {} {} — score {:.1} ({}), dominant {}; cpu {} of one core, mem {}\n",
             w.pid,
             format::truncate(&format::escape(&w.command), 60),
             w.score,
             w.band,
-            format::dominant_value(w)
+            w.dominant_resource,
+            ProcessScore::current(&w.cpu).map_or_else(|| "-".into(), |v| format!("{v:.1}%")),
+            ProcessScore::current(&w.mem).map_or_else(|| "-".into(), format::bytes),
         ));
     }
     if let Some(d) = &status.stall_detectors {
@@ -218,5 +221,16 @@ pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
         None if status.stall_detectors.is_some() => t.push_str("last stall  none recorded\n"),
         None => {}
     }
-    out(&t)
+    out(&t)?;
+    not_running_is_3(&status)
+}
+
+/// Exit 3 when the daemon is not running (as `systemctl is-active` and LSB
+/// init scripts do), after the report was printed.
+fn not_running_is_3(status: &Status) -> Result<(), CliError> {
+    if status.running {
+        Ok(())
+    } else {
+        Err(CliError::not_running())
+    }
 }

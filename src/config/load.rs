@@ -132,19 +132,51 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     let config: Config = figment.extract().map_err(|e| {
         let mut parts = Vec::new();
         for err in e {
-            let mut text = err.to_string();
-            if let Some(meta) = &err.metadata {
-                text = format!("{text} (from {})", meta.name);
-                if let Some(src) = &meta.source {
-                    text = format!("{text}: {src}");
+            let from_env = err
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.name.contains("environment"));
+            let text = match (&err.metadata, from_env) {
+                // The variable as the user typed it, once: `NAME=value: why`.
+                (_, true) => {
+                    let var = env_var_name(&err.path.join("."));
+                    let value = std::env::var(&var).unwrap_or_default();
+                    format!("{var}={value}: {}", err.kind)
                 }
-            }
+                (Some(meta), false) => match &meta.source {
+                    Some(src) => format!("{err} (from {}): {src}", meta.name),
+                    None => format!("{err} (from {})", meta.name),
+                },
+                (None, false) => err.to_string(),
+            };
             parts.push(text);
         }
         ConfigError::Layered(parts.join("; "))
     })?;
-    config.validate()?;
+    config.validate().map_err(|e| match e {
+        // A bad value set in the environment: say which variable.
+        ConfigError::Invalid { key, message } => {
+            let var = env_var_name(&key);
+            match std::env::var(&var) {
+                Ok(value) => ConfigError::Invalid {
+                    key,
+                    message: format!("{message} (from {var}={value})"),
+                },
+                Err(_) => ConfigError::Invalid { key, message },
+            }
+        }
+        other => other,
+    })?;
     Ok(config)
+}
+
+/// The environment variable of a dotted key: `system.sample_interval` →
+/// `ROGUE_HUNTER_SYSTEM__SAMPLE_INTERVAL`.
+fn env_var_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
 }
 
 #[cfg(test)]

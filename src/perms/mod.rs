@@ -155,10 +155,16 @@ impl Works {
 /// One source (or group of sources) and whether it works, with the reason.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub(crate) struct Verdict {
-    /// Capture source names as `events show --forensics` lists them.
+    /// Capture source names as `events show --forensics` lists them,
+    /// comma-separated for the table; an array of names in JSON.
+    #[serde(serialize_with = "source_names")]
     pub(crate) sources: &'static str,
     pub(crate) works: Works,
     pub(crate) why: String,
+}
+
+fn source_names<S: serde::Serializer>(sources: &&'static str, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(sources.split(',').map(str::trim).filter(|n| !n.is_empty()))
 }
 
 fn v(sources: &'static str, works: Works, why: impl Into<String>) -> Verdict {

@@ -11,8 +11,8 @@
 //! - [`ids`]: real and effective uid, user and group names.
 //! - [`dirs`]: directories private to the current user.
 //! - [`time`]: the broken-down local time of a Unix timestamp.
-//! - [`params`]: page size and clock ticks.
 //! - [`signal`]: sending a signal to a process (the dashboard's `k`).
+//! - [`params`]: page size, clock ticks, the open-files limit and the host name.
 //! - [`tool`]: the one runner for external programs (argument vectors, never a
 //!   shell; deadline; output cap; own process group).
 

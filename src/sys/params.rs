@@ -1,4 +1,4 @@
-//! System constants: memory page size and clock ticks per second.
+//! System constants: memory page size, clock ticks per second, the host name.
 
 /// Bytes per memory page.
 pub(crate) fn page_size() -> Option<u64> {
@@ -27,6 +27,13 @@ pub(crate) fn open_files_limit() -> Option<u64> {
         return None;
     }
     (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+/// This machine's network node name (`uname -n`), as the kernel holds it;
+/// bytes that are not UTF-8 are replaced.
+pub(crate) fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -36,5 +43,6 @@ mod tests {
         assert!(super::page_size().is_some_and(|p| p >= 4096 && p.is_power_of_two()));
         assert!(super::clock_ticks().is_some());
         assert!(super::open_files_limit().is_none_or(|n| n >= 3));
+        assert!(!super::host_name().is_empty());
     }
 }

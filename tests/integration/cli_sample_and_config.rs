@@ -377,10 +377,8 @@ fn query_commands_before_anything_was_recorded() {
     c.args(["events", "--json"]);
     let o = run(c);
     assert!(o.status.success(), "{:?}", text(&o));
-    assert_eq!(
-        serde_json::from_slice::<Value>(&o.stdout).ok(),
-        Some(serde_json::json!([]))
-    );
+    let v = serde_json::from_slice::<Value>(&o.stdout).expect("one JSON document");
+    assert_eq!(v["events"], serde_json::json!([]), "{v}");
     let mut c = sb.cmd();
     c.args(["history", "--format", "json"]);
     let o = run(c);
@@ -388,6 +386,12 @@ fn query_commands_before_anything_was_recorded() {
     let mut c = sb.cmd();
     c.args(["status", "--json"]);
     let o = run(c);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "not running is exit 3: {:?}",
+        text(&o)
+    );
     let v: Value = serde_json::from_slice(&o.stdout).expect("status json");
     assert_eq!(v["running"], false);
     // One event that does not exist is an error naming what to do.
@@ -503,4 +507,53 @@ fn sample_json_carries_the_machine_series_and_sees_a_spinner() {
             "{idle_busy} → {busy:?}"
         );
     }
+#[test]
+fn errors_name_what_was_typed_and_exit_codes_keep_their_meaning() {
+    let sb = Sandbox::new();
+    let code_and_err = |args: &[&str], env: Option<(&str, &str)>| {
+        let mut c = sb.cmd();
+        c.args(args);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let o = run(c);
+        (o.status.code(), text(&o).1)
+    };
+    let (code, err) = code_and_err(&["sample", "--top", "0"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--top 0") && !err.contains("selection.top_n"),
+        "{err}"
+    );
+    let (code, err) = code_and_err(&["sample", "--interval", "-1"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--interval -1"), "{err}");
+    let (code, err) = code_and_err(&["history", "--snapshots", "--hours", "-1"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--hours -1") && err.contains("above 0"),
+        "{err}"
+    );
+    let (code, err) = code_and_err(&["events", "--since", "soon"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--since") && err.contains("`soon`"), "{err}");
+    let var = "ROGUE_HUNTER_SYSTEM__SAMPLE_INTERVAL";
+    let (code, err) = code_and_err(&["sample"], Some((var, "abc")));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("{var}=abc")), "{err}");
+    assert_eq!(err.matches("ROGUE_HUNTER_").count(), 1, "named once: {err}");
+    // stdin is /dev/null here: no terminal.
+    let (code, err) = code_and_err(&["tui"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("needs a terminal") && err.contains("rogue-hunter sample"),
+        "{err}"
+    );
+    let (code, _) = code_and_err(&["status"], None);
+    assert_eq!(code, Some(3), "status without a daemon");
+    let (code, err) = code_and_err(&["events", "--limit", "0"], None);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = code_and_err(&["events", "--fields", "id,nope"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("`nope`") && err.contains("status"), "{err}");
 }

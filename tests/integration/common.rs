@@ -553,3 +553,13 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// The items of a CLI list document (`events --json` → `"events"`,
+/// `stalls --json` → `"stalls"`, ...); empty when stdout is not one.
+pub fn json_list(stdout: &[u8], key: &str) -> Vec<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(stdout)
+        .ok()
+        .and_then(|mut v| v.get_mut(key).map(serde_json::Value::take))
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}

@@ -18,7 +18,7 @@ fn events_json(sb: &Sandbox) -> Vec<Value> {
     if !o.status.success() {
         return vec![];
     }
-    serde_json::from_slice::<Vec<Value>>(&o.stdout).unwrap_or_default()
+    crate::common::json_list(&o.stdout, "events")
 }
 
 fn events_for(sb: &Sandbox, pid: u32) -> Vec<Value> {
@@ -154,7 +154,9 @@ fn second_daemon_refuses_naming_the_first() {
     assert_eq!(out.status.code(), Some(0));
     let mut c = sb.cmd();
     c.args(["status", "--json"]);
-    let v: Value = serde_json::from_slice(&c.output().expect("status").stdout).expect("json");
+    let o = c.output().expect("status");
+    assert_eq!(o.status.code(), Some(3), "not running is exit 3: {o:?}");
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["running"], false);
 }
 

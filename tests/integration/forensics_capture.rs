@@ -129,7 +129,7 @@ fn events(sb: &Sandbox) -> Vec<Value> {
     if !o.status.success() {
         return vec![];
     }
-    serde_json::from_slice(&o.stdout).unwrap_or_default()
+    crate::common::json_list(&o.stdout, "events")
 }
 
 fn show_forensics(sb: &Sandbox, id: i64) -> Value {

@@ -79,8 +79,7 @@ fn events_for(sb: &Sandbox, pid: u32) -> Vec<Value> {
     if !o.status.success() {
         return vec![];
     }
-    serde_json::from_slice::<Vec<Value>>(&o.stdout)
-        .unwrap_or_default()
+    crate::common::json_list(&o.stdout, "events")
         .into_iter()
         .filter(|e| e["pid"] == pid)
         .collect()

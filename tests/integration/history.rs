@@ -91,7 +91,7 @@ fn at_before_the_spinner_shows_none_near_the_end_shows_it_first_and_kill_9_loses
             &sb,
             &["--from", &at(started), "--to", &at(now), "--format", "json"],
         ))?;
-        let n = frames.as_array()?.len();
+        let n = frames["samples"].as_array()?.len();
         (n >= 8 && now - started >= 10.0).then_some(now)
     })
     .expect("8 recorded seconds within 25 s of the daemon starting");
@@ -150,7 +150,7 @@ fn at_before_the_spinner_shows_none_near_the_end_shows_it_first_and_kill_9_loses
         ],
     );
     let frames = json(&o).unwrap_or_else(|| panic!("history after kill -9: {o:?}"));
-    let times: Vec<f64> = frames
+    let times: Vec<f64> = frames["samples"]
         .as_array()
         .map(|a| a.iter().filter_map(|f| f["timestamp"].as_f64()).collect())
         .unwrap_or_default();
@@ -298,7 +298,7 @@ fn a_damaged_block_is_reported_and_skipped_the_rest_stays_readable() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("damaged") && err.contains("skipped"), "{err}");
     let frames = json(&o).unwrap_or_else(|| panic!("{o:?}"));
-    let commands: Vec<&str> = frames
+    let commands: Vec<&str> = frames["samples"]
         .as_array()
         .map(|a| {
             a.iter()

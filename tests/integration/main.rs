@@ -18,6 +18,7 @@ mod history;
 mod invalid_configs;
 mod ipc_server;
 mod limits;
+mod json_contract;
 mod module_layers;
 mod operations;
 mod scoring_scenarios;

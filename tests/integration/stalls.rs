@@ -18,7 +18,7 @@ fn stalls(sb: &Sandbox) -> Vec<Value> {
     if !o.status.success() {
         return Vec::new();
     }
-    serde_json::from_slice(&o.stdout).unwrap_or_default()
+    crate::common::json_list(&o.stdout, "stalls")
 }
 
 fn is_root() -> bool {

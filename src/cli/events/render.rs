@@ -17,20 +17,135 @@ pub(crate) struct ShowOptions {
     pub(crate) json: bool,
 }
 
-/// `events` for people: the table, or a note that nothing is recorded yet.
-pub(crate) fn events_text(events: &[EventRow], now: f64) -> String {
+/// `events` for people: the table, or a note that nothing is recorded yet
+/// (or, when `filtered`, that nothing matches).
+pub(crate) fn events_text(
+    events: &[EventRow],
+    now: f64,
+    fields: Option<&[String]>,
+    filtered: bool,
+) -> String {
     if events.is_empty() {
-        return "no events recorded (events are recorded by `rogue-hunter daemon`)\n".into();
+        return if filtered {
+            "no events match --open/--since/--until\n".into()
+        } else {
+            "no events recorded (events are recorded by `rogue-hunter daemon`)\n".into()
+        };
     }
-    events_table(events, now)
+    match fields {
+        Some(f) => events_table_of(events, f),
+        None => events_table(events, now),
+    }
 }
 
-/// `events --json`: the list as pretty JSON, newline-terminated.
-pub(crate) fn events_json(events: &[EventRow]) -> Result<String, serde_json::Error> {
-    Ok(format!("{}\n", crate::json::to_string_pretty(events)?))
+/// The names `events --fields` takes: the JSON keys of one event.
+pub(crate) const EVENT_FIELDS: &[&str] = &[
+    "id",
+    "pid",
+    "start_time",
+    "command",
+    "boot_time",
+    "entry_time",
+    "exit_time",
+    "entry_band",
+    "peak_band",
+    "peak_score",
+    "peak_time",
+    "dominant_resource",
+    "close_reason",
+    "forensics_count",
+    "status",
+];
+
+/// One field of an event as a table cell, with its header and alignment.
+fn event_cell(e: &EventRow, field: &str) -> (String, Align, String) {
+    let time = |t: Option<f64>| t.map_or_else(|| "-".to_string(), format::local_time);
+    let (align, cell) = match field {
+        "id" => (Align::Right, e.id.to_string()),
+        "pid" => (Align::Right, e.pid.to_string()),
+        "start_time" => (Align::Left, time(Some(e.start_time_ms as f64 / 1000.0))),
+        "command" => (
+            Align::Left,
+            format::truncate(&format::escape(&e.command), 48),
+        ),
+        "boot_time" => (Align::Left, time(Some(e.boot_time_ms as f64 / 1000.0))),
+        "entry_time" => (Align::Left, time(Some(e.entry_time_s))),
+        "exit_time" => (Align::Left, time(e.exit_time_s)),
+        "entry_band" => (Align::Left, e.entry_band.to_string()),
+        "peak_band" => (Align::Left, e.peak_band.to_string()),
+        "peak_score" => (Align::Right, format!("{:.1}", e.peak_score)),
+        "peak_time" => (Align::Left, time(Some(e.peak_time_s))),
+        "dominant_resource" => (Align::Left, e.dominant_resource.to_string()),
+        "close_reason" => (
+            Align::Left,
+            e.close_reason.map_or_else(|| "-".into(), |r| r.to_string()),
+        ),
+        "forensics_count" => (Align::Right, e.forensics_count.to_string()),
+        "status" => (Align::Left, event_status(e)),
+        // `--fields` admits only EVENT_FIELDS.
+        _ => (Align::Left, "-".into()),
+    };
+    (field.to_ascii_uppercase(), align, cell)
 }
 
-fn event_status(e: &EventRow) -> String {
+/// The `events` table with only `fields`, in their order.
+pub(crate) fn events_table_of(events: &[EventRow], fields: &[String]) -> String {
+    let Some(first) = events.first() else {
+        return String::new();
+    };
+    let headers: Vec<(String, Align)> = fields
+        .iter()
+        .map(|f| {
+            let (h, a, _) = event_cell(first, f);
+            (h, a)
+        })
+        .collect();
+    let headers: Vec<(&str, Align)> = headers.iter().map(|(h, a)| (h.as_str(), *a)).collect();
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| fields.iter().map(|f| event_cell(e, f).2).collect())
+        .collect();
+    format::table(&headers, &rows)
+}
+
+/// One event in JSON: its row and its `status`.
+#[derive(Debug, Serialize)]
+pub(crate) struct EventItem<'a> {
+    #[serde(flatten)]
+    pub(crate) event: &'a EventRow,
+    /// `open`, or why it closed (`recovered`, `gone`, `shutdown`, ...).
+    pub(crate) status: String,
+}
+
+impl<'a> EventItem<'a> {
+    pub(crate) fn new(event: &'a EventRow) -> Self {
+        EventItem {
+            event,
+            status: event_status(event),
+        }
+    }
+}
+
+/// `events --json`: one document, the events under `events`, each with its
+/// `status`; with `fields`, only those keys of each event.
+pub(crate) fn events_json(
+    events: &[EventRow],
+    fields: Option<&[String]>,
+) -> Result<String, serde_json::Error> {
+    let items: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            let v = serde_json::to_value(EventItem::new(e))?;
+            Ok(match fields {
+                Some(f) => crate::cli::output::select(v, f),
+                None => v,
+            })
+        })
+        .collect::<Result<_, serde_json::Error>>()?;
+    crate::cli::output::list_line("events", &items)
+}
+
+pub(crate) fn event_status(e: &EventRow) -> String {
     match (&e.exit_time_s, &e.close_reason) {
         (None, _) => "open".into(),
         (Some(_), Some(r)) => r.to_string(),
@@ -97,20 +212,19 @@ pub(crate) fn events_table(events: &[EventRow], now: f64) -> String {
 #[derive(Debug, Serialize)]
 struct EventJson<'a> {
     #[serde(flatten)]
-    event: &'a EventRow,
+    event: EventItem<'a>,
     snapshots: &'a [SnapshotRow],
     #[serde(skip_serializing_if = "Option::is_none")]
     forensics: Option<&'a [ForensicView]>,
 }
 
-/// `events show ID --json`: pretty JSON, newline-terminated.
+/// `events show ID --json`: one document, newline-terminated.
 pub(crate) fn event_json(d: &EventDetail) -> Result<String, serde_json::Error> {
-    let text = crate::json::to_string_pretty(&EventJson {
-        event: &d.event,
+    crate::cli::output::line(&EventJson {
+        event: EventItem::new(&d.event),
         snapshots: &d.snapshots,
         forensics: d.forensics.as_deref(),
-    })?;
-    Ok(format!("{text}\n"))
+    })
 }
 
 /// `events show ID` for people: the event, its timeline, then each capture
@@ -684,13 +798,39 @@ mod render_tests {
 
     #[test]
     fn empty_list_says_where_events_come_from() {
-        assert!(events_text(&[], 0.0).starts_with("no events recorded"));
-        assert_eq!(events_json(&[]).unwrap(), "[]\n");
+        assert!(events_text(&[], 0.0, None, false).starts_with("no events recorded"));
+        assert!(events_text(&[], 0.0, None, true).starts_with("no events match"));
+        let v: serde_json::Value = serde_json::from_str(&events_json(&[], None).unwrap()).unwrap();
+        assert_eq!(v["events"], serde_json::json!([]));
+        assert_eq!(v["schema_version"], crate::cli::output::SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn listed_events_carry_their_status_and_only_the_fields_asked() {
+        let events = [
+            event(None, None),
+            event(Some(1_005.0), Some(CloseReason::Gone)),
+        ];
+        let v: serde_json::Value =
+            serde_json::from_str(&events_json(&events, None).unwrap()).unwrap();
+        assert_eq!(v["events"][0]["status"], "open");
+        assert_eq!(v["events"][1]["status"], "gone");
+        assert_eq!(v["events"][1]["close_reason"], "gone");
+        let fields = ["status".to_string(), "id".to_string()];
+        let v: serde_json::Value =
+            serde_json::from_str(&events_json(&events, Some(&fields)).unwrap()).unwrap();
+        assert_eq!(
+            v["events"][0],
+            serde_json::json!({"id": 7, "status": "open"})
+        );
+        let table = events_table_of(&events, &fields);
+        assert!(table.starts_with("STATUS  ID"), "{table}");
+        assert!(table.lines().nth(2).unwrap().starts_with("gone"), "{table}");
     }
 
     #[test]
     fn open_events_run_to_now_and_commands_are_escaped() {
-        let text = events_text(&[event(None, None)], 1_090.0);
+        let text = events_text(&[event(None, None)], 1_090.0, None, false);
         let row = text.lines().nth(1).unwrap();
         assert!(row.contains(" 1m30s "), "{row}");
         assert!(row.contains(" open "), "{row}");
@@ -710,6 +850,7 @@ mod render_tests {
         };
         let v: serde_json::Value = serde_json::from_str(&event_json(&d).unwrap()).unwrap();
         assert_eq!(v["id"], 7);
+        assert_eq!(v["status"], "open");
         assert_eq!(v["entry_time"], 1_000.0);
         assert!(v["snapshots"].as_array().unwrap().is_empty());
         assert!(v.get("forensics").is_none());
