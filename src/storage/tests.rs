@@ -1518,6 +1518,7 @@ fn writes_failing_on_a_held_lock_are_kept_and_applied_when_it_is_released() {
             process: Box::new(p.clone()),
             boot_time: 7_000,
             entry_time: 1000.0,
+            group: None,
         })
         .unwrap();
     writer
@@ -1526,6 +1527,7 @@ fn writes_failing_on_a_held_lock_are_kept_and_applied_when_it_is_released() {
             exit_time: 1005.0,
             reason: CloseReason::Gone,
             exit: None,
+            exit_group: None,
         })
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

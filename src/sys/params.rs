@@ -27,6 +27,8 @@ pub(crate) fn open_files_limit() -> Option<u64> {
         return None;
     }
     (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
 /// This machine's network node name (`uname -n`), as the kernel holds it;
 /// bytes that are not UTF-8 are replaced.
 pub(crate) fn host_name() -> String {

@@ -507,6 +507,8 @@ fn sample_json_carries_the_machine_series_and_sees_a_spinner() {
             "{idle_busy} → {busy:?}"
         );
     }
+}
+
 #[test]
 fn errors_name_what_was_typed_and_exit_codes_keep_their_meaning() {
     let sb = Sandbox::new();
