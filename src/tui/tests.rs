@@ -1064,6 +1064,13 @@ mod keys {
         type_str(&mut app, "session-2");
         assert_eq!(pids_in_order(&app), vec![31337]);
         app.handle_key(key(KeyCode::Enter));
+        // Esc in the prompt puts the filter back as it was.
+        app.handle_key(ch('\\'));
+        type_str(&mut app, "zzz");
+        assert!(app.rows().is_empty());
+        app.handle_key(key(KeyCode::Esc));
+        assert_eq!(app.filter(), "session-2");
+        assert_eq!(pids_in_order(&app), vec![31337]);
         // Empty clears.
         app.handle_key(ch('\\'));
         for _ in 0.."session-2".len() {
