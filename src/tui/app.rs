@@ -139,6 +139,8 @@ pub enum PromptKind {
 pub struct Prompt {
     pub kind: PromptKind,
     pub text: String,
+    /// The search or filter before the prompt opened (Esc restores it).
+    pub before: String,
 }
 
 /// The signal menu for one process (`k`): `confirming` once a signal is picked.
@@ -673,12 +675,14 @@ impl App {
                 self.prompt = Some(Prompt {
                     kind: PromptKind::Search,
                     text: String::new(),
+                    before: self.search.clone(),
                 });
             }
             Command::StartFilter => {
                 self.prompt = Some(Prompt {
                     kind: PromptKind::Filter,
                     text: self.filter.clone(),
+                    before: self.filter.clone(),
                 });
             }
             Command::SearchNext => {
@@ -755,9 +759,13 @@ impl App {
         if self.kill.take().is_some() {
             self.status = Some("no signal sent".into());
         } else if let Some(p) = self.prompt.take() {
-            if p.kind == PromptKind::Filter {
-                // The filter as it was before the prompt opened.
-                self.resort();
+            // The search or filter as it was before the prompt opened.
+            match p.kind {
+                PromptKind::Search => self.search = p.before,
+                PromptKind::Filter => {
+                    self.filter = p.before;
+                    self.resort();
+                }
             }
             self.status = None;
         } else if self.panel.take().is_some() {

@@ -1072,6 +1072,13 @@ mod keys {
         type_str(&mut app, "session-2");
         assert_eq!(pids_in_order(&app), vec![31337]);
         app.handle_key(key(KeyCode::Enter));
+        // Esc in the prompt puts the filter back as it was.
+        app.handle_key(ch('\\'));
+        type_str(&mut app, "zzz");
+        assert!(app.rows().is_empty());
+        app.handle_key(key(KeyCode::Esc));
+        assert_eq!(app.filter(), "session-2");
+        assert_eq!(pids_in_order(&app), vec![31337]);
         // Empty clears.
         app.handle_key(ch('\\'));
         for _ in 0.."session-2".len() {
@@ -1323,4 +1330,33 @@ mod keys {
         let text = screen(&render(&app, 80, 24));
         assert!(text.contains("search: pg"), "{text}");
     }
+}
+
+#[test]
+fn mouse_clicks_select_rows_and_sort_by_headers() {
+    let mut app = fixture();
+    let area = ratatui::layout::Rect::new(0, 0, 160, 45);
+    app.set_page_size(ui::table_rows(area, &app));
+    let text = screen(&render(&app, 160, 45));
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.contains("PID COMMAND"))
+        .unwrap();
+    // The MEM header cell, found on screen.
+    let x = lines[header]
+        .find("MEM")
+        .map(|b| lines[header][..b].chars().count())
+        .unwrap();
+    let hit = ui::hit(area, &app, x as u16, header as u16);
+    assert_eq!(hit, ui::Hit::Header(SortColumn::Mem));
+    app.click_header(SortColumn::Mem);
+    assert_eq!(app.sort().0, SortColumn::Mem);
+    // The third row.
+    let hit = ui::hit(area, &app, 10, header as u16 + 3);
+    assert_eq!(hit, ui::Hit::Row(2));
+    app.click_row(2);
+    assert_eq!(app.selected_index(), Some(2));
+    // Outside everything.
+    assert_eq!(ui::hit(area, &app, 0, 0), ui::Hit::Nothing);
 }

@@ -81,9 +81,34 @@ impl Dash {
     /// `controlling`: the pty is the process's controlling terminal (closing
     /// it sends SIGHUP); without, only reads and polls see it go.
     fn start_with(sb: &Sandbox, rows: u16, cols: u16, args: &[&str], controlling: bool) -> Dash {
-        let pty = open_pty(rows, cols);
         let mut cmd = sb.cmd();
-        cmd.arg("tui").args(args).env("TERM", "xterm-256color");
+        cmd.arg("tui").args(args);
+        Dash::start_cmd(cmd, rows, cols, controlling)
+    }
+
+    /// `rogue-hunter tui` as the user nobody (through setpriv).
+    fn start_as_nobody(sb: &Sandbox, rows: u16, cols: u16) -> Dash {
+        std::fs::set_permissions(
+            sb.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
+        let inner = sb.cmd();
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        cmd.arg(inner.get_program()).arg("tui");
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        Dash::start_cmd(cmd, rows, cols, true)
+    }
+
+    fn start_cmd(mut cmd: std::process::Command, rows: u16, cols: u16, controlling: bool) -> Dash {
+        let pty = open_pty(rows, cols);
+        cmd.env("TERM", "xterm-256color");
         let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup slave"));
         cmd.stdin(stdio(&pty.slave))
             .stdout(stdio(&pty.slave))
@@ -467,6 +492,349 @@ fn dashboard_switches_to_a_daemon_that_appears_and_falls_back_when_it_goes() {
         Duration::from_secs(10),
         "the fallback to the embedded sampler",
         |t| t.contains("embedded sampler (daemon lost") && !t.contains("STALE"),
+    );
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
+}
+
+// ----- htop habits -------------------------------------------------------------
+
+/// A sleeper with a unique command line, killed and reaped on drop.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start(secs: &str) -> Sleeper {
+        Sleeper(
+            std::process::Command::new("sleep")
+                .arg(secs)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn sleep"),
+        )
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The selected table row (the one with the marker).
+fn selected_line(t: &str) -> String {
+    t.lines()
+        .find(|l| l.contains('▸'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn still_running(dash: &mut Dash) -> bool {
+    dash.child
+        .as_mut()
+        .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+}
+
+fn embedded(sb: &Sandbox, rows: u16, cols: u16) -> Dash {
+    let dash = Dash::start(sb, rows, cols, &[]);
+    dash.wait_for(Duration::from_secs(30), "the embedded table", |t| {
+        t.contains("embedded sampler") && t.contains("Processes:")
+    });
+    dash
+}
+
+#[test]
+fn search_filter_sort_esc_unknown_key_and_f10_through_the_pty() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let sleeper = Sleeper::start("424242.5");
+    let other = Sleeper::start("424243.5");
+    let mut dash = embedded(&sb, 40, 140);
+    dash.wait_for(Duration::from_secs(10), "the sleepers listed", |t| {
+        t.contains("Processes:") && !t.contains("waiting for")
+    });
+
+    // Search as you type: the selection lands on the unique name.
+    dash.send(b"/424242");
+    dash.wait_for(
+        Duration::from_secs(5),
+        "the search selecting the sleeper",
+        |t| selected_line(t).contains("424242.5") && t.contains("search: 424242"),
+    );
+    dash.send(b"\r");
+    // Esc with nothing open never quits; it says so.
+    dash.send(b"\x1b");
+    dash.wait_for(Duration::from_secs(5), "Esc acknowledged", |t| {
+        t.contains("nothing to cancel")
+    });
+    assert!(still_running(&mut dash), "Esc must not quit");
+
+    // Filter: only the matching row is left; the title says so.
+    dash.send(b"\\42424");
+    dash.wait_for(
+        Duration::from_secs(5),
+        "the filter narrowing the table",
+        |t| t.contains("Processes: 2 of") && t.contains("filter \"42424\""),
+    );
+    dash.send(b"2\r");
+    dash.wait_for(Duration::from_secs(5), "one row left", |t| {
+        t.contains("Processes: 1 of") && t.contains("424242.5") && !t.contains("424243.5")
+    });
+    let _ = other.pid();
+    // Esc cancels the prompt (the filter stays as it was) and does not quit.
+    dash.send(b"\\zz");
+    dash.wait_for(Duration::from_secs(5), "the filter prompt", |t| {
+        t.contains("filter (command, cgroup): 424242zz")
+    });
+    dash.send(b"\x1b");
+    dash.wait_for(
+        Duration::from_secs(5),
+        "the prompt closed, old filter back",
+        |t| !t.contains("filter (command, cgroup):") && t.contains("Processes: 1 of"),
+    );
+    assert!(still_running(&mut dash), "Esc in a prompt must not quit");
+    // Clear it: F4, erase, Enter.
+    dash.send(b"\x1bOS");
+    dash.send(&[0x7f; 12]);
+    dash.send(b"\r");
+    dash.wait_for(Duration::from_secs(5), "the filter cleared", |t| {
+        !t.contains("filter \"") && !t.contains("Processes: 1 of")
+    });
+
+    // M sorts by memory, biggest first.
+    dash.send(b"M");
+    dash.wait_for(Duration::from_secs(5), "sorted by memory", |t| {
+        t.contains("by mem ▼") && t.contains("MEM▼")
+    });
+
+    // A key that does nothing says so.
+    dash.send(b"x");
+    dash.wait_for(Duration::from_secs(5), "the hint for an unknown key", |t| {
+        t.contains("key x does nothing — ? for help")
+    });
+
+    // F10 quits.
+    dash.send(b"\x1b[21~");
+    let status = dash.wait_exit(Duration::from_secs(5), "after F10");
+    assert!(status.success(), "exit status {status}");
+    dash.assert_cooked();
+    drop(sleeper);
+}
+
+/// Select `pid`'s row by searching for it, open the signal menu and confirm
+/// `TERM` (the first entry).
+fn send_term(dash: &Dash, needle: &str) {
+    dash.send(b"/");
+    dash.send(needle.as_bytes());
+    dash.send(b"\r");
+    dash.wait_for(Duration::from_secs(5), "the target selected", |t| {
+        selected_line(t).contains(needle)
+    });
+    dash.send(b"k");
+    dash.wait_for(Duration::from_secs(5), "the signal menu", |t| {
+        t.contains("Send a signal to pid") && t.contains("TERM")
+    });
+    dash.send(b"\r");
+    dash.wait_for(Duration::from_secs(5), "the confirmation", |t| {
+        t.contains("Confirm") && t.contains("Send TERM to pid")
+    });
+    dash.send(b"y");
+}
+
+#[test]
+fn kill_menu_terms_a_sleeper_and_shows_a_refusal() {
+    use std::os::unix::process::ExitStatusExt;
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let mut sleeper = Sleeper::start("525252.5");
+    let pid = sleeper.pid();
+    let mut dash = embedded(&sb, 40, 140);
+    send_term(&dash, "525252.5");
+    dash.wait_for(Duration::from_secs(5), "the signal reported sent", |t| {
+        t.contains(&format!("sent TERM to pid {pid}"))
+    });
+    let died = crate::common::poll(Duration::from_secs(5), Duration::from_millis(20), || {
+        sleeper.0.try_wait().ok().flatten()
+    });
+    let status = died.expect("the sleeper died within 5 s of TERM");
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
+
+    // Refused: a process that is not ours. As root, the dashboard runs as
+    // nobody; either way the target is PID 1 (root's).
+    let mut dash = if rogue_hunter::sys::current_uid() == 0 {
+        let d = Dash::start_as_nobody(&sb, 40, 140);
+        d.wait_for(Duration::from_secs(30), "the dashboard as nobody", |t| {
+            t.contains("embedded sampler") && t.contains("Processes:")
+        });
+        d
+    } else {
+        embedded(&sb, 40, 140)
+    };
+    // PID order, ascending: PID 1 is the first row.
+    dash.send(b"ssssss");
+    dash.wait_for(Duration::from_secs(5), "sorted by pid", |t| {
+        t.contains("by pid")
+    });
+    dash.send(b"\x1b[H");
+    dash.wait_for(Duration::from_secs(5), "PID 1 selected", |t| {
+        let l = selected_line(t);
+        l.split_whitespace().nth(1) == Some("1") || l.contains("→       1 ")
+    });
+    dash.send(b"k\ry");
+    dash.wait_for(Duration::from_secs(5), "the refusal shown", |t| {
+        t.contains("cannot send TERM to pid 1") && t.contains("not permitted")
+    });
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
+}
+
+#[test]
+fn tree_view_shows_a_child_under_its_parent_and_folds_it() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let parent = crate::common::Session::shell("sleep 636363.5 & sleep 646464.5 & wait");
+    let ppid = parent.pid().to_string();
+    // The shell's children, from the kernel's list.
+    let children = crate::common::poll(Duration::from_secs(5), Duration::from_millis(20), || {
+        let text = std::fs::read_to_string(format!("/proc/{ppid}/task/{ppid}/children")).ok()?;
+        let pids: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        (pids.len() == 2).then_some(pids)
+    })
+    .expect("the shell started its two sleepers");
+    let child = children[0].clone();
+    let mut dash = embedded(&sb, 40, 200);
+    dash.send(b"t");
+    dash.wait_for(Duration::from_secs(5), "the tree view", |t| {
+        t.contains("Process tree:")
+    });
+    // The child, found by its PID, is drawn under the shell with a branch.
+    dash.send(format!("/{child}\r").as_bytes());
+    let has_pid = |l: &str, pid: &str| l.split_whitespace().any(|w| w == pid);
+    dash.wait_for(
+        Duration::from_secs(5),
+        "the child indented under its parent",
+        |t| {
+            let rows: Vec<&str> = t.lines().collect();
+            let Some(c) = rows.iter().position(|l| l.contains('▸')) else {
+                return false;
+            };
+            let p = rows.iter().position(|l| has_pid(l, &ppid));
+            has_pid(rows[c], &child)
+                && (rows[c].contains("└─") || rows[c].contains("├─"))
+                && p.is_some_and(|p| p < c)
+        },
+    );
+    // Fold the shell: its two children become "[+2]" on its row.
+    dash.send(format!("/{ppid}\r").as_bytes());
+    dash.wait_for(Duration::from_secs(5), "the shell selected", |t| {
+        has_pid(&selected_line(t), &ppid)
+    });
+    dash.send(b"\r");
+    dash.wait_for(Duration::from_secs(5), "the subtree folded", |t| {
+        selected_line(t).contains("[+2]") && !t.lines().any(|l| has_pid(l, &child))
+    });
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
+}
+
+#[test]
+fn pause_stops_updates_until_resumed() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let mut dash = embedded(&sb, 40, 140);
+    // Only the process that will start: an empty table.
+    dash.send(b"\\656565.5\r");
+    dash.wait_for(Duration::from_secs(5), "the filter in force", |t| {
+        t.contains("Processes: 0 of")
+    });
+    dash.send(b"Z");
+    dash.wait_for(Duration::from_secs(5), "the paused title", |t| {
+        t.contains("PAUSED") && t.contains("display paused")
+    });
+    // A process started while paused does not appear...
+    let late = Sleeper::start("656565.5");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !dash.text().contains("sleep 656565.5"),
+        "paused, yet the table changed:\n{}",
+        dash.text()
+    );
+    // ...until the display resumes (space).
+    dash.send(b" ");
+    dash.wait_for(Duration::from_secs(5), "updates after resuming", |t| {
+        !t.contains("PAUSED") && t.contains("sleep 656565.5")
+    });
+    drop(late);
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
+}
+
+#[test]
+fn enter_on_an_event_opens_its_timeline_from_the_database() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let _daemon = Daemon::start(&sb);
+    let hog = spawn_hog("cpu");
+    let hog_pid = hog.pid().to_string();
+    let mut dash = Dash::start(&sb, 40, 140, &[]);
+    dash.wait_for(
+        Duration::from_secs(30),
+        "the hog's event in the events pane",
+        |t| {
+            t.contains("daemon pid")
+                && t.lines()
+                    .skip_while(|l| !l.contains("Recent events"))
+                    .any(|l| l.contains(&hog_pid))
+        },
+    );
+    dash.send(b"\t");
+    dash.wait_for(Duration::from_secs(5), "the events pane focused", |t| {
+        t.contains("Enter opens, Tab back")
+    });
+    // Other processes on this machine may have events too: move to the
+    // hog's line (the events are listed one per line under the pane's title).
+    let t = dash.text();
+    let rows: Vec<&str> = t.lines().collect();
+    let title = rows
+        .iter()
+        .position(|l| l.contains("Recent events"))
+        .expect("the events pane");
+    let line = rows[title + 1..]
+        .iter()
+        .position(|l| l.contains(&hog_pid))
+        .expect("the hog's event line");
+    for _ in 0..line {
+        dash.send(b"\x1b[B");
+    }
+    // The daemon writes the event within seconds: open until it is there.
+    let opened = crate::common::poll(Duration::from_secs(20), Duration::from_millis(500), || {
+        dash.send(b"\r");
+        std::thread::sleep(Duration::from_millis(400));
+        let t = dash.text();
+        if t.contains("Event ") && t.contains(&format!("pid {hog_pid}")) && t.contains("entered") {
+            return Some(t);
+        }
+        if t.contains("Esc closes") {
+            dash.send(b"\x1b");
+        }
+        None
+    });
+    let text = opened.unwrap_or_else(|| panic!("the event panel did not open:\n{}", dash.text()));
+    assert!(text.contains("forensic captures"), "{text}");
+    dash.send(b"\x1b");
+    dash.wait_for(Duration::from_secs(5), "the panel closed", |t| {
+        !t.contains("Esc closes")
+    });
+    assert!(
+        still_running(&mut dash),
+        "Esc closes the panel, never quits"
     );
     dash.send(b"q");
     dash.wait_exit(Duration::from_secs(5), "after q");

@@ -107,11 +107,13 @@ pub(super) fn fit_columns(inner: u16) -> (Vec<Col>, u16) {
     }
 }
 
-/// The tree's branch drawing and fold mark before a command.
-fn tree_prefix(t: &TreeLine) -> String {
+/// The tree's branch drawing and fold mark before a command. Deep trees
+/// indent at most a third of the command column, so the names stay readable.
+fn tree_prefix(t: &TreeLine, command_w: u16) -> String {
     let mut s = String::new();
     if t.depth > 0 {
-        s.push_str(&"  ".repeat(t.depth - 1));
+        let indent = (2 * (t.depth - 1)).min(usize::from(command_w) / 3);
+        s.push_str(&" ".repeat(indent));
         s.push_str(if t.last { "└─" } else { "├─" });
     }
     if t.folded {
@@ -143,7 +145,7 @@ fn cell_for(
                 .map_or("-".into(), format::bytes),
         ),
         Col::Command if tree.is_some() => {
-            let prefix = tree.map(tree_prefix).unwrap_or_default();
+            let prefix = tree.map(|t| tree_prefix(t, command_w)).unwrap_or_default();
             let mark = if app.is_own(p) { "(self) " } else { "" };
             let room = usize::from(command_w)
                 .saturating_sub(prefix.chars().count() + mark.chars().count());
