@@ -1247,7 +1247,8 @@ impl App {
         self.band_colors[band as usize]
     }
 
-    /// Max score per sample, oldest first.
+    /// The headline stress per sample (the machine's stress, or the max
+    /// score of a sample without the machine series), oldest first.
     pub fn max_score_history(&self) -> &VecDeque<f64> {
         &self.max_history
     }
@@ -1349,12 +1350,13 @@ impl App {
         if self.max_history.len() == MAX_HISTORY {
             self.max_history.pop_front();
         }
+        // The headline: the machine's stress when the sample has it.
+        let headline = samples
+            .system
+            .as_ref()
+            .map_or(samples.max_score, |s| s.stress);
         self.max_history
-            .push_back(if samples.max_score.is_finite() {
-                samples.max_score
-            } else {
-                0.0
-            });
+            .push_back(if headline.is_finite() { headline } else { 0.0 });
         if self.timestamps.len() == RATE_WINDOW {
             self.timestamps.pop_front();
         }

@@ -1332,6 +1332,78 @@ mod keys {
     }
 }
 
+/// A 4-core machine: core 0 busy in user mode, core 1 in system, core 2 waiting
+/// on I/O, core 3 stolen; memory, swap, pressure, disk and network measured.
+fn machine_sample(step: usize) -> crate::model::SystemSample {
+    use crate::model::{
+        CpuPercent, DiskRates, LoadSample, MemorySample, NetRates, PressureSample, PsiSample,
+        StressCause, SystemSample,
+    };
+    let core = |user: f64, system: f64, iowait: f64, steal: f64| CpuPercent {
+        user,
+        system,
+        iowait,
+        steal,
+        idle: 100.0 - user - system - iowait - steal,
+        ..CpuPercent::default()
+    };
+    let psi = |some: f64, full: f64| {
+        Some(PsiSample {
+            some_avg10: Some(some),
+            full_avg10: Some(full),
+            some_stall_us: Some(1000),
+            full_stall_us: Some(0),
+        })
+    };
+    SystemSample {
+        interval_s: Some(1.0 / 3.0),
+        cpu_count: 4,
+        cpu: Some(core(25.0, 25.0, 20.0, 10.0)),
+        cores: vec![
+            core(100.0, 0.0, 0.0, 0.0),
+            core(0.0, 100.0, 0.0, 0.0),
+            core(0.0, 0.0, 80.0, 0.0),
+            core(0.0, 0.0, 0.0, 40.0),
+        ],
+        memory: Some(MemorySample {
+            total_bytes: 8 << 30,
+            available_bytes: Some(6 << 30),
+            cached_bytes: Some(1 << 30),
+            dirty_bytes: Some(1 << 20),
+            swap_total_bytes: Some(2 << 30),
+            swap_used_bytes: Some(512 << 20),
+        }),
+        pressure: Some(PressureSample {
+            cpu: psi(12.5, 0.0),
+            memory: psi(0.0, 0.0),
+            io: psi(30.0, 20.0),
+        }),
+        disk: Some(DiskRates {
+            read_bytes_per_s: 3.0 * 1048576.0,
+            write_bytes_per_s: 512.0 * 1024.0,
+            reads_per_s: 40.0,
+            writes_per_s: 10.0,
+        }),
+        net: Some(NetRates {
+            rx_bytes_per_s: 2048.0,
+            tx_bytes_per_s: 100.0,
+        }),
+        load: Some(LoadSample {
+            one: 3.5,
+            five: 2.0,
+            fifteen: 1.0,
+            runnable: Some(5),
+            threads: Some(400),
+        }),
+        processes: 312,
+        threads: Some(400),
+        running: 3,
+        blocked: 1,
+        stress: 80.0 + step as f64,
+        stress_cause: StressCause::Saturation,
+    }
+}
+
 #[test]
 fn mouse_clicks_select_rows_and_sort_by_headers() {
     let mut app = fixture();
@@ -1359,4 +1431,55 @@ fn mouse_clicks_select_rows_and_sort_by_headers() {
     assert_eq!(app.selected_index(), Some(2));
     // Outside everything.
     assert_eq!(ui::hit(area, &app, 0, 0), ui::Hit::Nothing);
+}
+
+#[test]
+fn header_meters_show_every_core_memory_pressure_and_throughput() {
+    let mut app = fixture();
+    let mut s = samples(8, processes(8));
+    s.system = Some(Box::new(machine_sample(1)));
+    app.apply(&ServerMessage::Sample { samples: s });
+    for (w, h) in [(100, 30), (160, 45), (70, 30)] {
+        let text = screen(&render(&app, w, h));
+        for core in ["0 [", "1 [", "2 [", "3 ["] {
+            assert!(text.contains(core), "core bar {core} at {w}x{h}:\n{text}");
+        }
+        for part in ["Mem [", "Swp [", "Load 3.50 2.00 1.00", "PSI "] {
+            assert!(text.contains(part), "{part} at {w}x{h}:\n{text}");
+        }
+        assert!(
+            text.contains("stress 81.0"),
+            "the machine's stress:\n{text}"
+        );
+    }
+    let text = screen(&render(&app, 100, 30));
+    // Monochrome: each kind has its own character.
+    let row = |n: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("{n} [")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("0").contains("|||||") && row("0").contains("100%"),
+        "{text}"
+    );
+    assert!(row("1").contains("#####"), "{text}");
+    assert!(
+        row("2").contains("~~~~~") && row("2").contains("  0%"),
+        "{text}"
+    );
+    assert!(
+        row("3").contains("$$$") && row("3").contains(" 40%"),
+        "{text}"
+    );
+    for part in [
+        "cpu 12.5/0.0",
+        "io 30.0/20.0",
+        "r 3.0M/s w 512K/s",
+        "rx 2.0K/s",
+        "312, 3 R, 1 D, 400 thr",
+    ] {
+        assert!(text.contains(part), "{part}:\n{text}");
+    }
 }

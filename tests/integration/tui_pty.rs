@@ -839,3 +839,57 @@ fn enter_on_an_event_opens_its_timeline_from_the_database() {
     dash.send(b"q");
     dash.wait_exit(Duration::from_secs(5), "after q");
 }
+
+/// Cores the kernel reports time for.
+fn core_count() -> usize {
+    std::fs::read_to_string("/proc/stat")
+        .expect("/proc/stat")
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .count()
+}
+
+/// One CPU bar per core (`N [` at the start of a header row, or after the
+/// previous column's bar), memory, swap, load and pressure in the header.
+fn header_has_meters(t: &str, cores: usize) -> bool {
+    let header: Vec<&str> = t.lines().take(12).collect();
+    let bars = (0..cores)
+        .filter(|i| {
+            let label = format!("{i:>w$} [", w = (cores - 1).to_string().len());
+            header.iter().any(|l| l.contains(&label))
+        })
+        .count();
+    bars == cores
+        && header.iter().any(|l| l.contains("Mem ["))
+        && header.iter().any(|l| l.contains("Swp"))
+        && header.iter().any(|l| l.contains("Load "))
+        && header
+            .iter()
+            .any(|l| l.contains("Disk ") && l.contains("Net "))
+}
+
+#[test]
+fn header_shows_machine_meters_embedded_and_connected() {
+    let _m = crate::common::machine();
+    let cores = core_count();
+    let sb = Sandbox::new();
+    {
+        let mut dash = Dash::start(&sb, 30, 120, &[]);
+        dash.wait_for(
+            Duration::from_secs(30),
+            "per-core CPU bars and Mem in the embedded header",
+            |t| t.contains("embedded sampler") && header_has_meters(t, cores),
+        );
+        dash.send(b"q");
+        dash.wait_exit(Duration::from_secs(5), "after q");
+    }
+    let _daemon = Daemon::start(&sb);
+    let mut dash = Dash::start(&sb, 30, 120, &[]);
+    dash.wait_for(
+        Duration::from_secs(30),
+        "per-core CPU bars and Mem from the daemon's stream",
+        |t| t.contains("daemon pid") && header_has_meters(t, cores) && t.contains("stress "),
+    );
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(5), "after q");
+}

@@ -1,5 +1,6 @@
 //! The header: the status line (connection, processes, rate, daemon counts,
-//! clock) and the stress gauge beside the max-score sparkline.
+//! clock), the machine meters (`meters`) and the stress gauge beside the
+//! stress sparkline.
 
 use super::tail_points;
 use crate::tui::app::{App, ConnectionState};
@@ -20,9 +21,18 @@ fn connection_style(app: &App) -> Style {
     }
 }
 
-/// Draw the header into `area` (two rows; four, with taller graphs, when `big`).
-pub(super) fn draw(frame: &mut Frame, area: Rect, big: bool, app: &App) {
-    let [info, graphs] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+/// Draw the header into `area`: the status line, `meter_rows` of machine
+/// meters, then the stress graphs (one row; three, taller, when `big`).
+pub(super) fn draw(frame: &mut Frame, area: Rect, big: bool, meter_rows: u16, app: &App) {
+    let [info, meters_area, graphs] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(meter_rows),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    if let Some(sys) = app.latest().and_then(|s| s.system.as_deref()) {
+        super::meters::draw(frame, meters_area, sys);
+    }
 
     // Info line: pieces are dropped, least important first, until it fits.
     let clock = app.clock_text().unwrap_or_default();
@@ -97,17 +107,24 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, big: bool, app: &App) {
     frame.render_widget(Line::from(spans), left);
     frame.render_widget(Line::from(clock).alignment(Alignment::Right), right);
 
-    // Stress gauge and the max-score sparkline.
-    let max = app.latest().map_or(0.0, |s| s.max_score).clamp(0.0, 100.0);
+    // Stress gauge and its sparkline: the machine's stress when the sample
+    // carries the machine series, else the worst score.
+    let system = app.latest().and_then(|s| s.system.as_deref());
+    let max = app
+        .latest()
+        .map_or(0.0, |s| system.map_or(s.max_score, |m| m.stress))
+        .clamp(0.0, 100.0);
     // NaN (never sent, but never trusted either) reads as 0.
     let max = if max.is_nan() { 0.0 } else { max };
     let band = app.bands().band_for(max);
-    let gauge_w = if big { 36 } else { 26 }.min(graphs.width);
+    let gauge_w = if big { 36 } else { 26 } + if system.is_some() { 12 } else { 0 };
+    let gauge_w = gauge_w.min(graphs.width);
     let [g, spark] =
         Layout::horizontal([Constraint::Length(gauge_w), Constraint::Min(0)]).areas(graphs);
-    let label = match app.latest() {
-        Some(_) => format!("stress {max:.1} {band}"),
-        None => "stress -".to_string(),
+    let label = match (app.latest(), system) {
+        (Some(_), Some(sys)) => format!("stress {max:.1} {band} · {}", sys.stress_cause.as_str()),
+        (Some(_), None) => format!("stress {max:.1} {band}"),
+        (None, _) => "stress -".to_string(),
     };
     let gauge = Gauge::default()
         .ratio((max / 100.0).clamp(0.0, 1.0))

@@ -1,5 +1,5 @@
-//! The help popup: keys, what the columns, shares and trends mean, the band
-//! thresholds.
+//! The help popup: keys, what the columns, shares, trends, stress and meters
+//! mean, the band thresholds.
 
 use crate::model::Band;
 use crate::tui::app::App;
@@ -36,6 +36,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         " are its whole subtree's. Groups (g): PROCS members, GROUP name,",
         " sums of the members' use. Score shares (detail pane): use as % of",
         " the machine's capacity per fair share, the score's inputs.",
+        " Stress: the largest of the worst score, CPU saturation (busy",
+        " cores, run queue) and pressure (PSI); see docs/scoring.md.",
+        " CPU bars: | user : nice # system % irq ~ iowait $ steal.",
+        " PSI cpu/mem/io: some/full avg10, % of 10 s tasks waited.",
     ] {
         lines.push(Line::raw(text));
     }

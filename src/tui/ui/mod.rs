@@ -7,7 +7,7 @@
 //!
 //! This module lays the screen out and holds what several panels share; each
 //! panel draws itself: `header` (status line, stress gauge, max-score
-//! sparkline), `table` (the process table), `events` (recent events), `detail`
+//! sparkline, and the machine `meters`), `table` (the process table), `events` (recent events), `detail`
 //! (the selected process), `footer` (key hints or status) and `help` (the
 //! popup).
 
@@ -17,6 +17,7 @@ mod footer;
 mod header;
 mod help;
 mod overlay;
+mod meters;
 mod table;
 
 use super::app::{App, SortColumn, Trend};
@@ -37,11 +38,12 @@ pub struct Areas {
     pub big: bool,
 }
 
-/// Split the screen. `rows` is the number of processes to show and
-/// `events_shown` the events panel's configured length.
-pub fn layout(area: Rect, rows: usize, events_shown: usize) -> Areas {
+/// Split the screen. `rows` is the number of processes to show,
+/// `events_shown` the events panel's configured length and `meter_rows` the
+/// header's machine meters (`meters::rows`).
+pub fn layout(area: Rect, rows: usize, events_shown: usize, meter_rows: u16) -> Areas {
     let big = area.width >= 120 && area.height >= 35;
-    let header_h = if big { 4 } else { 2 };
+    let header_h = if big { 4 } else { 2 } + meter_rows;
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(header_h),
         Constraint::Min(0),
@@ -95,17 +97,28 @@ pub fn layout(area: Rect, rows: usize, events_shown: usize) -> Areas {
     }
 }
 
+/// Rows of machine meters the header has at this size.
+fn meter_rows(area: Rect, app: &App) -> u16 {
+    meters::rows(area, app.latest().and_then(|s| s.system.as_deref()))
+}
+
 /// Process rows visible in the table at this screen size (for PageUp/Down).
 pub fn table_rows(area: Rect, app: &App) -> usize {
-    let a = layout(area, app.rows().len(), app.events_shown());
+    let a = layout(
+        area,
+        app.rows().len(),
+        app.events_shown(),
+        meter_rows(area, app),
+    );
     usize::from(a.table.height.saturating_sub(3))
 }
 
 /// Draw the whole dashboard.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let a = layout(area, app.rows().len(), app.events_shown());
-    header::draw(frame, a.header, a.big, app);
+    let meters = meter_rows(area, app);
+    let a = layout(area, app.rows().len(), app.events_shown(), meters);
+    header::draw(frame, a.header, a.big, meters, app);
     table::draw(frame, a.table, app);
     if let Some(r) = a.events {
         events::draw(frame, r, app);
@@ -139,7 +152,12 @@ pub enum Hit {
 
 /// Map a click to the part of the screen under it (the same layout `draw` uses).
 pub fn hit(area: Rect, app: &App, x: u16, y: u16) -> Hit {
-    let a = layout(area, app.rows().len(), app.events_shown());
+    let a = layout(
+        area,
+        app.rows().len(),
+        app.events_shown(),
+        meter_rows(area, app),
+    );
     let inside = |r: Rect| x > r.x && x + 1 < r.x + r.width && y > r.y && y + 1 < r.y + r.height;
     if let Some(e) = a.events.filter(|&e| inside(e)) {
         return Hit::Event(usize::from(y - e.y - 1));
