@@ -231,8 +231,14 @@ impl LinuxSource {
         raw
     }
 
+    /// A process's start, Unix milliseconds: the precise boot time (realtime
+    /// − boottime clock, measured once per source, so one source's identities
+    /// never move) plus the start in clock ticks. `btime` would make it up to
+    /// a second early; `boot_time_ms` stays whole seconds because it names
+    /// the boot (same boot or not), not a moment.
     fn start_ms(&self, start_ticks: u64) -> u64 {
-        self.boot_time_ms + (start_ticks as f64 * self.ns_per_tick / 1e6) as u64
+        (self.boot_precise_s * 1000.0).round() as u64
+            + (start_ticks as f64 * self.ns_per_tick / 1e6) as u64
     }
 
     /// The command line as bytes (invalid UTF-8 shown escaped, never dropped).
@@ -752,6 +758,29 @@ fn raise_fd_limit() -> u64 {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_fresh_childs_start_time_is_the_moment_it_started() {
+        let mut source = LinuxSource::new().unwrap();
+        let before_ms = crate::unix_now() * 1000.0;
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut raws = Vec::new();
+        source.scan(&mut raws);
+        let _ = child.kill();
+        let _ = child.wait();
+        let raw = raws.iter().find(|r| r.pid == pid).expect("child listed");
+        let diff = raw.start_time_ms as f64 - before_ms;
+        // One clock tick (10 ms) of granularity, and spawning takes a few ms.
+        assert!(
+            (-15.0..50.0).contains(&diff),
+            "start_time {} is {diff:.1} ms from the time before spawn",
+            raw.start_time_ms
+        );
+    }
 
     const CLIENT: &str = "pos:\t0\nflags:\t02100002\ndrm-driver:\ti915\ndrm-pdev:\t0000:00:02.0\ndrm-client-id:\t7\ndrm-engine-render:\t7000 ns\ndrm-engine-video:\t1000 ns\ndrm-engine-capacity-video:\t2\n";
     const OTHER_CLIENT: &str = "drm-driver:\ti915\ndrm-pdev:\t0000:00:02.0\ndrm-client-id:\t8\ndrm-engine-render:\t500 ns\n";

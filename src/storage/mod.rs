@@ -333,13 +333,19 @@ impl Store {
                 });
             }
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
-        let sql = |e| StorageError::from_sqlite(path, e);
-        let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
-        let found = check_header(&conn, path)?;
+        // Read-only first. A WAL database whose directory (or filesystem)
+        // cannot be written, and that has no `-shm` file, cannot be opened
+        // that way: then it is opened `immutable=1`, which takes no locks and
+        // reads the main file only (what a clean stop left there).
+        let (conn, found) = match Self::open_ro_conn(path, false) {
+            Ok(opened) => opened,
+            Err(first) if cannot_share(&first) => {
+                let opened = Self::open_ro_conn(path, true).map_err(|_| first)?;
+                warn_unseen_wal(path);
+                opened
+            }
+            Err(e) => return Err(e),
+        };
         if found > SCHEMA_VERSION {
             return Err(StorageError::NewerVersion {
                 path: path.to_path_buf(),
@@ -360,6 +366,23 @@ impl Store {
             read_only: true,
             version: found,
         })
+    }
+
+    /// A read-only connection to `path` and its schema version; `immutable`
+    /// opens it without locks or WAL (for storage it cannot write to).
+    fn open_ro_conn(path: &Path, immutable: bool) -> Result<(Connection, i64), StorageError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let sql = |e| StorageError::from_sqlite(path, e);
+        let conn = if immutable {
+            Connection::open_with_flags(immutable_uri(path), flags).map_err(sql)?
+        } else {
+            Connection::open_with_flags(path, flags).map_err(sql)?
+        };
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        let found = check_header(&conn, path)?;
+        Ok((conn, found))
     }
 
     /// The database file.
@@ -442,6 +465,46 @@ pub fn db_bytes(path: &Path) -> u64 {
 }
 
 /// Refuse files that are not ours; return the schema version.
+/// A read-only open that failed because SQLite could not create or lock the
+/// WAL's shared-memory file (read-only directory or filesystem).
+fn cannot_share(e: &StorageError) -> bool {
+    matches!(
+        e,
+        StorageError::CannotOpen { .. } | StorageError::ReadOnly { .. }
+    ) || matches!(e, StorageError::Sqlite { source, .. }
+        if source.sqlite_error_code() == Some(ErrorCode::SystemIoFailure))
+}
+
+/// `file:` URI for `path` with `immutable=1` (percent-encoding what a URI
+/// path cannot hold).
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// Opened immutable: changes still in a `-wal` file beside it are not seen.
+fn warn_unseen_wal(path: &Path) {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        tracing::warn!(
+            event_name = "database_read_immutable",
+            path = %path.display(),
+            "the database is on storage this command cannot write; it was read as it was last \
+             checkpointed, so the newest writes (in its -wal file) are not shown"
+        );
+    }
+}
+
 fn check_header(conn: &Connection, path: &Path) -> Result<i64, StorageError> {
     let sql = |e| StorageError::from_sqlite(path, e);
     let version = schema::user_version(conn).map_err(sql)?;

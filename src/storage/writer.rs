@@ -717,6 +717,7 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 fn run(mut store: Store, rx: Receiver<Msg>, counters: &Counters) {
     let mut keys = Keys::default();
     let mut pending: Vec<WriteOp> = Vec::new();
+    let mut failed_at: Option<std::time::Instant> = None;
     let mut stopping = false;
     while !stopping {
         let first = if pending.is_empty() {
@@ -725,7 +726,9 @@ fn run(mut store: Store, rx: Receiver<Msg>, counters: &Counters) {
                 Err(_) => break, // every sender is gone
             }
         } else {
-            match rx.recv_timeout(RETRY_EVERY) {
+            let wait =
+                failed_at.map_or(Duration::ZERO, |t| RETRY_EVERY.saturating_sub(t.elapsed()));
+            match rx.recv_timeout(wait) {
                 Ok(msg) => Some(msg),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -751,9 +754,15 @@ fn run(mut store: Store, rx: Receiver<Msg>, counters: &Counters) {
         counters
             .depth
             .fetch_sub(ops.len() - new_from, Ordering::Relaxed);
-        if !ops.is_empty() {
+        // While writes fail, new ones join the kept ones and the whole lot is
+        // tried once per RETRY_EVERY (and at shutdown), not on every arrival.
+        let retry_due = stopping || failed_at.is_none_or(|t| t.elapsed() >= RETRY_EVERY);
+        if !ops.is_empty() && retry_due {
             let kept = apply_batch(&mut store, &mut keys, ops, counters);
+            failed_at = (!kept.is_empty()).then(std::time::Instant::now);
             pending = keep_for_retry(kept, &keys, counters);
+        } else if !ops.is_empty() {
+            pending = keep_for_retry(ops, &keys, counters);
         }
         counters.pending.store(pending.len(), Ordering::Relaxed);
         for ack in acks {

@@ -325,3 +325,161 @@ fn a_low_descriptor_limit_is_named_once_in_the_log_and_in_status() {
     let logged = log_lines(&sb, "descriptors_short");
     assert_eq!(logged.len(), 1, "{logged:?}");
 }
+
+/// A mount made for a test, unmounted (lazily) on drop.
+struct Mount(PathBuf);
+
+impl Mount {
+    /// `mount args… target`; `None` (with the reason) when not permitted.
+    fn new(args: &[&str], target: &std::path::Path) -> Result<Mount, String> {
+        let o = std::process::Command::new("mount")
+            .args(args)
+            .arg(target)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if o.status.success() {
+            Ok(Mount(target.to_path_buf()))
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Write `path` until the filesystem is full.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("create filler");
+    let block = vec![0xa5u8; 64 << 10];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[test]
+fn closes_during_a_full_disk_are_recorded_once_space_returns() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let data = sb.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let _tmpfs = match Mount::new(&["-t", "tmpfs", "-o", "size=16m", "tmpfs"], &data) {
+        Ok(m) => m,
+        Err(why) => {
+            eprintln!("SKIPPED closes_during_a_full_disk: cannot mount a tmpfs ({why})");
+            return;
+        }
+    };
+    sb.write_config("[bands]\nexit_stability_samples = 3\nevent_cooldown_seconds = 0.0\n");
+    let d = Daemon::start_quiet(&sb);
+    wait_health(&sb, "the daemon live", |h| h.is_object());
+    let filler = data.join("filler");
+    fill(&filler);
+    let hog = spawn_hog("cpu");
+    let hog_pid = hog.pid();
+    // The event opens in memory; its writes fail and are kept.
+    let failing = wait_health(&sb, "failing writes", |h| {
+        h["writes_failing"] == true && h["writes_pending"].as_u64().is_some_and(|n| n > 0)
+    });
+    assert!(
+        failing["health"]["last_write_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("full")),
+        "{failing}"
+    );
+    let text = status_text(&sb);
+    assert!(text.contains("writes      FAILING"), "{text}");
+    // Wait for the hog's event to open in the tracker (the log says so), then
+    // end the process: the close happens while the disk is still full.
+    let key = poll(Duration::from_secs(30), Duration::from_millis(200), || {
+        log_lines(&sb, "rogue_enter")
+            .into_iter()
+            .find(|l| l["pid"] == hog_pid)
+            .map(|l| l["event"].clone())
+    })
+    .expect("no event opened for the hog");
+    drop(hog);
+    let closed = poll(Duration::from_secs(20), Duration::from_millis(200), || {
+        log_lines(&sb, "rogue_exit")
+            .into_iter()
+            .find(|l| l["event"] == key)
+    });
+    assert!(closed.is_some(), "the tracker closed the hog's event");
+    assert_eq!(
+        status_json(&sb).map(|v| v["health"]["writes_failing"].clone()),
+        Some(Value::Bool(true)),
+        "still failing after the close"
+    );
+    // Space returns: everything kept is written.
+    std::fs::remove_file(&filler).expect("free space");
+    wait_health(&sb, "writes recovered", |h| {
+        h["writes_failing"] == false && h["writes_pending"] == 0
+    });
+    let out = d.stop();
+    assert_eq!(out.status.code(), Some(0));
+    let o = sb
+        .cmd()
+        .args(["events", "--json", "--limit", "1000"])
+        .output()
+        .expect("events");
+    let events: Vec<Value> = serde_json::from_slice(&o.stdout).expect("events json");
+    let ours: Vec<&Value> = events.iter().filter(|e| e["pid"] == hog_pid).collect();
+    assert!(!ours.is_empty(), "the event was recorded: {events:?}");
+    for e in ours {
+        assert_eq!(e["close_reason"], "gone", "closed as it happened: {e}");
+    }
+}
+
+#[test]
+fn read_only_commands_read_a_database_on_read_only_storage() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let d = Daemon::start_quiet(&sb);
+    wait_health(&sb, "the daemon live", |h| h.is_object());
+    let hog = spawn_hog("cpu");
+    let opened = poll(Duration::from_secs(30), Duration::from_millis(200), || {
+        status_json(&sb).filter(|v| v["open_events"].as_u64().is_some_and(|n| n >= 1))
+    });
+    assert!(opened.is_some(), "no event opened for the hog");
+    drop(hog);
+    assert_eq!(d.stop().status.code(), Some(0));
+    let dir = sb.path().join("data/rogue-hunter");
+    let _bind = match Mount::new(&["--bind", dir.to_str().expect("utf-8 path")], &dir) {
+        Ok(m) => m,
+        Err(why) => {
+            eprintln!("SKIPPED read_only_commands: cannot bind-mount ({why})");
+            return;
+        }
+    };
+    if let Err(why) = Mount::new(&["-o", "remount,ro,bind"], &dir).map(std::mem::forget) {
+        eprintln!("SKIPPED read_only_commands: cannot remount read-only ({why})");
+        return;
+    }
+    assert!(
+        std::fs::write(dir.join("probe"), b"x").is_err(),
+        "the mount is read-only"
+    );
+    for args in [
+        &["status", "--json"][..],
+        &["events", "--json"],
+        &["history", "--from", "-10m", "--to", "now"],
+        &["stalls"],
+    ] {
+        let o = sb.cmd().args(args).output().expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?} failed: {err}");
+    }
+    let o = sb
+        .cmd()
+        .args(["events", "--json"])
+        .output()
+        .expect("events");
+    let events: Vec<Value> = serde_json::from_slice(&o.stdout).expect("events json");
+    assert!(!events.is_empty(), "the recorded event is read");
+}
