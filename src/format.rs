@@ -273,7 +273,9 @@ pub(crate) fn table(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The `sample` table: one row per process, worst first.
+/// The `sample` table: one row per process, worst first. CPU% is the
+/// process's own (as htop and top show it); +CHILD% is what it spent through
+/// children it reaped between samples, which its score counts too.
 pub(crate) fn samples_table(s: &ProcessSamples, command_width: usize) -> String {
     let headers = [
         ("PID", Align::Right),
@@ -281,6 +283,7 @@ pub(crate) fn samples_table(s: &ProcessSamples, command_width: usize) -> String 
         ("BAND", Align::Left),
         ("DOMINANT", Align::Left),
         ("CPU%", Align::Right),
+        ("+CHILD%", Align::Right),
         ("MEM", Align::Right),
         ("DISK/s", Align::Right),
         ("WAKE/s", Align::Right),
@@ -296,7 +299,9 @@ pub(crate) fn samples_table(s: &ProcessSamples, command_width: usize) -> String 
     table(&headers, &rows)
 }
 
-/// The groups of one kind in a sample, worst first, as a table.
+/// The groups of one kind in a sample, worst first, as a table. CPU% and
+/// +CHILD% as in the process table: the members' own CPU, then what they
+/// spent through reaped children (the score counts both).
 pub fn groups_table(s: &ProcessSamples, kind: GroupKind, name_width: usize) -> String {
     let headers = [
         ("KIND", Align::Left),
@@ -304,6 +309,7 @@ pub fn groups_table(s: &ProcessSamples, kind: GroupKind, name_width: usize) -> S
         ("BAND", Align::Left),
         ("DOMINANT", Align::Left),
         ("CPU%", Align::Right),
+        ("+CHILD%", Align::Right),
         ("MEM", Align::Right),
         ("DISK/s", Align::Right),
         ("PROCS", Align::Right),
@@ -316,10 +322,6 @@ pub fn groups_table(s: &ProcessSamples, kind: GroupKind, name_width: usize) -> S
         .filter(|g| g.kind == kind)
         .map(|g| {
             let m = &g.metrics;
-            let cpu = match (m.cpu, m.children_cpu) {
-                (None, None) => None,
-                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
-            };
             let pids: Vec<String> = g
                 .top_members
                 .iter()
@@ -331,7 +333,8 @@ pub fn groups_table(s: &ProcessSamples, kind: GroupKind, name_width: usize) -> S
                 format!("{:.1}", g.score),
                 g.band.to_string(),
                 g.dominant_resource.to_string(),
-                or_dash(cpu, |v| format!("{v:.1}")),
+                or_dash(m.cpu, |v| format!("{v:.1}")),
+                or_dash(m.children_cpu, |v| format!("{v:.1}")),
                 or_dash(m.mem, bytes),
                 or_dash(m.disk_io_rate, bytes),
                 g.member_count.to_string(),
@@ -351,6 +354,7 @@ fn process_row(p: &ProcessScore, command_width: usize) -> Vec<String> {
         p.band.to_string(),
         p.dominant_resource.to_string(),
         or_dash(cur(&p.cpu), |v| format!("{v:.1}")),
+        or_dash(cur(&p.children_cpu), |v| format!("{v:.1}")),
         or_dash(cur(&p.mem), bytes),
         or_dash(cur(&p.disk_io_rate), bytes),
         or_dash(cur(&p.wakeups_rate), |v| format!("{v:.0}")),

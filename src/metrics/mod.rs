@@ -20,6 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -303,6 +304,9 @@ fn label(key: &str, value: &str) -> Labels {
     vec![(key.to_string(), value.to_string())]
 }
 
+/// Groups of each kind with series (at most, and at most `top_n`).
+const GROUP_SERIES_PER_KIND: usize = 10;
+
 /// Build the registry for one scrape.
 pub(crate) fn registry(feed: &Feed) -> Registry {
     let mut r = Registry::with_prefix("rogue_hunter");
@@ -376,6 +380,58 @@ pub(crate) fn registry(feed: &Feed) -> Registry {
             }
             if let Some(v) = cur(&p.wakeups_rate) {
                 wakeups.get_or_create(&labels).set(v);
+            }
+        }
+    }
+
+    // The top groups of each kind (the registry is built per scrape, so a
+    // group that left the top has no series).
+    let group_score = gauge_family(
+        &mut r,
+        "group_score",
+        "Score (0-100) of each of the top groups of each kind (tree, cgroup, app)",
+        None,
+    );
+    let group_cpu = gauge_family(
+        &mut r,
+        "group_cpu",
+        "Members' own CPU use of each of the top groups, percent of one core",
+        Some(Unit::Other("percent".into())),
+    );
+    let group_children_cpu = gauge_family(
+        &mut r,
+        "group_children_cpu",
+        "CPU its members spent through reaped children, each of the top groups, percent of one core",
+        Some(Unit::Other("percent".into())),
+    );
+    let group_mem = gauge_family(
+        &mut r,
+        "group_memory",
+        "Summed resident memory of each of the top groups",
+        Some(Unit::Bytes),
+    );
+    if let Some(s) = &latest {
+        let mut per_kind: HashMap<crate::model::GroupKind, usize> = HashMap::new();
+        for g in &s.groups {
+            let n = per_kind.entry(g.kind).or_insert(0);
+            if *n >= feed.top_n.min(GROUP_SERIES_PER_KIND) {
+                continue;
+            }
+            *n += 1;
+            let labels: Labels = vec![
+                ("kind".into(), g.kind.as_str().into()),
+                ("key".into(), command_label(&g.key)),
+                ("name".into(), command_label(&g.name)),
+            ];
+            group_score.get_or_create(&labels).set(g.score);
+            if let Some(v) = g.metrics.cpu {
+                group_cpu.get_or_create(&labels).set(v);
+            }
+            if let Some(v) = g.metrics.children_cpu {
+                group_children_cpu.get_or_create(&labels).set(v);
+            }
+            if let Some(v) = g.metrics.mem {
+                group_mem.get_or_create(&labels).set(v);
             }
         }
     }
@@ -617,6 +673,95 @@ mod tests {
         assert!(text.contains(r#"rogue_hunter_sample_lateness_seconds_bucket{le="0.005"} 1"#));
         assert!(text.contains("rogue_hunter_sample_lateness_seconds_count 1"));
         assert!(text.contains(r#"rogue_hunter_band_threshold{band="critical"} 70"#));
+    }
+
+    fn group(kind: crate::model::GroupKind, key: &str, score: f64) -> crate::model::GroupScore {
+        crate::model::GroupScore {
+            kind,
+            key: key.into(),
+            name: format!("name \u{1b}[31m{key}"),
+            member_count: 2,
+            top_members: vec![1, 2],
+            worst_member_score: score / 2.0,
+            metrics: crate::model::GroupMetrics {
+                cpu: Some(150.0),
+                children_cpu: Some(20.0),
+                mem: Some(2e6),
+                ..crate::model::GroupMetrics::default()
+            },
+            score,
+            band: BandsConfig::default().band_for(score),
+            dominant_resource: Resource::Cpu,
+            cpu_share: Some(85.0),
+            gpu_share: None,
+            mem_share: None,
+            disk_share: None,
+            wakeups_share: None,
+        }
+    }
+
+    #[test]
+    fn top_groups_have_bounded_series_that_go_when_the_group_goes() {
+        use crate::model::GroupKind;
+        let feed = Feed::new(2, BandsConfig::default());
+        let mut s = ProcessSamples::clone(&sample());
+        s.groups = vec![
+            group(GroupKind::Tree, "300:3000", 77.9),
+            group(GroupKind::Tree, "400:4000", 20.0),
+            group(GroupKind::Tree, "500:5000", 10.0),
+            group(GroupKind::Cgroup, "/system.slice/x.service", 40.0),
+        ];
+        feed.sample(&Arc::new(s.clone()), 0, Duration::from_millis(3), 1);
+        let scrape = parse(&render(&feed, false).0);
+        let of = |scrape: &prometheus_parse::Scrape, metric: &str| -> Vec<(String, String)> {
+            scrape
+                .samples
+                .iter()
+                .filter(|x| x.metric == metric)
+                .map(|x| {
+                    (
+                        x.labels.get("kind").unwrap_or("").to_string(),
+                        x.labels.get("key").unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        };
+        let scores = of(&scrape, "rogue_hunter_group_score");
+        // top_n = 2 per kind: the third tree has no series.
+        assert_eq!(scores.len(), 3, "{scores:?}");
+        assert!(scores.contains(&("tree".into(), "300:3000".into())));
+        assert!(!scores.iter().any(|(_, k)| k == "500:5000"));
+        let top = scrape
+            .samples
+            .iter()
+            .find(|x| {
+                x.metric == "rogue_hunter_group_cpu_percent"
+                    && x.labels.get("key") == Some("300:3000")
+            })
+            .expect("cpu series");
+        assert!(matches!(top.value, prometheus_parse::Value::Gauge(v) if v == 150.0));
+        assert!(
+            top.labels
+                .get("name")
+                .is_some_and(|n| !n.contains('\u{1b}'))
+        );
+        assert_eq!(
+            of(&scrape, "rogue_hunter_group_children_cpu_percent").len(),
+            3
+        );
+        assert_eq!(of(&scrape, "rogue_hunter_group_memory_bytes").len(), 3);
+        // The next sample without the first tree: its series are gone.
+        s.groups.remove(0);
+        feed.sample(&Arc::new(s), 0, Duration::from_millis(3), 2);
+        let scrape = parse(&render(&feed, false).0);
+        let scores = of(&scrape, "rogue_hunter_group_score");
+        assert!(!scores.iter().any(|(_, k)| k == "300:3000"), "{scores:?}");
+        assert!(scores.iter().any(|(_, k)| k == "500:5000"));
+        assert!(
+            !of(&scrape, "rogue_hunter_group_cpu_percent")
+                .iter()
+                .any(|(_, k)| k == "300:3000")
+        );
     }
 
     #[test]

@@ -321,3 +321,197 @@ fn a_test_cgroup_group_sums_its_three_processes() {
     assert!(mem < 3.0 * 64.0 * 1048576.0, "{mem}");
     drop(hogs);
 }
+
+// ---- events for groups: one incident, one event --------------------------------
+
+/// Default bands, captures from `high` on (a saturated tree reaches high),
+/// quick exits and no cooldown.
+const EVENTS_CONFIG: &str = "\
+[bands]
+forensics_band = \"high\"
+exit_stability_samples = 3
+event_cooldown_seconds = 0.0
+
+[forensics]
+source_timeout = 5.0
+log_window_minutes = 1.0
+";
+
+fn cli_json(sb: &crate::common::Sandbox, args: &[&str]) -> Option<serde_json::Value> {
+    let mut c = sb.cmd();
+    c.args(args);
+    let o = c.output().expect("run rogue-hunter");
+    o.status
+        .success()
+        .then(|| serde_json::from_slice(&o.stdout).ok())
+        .flatten()
+}
+
+fn recorded_events(sb: &crate::common::Sandbox) -> Vec<serde_json::Value> {
+    cli_json(sb, &["events", "--json", "--limit", "1000"])
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Children of every thread of `pid` (a test harness starts hogs from a
+/// thread, and `children` lists a thread's own).
+fn children_of_any_thread(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|t| {
+            t.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+fn member_pids(e: &serde_json::Value) -> Vec<u64> {
+    e["members"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["pid"].as_u64()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn four_spinners_from_one_parent_are_one_tree_event_with_a_capture_of_its_members() {
+    use crate::common::{Daemon, Sandbox, poll};
+    let _m = machine();
+    let sb = Sandbox::new();
+    sb.write_config(EVENTS_CONFIG);
+    let d = Daemon::start_quiet(&sb);
+    let session = hog_in_session("spawn4");
+    // The program (the session shell's child) and its four spinners.
+    let (program, spinners) = poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        let program = *children_of(session.pid()).first()?;
+        let kids = children_of_any_thread(program);
+        (kids.len() == 4).then_some((program, kids))
+    })
+    .expect("spawn4 started four spinners");
+    let spinner_pids: Vec<u64> = spinners.iter().map(|&p| u64::from(p)).collect();
+    let tree = poll(Duration::from_secs(30), Duration::from_millis(300), || {
+        recorded_events(&sb).into_iter().find(|e| {
+            e["subject_kind"] == "tree"
+                && e["group_key"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with(&format!("{program}:")))
+        })
+    })
+    .unwrap_or_else(|| panic!("no tree event; events: {:#?}", recorded_events(&sb)));
+    let members = member_pids(&tree);
+    assert!(
+        spinner_pids.iter().all(|p| members.contains(p)),
+        "the tree event names the four spinners: {members:?} vs {spinner_pids:?}"
+    );
+    // Let the incident run a few more seconds: still one event for it.
+    std::thread::sleep(Duration::from_secs(4));
+    let all = recorded_events(&sb);
+    let for_incident: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|e| {
+            spinner_pids.contains(&e["pid"].as_u64().unwrap_or(0))
+                || member_pids(e).iter().any(|p| spinner_pids.contains(p))
+        })
+        .collect();
+    assert_eq!(
+        for_incident.len(),
+        1,
+        "one event for the incident, not one per spinner or kind: {for_incident:#?}"
+    );
+    // Its capture covers the members: the group and their threads.
+    let id = tree["id"].as_i64().expect("id");
+    let detail = poll(Duration::from_secs(30), Duration::from_millis(300), || {
+        let d = cli_json(
+            &sb,
+            &["events", "show", &id.to_string(), "--forensics", "--json"],
+        )?;
+        let status = d["forensics"][0]["status"].as_str()?.to_string();
+        (status != "pending").then_some(d)
+    })
+    .unwrap_or_else(|| panic!("no finished capture for tree event {id}"));
+    let cap = &detail["forensics"][0];
+    let group = &cap["system"]["group"];
+    assert_eq!(group["kind"], "tree", "{cap:#}");
+    let captured: Vec<u64> = group["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["pid"].as_u64())
+        .collect();
+    assert!(
+        spinner_pids.iter().all(|p| captured.contains(p)),
+        "{captured:?}"
+    );
+    let thread_pids: std::collections::HashSet<u64> = cap["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .filter_map(|t| t["pid"].as_u64())
+        .collect();
+    assert!(
+        spinner_pids.iter().all(|p| thread_pids.contains(p)),
+        "threads of every spinner: {thread_pids:?}"
+    );
+    assert_eq!(cap["sources"]["member_threads"]["status"], "ok", "{cap:#}");
+    // Calibration: the top member's share of the tree's CPU.
+    if let Some(snap) = detail["snapshots"].as_array().and_then(|s| s.last()) {
+        let g = snap["group"]["cpu_share"].as_f64().unwrap_or(0.0);
+        let p = snap["process"]["cpu_share"].as_f64().unwrap_or(0.0);
+        eprintln!(
+            "four spinners: tree score {} cpu {:?}, top member's share of the tree's cpu {:.2}",
+            snap["score"],
+            snap["group"]["metrics"]["cpu"],
+            if g > 0.0 { p / g } else { f64::NAN }
+        );
+    }
+    drop(session);
+    drop(d);
+}
+
+#[test]
+fn one_spinner_is_one_process_event_and_its_log_lines_carry_its_database_id() {
+    use crate::common::{Daemon, Sandbox, poll};
+    let _m = machine();
+    let sb = Sandbox::new();
+    sb.write_config(EVENTS_CONFIG);
+    let d = Daemon::start_quiet(&sb);
+    let session = hog_in_session("cpu");
+    let spinner = poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        children_of(session.pid()).first().copied()
+    })
+    .expect("spinner started");
+    let event = poll(Duration::from_secs(30), Duration::from_millis(300), || {
+        recorded_events(&sb)
+            .into_iter()
+            .find(|e| e["pid"] == spinner && e["subject_kind"] == "process")
+    })
+    .unwrap_or_else(|| panic!("no process event; events: {:#?}", recorded_events(&sb)));
+    std::thread::sleep(Duration::from_secs(3));
+    let groups: Vec<serde_json::Value> = recorded_events(&sb)
+        .into_iter()
+        .filter(|e| e["subject_kind"] != "process")
+        .filter(|e| member_pids(e).contains(&u64::from(spinner)))
+        .collect();
+    assert!(
+        groups.is_empty(),
+        "no group event for one spinner: {groups:#?}"
+    );
+    // The daemon's log names the event by the id `events` shows.
+    let id = event["id"].as_i64().expect("id");
+    let log_path = sb.path().join("state/rogue-hunter/daemon.log");
+    let logged = poll(Duration::from_secs(10), Duration::from_millis(200), || {
+        let text = std::fs::read_to_string(&log_path).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["event_name"] == "rogue_enter" && l["pid"] == spinner)
+    })
+    .expect("a rogue_enter line for the spinner");
+    assert_eq!(logged["event"].as_i64(), Some(id), "{logged}");
+    assert_eq!(logged["subject"], "process");
+    drop(session);
+    drop(d);
+}
