@@ -187,29 +187,6 @@ impl Context {
     }
 }
 
-/// Parse "90s", "10m", "2h", "3d" or plain seconds into seconds.
-pub(crate) fn parse_duration(text: &str) -> Result<f64, CliError> {
-    let t = text.trim();
-    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&t[..i], &t[i..]),
-        None => (t, "s"),
-    };
-    let mult = match unit {
-        "s" | "sec" | "secs" => 1.0,
-        "m" | "min" | "mins" => 60.0,
-        "h" | "hour" | "hours" => 3600.0,
-        "d" | "day" | "days" => 86400.0,
-        "w" | "week" | "weeks" => 7.0 * 86400.0,
-        _ => f64::NAN,
-    };
-    match num.trim().parse::<f64>() {
-        Ok(n) if n >= 0.0 && mult.is_finite() => Ok(n * mult),
-        _ => Err(CliError::usage(format!(
-            "`{text}` is not a duration (examples: 90s, 10m, 2h, 3d)"
-        ))),
-    }
-}
-
 /// A time as a flag takes it (`--since`, `--until`, `--from`, `--to`,
 /// `--at`): RFC 3339, local `HH:MM[:SS]`, `yesterday 03:00`, `3h ago`,
 /// `-90s`, `now`, `@UNIX` (`history::parse_time`), or a bare span back from
@@ -326,15 +303,23 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s").unwrap(), 90.0);
-        assert_eq!(parse_duration("10m").unwrap(), 600.0);
-        assert_eq!(parse_duration("2h").unwrap(), 7200.0);
-        assert_eq!(parse_duration("3d").unwrap(), 259200.0);
-        assert_eq!(parse_duration("45").unwrap(), 45.0);
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("-5m").is_err());
+    fn times_take_every_history_form_or_a_span_and_errors_name_the_flag() {
+        let now = 1_000_000.0;
+        assert_eq!(resolve_time("--since", "2h", now).unwrap(), now - 7200.0);
+        assert_eq!(resolve_time("--since", "90s ago", now).unwrap(), now - 90.0);
+        assert_eq!(resolve_time("--since", "-90s", now).unwrap(), now - 90.0);
+        assert_eq!(resolve_time("--until", "@5", now).unwrap(), 5.0);
+        assert_eq!(
+            resolve_time("--until", "1970-01-02T00:00:00Z", now).unwrap(),
+            86400.0
+        );
+        let e = resolve_time("--since", "soon", now).unwrap_err();
+        assert_eq!(e.code, 2);
+        assert!(
+            e.message.starts_with("--since: `soon` is not a time"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! suffered.
 
 use super::events::{query, render};
-use super::{CliError, Context, out, parse_duration};
+use super::{CliError, Context, out};
 use crate::format::{self, Align};
 use crate::model::{StallParty, StallRow};
 use crate::storage::{StorageError, Store};
@@ -15,11 +15,12 @@ use serde::Serialize;
 pub struct StallsArgs {
     #[command(subcommand)]
     pub show: Option<StallsCommand>,
-    /// Only stalls within this long ago: 90s, 10m, 2h, 3d.
-    #[arg(long, value_name = "DUR")]
+    /// Only stalls since TIME: a span back from now (90s, 10m, 2h, 3d) or any
+    /// time `history` takes (RFC 3339, HH:MM, `yesterday 03:00`, `-90s`).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub since: Option<String>,
     /// At most N stalls (newest first).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: usize,
     /// Print one JSON document (the stalls under `stalls`) instead of a table.
     #[arg(long)]
@@ -51,7 +52,7 @@ pub fn run(ctx: &Context, args: StallsArgs) -> Result<(), CliError> {
         return show(ctx, id, json);
     }
     let since = match &args.since {
-        Some(d) => Some(crate::unix_now() - parse_duration(d)?),
+        Some(d) => Some(super::resolve_time("--since", d, crate::unix_now())?),
         None => None,
     };
     let rows = match open(ctx)? {

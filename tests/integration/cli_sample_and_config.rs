@@ -367,7 +367,12 @@ fn usage_errors_exit_2() {
     c.args(["sample", "--interval", "0.001"]);
     let o = run(c);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).1.contains("system.sample_interval"));
+    // The flag as typed, not the configuration key behind it.
+    let err = text(&o).1;
+    assert!(
+        err.contains("--interval 0.001") && !err.contains("system.sample_interval"),
+        "{err}"
+    );
 }
 
 #[test]
