@@ -170,7 +170,7 @@ pub enum Pane {
 }
 
 /// Lines of the help popup (keys, blank, columns, bands): its scroll limit.
-const HELP_LINES: usize = keymap::HELP.len() + 12;
+const HELP_LINES: usize = keymap::HELP.len() + keymap::HELP_NOTES.len() + 2;
 
 /// Sampling intervals `+`/`-` step through (seconds).
 pub const INTERVALS: [f64; 9] = [0.1, 0.2, 0.25, 1.0 / 3.0, 0.5, 1.0, 2.0, 5.0, 10.0];

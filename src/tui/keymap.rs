@@ -216,3 +216,22 @@ pub const HELP: &[(&str, &str)] = &[
     ("?  h  F1", "toggle this help (↑↓ scroll it)"),
     ("mouse", "click a row: select; click a header: sort"),
 ];
+
+/// The help popup's explanation of the columns, the stress and the meters,
+/// shown under the keys.
+pub const HELP_NOTES: &[&str] = &[
+    " Columns: arrow the trend (score now vs 5 samples ago); PID;",
+    " COMMAND (tree: under its parent, [+N] a folded subtree of N);",
+    " SCORE 0-100 and its BAND; CPU% of one core (100 = one full core,",
+    " as htop); GPU% of GPU time; MEM resident bytes; DISK/s bytes read",
+    " + written per second; WAKE/s wakeups per second; S the state (R",
+    " run, S sleep, D disk wait, Z zombie, T stopped, I idle); DOMINANT",
+    " the resource behind the score. A folded tree row's CPU% and MEM",
+    " are its whole subtree's. Groups (g): PROCS members, GROUP name,",
+    " sums of the members' use. Score shares (detail pane): use as % of",
+    " the machine's capacity per fair share, the score's inputs.",
+    " Stress: the largest of the worst score, CPU saturation (busy",
+    " cores, run queue) and pressure (PSI); see docs/scoring.md.",
+    " CPU bars: | user : nice # system % irq ~ iowait $ steal.",
+    " PSI cpu/mem/io: some/full avg10, % of 10 s tasks waited.",
+];

@@ -3,7 +3,7 @@
 
 use crate::model::Band;
 use crate::tui::app::App;
-use crate::tui::keymap::HELP;
+use crate::tui::keymap::{HELP, HELP_NOTES};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -25,22 +25,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     lines.push(Line::raw(""));
-    for text in [
-        " Columns: arrow the trend (score now vs 5 samples ago); PID;",
-        " COMMAND (tree: under its parent, [+N] a folded subtree of N);",
-        " SCORE 0-100 and its BAND; CPU% of one core (100 = one full core,",
-        " as htop); GPU% of GPU time; MEM resident bytes; DISK/s bytes read",
-        " + written per second; WAKE/s wakeups per second; S the state (R",
-        " run, S sleep, D disk wait, Z zombie, T stopped, I idle); DOMINANT",
-        " the resource behind the score. A folded tree row's CPU% and MEM",
-        " are its whole subtree's. Groups (g): PROCS members, GROUP name,",
-        " sums of the members' use. Score shares (detail pane): use as % of",
-        " the machine's capacity per fair share, the score's inputs.",
-        " Stress: the largest of the worst score, CPU saturation (busy",
-        " cores, run queue) and pressure (PSI); see docs/scoring.md.",
-        " CPU bars: | user : nice # system % irq ~ iowait $ steal.",
-        " PSI cpu/mem/io: some/full avg10, % of 10 s tasks waited.",
-    ] {
+    for &text in HELP_NOTES {
         lines.push(Line::raw(text));
     }
     let mut bands = vec![Span::raw(" Bands: ")];
