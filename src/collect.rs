@@ -377,6 +377,12 @@ pub struct Sampler<S: ProcessSource> {
 }
 
 impl<S: ProcessSource> Sampler<S> {
+    /// Count these processes in no group from the next sample on (see
+    /// [`Grouper::leave_out`]).
+    pub fn leave_out_of_groups(&mut self, pids: impl IntoIterator<Item = u32>) {
+        self.grouper.leave_out(pids);
+    }
+
     pub fn new(source: S, config: Config) -> Self {
         Sampler {
             source,

@@ -251,6 +251,8 @@ pub struct Grouper {
     apps: FastMap<Box<str>, usize>,
     accs: [Vec<Acc>; 3],
     order: Vec<usize>,
+    /// Processes counted in no group (the monitor and its dashboards).
+    left_out: FastMap<u32, ()>,
 }
 
 const UNKNOWN: usize = usize::MAX;
@@ -258,6 +260,15 @@ const UNKNOWN: usize = usize::MAX;
 impl Grouper {
     pub fn new() -> Grouper {
         Grouper::default()
+    }
+
+    /// Count these processes in no group from the next `group` on: the
+    /// monitor and the dashboards connected to it are not part of any
+    /// incident, so a tree that holds them (a terminal that started both
+    /// the daemon and a culprit) is judged by the others alone.
+    pub fn leave_out(&mut self, pids: impl IntoIterator<Item = u32>) {
+        self.left_out.clear();
+        self.left_out.extend(pids.into_iter().map(|p| (p, ())));
     }
 
     fn anchor_at(&mut self, i: usize, procs: &[ProcessScore], links: &[Link]) -> bool {
@@ -333,6 +344,9 @@ impl Grouper {
         }
         for i in 0..n {
             let p = &procs[i];
+            if self.left_out.contains_key(&p.pid) {
+                continue;
+            }
             let multiplier = cfg.state_multipliers.get(p.state);
             let uses = RESOURCES.map(|r| score::raw_use(p, r).map(|u| u * multiplier));
             let cur = |m: &Option<crate::model::MetricValue>| m.map(|v| v.current);
@@ -557,6 +571,41 @@ mod tests {
             assert!(named.contains(&n), "{named:?}");
         }
         assert_eq!(trees.iter().map(|g| g.member_count).sum::<u32>(), 9);
+    }
+
+    #[test]
+    fn the_monitor_and_its_dashboards_are_in_no_group() {
+        // A terminal's shell started the daemon, a dashboard and a spinner.
+        let mut t = Table::new();
+        t.add(200, 1, "bash", 0.0);
+        t.links.last_mut().unwrap().session_leader = true;
+        t.add(210, 200, "make test", 0.1);
+        t.add(300, 210, "rogue-hunter daemon", 30.0);
+        t.add(301, 210, "rogue-hunter tui", 20.0);
+        t.add(302, 210, "./spin", 100.0);
+        let c = Config::default();
+        score::score_all(&mut t.procs, &machine(), &c.scoring, &c.bands);
+        let mut g = Grouper::new();
+        g.leave_out([300, 301]);
+        let groups = g.group(&t.procs, &t.links, &machine(), &c.scoring, &c.bands, 10);
+        let tree = of(&groups, GroupKind::Tree)
+            .into_iter()
+            .find(|g| g.name == "make test")
+            .expect("the make tree");
+        assert_eq!(tree.member_count, 2, "make and the spinner only");
+        assert!((tree.metrics.cpu.unwrap() - 100.1).abs() < 1e-9);
+        assert!(!tree.top_members.contains(&300) && !tree.top_members.contains(&301));
+        for g in &groups {
+            assert!(!g.top_members.contains(&300), "{}", g.name);
+        }
+        // Left out only while asked: the next round counts them again.
+        g.leave_out([]);
+        let again = g.group(&t.procs, &t.links, &machine(), &c.scoring, &c.bands, 10);
+        let tree = of(&again, GroupKind::Tree)
+            .into_iter()
+            .find(|g| g.name == "make test")
+            .expect("the make tree");
+        assert_eq!(tree.member_count, 4);
     }
 
     #[test]

@@ -515,14 +515,16 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
             observers.ticks_skipped(tick.skipped);
             warn!(event_name = "sampling_behind", skipped_ticks = tick.skipped);
         }
+        // Neither the monitor nor the dashboards watching it are rogues, nor
+        // part of any group's incident.
+        let clients = hub.client_pids();
+        sampler.leave_out_of_groups(std::iter::once(pid).chain(clients.iter().copied()));
         let now = crate::unix_now();
         let (top, all) = sampler.sample_all(now);
         let critical_now = observers.count_critical(all);
         sample_count += 1;
         let stored = ring.push(top);
         hub.publish_sample_with_table(Arc::clone(&stored), all);
-        // Neither the monitor nor the dashboards watching it are rogues.
-        let clients = hub.client_pids();
         tracker.set_excluded(std::iter::once(pid).chain(clients.iter().copied()));
         if fd_warning.is_none()
             && let Some(text) =

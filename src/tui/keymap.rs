@@ -3,7 +3,7 @@
 //! the whole keymap is tested without a terminal. A new key is one arm here
 //! (and one line of `HELP`, which `?` and the README's key table show).
 
-use super::app::SortColumn;
+use crate::model::ProcessScore;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// What the keyboard is talking to right now.
@@ -235,3 +235,78 @@ pub const HELP_NOTES: &[&str] = &[
     " CPU bars: | user : nice # system % irq ~ iowait $ steal.",
     " PSI cpu/mem/io: some/full avg10, % of 10 s tasks waited.",
 ];
+
+/// Columns the table can be sorted by (`s` cycles through them in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Score,
+    Cpu,
+    Gpu,
+    Mem,
+    Disk,
+    Wake,
+    Pid,
+    Command,
+    /// Process start time (`T`).
+    Started,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 9] = [
+        SortColumn::Score,
+        SortColumn::Cpu,
+        SortColumn::Gpu,
+        SortColumn::Mem,
+        SortColumn::Disk,
+        SortColumn::Wake,
+        SortColumn::Pid,
+        SortColumn::Command,
+        SortColumn::Started,
+    ];
+
+    pub fn next(self) -> SortColumn {
+        let i = Self::ALL.iter().position(|&c| c == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+
+    pub fn prev(self) -> SortColumn {
+        let i = Self::ALL.iter().position(|&c| c == self).unwrap_or(0);
+        Self::ALL[(i + Self::ALL.len() - 1) % Self::ALL.len()]
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortColumn::Score => "score",
+            SortColumn::Cpu => "cpu",
+            SortColumn::Gpu => "gpu",
+            SortColumn::Mem => "mem",
+            SortColumn::Disk => "disk",
+            SortColumn::Wake => "wake",
+            SortColumn::Pid => "pid",
+            SortColumn::Command => "command",
+            SortColumn::Started => "start time",
+        }
+    }
+
+    /// Numbers sort biggest first, PID and command ascending (before reversal).
+    pub fn descending_by_default(self) -> bool {
+        !matches!(self, SortColumn::Pid | SortColumn::Command)
+    }
+
+    /// The number the column shows (and sorts by), in its own unit: CPU in
+    /// percent of one core, GPU in percent of the GPU's time, memory in
+    /// bytes, disk in bytes/s, wakeups per second.
+    pub fn value(self, p: &ProcessScore) -> Option<f64> {
+        let cur = ProcessScore::current;
+        match self {
+            SortColumn::Cpu => cur(&p.cpu),
+            SortColumn::Gpu => cur(&p.gpu_time_rate).map(|ns| ns / 1e7),
+            SortColumn::Mem => cur(&p.mem),
+            SortColumn::Disk => cur(&p.disk_io_rate),
+            SortColumn::Wake => cur(&p.wakeups_rate),
+            SortColumn::Started => Some(p.start_time_ms as f64),
+            SortColumn::Score | SortColumn::Pid | SortColumn::Command => None,
+        }
+        .filter(|v| v.is_finite())
+    }
+}

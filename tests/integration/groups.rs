@@ -349,7 +349,7 @@ fn cli_json(sb: &crate::common::Sandbox, args: &[&str]) -> Option<serde_json::Va
 
 fn recorded_events(sb: &crate::common::Sandbox) -> Vec<serde_json::Value> {
     cli_json(sb, &["events", "--json", "--limit", "1000"])
-        .and_then(|v| v.as_array().cloned())
+        .and_then(|v| v["events"].as_array().cloned())
         .unwrap_or_default()
 }
 

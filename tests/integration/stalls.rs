@@ -115,7 +115,7 @@ fn a_stopped_daemon_records_one_scheduling_stall_caused_by_the_stop() {
         .args(["events", "--json"])
         .output()
         .expect("events");
-    let events: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let events: Vec<Value> = crate::common::json_list(&o.stdout, "events");
     assert!(
         events.iter().all(|e| e["pid"] != daemon.pid()),
         "the daemon opened an event on itself: {events:#?}"
