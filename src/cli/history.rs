@@ -166,7 +166,7 @@ pub fn run(ctx: &Context, mut args: HistoryArgs) -> Result<(), CliError> {
 
 /// Local seconds since midnight at `now` (0 when the C library cannot say:
 /// then clock times read as UTC).
-fn local_seconds_of_day(now: f64) -> f64 {
+pub(crate) fn local_seconds_of_day(now: f64) -> f64 {
     crate::sys::time::local_time(now.floor() as i64).map_or(now.rem_euclid(86400.0), |t| {
         f64::from(t.hour * 3600 + t.minute * 60 + t.second) + now.fract()
     })

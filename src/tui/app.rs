@@ -36,6 +36,9 @@ pub enum ConnectionState {
     Embedded,
     /// Lost the daemon; the transport retries after `retry_in_secs`.
     Disconnected { reason: String, retry_in_secs: f64 },
+    /// Replaying the recording at `at` (Unix seconds); `note` says what is
+    /// (not) recorded there when it is not a recorded second.
+    Replay { at: f64, note: Option<String> },
 }
 
 impl ConnectionState {
@@ -55,6 +58,8 @@ pub enum Action {
     Quit,
     /// Ask the daemon for the recent events (`get_events`).
     RequestEvents,
+    /// A replay key for the replay source.
+    Replay(super::ReplayKey),
 }
 
 /// Columns the table can be sorted by (`s` cycles through them in this order).
@@ -267,6 +272,8 @@ pub struct App {
     show_help: bool,
     now: Option<f64>,
     time_format: fn(f64) -> String,
+    /// How the replay header shows the cursor (local date, time and zone).
+    replay_format: fn(f64) -> String,
 }
 
 /// `HH:MM:SS` in local time.
@@ -326,6 +333,7 @@ impl App {
             show_help: false,
             now: None,
             time_format: local_hms,
+            replay_format: super::replay::local_with_zone,
         }
     }
 
@@ -394,6 +402,17 @@ impl App {
     }
 
     pub fn set_connection(&mut self, state: ConnectionState) {
+        if matches!(self.connection, ConnectionState::Replay { .. })
+            && !matches!(state, ConnectionState::Replay { .. })
+        {
+            // Back to live: nothing of the recording stays on screen.
+            self.status = None;
+            self.events.clear();
+            self.events_loaded = false;
+            self.last_stall = None;
+            self.latest = None;
+            self.rows.clear();
+        }
         match &state {
             ConnectionState::Disconnected { reason, .. } => {
                 self.status = Some(format!("lost the daemon: {reason}"));
@@ -408,9 +427,58 @@ impl App {
             ConnectionState::Embedded if self.daemon_lost => {
                 self.status = Some("the daemon is gone: sampling here until it is back".into());
             }
-            ConnectionState::Embedded | ConnectionState::Connecting => {}
+            ConnectionState::Embedded
+            | ConnectionState::Connecting
+            | ConnectionState::Replay { .. } => {}
         }
         self.connection = state;
+    }
+
+    /// Show the recording at the replay cursor: its second is the latest
+    /// sample, the window before it feeds the sparklines and the ranges, and
+    /// the events and stalls are those recorded by then.
+    pub fn show_replay(&mut self, view: &super::ReplayView) {
+        self.set_connection(ConnectionState::Replay {
+            at: view.at,
+            note: view.note.clone(),
+        });
+        self.daemon_lost = false;
+        self.stale = false;
+        self.histories.clear();
+        self.max_history.clear();
+        self.timestamps.clear();
+        self.latest = None;
+        self.rows.clear();
+        for s in &view.window {
+            self.push_sample(s.clone());
+        }
+        let mut lines: Vec<EventLine> = view
+            .events
+            .iter()
+            .map(EventLine::from_row)
+            .chain(view.stalls.iter().map(EventLine::from_stall))
+            .collect();
+        lines.sort_by(|a, b| b.at.total_cmp(&a.at));
+        lines.truncate(self.events_shown);
+        self.events = lines.into();
+        self.events_loaded = true;
+        self.last_stall = view
+            .stalls
+            .iter()
+            .max_by(|a, b| a.start_s.total_cmp(&b.start_s))
+            .cloned();
+        self.status = view.status.clone();
+        self.resort();
+    }
+
+    /// True while the dashboard shows the recording.
+    pub fn replaying(&self) -> bool {
+        matches!(self.connection, ConnectionState::Replay { .. })
+    }
+
+    /// How the replay header shows times (tests: a fixed zone).
+    pub fn set_replay_format(&mut self, f: fn(f64) -> String) {
+        self.replay_format = f;
     }
 
     /// True while the rows are from a daemon that is gone.
@@ -422,6 +490,9 @@ impl App {
     pub fn handle_key(&mut self, key: KeyEvent) -> Action {
         if key.kind == KeyEventKind::Release {
             return Action::None;
+        }
+        if let Some(k) = super::replay::key_for(&key, self.replaying()) {
+            return Action::Replay(k);
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
@@ -647,6 +718,7 @@ impl App {
                 "embedded sampler (daemon lost — reconnecting)".into()
             }
             ConnectionState::Embedded => "embedded sampler (no daemon running)".into(),
+            ConnectionState::Replay { at, .. } => format!("REPLAY {}", (self.replay_format)(*at)),
             ConnectionState::Disconnected { retry_in_secs, .. } => {
                 format!(
                     "disconnected — retrying in {}",

@@ -2,12 +2,14 @@
 //! draws it, and this module owns the terminal loop (raw mode, alternate screen,
 //! restoring the terminal on every exit path) and the embedded sampler used when
 //! no daemon is running. The transport is not this module's business: whoever
-//! owns it feeds `TuiInput`s into `run_loop` and serves its `TuiRequest`s.
+//! owns it feeds `TuiInput`s into `run_loop` and serves its `TuiRequest`s;
+//! `replay` switches between the live transport and the recording.
 
 pub mod app;
 mod connected;
 mod embedded;
 mod input;
+mod replay;
 mod terminal;
 pub mod ui;
 
@@ -17,6 +19,7 @@ mod tests;
 pub use app::{Action, App, ConnectionState};
 pub use connected::{run_auto, run_connected};
 pub use embedded::run_embedded;
+pub use replay::{ReplayKey, ReplaySource, ReplayView, Start, run_dashboard};
 pub use terminal::run_loop;
 
 use crate::ipc::protocol::{ClientMessage, ServerMessage};
@@ -28,6 +31,10 @@ pub enum TuiInput {
     Message(ServerMessage),
     /// The transport's state changed.
     Connection(ConnectionState),
+    /// The recording at the replay cursor (`tui --at`, `R`).
+    Replay(Box<ReplayView>),
+    /// A line for the status bar (a refused replay, say).
+    Status(String),
 }
 
 /// What the dashboard asks of the transport.
@@ -39,17 +46,21 @@ pub enum TuiRequest {
     /// Every process in each `sample` (`subscribe` with `full_table`): sent
     /// after each `initial_state` from a daemon.
     FullTable,
+    /// A replay key: the replay source moves its cursor, or switches
+    /// between the recording and the live feed.
+    Replay(ReplayKey),
 }
 
 impl TuiRequest {
-    /// The wire message for this request.
-    pub fn to_client_message(&self) -> ClientMessage {
+    /// The wire message for this request (`None`: not the daemon's).
+    pub fn to_client_message(&self) -> Option<ClientMessage> {
         match self {
-            TuiRequest::GetEvents { limit } => ClientMessage::GetEvents {
+            TuiRequest::GetEvents { limit } => Some(ClientMessage::GetEvents {
                 limit: Some(*limit),
                 open_only: false,
-            },
-            TuiRequest::FullTable => ClientMessage::Subscribe { full_table: true },
+            }),
+            TuiRequest::FullTable => Some(ClientMessage::Subscribe { full_table: true }),
+            TuiRequest::Replay(_) => None,
         }
     }
 }

@@ -259,6 +259,14 @@ fn event_loop(
                     app.set_connection(state);
                     dirty = true;
                 }
+                Ok(TuiInput::Replay(view)) => {
+                    app.show_replay(&view);
+                    dirty = true;
+                }
+                Ok(TuiInput::Status(text)) => {
+                    app.set_status(text);
+                    dirty = true;
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     input_open = false;
@@ -308,6 +316,9 @@ fn event_loop(
                                 let _ = requests.send(TuiRequest::GetEvents {
                                     limit: app.events_shown(),
                                 });
+                            }
+                            Action::Replay(k) => {
+                                let _ = requests.send(TuiRequest::Replay(k));
                             }
                             Action::None => {}
                         }

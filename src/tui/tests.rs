@@ -515,10 +515,10 @@ fn e_requests_events_only_from_a_daemon() {
     let req = TuiRequest::GetEvents { limit: 8 };
     assert_eq!(
         req.to_client_message(),
-        ClientMessage::GetEvents {
+        Some(ClientMessage::GetEvents {
             limit: Some(8),
             open_only: false
-        }
+        })
     );
 }
 

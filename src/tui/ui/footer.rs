@@ -29,12 +29,26 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
         None => {
             let mut spans = Vec::new();
-            let mut items = vec![
-                ("q", "quit".to_string()),
-                ("↑↓/jk", "select".to_string()),
-                ("s", format!("sort: {} {arrow}", sort.as_str())),
-                ("r", "reverse".to_string()),
-            ];
+            let mut items = if app.replaying() {
+                vec![
+                    ("q", "quit".to_string()),
+                    ("[ ]", "±1s".to_string()),
+                    ("{ }", "±1m".to_string()),
+                    ("n N", "prev/next event".to_string()),
+                    ("L", "live".to_string()),
+                    ("↑↓", "select".to_string()),
+                ]
+            } else {
+                vec![
+                    ("q", "quit".to_string()),
+                    ("↑↓/jk", "select".to_string()),
+                    ("s", format!("sort: {} {arrow}", sort.as_str())),
+                    ("r", "reverse".to_string()),
+                ]
+            };
+            if !app.replaying() {
+                items.push(("R", "replay".to_string()));
+            }
             if matches!(app.connection(), ConnectionState::Connected) {
                 items.push(("e", "events".to_string()));
             }

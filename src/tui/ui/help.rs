@@ -19,6 +19,10 @@ const HELP: &[(&str, &str)] = &[
     ("s", "sort by the next column"),
     ("S  r", "reverse the sort"),
     ("e", "reload recent events from the daemon"),
+    ("R", "replay the recording from 60 s ago"),
+    ("[ ]  { }", "replay: a second / a minute back or forward"),
+    ("n N", "replay: the previous / next event or stall"),
+    ("L", "replay: back to live"),
     ("?  F1", "toggle this help"),
 ];
 

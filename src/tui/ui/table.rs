@@ -182,6 +182,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if app.rows().is_empty() {
         let text = match app.connection() {
             ConnectionState::Disconnected { .. } => "no data: waiting for the daemon",
+            ConnectionState::Replay {
+                note: Some(note), ..
+            } => note.as_str(),
+            ConnectionState::Replay { .. } => "no processes recorded at this second",
             _ => "waiting for the first sample…",
         };
         frame.render_widget(
