@@ -186,7 +186,10 @@ pub fn locate(at: f64, timestamps: &[f64], span: Option<Span>) -> Position {
 /// The cursor's processes with each metric's low and high taken over the
 /// recorded window (the same process in `window`, oldest first, ending with
 /// the cursor's frame): the detail pane's range columns, as live.
-pub fn with_window_ranges(current: &Frame, window: &[Frame]) -> Vec<ProcessScore> {
+pub fn with_window_ranges<'a>(
+    current: &Frame,
+    window: impl IntoIterator<Item = &'a Frame> + Clone,
+) -> Vec<ProcessScore> {
     let mut out = current.processes.clone();
     for p in &mut out {
         let key = p.key();
@@ -195,7 +198,7 @@ pub fn with_window_ranges(current: &Frame, window: &[Frame]) -> Vec<ProcessScore
             .iter()
             .map(|m| m.as_ref().map(|v| (v.current, v.current)))
             .collect();
-        for f in window {
+        for f in window.clone() {
             let Some(q) = f.processes.iter().find(|q| q.key() == key) else {
                 continue;
             };

@@ -102,10 +102,18 @@ pub fn local_with_zone(t: f64) -> String {
 
 type BlockKey = (i64, u32, u64);
 
-/// The recording, read-only: blocks around a time, decoded once.
+/// A recorded second, decoded, and as the sample it was (`None` when its
+/// extras no longer fit this build's `ProcessSamples`).
+struct Second {
+    frame: Frame,
+    samples: Option<ProcessSamples>,
+}
+
+/// The recording, read-only: blocks around a time, decoded (and turned
+/// into samples) once.
 struct Recording {
     store: Store,
-    cache: VecDeque<(BlockKey, Arc<Vec<Frame>>)>,
+    cache: VecDeque<(BlockKey, Arc<Vec<Arc<Second>>>)>,
 }
 
 impl Recording {
@@ -119,7 +127,11 @@ impl Recording {
 
     /// Recorded seconds in `[from, to]`, oldest first, and a line for each
     /// damaged block skipped.
-    fn frames(&mut self, from: f64, to: f64) -> Result<(Vec<Frame>, Vec<String>), StorageError> {
+    fn frames(
+        &mut self,
+        from: f64,
+        to: f64,
+    ) -> Result<(Vec<Arc<Second>>, Vec<String>), StorageError> {
         let mut frames = Vec::new();
         let mut damaged = Vec::new();
         for b in self.store.history_blocks(from, to)? {
@@ -130,7 +142,14 @@ impl Recording {
                 Some((_, f)) => Arc::clone(f),
                 None => match history::decode_block(b.encoding, &b.data) {
                     Ok(f) => {
-                        let f = Arc::new(f);
+                        let f: Arc<Vec<Arc<Second>>> = Arc::new(
+                            f.into_iter()
+                                .map(|frame| {
+                                    let samples = frame.to_samples();
+                                    Arc::new(Second { frame, samples })
+                                })
+                                .collect(),
+                        );
                         if self.cache.len() == CACHE_BLOCKS {
                             self.cache.pop_front();
                         }
@@ -151,11 +170,11 @@ impl Recording {
             frames.extend(
                 decoded
                     .iter()
-                    .filter(|f| f.timestamp_s >= from && f.timestamp_s <= to)
+                    .filter(|s| s.frame.timestamp_s >= from && s.frame.timestamp_s <= to)
                     .cloned(),
             );
         }
-        frames.sort_by(|a, b| a.timestamp_s.total_cmp(&b.timestamp_s));
+        frames.sort_by(|a, b| a.frame.timestamp_s.total_cmp(&b.frame.timestamp_s));
         Ok((frames, damaged))
     }
 }
@@ -287,27 +306,28 @@ impl ReplaySource {
             Ok(f) => f,
             Err(e) => return self.failed(format!("cannot read the recording: {e}")),
         };
-        let times: Vec<f64> = frames.iter().map(|f| f.timestamp_s).collect();
+        let times: Vec<f64> = frames.iter().map(|s| s.frame.timestamp_s).collect();
         self.cursor.settle(&times);
         let at = self.cursor.at();
         let position = cursor::locate(at, &times, span);
         let mut window = Vec::new();
         let note = match position {
             Position::At { index } => {
-                let current = &frames[index];
+                let current = &frames[index].frame;
                 let from = current.timestamp_s - WINDOW_S;
                 let recent = &frames[..=index];
-                let start = recent.partition_point(|f| f.timestamp_s <= from);
+                let start = recent.partition_point(|s| s.frame.timestamp_s <= from);
                 let recent = &recent[start..];
-                for f in &recent[..recent.len() - 1] {
-                    if let Some(s) = f.to_samples() {
-                        window.push(s);
+                for s in &recent[..recent.len() - 1] {
+                    if let Some(s) = &s.samples {
+                        window.push(s.clone());
                     }
                 }
-                let mut last = current.clone();
-                last.processes = cursor::with_window_ranges(current, recent);
-                match last.to_samples() {
+                match &frames[index].samples {
                     Some(s) => {
+                        let mut s = s.clone();
+                        s.rogues =
+                            cursor::with_window_ranges(current, recent.iter().map(|s| &s.frame));
                         window.push(s);
                         None
                     }
