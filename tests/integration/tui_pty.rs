@@ -636,6 +636,11 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
     dash.wait_for(Duration::from_secs(15), "live again after L", |t| {
         !t.contains("REPLAY") && t.contains(&format!("daemon pid {dpid}"))
     });
+    // `R` from the live view: replaying again (60 s back).
+    dash.send(b"R");
+    dash.wait_for(Duration::from_secs(15), "replay again after R", |t| {
+        t.contains("REPLAY")
+    });
     dash.send(b"q");
     let status = dash.wait_exit(Duration::from_secs(10), "after q");
     assert!(status.success(), "exit status {status}");
