@@ -16,8 +16,8 @@ mod events;
 mod footer;
 mod header;
 mod help;
-mod overlay;
 mod meters;
+mod overlay;
 mod table;
 
 use super::app::{App, SortColumn, Trend};
