@@ -14,7 +14,7 @@ use crate::format;
 use crate::history::cursor::{self, Cursor, Move, Outcome, Position, Span};
 use crate::history::{self, Frame};
 use crate::ipc::client::fetch_initial_state;
-use crate::model::{EventRow, ProcessSamples, Stall};
+use crate::model::{EventRow, ProcessSamples, Stall, SubjectKind};
 use crate::storage::{EventFilter, StorageError, Store};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -241,6 +241,25 @@ impl ReplaySource {
 
     fn describe_mark(&self, t: f64) -> String {
         if let Some(e) = self.events.iter().find(|e| e.entry_time_s == t) {
+            if e.subject_kind != SubjectKind::Process {
+                // A group's event: its kind and name, and its top members.
+                let members: Vec<String> = e
+                    .members
+                    .iter()
+                    .take(4)
+                    .map(|m| m.pid.to_string())
+                    .collect();
+                return format!(
+                    "event {}: {} {} (members pid {} ) entered {} ({:.1} {})",
+                    e.id,
+                    e.subject_kind.as_str(),
+                    format::truncate(&e.command, 40),
+                    members.join(" "),
+                    format::local_time(t),
+                    e.peak_score,
+                    e.peak_band
+                );
+            }
             return format!(
                 "event {}: pid {} {} entered {} ({:.1} {})",
                 e.id,
