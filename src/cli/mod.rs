@@ -46,8 +46,9 @@ pub struct Cli {
 pub(crate) enum Command {
     /// Score every process now, without a daemon (like `top -b`).
     Sample(sample::SampleArgs),
-    /// The live dashboard (from the daemon, or an embedded sampler when none runs).
-    Tui,
+    /// The live dashboard (from the daemon, or an embedded sampler when none
+    /// runs); `--at TIME` replays the recording.
+    Tui(tui::TuiArgs),
     /// Run the sampler in the foreground (service managers background it).
     Daemon,
     /// Is the daemon running; uptime, samples, open events, the worst process now.
@@ -227,7 +228,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     // The daemon sets up its own logging (console + JSON file).
     // The dashboard owns the terminal: no console logging under it.
     let _log = match cli.command {
-        Command::Daemon | Command::Tui => None,
+        Command::Daemon | Command::Tui(_) => None,
         _ => Some(crate::logging::init_console(cli.verbose)),
     };
     // These need no paths or configuration.
@@ -240,7 +241,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Sample(args) => sample::run(&ctx, args),
         Command::Daemon => daemon::run(&ctx),
-        Command::Tui => tui::run(&ctx),
+        Command::Tui(args) => tui::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, args),
         Command::Events(args) => events::run(&ctx, args),
         Command::Stalls(args) => stalls::run(&ctx, args),

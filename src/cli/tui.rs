@@ -1,10 +1,12 @@
 //! `rogue-hunter tui`: the live dashboard, from the daemon when one runs,
-//! else from an embedded sampler until one starts (said so in the header).
-//! Enter on an event shows what `events show ID --forensics` (or `stalls show
-//! ID`) prints, read read-only from the daemon's database.
+//! else from an embedded sampler until one starts (said so in the header);
+//! `--at TIME` replays the recording from that moment. Enter on an event
+//! shows what `events show ID --forensics` (or `stalls show ID`) prints,
+//! read read-only from the daemon's database.
 
 use super::events::{ShowOptions, query, render};
 use super::{CliError, Context};
+use crate::history;
 use crate::ipc::client::fetch_initial_state;
 use crate::storage::{EventFilter, StorageError, Store};
 use crate::tui::{self, EventReader, EventRef};
@@ -36,7 +38,32 @@ fn terminal_refusal(stdin_tty: bool, stdout_tty: bool, term: Option<&str>) -> Op
     None
 }
 
-pub(crate) fn run(ctx: &Context) -> Result<(), CliError> {
+#[derive(Debug, clap::Args)]
+pub struct TuiArgs {
+    /// Replay the recording from this moment: RFC 3339, local HH:MM[:SS],
+    /// `yesterday 03:00`, `3h ago`, `-90s`, `@UNIX`. Keys: `[` `]` a second,
+    /// `{` `}` a minute, `n` `N` the previous / next event or stall, `L` live.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub at: Option<String>,
+}
+
+pub(crate) fn run(ctx: &Context, args: &TuiArgs) -> Result<(), CliError> {
+    // A bad time is refused before the terminal or the configuration.
+    let at = match &args.at {
+        Some(text) => {
+            let spec =
+                history::parse_time(text).map_err(|e| CliError::usage(format!("--at: {e}")))?;
+            let now = crate::unix_now();
+            Some(spec.resolve(now, super::history::local_seconds_of_day(now)))
+        }
+        None => None,
+    };
+    let db = ctx.paths.database();
+    // So is a moment that is not recorded (no database, nothing there).
+    let source = match at {
+        Some(at) => Some(tui::ReplaySource::open(&db, at).map_err(CliError::runtime)?),
+        None => None,
+    };
     let term = std::env::var("TERM").ok();
     if let Some(why) = terminal_refusal(
         std::io::stdin().is_terminal(),
@@ -47,11 +74,20 @@ pub(crate) fn run(ctx: &Context) -> Result<(), CliError> {
     }
     let config = ctx.load_config()?;
     let socket = ctx.paths.socket();
-    let reader = event_reader(ctx.paths.database());
-    let result = match fetch_initial_state(&socket, Duration::from_secs(2)) {
-        Ok(_) => tui::run_connected(socket, config, reader),
+    let reader = event_reader(db.clone());
+    if let Some(source) = source {
+        return Ok(tui::run_dashboard(
+            socket,
+            db,
+            config,
+            tui::Start::Replay(Box::new(source)),
+            reader,
+        )?);
+    }
+    let daemon_found = match fetch_initial_state(&socket, Duration::from_secs(2)) {
+        Ok(_) => true,
         // No daemon yet: sample in-process, and switch to one that starts.
-        Err(e) if e.is_not_running() => tui::run_auto(socket, config, false, reader),
+        Err(e) if e.is_not_running() => false,
         Err(e) => {
             return Err(CliError::runtime(format!(
                 "a daemon is listening at {} but the dashboard cannot use it: {e}",
@@ -59,7 +95,13 @@ pub(crate) fn run(ctx: &Context) -> Result<(), CliError> {
             )));
         }
     };
-    Ok(result?)
+    Ok(tui::run_dashboard(
+        socket,
+        db,
+        config,
+        tui::Start::Live { daemon_found },
+        reader,
+    )?)
 }
 
 fn event_reader(db: PathBuf) -> EventReader {

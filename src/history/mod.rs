@@ -2,10 +2,11 @@
 //! and groups when the sample has them) recorded in compressed blocks, and
 //! the times people type to look back at them.
 //!
-//! Pure core: `encode` (the block format), `recorder` (what a second records,
+//! Pure core: `cursor` (where a replay stands and how keys move it), `encode` (the block format), `recorder` (what a second records,
 //! when a block is written), `timespec` (parsing `3h ago`, `03:00`, RFC
 //! 3339). The daemon sends the blocks to storage; the CLI reads them back.
 
+pub mod cursor;
 pub mod encode;
 pub mod recorder;
 pub mod timespec;

@@ -98,6 +98,29 @@ impl Store {
         run().map_err(|e| self.err(e))
     }
 
+    /// The end of the last block that ended at or before `t` and the start
+    /// of the first block that starts at or after it: the edges of a gap in
+    /// the recording around `t` (replay says where it resumes).
+    pub fn history_neighbours(&self, t: f64) -> Result<(Option<f64>, Option<f64>), StorageError> {
+        if !self.has_version(4) {
+            return Ok((None, None));
+        }
+        let run = || -> Result<(Option<f64>, Option<f64>), Fail> {
+            let before = self.conn.query_row(
+                "SELECT MAX(end_time) FROM history_blocks WHERE end_time <= ?1",
+                [t],
+                |r| r.get(0),
+            )?;
+            let after = self.conn.query_row(
+                "SELECT MIN(start_time) FROM history_blocks WHERE start_time >= ?1",
+                [t],
+                |r| r.get(0),
+            )?;
+            Ok((before, after))
+        };
+        run().map_err(|e| self.err(e))
+    }
+
     /// How much is recorded.
     pub fn history_summary(&self) -> Result<HistorySummary, StorageError> {
         if !self.has_version(4) {

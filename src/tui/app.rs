@@ -12,6 +12,7 @@ use crate::model::{
 };
 use crate::sys::Sig;
 use crate::tui::keymap::{self, Command, Mode};
+use crate::tui::replay::ReplayKey;
 use crate::tui::tree::{self, TreeLine};
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::style::Color;
@@ -41,6 +42,9 @@ pub enum ConnectionState {
     Embedded,
     /// Lost the daemon; the transport retries after `retry_in_secs`.
     Disconnected { reason: String, retry_in_secs: f64 },
+    /// Replaying the recording at `at` (Unix seconds); `note` says what is
+    /// (not) recorded there when it is not a recorded second.
+    Replay { at: f64, note: Option<String> },
 }
 
 impl ConnectionState {
@@ -74,6 +78,8 @@ pub enum Action {
     /// Read this event's timeline and forensic summary; show it with
     /// `App::open_panel`.
     OpenEvent(EventRef),
+    /// A replay key for the replay source.
+    Replay(ReplayKey),
 }
 
 /// Which stored record a line of the events pane is about.
@@ -352,6 +358,8 @@ pub struct App {
     held: Option<ProcessSamples>,
     focus: Pane,
     event_selected: usize,
+    /// How the replay header shows the cursor (local date, time and zone).
+    replay_format: fn(f64) -> String,
 }
 
 /// `HH:MM:SS` in local time.
@@ -426,6 +434,7 @@ impl App {
             held: None,
             focus: Pane::Table,
             event_selected: 0,
+            replay_format: super::replay::local_with_zone,
         }
     }
 
@@ -507,6 +516,17 @@ impl App {
     }
 
     pub fn set_connection(&mut self, state: ConnectionState) {
+        if matches!(self.connection, ConnectionState::Replay { .. })
+            && !matches!(state, ConnectionState::Replay { .. })
+        {
+            // Back to live: nothing of the recording stays on screen.
+            self.status = None;
+            self.events.clear();
+            self.events_loaded = false;
+            self.last_stall = None;
+            self.latest = None;
+            self.rows.clear();
+        }
         match &state {
             ConnectionState::Disconnected { reason, .. } => {
                 self.status = Some(format!("lost the daemon: {reason}"));
@@ -521,9 +541,58 @@ impl App {
             ConnectionState::Embedded if self.daemon_lost => {
                 self.status = Some("the daemon is gone: sampling here until it is back".into());
             }
-            ConnectionState::Embedded | ConnectionState::Connecting => {}
+            ConnectionState::Embedded
+            | ConnectionState::Connecting
+            | ConnectionState::Replay { .. } => {}
         }
         self.connection = state;
+    }
+
+    /// Show the recording at the replay cursor: its second is the latest
+    /// sample, the window before it feeds the sparklines and the ranges, and
+    /// the events and stalls are those recorded by then.
+    pub fn show_replay(&mut self, view: &super::ReplayView) {
+        self.set_connection(ConnectionState::Replay {
+            at: view.at,
+            note: view.note.clone(),
+        });
+        self.daemon_lost = false;
+        self.stale = false;
+        self.histories.clear();
+        self.max_history.clear();
+        self.timestamps.clear();
+        self.latest = None;
+        self.rows.clear();
+        for s in &view.window {
+            self.push_sample(s.clone());
+        }
+        let mut lines: Vec<EventLine> = view
+            .events
+            .iter()
+            .map(EventLine::from_row)
+            .chain(view.stalls.iter().map(EventLine::from_stall))
+            .collect();
+        lines.sort_by(|a, b| b.at.total_cmp(&a.at));
+        lines.truncate(self.events_shown);
+        self.events = lines.into();
+        self.events_loaded = true;
+        self.last_stall = view
+            .stalls
+            .iter()
+            .max_by(|a, b| a.start_s.total_cmp(&b.start_s))
+            .cloned();
+        self.status = view.status.clone();
+        self.resort();
+    }
+
+    /// True while the dashboard shows the recording.
+    pub fn replaying(&self) -> bool {
+        matches!(self.connection, ConnectionState::Replay { .. })
+    }
+
+    /// How the replay header shows times (tests: a fixed zone).
+    pub fn set_replay_format(&mut self, f: fn(f64) -> String) {
+        self.replay_format = f;
     }
 
     /// True while the rows are from a daemon that is gone.
@@ -665,6 +734,7 @@ impl App {
             }
             Command::SlowerSampling => return self.change_interval(1),
             Command::FasterSampling => return self.change_interval(-1),
+            Command::Replay(k) => return self.replay_key(k),
             Command::Unknown(name) => {
                 self.status = Some(match self.mode() {
                     Mode::Help => format!("key {name}: ↑↓ scroll the help, Esc or ? closes it"),
@@ -679,6 +749,24 @@ impl App {
             }
         }
         Action::None
+    }
+
+    /// A replay key: `R` only from the live view, the cursor keys and `L`
+    /// only while replaying; otherwise the status line says when they work.
+    fn replay_key(&mut self, k: ReplayKey) -> Action {
+        match (k, self.replaying()) {
+            (ReplayKey::Enter, false) | (ReplayKey::Move(_) | ReplayKey::Live, true) => {
+                Action::Replay(k)
+            }
+            (ReplayKey::Enter, true) => {
+                self.status = Some("already replaying — L goes back to live".into());
+                Action::None
+            }
+            (ReplayKey::Move(_) | ReplayKey::Live, false) => {
+                self.status = Some("that key works while replaying — R replays".into());
+                Action::None
+            }
+        }
     }
 
     /// Esc: close the innermost thing open; never quits.
@@ -1239,6 +1327,7 @@ impl App {
                 "embedded sampler (daemon lost — reconnecting)".into()
             }
             ConnectionState::Embedded => "embedded sampler (no daemon running)".into(),
+            ConnectionState::Replay { at, .. } => format!("REPLAY {}", (self.replay_format)(*at)),
             ConnectionState::Disconnected { retry_in_secs, .. } => {
                 format!(
                     "disconnected — retrying in {}",

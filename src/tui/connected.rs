@@ -13,7 +13,7 @@ use crate::platform;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Duration;
 
 /// Messages buffered between the client and the dashboard.
@@ -88,106 +88,164 @@ pub fn run_auto(
     reader: EventReader,
 ) -> Result<(), TuiError> {
     let app = App::new(&config.tui, &config.bands);
-    let fallback_after = Duration::from_secs_f64(config.tui.fallback_seconds.clamp(0.0, 3600.0));
     let (input_tx, input_rx) = std::sync::mpsc::sync_channel::<TuiInput>(QUEUE);
     let (request_tx, request_rx) = std::sync::mpsc::channel::<TuiRequest>();
-    let _ = input_tx.try_send(TuiInput::Connection(ConnectionState::Connecting));
-    let interval = Interval::default();
-    let setter = interval.clone();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(TuiError::Terminal)?;
-    let transport = std::thread::Builder::new()
-        .name("tui-transport".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let (event_tx, mut event_rx) = tokio::sync::mpsc::channel::<ClientEvent>(QUEUE);
-                let (client_req_tx, client_req_rx) = tokio::sync::mpsc::channel::<ClientMessage>(8);
-                // Dashboard requests (std channel) → client requests (tokio channel).
-                std::thread::spawn(move || {
-                    while let Ok(req) = request_rx.recv() {
-                        if let TuiRequest::SetInterval { secs } = req {
-                            // The embedded sampler's pace (a daemon keeps its own).
-                            setter.set(secs);
-                            continue;
+    let live = Live::start(
+        socket,
+        config,
+        daemon_found,
+        Interval::default(),
+        input_tx,
+        request_rx,
+    )?;
+    let result = run_loop(app, input_rx, request_tx, reader);
+    // The process is about to exit: the transport is not waited for.
+    drop(live);
+    result
+}
+
+/// The live transport (daemon client, embedded fallback) on its own thread,
+/// feeding `input` and serving `requests` until stopped.
+pub(crate) struct Live {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Live {
+    pub(crate) fn start(
+        socket: PathBuf,
+        config: Config,
+        daemon_found: bool,
+        interval: Interval,
+        input_tx: SyncSender<TuiInput>,
+        request_rx: Receiver<TuiRequest>,
+    ) -> Result<Live, TuiError> {
+        let setter = interval.clone();
+        let fallback_after =
+            Duration::from_secs_f64(config.tui.fallback_seconds.clamp(0.0, 3600.0));
+        let _ = input_tx.try_send(TuiInput::Connection(ConnectionState::Connecting));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(TuiError::Terminal)?;
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let transport = std::thread::Builder::new()
+            .name("tui-transport".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let (event_tx, mut event_rx) = tokio::sync::mpsc::channel::<ClientEvent>(QUEUE);
+                    let (client_req_tx, client_req_rx) =
+                        tokio::sync::mpsc::channel::<ClientMessage>(8);
+                    // Dashboard requests (std channel) → client requests (tokio channel).
+                    std::thread::spawn(move || {
+                        while let Ok(req) = request_rx.recv() {
+                            if let TuiRequest::SetInterval { secs } = req {
+                                // The embedded sampler's pace (a daemon keeps its own).
+                                setter.set(secs);
+                                continue;
+                            }
+                            let Some(msg) = req.to_client_message() else {
+                                continue;
+                            };
+                            if client_req_tx.blocking_send(msg).is_err() {
+                                break;
+                            }
                         }
-                        let Some(msg) = req.to_client_message() else {
-                            continue;
+                    });
+                    let client = tokio::spawn(run_with_reconnect_and_requests(
+                        socket,
+                        event_tx,
+                        client_req_rx,
+                    ));
+                    let mut sampler = if daemon_found {
+                        None
+                    } else {
+                        Fallback::start(&config, input_tx.clone(), &interval)
+                    };
+                    let mut lost_at: Option<tokio::time::Instant> = None;
+                    loop {
+                        let fall_back_at = lost_at
+                            .filter(|_| sampler.is_none())
+                            .map(|t| t + fallback_after);
+                        let event = tokio::select! {
+                            _ = &mut stop_rx => break,
+                            event = event_rx.recv() => event,
+                            () = async {
+                                match fall_back_at {
+                                    Some(t) => tokio::time::sleep_until(t).await,
+                                    None => std::future::pending().await,
+                                }
+                            } => {
+                                sampler = Fallback::start(&config, input_tx.clone(), &interval);
+                                continue;
+                            }
                         };
-                        if client_req_tx.blocking_send(msg).is_err() {
+                        let Some(event) = event else { break };
+                        match &event {
+                            ClientEvent::Connected(_) => {
+                                lost_at = None;
+                                if let Some(s) = sampler.take() {
+                                    let _ = tokio::task::spawn_blocking(move || s.stop()).await;
+                                }
+                            }
+                            // While the embedded sampler feeds the screen, retries
+                            // are not news: the header says where the data is from.
+                            ClientEvent::Disconnected { .. } if sampler.is_some() => continue,
+                            ClientEvent::Disconnected { .. } => {
+                                lost_at.get_or_insert_with(tokio::time::Instant::now);
+                            }
+                            ClientEvent::Message(_) => {}
+                        }
+                        let mut closed = false;
+                        for input in inputs_for(event) {
+                            // A full queue means the screen is behind: skip a
+                            // sample rather than stall; a closed one means it quit.
+                            match input_tx.try_send(input) {
+                                Ok(()) | Err(std::sync::mpsc::TrySendError::Full(_)) => {}
+                                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                                    closed = true;
+                                }
+                            }
+                        }
+                        if closed {
                             break;
                         }
                     }
+                    client.abort();
+                    // Joined: nothing of this transport reaches the screen
+                    // after `Live::stop` returns.
+                    if let Some(s) = sampler.take() {
+                        let _ = tokio::task::spawn_blocking(move || s.stop()).await;
+                    }
                 });
-                let client = tokio::spawn(run_with_reconnect_and_requests(
-                    socket,
-                    event_tx,
-                    client_req_rx,
-                ));
-                let mut sampler = if daemon_found {
-                    None
-                } else {
-                    Fallback::start(&config, input_tx.clone(), &interval)
-                };
-                let mut lost_at: Option<tokio::time::Instant> = None;
-                loop {
-                    let fall_back_at = lost_at
-                        .filter(|_| sampler.is_none())
-                        .map(|t| t + fallback_after);
-                    let event = tokio::select! {
-                        event = event_rx.recv() => event,
-                        () = async {
-                            match fall_back_at {
-                                Some(t) => tokio::time::sleep_until(t).await,
-                                None => std::future::pending().await,
-                            }
-                        } => {
-                            sampler = Fallback::start(&config, input_tx.clone(), &interval);
-                            continue;
-                        }
-                    };
-                    let Some(event) = event else { break };
-                    match &event {
-                        ClientEvent::Connected(_) => {
-                            lost_at = None;
-                            if let Some(s) = sampler.take() {
-                                let _ = tokio::task::spawn_blocking(move || s.stop()).await;
-                            }
-                        }
-                        // While the embedded sampler feeds the screen, retries
-                        // are not news: the header says where the data is from.
-                        ClientEvent::Disconnected { .. } if sampler.is_some() => continue,
-                        ClientEvent::Disconnected { .. } => {
-                            lost_at.get_or_insert_with(tokio::time::Instant::now);
-                        }
-                        ClientEvent::Message(_) => {}
-                    }
-                    let mut closed = false;
-                    for input in inputs_for(event) {
-                        // A full queue means the screen is behind: skip a
-                        // sample rather than stall; a closed one means it quit.
-                        match input_tx.try_send(input) {
-                            Ok(()) | Err(std::sync::mpsc::TrySendError::Full(_)) => {}
-                            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => closed = true,
-                        }
-                    }
-                    if closed {
-                        break;
-                    }
-                }
-                if let Some(s) = sampler.take() {
-                    s.stop.store(true, Ordering::SeqCst);
-                }
-                client.abort();
-            });
+            })
+            .map_err(TuiError::Terminal)?;
+        Ok(Live {
+            stop: Some(stop_tx),
+            thread: Some(transport),
         })
-        .map_err(TuiError::Terminal)?;
-    let result = run_loop(app, input_rx, request_tx, reader);
-    // The bridge notices the closed input channel at the next message; the
-    // process is about to exit, so it is not joined.
-    drop(transport);
-    result
+    }
+
+    /// Stop the transport and wait for it: the client is dropped and the
+    /// embedded sampler joined, so none of their messages follows.
+    pub(crate) fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        // Not joined here (the dashboard is quitting); the transport ends at
+        // its next turn.
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 #[cfg(test)]

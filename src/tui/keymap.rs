@@ -3,6 +3,7 @@
 //! the whole keymap is tested without a terminal. A new key is one arm here
 //! (and one line of `HELP`, which `?` and the README's key table show).
 
+use crate::history::cursor::Move;
 use crate::model::ProcessScore;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -57,6 +58,9 @@ pub enum Command {
     /// `+` / `-`: a longer / shorter sampling interval.
     SlowerSampling,
     FasterSampling,
+    /// `R` (live: replay from a minute ago), `[ ] { } n N` (move the replay
+    /// cursor), `L` (back to live); `App::run` takes each only where it works.
+    Replay(ReplayKey),
     /// Prompt editing.
     Type(char),
     Backspace,
@@ -156,6 +160,25 @@ pub fn command_for(mode: Mode, key: KeyEvent) -> Command {
 }
 
 fn normal(key: KeyEvent) -> Command {
+    let plain = !key
+        .modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    if let (KeyCode::Char(c), true) = (key.code, plain) {
+        let replay = match c {
+            'R' => Some(ReplayKey::Enter),
+            '[' => Some(ReplayKey::Move(Move::Seconds(-1))),
+            ']' => Some(ReplayKey::Move(Move::Seconds(1))),
+            '{' => Some(ReplayKey::Move(Move::Seconds(-60))),
+            '}' => Some(ReplayKey::Move(Move::Seconds(60))),
+            'n' => Some(ReplayKey::Move(Move::PrevMark)),
+            'N' => Some(ReplayKey::Move(Move::NextMark)),
+            'L' => Some(ReplayKey::Live),
+            _ => None,
+        };
+        if let Some(k) = replay {
+            return Command::Replay(k);
+        }
+    }
     match key.code {
         KeyCode::Char('q') | KeyCode::Char('Q') | KeyCode::F(10) => Command::Quit,
         KeyCode::Char('?') | KeyCode::F(1) | KeyCode::Char('h') => Command::ToggleHelp,
@@ -215,6 +238,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("e", "reload recent events from the daemon"),
     ("?  h  F1", "toggle this help (↑↓ scroll it)"),
     ("mouse", "click a row: select; click a header: sort"),
+    ("R", "replay the recording from 60 s ago"),
+    ("[ ]  { }", "replay: a second / a minute back or forward"),
+    ("n  N", "replay: the previous / next event or stall"),
+    ("L", "replay: back to live"),
 ];
 
 /// The help popup's explanation of the columns, the stress and the meters,
@@ -309,4 +336,15 @@ impl SortColumn {
         }
         .filter(|v| v.is_finite())
     }
+}
+
+/// What a replay key asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayKey {
+    /// Move the cursor.
+    Move(Move),
+    /// Leave the recording for the live feed (`L`).
+    Live,
+    /// Replay from `replay::ENTER_BACK_S` ago (`R` in the live view).
+    Enter,
 }

@@ -2,13 +2,15 @@
 //! draws it, and this module owns the terminal loop (raw mode, alternate screen,
 //! restoring the terminal on every exit path) and the embedded sampler used when
 //! no daemon is running. The transport is not this module's business: whoever
-//! owns it feeds `TuiInput`s into `run_loop` and serves its `TuiRequest`s.
+//! owns it feeds `TuiInput`s into `run_loop` and serves its `TuiRequest`s;
+//! `replay` switches between the live transport and the recording.
 
 pub mod app;
 mod connected;
 mod embedded;
 mod input;
 pub mod keymap;
+mod replay;
 mod terminal;
 pub mod tree;
 pub mod ui;
@@ -19,6 +21,7 @@ mod tests;
 pub use app::{Action, App, ConnectionState, EventRef};
 pub use connected::{run_auto, run_connected};
 pub use embedded::run_embedded;
+pub use replay::{ReplayKey, ReplaySource, ReplayView, Start, run_dashboard};
 pub use terminal::run_loop;
 
 use crate::ipc::protocol::{ClientMessage, ServerMessage};
@@ -30,6 +33,10 @@ pub enum TuiInput {
     Message(ServerMessage),
     /// The transport's state changed.
     Connection(ConnectionState),
+    /// The recording at the replay cursor (`tui --at`, `R`).
+    Replay(Box<ReplayView>),
+    /// A line for the status bar (a refused replay, say).
+    Status(String),
 }
 
 /// What the dashboard asks of the transport.
@@ -44,6 +51,9 @@ pub enum TuiRequest {
     /// Sample every `secs` seconds (served by the embedded sampler; a daemon's
     /// interval is its configuration's).
     SetInterval { secs: f64 },
+    /// A replay key: the replay source moves its cursor, or switches
+    /// between the recording and the live feed.
+    Replay(ReplayKey),
 }
 
 /// Reads one event's (or stall's) timeline and forensic summary for the
@@ -60,7 +70,7 @@ impl TuiRequest {
                 open_only: false,
             },
             TuiRequest::FullTable => ClientMessage::Subscribe { full_table: true },
-            TuiRequest::SetInterval { .. } => return None,
+            TuiRequest::SetInterval { .. } | TuiRequest::Replay(_) => return None,
         })
     }
 }

@@ -275,6 +275,14 @@ fn event_loop(
                     app.set_connection(state);
                     dirty = true;
                 }
+                Ok(TuiInput::Replay(view)) => {
+                    app.show_replay(&view);
+                    dirty = true;
+                }
+                Ok(TuiInput::Status(text)) => {
+                    app.set_status(text);
+                    dirty = true;
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     input_open = false;
@@ -359,6 +367,9 @@ fn perform(
         }
         Action::SetInterval { secs } => {
             let _ = requests.send(TuiRequest::SetInterval { secs });
+        }
+        Action::Replay(k) => {
+            let _ = requests.send(TuiRequest::Replay(k));
         }
         Action::Signal { pid, command, sig } => {
             let result = crate::sys::send_signal(pid, sig);

@@ -893,3 +893,220 @@ fn header_shows_machine_meters_embedded_and_connected() {
     dash.send(b"q");
     dash.wait_exit(Duration::from_secs(5), "after q");
 }
+
+/// The REPLAY header line of the screen (empty when not replaying).
+fn replay_header(screen: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.contains("REPLAY"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Press `key` and wait until the REPLAY header changes from what it was.
+fn step(dash: &Dash, key: &[u8]) -> String {
+    let before = replay_header(&dash.text());
+    dash.send(key);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let now = replay_header(&dash.text());
+        if now != before && !now.is_empty() {
+            return dash.text();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "the REPLAY header did not move after {:?} within 10 s; the screen:\n{}",
+        String::from_utf8_lossy(key),
+        dash.text()
+    );
+}
+
+/// Rows of the process table holding `pid` as their PID column.
+fn table_has_pid(screen: &str, pid: &str) -> bool {
+    screen.lines().any(|l| {
+        l.starts_with('│')
+            && l.split_whitespace()
+                .take(3)
+                .any(|w| w.trim_start_matches(['│', '▸', '→', '↑', '↓']) == pid)
+    })
+}
+
+#[test]
+fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    sb.write_config("[bands]\nevent_cooldown_seconds = 0.0\n");
+    let daemon = Daemon::start(&sb);
+    let started = rogue_hunter::unix_now();
+    let history_json = |from: f64, to: f64| -> Option<serde_json::Value> {
+        let mut c = sb.cmd();
+        c.args([
+            "history",
+            "--from",
+            &format!("@{from}"),
+            "--to",
+            &format!("@{to}"),
+            "--format",
+            "json",
+        ]);
+        let o = c.output().ok()?;
+        o.status
+            .success()
+            .then(|| serde_json::from_slice(&o.stdout).ok())
+            .flatten()
+    };
+    // Ten seconds recorded without the spinner.
+    let before = crate::common::poll(Duration::from_secs(25), Duration::from_millis(500), || {
+        let now = rogue_hunter::unix_now();
+        let n = history_json(started, now)?["samples"].as_array()?.len();
+        (n >= 8 && now - started >= 10.0).then_some(now)
+    })
+    .expect("8 recorded seconds within 25 s of the daemon starting");
+    let hog = spawn_hog("cpu");
+    let pid = hog.pid().to_string();
+    let spawned = rogue_hunter::unix_now();
+    // Wait until the spinner's seconds and its event are on disk.
+    let recorded = crate::common::poll(Duration::from_secs(25), Duration::from_millis(500), || {
+        let now = rogue_hunter::unix_now();
+        let frames = history_json(spawned, now)?;
+        let firsts = frames["samples"]
+            .as_array()?
+            .iter()
+            .filter(|f| f["rogues"][0]["pid"].as_u64() == Some(u64::from(hog.pid())))
+            .count();
+        let mut c = sb.cmd();
+        c.args(["events", "--json"]);
+        let events = String::from_utf8(c.output().ok()?.stdout).ok()?;
+        let has_event = events.contains(&format!("\"pid\":{pid}"))
+            || events.contains(&format!("\"pid\": {pid}"));
+        (firsts >= 3 && has_event).then_some(now)
+    });
+    assert!(
+        recorded.is_some(),
+        "the spinner {pid} was not recorded first with an event within 25 s"
+    );
+    let mid = ((started + before) / 2.0).floor();
+    let mut dash = Dash::start(&sb, 32, 110, &["--at", &format!("@{mid}")]);
+    dash.wait_for(Duration::from_secs(20), "the REPLAY header", |t| {
+        t.contains("REPLAY") && t.contains("Processes")
+    });
+    let screen = dash.text();
+    eprintln!("replay at the middle before the spinner:\n{screen}");
+    assert!(
+        !table_has_pid(&screen, &pid),
+        "the spinner {pid} shows before it started:\n{screen}"
+    );
+    // `]` a second at a time across its start: it appears, not before.
+    let needed = (spawned - mid).ceil() as i64;
+    let mut appeared = None;
+    for i in 1..=needed + 10 {
+        let screen = step(&dash, b"]");
+        if table_has_pid(&screen, &pid) {
+            appeared = Some((i, screen));
+            break;
+        }
+    }
+    let (steps, screen) = appeared.unwrap_or_else(|| {
+        panic!(
+            "the spinner {pid} did not appear within {} steps; the screen:\n{}",
+            needed + 10,
+            dash.text()
+        )
+    });
+    eprintln!("the spinner's first second, {steps} steps on:\n{screen}");
+    assert!(
+        steps >= needed - 2,
+        "the spinner appeared {steps} s after the middle, {:.1} s before it started",
+        spawned - mid - steps as f64
+    );
+    // `}` a minute on (stops at the last recorded second): it ranks among
+    // the first (the dashboard itself and other work on the machine compete
+    // for the two cores).
+    let screen = step(&dash, b"}");
+    let top: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.contains("PID COMMAND"))
+        .skip(1)
+        .take(3)
+        .collect();
+    assert!(
+        top.iter().any(|l| l.contains(&pid)),
+        "the spinner {pid} is not in the first three rows at the end:\n{screen}"
+    );
+    assert!(
+        screen.contains("the last recorded second"),
+        "a minute on stops at the last recorded second:\n{screen}"
+    );
+    // `n` back to the previous event until it is the spinner's.
+    let mut found = false;
+    for _ in 0..10 {
+        let screen = step(&dash, b"n");
+        // The spinner's own event, or (wt-groupev) its tree's event with the
+        // spinner among the members.
+        let named = screen.contains(&format!("pid {pid} "))
+            || screen
+                .lines()
+                .filter(|l| l.contains("(members pid"))
+                .any(|l| l.split_whitespace().any(|w| w == pid));
+        if named && screen.contains("event ") {
+            found = true;
+            eprintln!("n: the spinner's event:\n{screen}");
+            assert!(table_has_pid(&screen, &pid), "{screen}");
+            break;
+        }
+    }
+    assert!(
+        found,
+        "n never reached the spinner's event; the screen:\n{}",
+        dash.text()
+    );
+    // `L`: live again, from the daemon.
+    dash.send(b"L");
+    let dpid = daemon.child.id();
+    dash.wait_for(Duration::from_secs(15), "live again after L", |t| {
+        !t.contains("REPLAY") && t.contains(&format!("daemon pid {dpid}"))
+    });
+    // `R` from the live view: replaying again (60 s back).
+    dash.send(b"R");
+    dash.wait_for(Duration::from_secs(15), "replay again after R", |t| {
+        t.contains("REPLAY")
+    });
+    dash.send(b"q");
+    let status = dash.wait_exit(Duration::from_secs(10), "after q");
+    assert!(status.success(), "exit status {status}");
+    // Before the recording: said so, not an empty screen.
+    let early = started - 3600.0;
+    let mut dash = Dash::start(&sb, 32, 110, &["--at", &format!("@{early}")]);
+    dash.wait_for(
+        Duration::from_secs(20),
+        "the before-the-recording note",
+        |t| t.contains("REPLAY") && t.contains("before the recording"),
+    );
+    dash.send(b"q");
+    dash.wait_exit(Duration::from_secs(10), "after q");
+}
+
+#[test]
+fn a_bad_at_is_refused_naming_the_flag_and_the_value() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["tui", "--at", "half past nine"]);
+    let o = c.output().expect("run tui --at");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--at") && err.contains("`half past nine`"),
+        "{err}"
+    );
+    // No recording at all: a runtime error naming the database.
+    let mut c = sb.cmd();
+    c.args(["tui", "--at", "-90s"]);
+    let o = c.output().expect("run tui --at");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no database at") && err.contains("data.db"),
+        "{err}"
+    );
+}

@@ -52,17 +52,31 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
         None => {
             let mut spans = Vec::new();
-            let mut items = vec![
-                ("q", "quit".to_string()),
-                ("?", "help".to_string()),
-                ("/", "search".to_string()),
-                ("\\", "filter".to_string()),
-                ("t", "tree".to_string()),
-                ("g", app.view().as_str().to_string()),
-                ("s", format!("sort: {} {arrow}", sort.as_str())),
-                ("k", "signal".to_string()),
-                ("Tab", "events".to_string()),
-            ];
+            let mut items = if app.replaying() {
+                vec![
+                    ("q", "quit".to_string()),
+                    ("?", "help".to_string()),
+                    ("[ ]", "±1s".to_string()),
+                    ("{ }", "±1m".to_string()),
+                    ("n N", "prev/next event".to_string()),
+                    ("L", "live".to_string()),
+                    ("/", "search".to_string()),
+                    ("g", app.view().as_str().to_string()),
+                ]
+            } else {
+                vec![
+                    ("q", "quit".to_string()),
+                    ("?", "help".to_string()),
+                    ("/", "search".to_string()),
+                    ("\\", "filter".to_string()),
+                    ("t", "tree".to_string()),
+                    ("g", app.view().as_str().to_string()),
+                    ("s", format!("sort: {} {arrow}", sort.as_str())),
+                    ("k", "signal".to_string()),
+                    ("Tab", "events".to_string()),
+                    ("R", "replay".to_string()),
+                ]
+            };
             if matches!(app.connection(), ConnectionState::Connected) {
                 items.push(("e", "reload events".to_string()));
             }

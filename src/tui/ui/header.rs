@@ -18,6 +18,10 @@ fn connection_style(app: &App) -> Style {
         ConnectionState::Disconnected { .. } => {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
         }
+        ConnectionState::Replay { .. } => Style::new()
+            .fg(Color::Black)
+            .bg(Color::Magenta)
+            .add_modifier(Modifier::BOLD),
     }
 }
 

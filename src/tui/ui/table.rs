@@ -290,12 +290,16 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if app.row_count() == 0 {
         let text = match app.connection() {
             ConnectionState::Disconnected { .. } => "no data: waiting for the daemon",
+            ConnectionState::Replay {
+                note: Some(note), ..
+            } => note.as_str(),
             _ if app.latest().is_some() && !app.filter().is_empty() => {
                 "nothing matches the filter (\\ or F4 to change it)"
             }
             _ if app.latest().is_some() && groups => {
                 "no groups of this kind in the sample (g for the next grouping)"
             }
+            ConnectionState::Replay { .. } => "no processes recorded at this second",
             _ => "waiting for the first sample…",
         };
         frame.render_widget(
