@@ -473,6 +473,13 @@ pub(crate) fn metric_value(unit: Unit, v: f64) -> String {
     }
 }
 
+/// A local time with its zone, as the replay header shows the cursor:
+/// `2026-12-01 03:00:14 CET`.
+pub fn local_with_zone(t: f64) -> String {
+    let zone = crate::sys::time::local_zone(t.floor() as i64).unwrap_or_default();
+    format!("{} {zone}", local_time(t)).trim_end().into()
+}
+
 #[cfg(test)]
 mod tests {
 

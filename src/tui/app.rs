@@ -11,8 +11,8 @@ use crate::model::{
     Band, GroupKind, GroupScore, ProcessKey, ProcessSamples, ProcessScore, Resource, Stall,
 };
 use crate::sys::Sig;
+use crate::tui::keymap::ReplayKey;
 use crate::tui::keymap::{self, Command, Mode};
-use crate::tui::replay::ReplayKey;
 use crate::tui::tree::{self, TreeLine};
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::style::Color;
@@ -434,7 +434,7 @@ impl App {
             held: None,
             focus: Pane::Table,
             event_selected: 0,
-            replay_format: super::replay::local_with_zone,
+            replay_format: crate::format::local_with_zone,
         }
     }
 

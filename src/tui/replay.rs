@@ -54,15 +54,6 @@ pub struct ReplayView {
     pub stalls: Vec<Stall>,
 }
 
-/// A local time with its zone, as the replay header shows the cursor:
-/// `2026-12-01 03:00:14 CET`.
-pub fn local_with_zone(t: f64) -> String {
-    let zone = crate::sys::time::local_zone(t.floor() as i64).unwrap_or_default();
-    format!("{} {zone}", format::local_time(t))
-        .trim_end()
-        .into()
-}
-
 type BlockKey = (i64, u32, u64);
 
 /// A recorded second, decoded, and as the sample it was (`None` when its
