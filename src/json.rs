@@ -6,6 +6,12 @@
 //! that prints a string still has to escape it for its own medium.
 
 use serde::Serialize;
+
+/// Version of the JSON schemas (docs/schema/): the `schema_version` every CLI
+/// document and the live stream's `initial_state` carry. Bumped on an
+/// incompatible change; new fields do not bump it. 2: every numeric time
+/// names its unit (`timestamp_s`, `start_time_ms`, ...).
+pub const SCHEMA_VERSION: u32 = 2;
 use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 use std::io::{self, Write};
 

@@ -167,6 +167,10 @@ fn extra_sections() -> Vec<(&'static str, Vec<(String, String)>)> {
                     "selected fields for a script",
                 ),
                 pair(
+                    "rogue-hunter events --json | jq -r '.events[] | \"\\(.entry_time_s | floor | todate) \\(.command)\"'",
+                    "when each event began: a JSON time names its unit (_s seconds, _ms milliseconds since the Unix epoch)",
+                ),
+                pair(
                     "rogue-hunter history --at '3h ago'",
                     "the machine and the worst processes three hours ago",
                 ),

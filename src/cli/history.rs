@@ -278,7 +278,7 @@ fn filtered(frame: &Frame, args: &HistoryArgs) -> Frame {
 /// with `fields`, each process keeps only those keys.
 fn frame_json(f: &Frame, fields: Option<&[String]>) -> Value {
     let mut map = Map::new();
-    map.insert("timestamp".into(), f.timestamp_s.into());
+    map.insert("timestamp_s".into(), f.timestamp_s.into());
     map.insert("elapsed_ms".into(), f.elapsed_ms.into());
     map.insert("process_count".into(), f.process_count.into());
     map.insert("max_score".into(), f.max_score.into());
@@ -342,7 +342,7 @@ fn fields_table(frames: &[Frame], fields: &[String]) -> String {
 
 /// CSV of the recorded processes with only `fields`, `timestamp` first.
 fn fields_csv(frames: &[Frame], fields: &[String]) -> String {
-    let mut t = String::from("timestamp");
+    let mut t = String::from("timestamp_s");
     for f in fields {
         t.push(',');
         t.push_str(f);
@@ -478,8 +478,9 @@ fn range_table(frames: &[Frame]) -> String {
 /// One CSV row per recorded process per second; one column per metric of
 /// the model's table.
 fn csv(frames: &[Frame]) -> String {
-    let mut t =
-        String::from("timestamp,pid,start_time,command,state,score,band,dominant_resource,cgroup");
+    let mut t = String::from(
+        "timestamp_s,pid,start_time_ms,command,state,score,band,dominant_resource,cgroup",
+    );
     for info in METRICS {
         t.push(',');
         t.push_str(info.name);
@@ -532,7 +533,7 @@ fn run_snapshots(ctx: &Context, args: &HistoryArgs) -> Result<(), CliError> {
         HistoryFormat::Csv => {
             // One column per metric of the model's table (its current value).
             let mut t = String::from(
-                "captured_at,event_id,pid,command,snapshot_type,score,band,dominant_resource",
+                "captured_at_s,event_id,pid,command,snapshot_type,score,band,dominant_resource",
             );
             for info in METRICS {
                 t.push(',');

@@ -14,16 +14,12 @@
 use super::{CliError, out};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-/// Version of the CLI's JSON documents (the schemas under docs/schema/);
-/// bumped on an incompatible change. New fields do not bump it.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) use crate::json::SCHEMA_VERSION;
 
 /// This machine's name, read once.
 pub(crate) fn host() -> &'static str {
-    static HOST: OnceLock<String> = OnceLock::new();
-    HOST.get_or_init(crate::sys::params::host_name)
+    crate::sys::params::host()
 }
 
 #[derive(Serialize)]
@@ -126,7 +122,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.starts_with("{\"schema_version\":1,\"host\":"),
+            text.starts_with(&format!("{{\"schema_version\":{SCHEMA_VERSION},\"host\":")),
             "{text}"
         );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -21,6 +21,8 @@ pub(crate) struct StatusArgs {
 pub(crate) struct Status {
     pub(crate) running: bool,
     pub(crate) pid: Option<u32>,
+    /// Unix seconds.
+    #[serde(rename = "started_at_s")]
     pub(crate) started_at: Option<f64>,
     pub(crate) uptime_s: Option<f64>,
     pub(crate) sample_count: Option<u64>,
@@ -29,6 +31,7 @@ pub(crate) struct Status {
     pub(crate) db_path: String,
     pub(crate) db_bytes: u64,
     /// Unix seconds of the newest recorded sample.
+    #[serde(rename = "last_sample_at_s")]
     pub(crate) last_sample_at: Option<f64>,
     pub(crate) worst: Option<ProcessScore>,
     /// True when the numbers came live from the daemon's socket (else from

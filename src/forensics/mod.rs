@@ -673,6 +673,9 @@ pub(crate) fn trim_frozen(
 pub(crate) struct Culprit {
     pub(crate) resource: Resource,
     pub(crate) pid: u32,
+    /// Process start, Unix milliseconds (`start_time_ms`; captures before
+    /// it carried its unit said `start_time`).
+    #[serde(rename = "start_time_ms", alias = "start_time")]
     pub(crate) start_time: u64,
     /// Untrusted: escaped whenever printed.
     pub(crate) command: String,

@@ -54,7 +54,7 @@ pub struct Frame {
 
 /// Fields of `ProcessSamples` the frame holds natively.
 const NATIVE: &[&str] = &[
-    "timestamp",
+    "timestamp_s",
     "elapsed_ms",
     "process_count",
     "max_score",
@@ -86,7 +86,7 @@ impl Frame {
     /// fields; `None` if they no longer fit this build's `ProcessSamples`).
     pub fn to_samples(&self) -> Option<ProcessSamples> {
         let mut map = self.extra.clone();
-        map.insert("timestamp".into(), self.timestamp_s.into());
+        map.insert("timestamp_s".into(), self.timestamp_s.into());
         map.insert("elapsed_ms".into(), self.elapsed_ms.into());
         map.insert("process_count".into(), self.process_count.into());
         map.insert("max_score".into(), self.max_score.into());

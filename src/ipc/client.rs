@@ -5,8 +5,8 @@
 use super::IpcError;
 use super::lines::{LineReader, ReadLine};
 use super::protocol::{
-    ClientMessage, DecodeError, MAX_SERVER_LINE, PROTOCOL_VERSION, ServerMessage, decode_server,
-    encode,
+    ClientMessage, DecodeError, MAX_SERVER_LINE, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    ServerMessage, decode_server, encode,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,7 +55,7 @@ impl Client {
             };
             match client.next_message().await? {
                 Some(ServerMessage::InitialState { version, .. })
-                    if version != PROTOCOL_VERSION =>
+                    if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) =>
                 {
                     Err(IpcError::Version {
                         path: path.clone(),
@@ -371,6 +371,34 @@ mod tests {
         t.join().unwrap();
         assert!(matches!(err, IpcError::Refused { .. }), "{err:?}");
         assert!(err.to_string().contains("permission denied"));
+    }
+
+    #[test]
+    fn a_version_1_daemon_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sock");
+        let t = serve_one(
+            &path,
+            b"{\"type\":\"initial_state\",\"version\":1,\"daemon\":{\"pid\":1,\"started_at\":5.5,\
+              \"sample_interval\":0.5,\"sample_count\":0,\"boot_time\":7000,\"open_events\":0},\"history\":[]}\n",
+        );
+        let first = fetch_initial_state(&path, Duration::from_secs(2)).unwrap();
+        t.join().unwrap();
+        let ServerMessage::InitialState {
+            version,
+            schema_version,
+            host,
+            daemon,
+            ..
+        } = first
+        else {
+            panic!("{first:?}")
+        };
+        assert_eq!((version, schema_version, host), (1, None, None));
+        assert_eq!(
+            (daemon.started_at, daemon.sample_interval, daemon.boot_time),
+            (5.5, 0.5, 7000)
+        );
     }
 
     #[test]

@@ -15,8 +15,13 @@ use crate::model::{Band, ProcessSamples, Resource};
 use crate::model::{EventRow, Stall, SubjectKind};
 use serde::{Deserialize, Serialize};
 
-/// Bumped when a message changes incompatibly.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Bumped when a message changes incompatibly. 2: times name their unit
+/// (`timestamp_s`, `start_time_ms`, ...) and `initial_state` carries
+/// `schema_version` and `host`.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest daemon protocol a client still reads: version 1's field names
+/// are serde aliases of today's.
+pub const OLDEST_PROTOCOL_VERSION: u32 = 1;
 /// Longest line a client accepts from the daemon (initial_state carries history).
 pub const MAX_SERVER_LINE: usize = 16 * 1024 * 1024;
 /// Longest line the daemon accepts from a client.
@@ -30,12 +35,15 @@ pub const MAX_FULL_TABLE: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DaemonInfo {
     pub pid: u32,
-    /// Unix seconds.
+    /// Unix seconds (wire `started_at_s`; older daemons sent `started_at`).
+    #[serde(rename = "started_at_s", alias = "started_at")]
     pub started_at: f64,
-    /// Seconds between samples.
+    /// Seconds between samples (wire `sample_interval_s`).
+    #[serde(rename = "sample_interval_s", alias = "sample_interval")]
     pub sample_interval: f64,
     pub sample_count: u64,
-    /// Machine boot, Unix milliseconds.
+    /// Machine boot, Unix milliseconds (wire `boot_time_ms`).
+    #[serde(rename = "boot_time_ms", alias = "boot_time")]
     pub boot_time: u64,
     pub open_events: u64,
     /// The most recent stall the daemon recorded (absent when none).
@@ -86,13 +94,16 @@ pub struct EventNotice {
     /// The event's database id (`EventRow.id`, as `events` shows it).
     pub event_key: u64,
     pub pid: u32,
+    /// Process start, Unix milliseconds (wire `start_time_ms`).
+    #[serde(rename = "start_time_ms", alias = "start_time")]
     pub start_time: u64,
     /// Untrusted: escape before display.
     pub command: String,
     pub band: Band,
     pub score: f64,
     pub dominant_resource: Resource,
-    /// Unix seconds.
+    /// Unix seconds (wire `at_s`; older daemons sent `at`).
+    #[serde(rename = "at_s", alias = "at")]
     pub at: f64,
     /// For `closed`: recovered, gone, shutdown.
     pub reason: Option<String>,
@@ -115,6 +126,13 @@ pub struct EventNotice {
 pub enum ServerMessage {
     InitialState {
         version: u32,
+        /// The schema the payloads follow (`json::SCHEMA_VERSION`, as in every
+        /// CLI document); `None` from a daemon before protocol 2.
+        #[serde(default)]
+        schema_version: Option<u32>,
+        /// The daemon's machine (`uname -n`); `None` before protocol 2.
+        #[serde(default)]
+        host: Option<String>,
         daemon: DaemonInfo,
         /// The most recent samples, oldest first.
         history: Vec<ProcessSamples>,
@@ -209,6 +227,10 @@ pub fn decode_server(line: &[u8], max: usize) -> Result<ServerMessage, DecodeErr
     #[derive(Deserialize)]
     struct InitialStateBody {
         version: u32,
+        #[serde(default)]
+        schema_version: Option<u32>,
+        #[serde(default)]
+        host: Option<String>,
         daemon: DaemonInfo,
         history: Vec<ProcessSamples>,
     }
@@ -220,6 +242,8 @@ pub fn decode_server(line: &[u8], max: usize) -> Result<ServerMessage, DecodeErr
         let b: InitialStateBody = decode(line, max)?;
         return Ok(ServerMessage::InitialState {
             version: b.version,
+            schema_version: b.schema_version,
+            host: b.host,
             daemon: b.daemon,
             history: b.history,
         });
@@ -234,6 +258,8 @@ pub fn decode_server(line: &[u8], max: usize) -> Result<ServerMessage, DecodeErr
 #[serde(tag = "type", rename = "initial_state")]
 struct InitialStateRef<'a> {
     version: u32,
+    schema_version: u32,
+    host: &'a str,
     daemon: &'a DaemonInfo,
     history: Vec<&'a ProcessSamples>,
 }
@@ -245,14 +271,17 @@ struct SampleRef<'a> {
     samples: &'a ProcessSamples,
 }
 
-/// Encode an `initial_state` line (version = `PROTOCOL_VERSION`) from borrowed
-/// parts, history oldest first.
+/// Encode an `initial_state` line (version = `PROTOCOL_VERSION`, with
+/// `schema_version` and this machine's `host` like every CLI document) from
+/// borrowed parts, history oldest first.
 pub fn encode_initial_state<'a>(
     daemon: &'a DaemonInfo,
     history: impl IntoIterator<Item = &'a ProcessSamples>,
 ) -> Result<String, serde_json::Error> {
     encode(&InitialStateRef {
         version: PROTOCOL_VERSION,
+        schema_version: crate::json::SCHEMA_VERSION,
+        host: crate::sys::params::host(),
         daemon,
         history: history.into_iter().collect(),
     })
@@ -360,11 +389,15 @@ mod tests {
         let mut v = vec![
             ServerMessage::InitialState {
                 version: PROTOCOL_VERSION,
+                schema_version: Some(crate::json::SCHEMA_VERSION),
+                host: Some("box".into()),
                 daemon: info(),
                 history: vec![samples(0, 1.0), samples(3, 2.0)],
             },
             ServerMessage::InitialState {
                 version: PROTOCOL_VERSION,
+                schema_version: Some(crate::json::SCHEMA_VERSION),
+                host: Some("box".into()),
                 daemon: info(),
                 history: vec![],
             },
@@ -410,6 +443,110 @@ mod tests {
                 open_only: true,
             },
         ]
+    }
+
+    /// `line` as a protocol-1 daemon wrote it: the names before times
+    /// carried their unit, no envelope in `initial_state`.
+    fn as_version_1(line: &str) -> String {
+        let mut old = line.replace(
+            &format!(
+                "\"version\":{PROTOCOL_VERSION},\"schema_version\":{},\"host\":{},",
+                crate::json::SCHEMA_VERSION,
+                serde_json::to_string(crate::sys::params::host()).unwrap()
+            ),
+            "\"version\":1,",
+        );
+        for (new, was) in [
+            ("timestamp_s", "timestamp"),
+            ("captured_at_s", "captured_at"),
+            ("start_time_ms", "start_time"),
+            ("boot_time_ms", "boot_time"),
+            ("entry_time_s", "entry_time"),
+            ("exit_time_s", "exit_time"),
+            ("peak_time_s", "peak_time"),
+            ("started_at_s", "started_at"),
+            ("sample_interval_s", "sample_interval"),
+            ("at_s", "at"),
+            ("start_s", "start"),
+            ("end_s", "end"),
+            ("duration_s", "duration_seconds"),
+            ("suspended_s", "suspended_seconds"),
+            ("cpu_s", "cpu_seconds"),
+            ("run_delay_s", "run_delay_seconds"),
+            ("blocked_s", "blocked_seconds"),
+        ] {
+            old = old.replace(&format!("\"{new}\":"), &format!("\"{was}\":"));
+        }
+        old
+    }
+
+    #[test]
+    fn a_version_1_daemon_s_messages_still_decode() {
+        let party = crate::model::StallParty {
+            pid: 9,
+            start_time_ms: 1_699_990_000_500,
+            command: "dd".into(),
+            cpu_s: Some(0.5),
+            disk_bytes: None,
+            resident_growth_bytes: None,
+            major_faults: None,
+            run_delay_s: Some(0.25),
+            blocked_s: Some(2.0),
+        };
+        let stall = Stall {
+            kind: crate::model::StallKind::Scheduling,
+            start_s: 1_700_000_100.5,
+            end_s: Some(1_700_000_103.5),
+            duration_s: 3.0,
+            suspended_s: 0.0,
+            cause: None,
+            pressure_kind: None,
+            peak_pressure_pct: None,
+            window_pressure_pct: None,
+            verdict: "v".into(),
+            holders: vec![party.clone()],
+            victims: vec![party],
+            pid: None,
+            command: None,
+        };
+        let mut with_stall = info();
+        with_stall.last_stall = Some(Box::new(stall.clone()));
+        let history = vec![samples(2, 1.0)];
+        let mut lines = vec![(
+            encode_initial_state(&with_stall, history.iter()).unwrap(),
+            ServerMessage::InitialState {
+                version: 1,
+                schema_version: None,
+                host: None,
+                daemon: with_stall.clone(),
+                history: history.clone(),
+            },
+        )];
+        let mut others: Vec<ServerMessage> = every_server_message()
+            .into_iter()
+            .filter(|m| !matches!(m, ServerMessage::InitialState { .. }))
+            .collect();
+        others.push(ServerMessage::Stall { stall });
+        for m in others {
+            lines.push((encode(&m).unwrap(), m));
+        }
+        for (line, want) in lines {
+            let old = as_version_1(&line);
+            for new in [
+                "timestamp_s",
+                "start_time_ms",
+                "boot_time_ms",
+                "at_s",
+                "start_s",
+                "cpu_s",
+            ] {
+                assert!(!old.contains(&format!("\"{new}\":")), "{new} in {old}");
+            }
+            let fast = decode_server(old.as_bytes(), MAX_SERVER_LINE).unwrap();
+            assert_eq!(fast, want, "{old}");
+            let generic: ServerMessage = decode(old.as_bytes(), MAX_SERVER_LINE).unwrap();
+            assert_eq!(generic, want, "{old}");
+        }
     }
 
     #[test]
@@ -483,6 +620,8 @@ mod tests {
         let line = encode_initial_state(&info(), history.iter()).unwrap();
         let owned = encode(&ServerMessage::InitialState {
             version: PROTOCOL_VERSION,
+            schema_version: Some(crate::json::SCHEMA_VERSION),
+            host: Some(crate::sys::params::host().to_string()),
             daemon: info(),
             history: history.clone(),
         })

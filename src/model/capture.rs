@@ -58,7 +58,9 @@ pub struct ThreadRecord {
     pub state: Option<String>,
     /// Kernel function the thread sleeps in (Linux `wchan`).
     pub wchan: Option<String>,
-    /// User + system CPU time, seconds.
+    /// User + system CPU time, seconds (`cpu_time_s` on the wire; older
+    /// captures say `cpu_time`).
+    #[serde(rename = "cpu_time_s", alias = "cpu_time")]
     pub cpu_time: Option<f64>,
     /// Samples the thread appeared in (macOS spindump).
     pub samples: Option<u64>,
@@ -96,7 +98,8 @@ pub struct FrameRecord {
 pub struct LogRecord {
     /// `kernel`, `journal` or `oslog`.
     pub source: String,
-    /// Unix seconds.
+    /// Unix seconds (`ts_s` on the wire; older captures say `ts`).
+    #[serde(rename = "ts_s", alias = "ts")]
     pub ts: Option<f64>,
     /// Syslog priority 0 (emerg) .. 7 (debug).
     pub priority: Option<u8>,
@@ -119,7 +122,9 @@ pub struct PressureRecord {
     pub avg10: Option<f64>,
     pub avg60: Option<f64>,
     pub avg300: Option<f64>,
-    /// Microseconds stalled since boot.
+    /// Microseconds stalled since boot (`total_us` on the wire; older
+    /// captures say `total`).
+    #[serde(rename = "total_us", alias = "total")]
     pub total: Option<u64>,
 }
 

@@ -32,7 +32,7 @@ impl From<GroupKind> for SubjectKind {
 pub struct EventMember {
     pub pid: u32,
     /// Process start, Unix milliseconds (with `pid`, the identity).
-    #[serde(rename = "start_time")]
+    #[serde(alias = "start_time")]
     pub start_time_ms: u64,
     /// Untrusted: escaped where shown.
     pub command: String,
@@ -104,23 +104,23 @@ pub struct EventRow {
     pub members: Vec<EventMember>,
     pub pid: u32,
     /// Process start, Unix milliseconds.
-    #[serde(rename = "start_time")]
+    #[serde(alias = "start_time")]
     pub start_time_ms: u64,
     pub command: String,
     /// Machine boot, Unix milliseconds.
-    #[serde(rename = "boot_time")]
+    #[serde(alias = "boot_time")]
     pub boot_time_ms: u64,
     /// Unix seconds.
-    #[serde(rename = "entry_time")]
+    #[serde(alias = "entry_time")]
     pub entry_time_s: f64,
     /// Unix seconds; `None` while the event is open.
-    #[serde(rename = "exit_time")]
+    #[serde(alias = "exit_time")]
     pub exit_time_s: Option<f64>,
     pub entry_band: Band,
     pub peak_band: Band,
     pub peak_score: f64,
     /// Unix seconds.
-    #[serde(rename = "peak_time")]
+    #[serde(alias = "peak_time")]
     pub peak_time_s: f64,
     pub dominant_resource: Resource,
     /// Why it closed; `None` while open.
@@ -134,7 +134,7 @@ pub struct EventRow {
 pub struct SnapshotRow {
     pub snapshot_type: SnapshotType,
     /// Unix seconds.
-    #[serde(rename = "captured_at")]
+    #[serde(alias = "captured_at")]
     pub captured_at_s: f64,
     pub score: f64,
     pub band: Band,
@@ -152,7 +152,7 @@ pub struct CaptureRow {
     /// The event it belongs to; `None` for a stall's capture.
     pub event_id: Option<i64>,
     /// Unix seconds.
-    #[serde(rename = "captured_at")]
+    #[serde(alias = "captured_at")]
     pub captured_at_s: f64,
     pub trigger: String,
     pub status: CaptureStatus,

@@ -135,12 +135,12 @@ macro_rules! process_score {
         pub struct ProcessScore {
             pub pid: u32,
             /// Process start, Unix milliseconds. With `pid` it is the identity.
-            #[serde(rename = "start_time")]
+            #[serde(alias = "start_time")]
             pub start_time_ms: u64,
             /// Untrusted: stored raw, escaped whenever it reaches a terminal.
             pub command: String,
             /// Unix seconds.
-            #[serde(rename = "captured_at")]
+            #[serde(alias = "captured_at")]
             pub captured_at_s: f64,
             $($(#[$doc])* pub $name: Option<MetricValue>,)*
             pub state: ProcessState,
@@ -253,7 +253,7 @@ pub const METRIC_COUNT: usize = METRICS.len();
 pub struct ProcessKey {
     pub pid: u32,
     /// Process start, Unix milliseconds.
-    #[serde(rename = "start_time")]
+    #[serde(alias = "start_time")]
     pub start_time_ms: u64,
 }
 
@@ -286,7 +286,7 @@ impl ProcessScore {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessSamples {
     /// Unix seconds when the round started.
-    #[serde(rename = "timestamp")]
+    #[serde(alias = "timestamp")]
     pub timestamp_s: f64,
     /// How long collection and scoring took, milliseconds.
     pub elapsed_ms: f64,

@@ -55,12 +55,12 @@ super::wire_enum! {
 pub struct StallParty {
     pub pid: u32,
     /// Process start, Unix milliseconds.
-    #[serde(rename = "start_time")]
+    #[serde(alias = "start_time")]
     pub start_time_ms: u64,
     /// Untrusted: escaped whenever printed.
     pub command: String,
     /// CPU time used in the window, seconds.
-    #[serde(rename = "cpu_seconds")]
+    #[serde(alias = "cpu_seconds")]
     pub cpu_s: Option<f64>,
     /// Bytes read and written in the window.
     pub disk_bytes: Option<f64>,
@@ -69,10 +69,10 @@ pub struct StallParty {
     /// Major page faults in the window.
     pub major_faults: Option<f64>,
     /// Time spent runnable but waiting for a CPU, seconds (schedstat).
-    #[serde(rename = "run_delay_seconds")]
+    #[serde(alias = "run_delay_seconds")]
     pub run_delay_s: Option<f64>,
     /// Time seen in uninterruptible sleep (`D`), seconds.
-    #[serde(rename = "blocked_seconds")]
+    #[serde(alias = "blocked_seconds")]
     pub blocked_s: Option<f64>,
 }
 
@@ -81,17 +81,17 @@ pub struct StallParty {
 pub struct Stall {
     pub kind: StallKind,
     /// Unix seconds.
-    #[serde(rename = "start")]
+    #[serde(alias = "start")]
     pub start_s: f64,
     /// Unix seconds; `None` while it lasts.
-    #[serde(rename = "end")]
+    #[serde(alias = "end")]
     pub end_s: Option<f64>,
     /// Seconds stalled (for a scheduling stall: the oversleep beyond the
     /// interval, suspend excluded; for pressure: the span of the run).
-    #[serde(rename = "duration_seconds")]
+    #[serde(alias = "duration_seconds")]
     pub duration_s: f64,
     /// Seconds of suspend inside the window (excluded from the duration).
-    #[serde(rename = "suspended_seconds")]
+    #[serde(alias = "suspended_seconds")]
     pub suspended_s: f64,
     /// Scheduling stalls: why the monitor could not run.
     pub cause: Option<StallCause>,

@@ -395,7 +395,7 @@ fn direct_event_lifecycle_and_queries() {
     let json = serde_json::to_value(&event).unwrap();
     assert_eq!(json["peak_band"], "critical");
     assert_eq!(json["dominant_resource"], "cpu");
-    assert!(json["exit_time"].is_number());
+    assert!(json["exit_time_s"].is_number());
 }
 
 #[test]
@@ -1599,4 +1599,92 @@ fn writes_still_failing_at_shutdown_are_counted_as_lost() {
     let stats = writer.shutdown().unwrap();
     assert_eq!(stats.failed, 3, "{stats:?}");
     drop(blocker);
+}
+
+#[test]
+fn json_stored_under_the_old_field_names_still_reads() {
+    // Before every JSON time named its unit, the JSON columns said
+    // `timestamp`, `start_time`, `captured_at`, `cpu_seconds`, ...
+    use crate::model::StallKind;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut store = Store::open(&path).unwrap();
+    let entry = proc_at(42, 35.0, Band::Medium, 1000.0);
+    let id = store.open_event(&entry, 7_000, 1000.0).unwrap();
+    let capture = store.insert_capture(id, 1001.0, "critical").unwrap();
+    let frozen = vec![samples(
+        999.0,
+        vec![proc_at(42, 50.0, Band::Elevated, 999.0)],
+    )];
+    store.insert_buffer_context(capture, &frozen, None).unwrap();
+    let stall_id = store
+        .insert_stall(&stall(StallKind::Scheduling, 100.0, Some(103.0)), 1)
+        .unwrap();
+    store
+        .record_daemon_start(1, 1000.0, 7_000, "0.1.0")
+        .unwrap();
+    store
+        .record_sample(&samples(1001.0, vec![entry.clone()]), 3)
+        .unwrap();
+    let event = store.event_detail(id).unwrap();
+    let state = store.daemon_state().unwrap();
+    let stall_row = store.stall(stall_id).unwrap();
+    drop(store);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let renames = [
+        ("timestamp_s", "timestamp"),
+        ("captured_at_s", "captured_at"),
+        ("start_time_ms", "start_time"),
+        ("cpu_s", "cpu_seconds"),
+        ("run_delay_s", "run_delay_seconds"),
+        ("blocked_s", "blocked_seconds"),
+    ];
+    for (table, column) in [
+        ("process_snapshots", "process_json"),
+        ("buffer_context", "frozen_json"),
+        ("stalls", "holders_json"),
+        ("daemon_state", "value"),
+    ] {
+        for (new, old) in renames {
+            conn.execute(
+                &format!(
+                    "UPDATE {table} SET {column} = replace({column}, '\"{new}\":', '\"{old}\":')"
+                ),
+                [],
+            )
+            .unwrap();
+        }
+        let new_names: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM {table} WHERE {column} LIKE '%start_time_ms%' \
+                     OR {column} LIKE '%timestamp_s%'"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(new_names, 0, "{table}.{column} rewritten to the old names");
+    }
+    conn.execute(
+        "UPDATE process_events SET subject_kind = 'tree', group_key = '42:5', members_json = \
+         '[{\"pid\":42,\"start_time\":5,\"command\":\"x\",\"score\":1.0}]'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open_read_only(&path).unwrap();
+    let (old_event, old_snaps) = store.event_detail(id).unwrap().unwrap();
+    let (want_event, want_snaps) = event.unwrap();
+    assert_eq!(old_snaps, want_snaps);
+    assert_eq!(old_event.members[0].start_time_ms, 5);
+    assert_eq!(old_event.start_time_ms, want_event.start_time_ms);
+    assert_eq!(
+        store.buffer_context(capture).unwrap().unwrap().frozen,
+        frozen
+    );
+    assert_eq!(store.stall(stall_id).unwrap(), stall_row);
+    assert_eq!(store.daemon_state().unwrap(), state);
 }

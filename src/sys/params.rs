@@ -38,6 +38,13 @@ pub(crate) fn host_name() -> String {
         .into_owned()
 }
 
+/// `host_name`, read once per process: the `host` of every JSON document
+/// and of the live stream's `initial_state`.
+pub(crate) fn host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(host_name)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -116,6 +116,8 @@ pub(crate) fn sample_loop<S: ProcessSource>(
         TuiInput::Connection(ConnectionState::Embedded),
         TuiInput::Message(ServerMessage::InitialState {
             version: PROTOCOL_VERSION,
+            schema_version: Some(crate::json::SCHEMA_VERSION),
+            host: Some(crate::sys::params::host().to_string()),
             daemon: info,
             history: Vec::new(),
         }),

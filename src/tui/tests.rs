@@ -179,6 +179,8 @@ fn fixture() -> App {
     app.set_connection(ConnectionState::Connected);
     app.apply(&ServerMessage::InitialState {
         version: 1,
+        schema_version: None,
+        host: None,
         daemon: info(),
         history: (0..7).map(|i| samples(i, processes(i))).collect(),
     });
@@ -453,6 +455,8 @@ fn initial_state_reseeds_history_and_counters() {
     assert_eq!(app.daemon().unwrap().open_events, 2, "one opened event");
     app.apply(&ServerMessage::InitialState {
         version: 1,
+        schema_version: None,
+        host: None,
         daemon: info(),
         history: vec![samples(0, processes(0))],
     });
@@ -545,6 +549,8 @@ fn connection_texts() {
     assert_eq!(app.connection_text(), "connected");
     app.apply(&ServerMessage::InitialState {
         version: 1,
+        schema_version: None,
+        host: None,
         daemon: info(),
         history: vec![],
     });
@@ -934,6 +940,8 @@ fn a_lost_daemon_marks_rows_stale_at_once_and_fallback_says_so() {
     assert!(app.connection_text().contains("daemon lost"));
     app.apply(&ServerMessage::InitialState {
         version: 1,
+        schema_version: None,
+        host: None,
         daemon: info(),
         history: vec![],
     });

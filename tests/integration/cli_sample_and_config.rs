@@ -28,13 +28,13 @@ fn check_process(p: &Value) -> Result<(), String> {
             .ok_or(format!("{k} not an unsigned integer"))
     };
     int("pid")?;
-    int("start_time")?;
+    int("start_time_ms")?;
     obj.get("command")
         .and_then(Value::as_str)
         .ok_or("command not a string")?;
-    obj.get("captured_at")
+    obj.get("captured_at_s")
         .and_then(Value::as_f64)
-        .ok_or("captured_at not a number")?;
+        .ok_or("captured_at_s not a number")?;
     for m in METRICS.iter().map(|i| i.name) {
         match obj.get(m) {
             None => return Err(format!("{m} missing")),
@@ -155,7 +155,7 @@ fn sample_json_holds_to_the_schema_for_every_process() {
             "--top 1000 covers every process"
         );
         assert!(count > 5);
-        assert!(v["timestamp"].as_f64().is_some() && v["elapsed_ms"].as_f64().is_some());
+        assert!(v["timestamp_s"].as_f64().is_some() && v["elapsed_ms"].as_f64().is_some());
         assert_eq!(v["max_score"].as_f64(), rogues[0]["score"].as_f64());
         let mut last = f64::INFINITY;
         for p in rogues {

@@ -45,7 +45,7 @@ fn cpu_burst_opens_one_event_that_closes_with_an_exit_snapshot() {
     let hog = spawn_hog("burst:6");
     let closed = poll(Duration::from_secs(30), Duration::from_millis(500), || {
         let ev = events_for(&sb, hog.pid());
-        ev.first().filter(|e| !e["exit_time"].is_null()).cloned()
+        ev.first().filter(|e| !e["exit_time_s"].is_null()).cloned()
     })
     .expect("event opened and closed");
     let ev = events_for(&sb, hog.pid());
@@ -55,10 +55,10 @@ fn cpu_burst_opens_one_event_that_closes_with_an_exit_snapshot() {
     assert!(closed["peak_score"].as_f64().unwrap_or(0.0) >= 45.0);
     for key in [
         "id",
-        "start_time",
+        "start_time_ms",
         "command",
-        "boot_time",
-        "entry_time",
+        "boot_time_ms",
+        "entry_time_s",
         "entry_band",
         "peak_band",
         "forensics_count",
@@ -78,7 +78,7 @@ fn cpu_burst_opens_one_event_that_closes_with_an_exit_snapshot() {
     assert_eq!(snaps[0]["process"]["pid"], hog.pid());
     let times: Vec<f64> = snaps
         .iter()
-        .filter_map(|s| s["captured_at"].as_f64())
+        .filter_map(|s| s["captured_at_s"].as_f64())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "timeline in order");
     let out = d.stop();
@@ -101,7 +101,7 @@ fn process_killed_mid_event_closes_as_gone() {
     let closed = poll(Duration::from_secs(10), Duration::from_millis(300), || {
         events_for(&sb, pid)
             .into_iter()
-            .find(|e| !e["exit_time"].is_null())
+            .find(|e| !e["exit_time_s"].is_null())
     })
     .expect("event closed");
     assert_eq!(closed["close_reason"], "gone");
@@ -170,7 +170,7 @@ fn kill_9_keeps_the_database_sound_and_the_next_start_closes_what_was_open() {
     poll(Duration::from_secs(20), Duration::from_millis(300), || {
         events_for(&sb, hog.pid())
             .first()
-            .filter(|e| e["exit_time"].is_null())
+            .filter(|e| e["exit_time_s"].is_null())
             .cloned()
     })
     .expect("open event");
@@ -185,7 +185,7 @@ fn kill_9_keeps_the_database_sound_and_the_next_start_closes_what_was_open() {
     let closed = poll(Duration::from_secs(10), Duration::from_millis(200), || {
         events_json(&sb)
             .into_iter()
-            .find(|e| !e["exit_time"].is_null())
+            .find(|e| !e["exit_time_s"].is_null())
     })
     .expect("dangling event closed");
     assert_eq!(closed["close_reason"], "daemon_restart");
@@ -273,7 +273,7 @@ fn prune_asks_and_refuses_without_a_terminal() {
     poll(Duration::from_secs(20), Duration::from_millis(300), || {
         events_for(&sb, hog.pid())
             .into_iter()
-            .find(|e| !e["exit_time"].is_null())
+            .find(|e| !e["exit_time_s"].is_null())
     })
     .expect("closed event");
     // A clean stop closes whatever else the daemon tracked (other processes on

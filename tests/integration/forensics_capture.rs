@@ -253,13 +253,13 @@ fn a_critical_hog_gets_one_full_capture() {
     );
     assert!(threads.iter().any(|t| t["tid"] == pid));
     for t in threads {
-        assert!(t["state"].is_string() && t["cpu_time"].is_number(), "{t}");
+        assert!(t["state"].is_string() && t["cpu_time_s"].is_number(), "{t}");
         assert!(t["name"].is_string());
     }
     let running = threads.iter().filter(|t| t["state"] == "running").count();
     let spun = threads
         .iter()
-        .filter(|t| t["cpu_time"].as_f64().unwrap_or(0.0) > 0.1)
+        .filter(|t| t["cpu_time_s"].as_f64().unwrap_or(0.0) > 0.1)
         .count();
     assert!(running >= 1 && spun >= 2, "spinning threads: {threads:#?}");
     // Kernel stacks (root): the sleeping threads have one.

@@ -310,7 +310,7 @@ fn sighup_stops_the_daemon_cleanly_like_sigterm() {
     let d = Daemon::start(&sb);
     let hog = spawn_hog("cpu");
     let ev = wait_event(&sb, hog.pid());
-    assert!(ev["exit_time"].is_null(), "event open: {ev}");
+    assert!(ev["exit_time_s"].is_null(), "event open: {ev}");
     let sock = sb.path().join("run/rogue-hunter/daemon.sock");
     let up = poll(Duration::from_secs(5), Duration::from_millis(50), || {
         sock.exists().then_some(())
@@ -341,7 +341,7 @@ fn a_crash_leaves_no_pending_capture_and_open_events_end_when_last_seen() {
     let id = ev["id"].as_i64().expect("id");
     let mut store = rogue_hunter::storage::Store::open(&db).expect("open");
     let capture = store
-        .insert_capture(id, ev["entry_time"].as_f64().expect("entry"), "high")
+        .insert_capture(id, ev["entry_time_s"].as_f64().expect("entry"), "high")
         .expect("capture");
     let last_seen = store
         .event_detail(id)
@@ -358,11 +358,11 @@ fn a_crash_leaves_no_pending_capture_and_open_events_end_when_last_seen() {
     let closed = poll(Duration::from_secs(10), Duration::from_millis(100), || {
         events_for(&sb, ev["pid"].as_u64()? as u32)
             .into_iter()
-            .find(|e| !e["exit_time"].is_null())
+            .find(|e| !e["exit_time_s"].is_null())
     })
     .expect("dangling event closed");
     assert_eq!(closed["close_reason"], "daemon_restart");
-    assert_eq!(closed["exit_time"].as_f64(), Some(last_seen), "{closed}");
+    assert_eq!(closed["exit_time_s"].as_f64(), Some(last_seen), "{closed}");
     let store = rogue_hunter::storage::Store::open_read_only(&db).expect("open");
     let caps = store.captures(id).expect("captures");
     let cap = caps.iter().find(|c| c.id == capture).expect("capture row");

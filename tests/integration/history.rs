@@ -101,7 +101,7 @@ fn at_before_the_spinner_shows_none_near_the_end_shows_it_first_and_kill_9_loses
     let o = history(&sb, &["--at", &at(mid), "--json"]);
     let frame = json(&o).unwrap_or_else(|| panic!("history --at mid: {o:?}"));
     assert!(
-        (frame["timestamp"].as_f64().unwrap_or(0.0) - mid).abs() <= 1.5,
+        (frame["timestamp_s"].as_f64().unwrap_or(0.0) - mid).abs() <= 1.5,
         "{frame}"
     );
     assert!(
@@ -152,7 +152,7 @@ fn at_before_the_spinner_shows_none_near_the_end_shows_it_first_and_kill_9_loses
     let frames = json(&o).unwrap_or_else(|| panic!("history after kill -9: {o:?}"));
     let times: Vec<f64> = frames["samples"]
         .as_array()
-        .map(|a| a.iter().filter_map(|f| f["timestamp"].as_f64()).collect())
+        .map(|a| a.iter().filter_map(|f| f["timestamp_s"].as_f64()).collect())
         .unwrap_or_default();
     let last_t = times.last().copied().unwrap_or(0.0);
     assert!(

@@ -185,10 +185,14 @@ impl Conn {
         match self.next() {
             ServerMessage::InitialState {
                 version,
+                schema_version,
+                host,
                 daemon,
                 history,
             } => {
                 assert_eq!(version, PROTOCOL_VERSION);
+                assert_eq!(schema_version, Some(rogue_hunter::json::SCHEMA_VERSION));
+                assert!(host.is_some_and(|h| !h.is_empty()));
                 (daemon, history)
             }
             other => panic!("expected initial_state, got {other:?}"),
@@ -263,6 +267,45 @@ fn first_message_is_initial_state_with_version_and_history() {
     // Also through the CLI helper.
     let first = fetch_initial_state(&f.socket, Duration::from_secs(5)).unwrap();
     assert!(matches!(first, ServerMessage::InitialState { ref history, .. } if history.len() == 3));
+}
+
+#[test]
+fn initial_state_leads_with_the_envelope_of_every_json_document() {
+    let f = Fixture::start(|_| {});
+    f.hub.publish_sample(sample(1.0, 1));
+    let mut c = f.connect();
+    let line = c.raw_line();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| {
+            String::from_utf8_lossy(
+                &std::process::Command::new("uname")
+                    .arg("-n")
+                    .output()
+                    .expect("uname")
+                    .stdout,
+            )
+            .trim()
+            .to_string()
+        });
+    let head = format!(
+        "{{\"type\":\"initial_state\",\"version\":{PROTOCOL_VERSION},\"schema_version\":{},\"host\":{},\"daemon\":",
+        rogue_hunter::json::SCHEMA_VERSION,
+        serde_json::to_string(&host).unwrap()
+    );
+    assert!(
+        line.starts_with(&head),
+        "{head}\n{}",
+        &line[..line.len().min(200)]
+    );
+    // Later lines belong to that handshake: no envelope of their own.
+    f.hub.publish_sample(sample(2.0, 1));
+    let later = c.raw_line();
+    assert!(
+        later.starts_with("{\"type\":\"sample\",\"samples\":{\"timestamp_s\":2.0,"),
+        "{later}"
+    );
+    assert!(!later.contains("\"schema_version\"") && !later.contains("\"host\""));
 }
 
 #[test]

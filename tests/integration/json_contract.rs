@@ -78,6 +78,36 @@ impl Contract {
     }
 }
 
+/// The first line of the daemon's live stream at `socket` and the first
+/// `sample` line after it, each parsed. Fails the test after 10 s.
+fn stream_lines(socket: &Path) -> (Value, Value) {
+    use std::io::BufRead;
+    let s = std::os::unix::net::UnixStream::connect(socket)
+        .unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut r = std::io::BufReader::new(s);
+    let mut next = || {
+        let mut line = String::new();
+        r.read_line(&mut line)
+            .unwrap_or_else(|e| panic!("read from {}: {e}", socket.display()));
+        assert!(line.ends_with('\n'), "a whole line, got {line:?}");
+        serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let first = next();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = next();
+        if v["type"] == "sample" {
+            return (first, v);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sample line within 10 s"
+        );
+    }
+}
+
 fn run(sb: &Sandbox, args: &[&str]) -> Output {
     sb.cmd().args(args).output().expect("run rogue-hunter")
 }
@@ -90,20 +120,20 @@ fn list(sb: &Sandbox, args: &[&str], key: &str) -> Vec<Value> {
 #[test]
 fn the_schemas_refuse_what_breaks_the_contract() {
     let mut c = Contract::load();
-    let ok = serde_json::json!({"schema_version": 1, "host": "h", "events": []});
+    let ok = serde_json::json!({"schema_version": 2, "host": "h", "events": []});
     c.check("events.json", &ok).unwrap();
     for bad in [
         serde_json::json!({"host": "h", "events": []}),
-        serde_json::json!({"schema_version": 1, "events": []}),
-        serde_json::json!({"schema_version": 1, "host": "h"}),
-        serde_json::json!({"schema_version": 1, "host": "h", "events": [{"id": 1}]}),
+        serde_json::json!({"schema_version": 2, "events": []}),
+        serde_json::json!({"schema_version": 2, "host": "h"}),
+        serde_json::json!({"schema_version": 2, "host": "h", "events": [{"id": 1}]}),
         serde_json::json!([]),
     ] {
         assert!(c.check("events.json", &bad).is_err(), "{bad} passed");
     }
     // perms status: sources are an array of names, not one joined string.
     let perms = |sources: Value| {
-        serde_json::json!({"schema_version": 1, "host": "h", "user": "u", "euid": 0,
+        serde_json::json!({"schema_version": 2, "host": "h", "user": "u", "euid": 0,
             "cap_eff": null, "groups": [],
             "sources": [{"sources": sources, "works": "yes", "why": "w"}]})
     };
@@ -190,6 +220,18 @@ fn every_command_s_json_holds_to_its_schema() {
 
     let v = c.document("status", &run(&sb, &["status", "--json"]), 0, "status.json");
     assert_eq!(v["running"], true);
+    let status = v.clone();
+
+    // The live stream's handshake carries the same envelope; the lines after
+    // it belong to it and do not repeat it.
+    let (first, later) = stream_lines(&sb.path().join("run/rogue-hunter/daemon.sock"));
+    c.check("stream-initial-state.json", &first)
+        .unwrap_or_else(|e| panic!("initial_state against its schema: {e}"));
+    assert_eq!(first["type"], "initial_state");
+    assert_eq!(first["schema_version"], status["schema_version"]);
+    assert_eq!(first["host"], status["host"]);
+    assert_eq!(later["type"], "sample", "{later}");
+    assert!(later.get("schema_version").is_none() && later.get("host").is_none());
     assert!(
         v["sample_count"].is_u64(),
         "a count is an integer: {}",

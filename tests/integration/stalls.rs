@@ -101,9 +101,9 @@ fn a_stopped_daemon_records_one_scheduling_stall_caused_by_the_stop() {
     let s = &all[0];
     assert_eq!(s["kind"], "scheduling", "{s:#}");
     assert_eq!(s["cause"], "stopped", "{s:#}");
-    let d = s["duration_seconds"].as_f64().expect("duration");
+    let d = s["duration_s"].as_f64().expect("duration");
     assert!((2.5..=3.5).contains(&d), "stalled {d} s for a 3 s stop");
-    assert_eq!(s["suspended_seconds"], 0.0);
+    assert_eq!(s["suspended_s"], 0.0);
     assert!(
         s["verdict"].as_str().unwrap_or("").contains("stopped"),
         "{s:#}"
@@ -176,7 +176,7 @@ fn a_process_held_in_d_is_recorded_as_stuck() {
     })
     .expect("no stuck stall for a process in D");
     assert_eq!(found["pid"], stuck_pid, "{found:#}");
-    assert!(found["end"].is_null(), "still stuck: {found:#}");
+    assert!(found["end_s"].is_null(), "still stuck: {found:#}");
     assert!(
         found["verdict"]
             .as_str()

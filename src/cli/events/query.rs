@@ -2,10 +2,12 @@
 //! renderer: the event list, and one event with its snapshots and (on request)
 //! its forensic captures.
 
-use crate::model::ProcessSamples;
+use crate::forensics::Culprit;
 use crate::model::{CaptureRow, CaptureStatus, EventRow, LogRecord, SnapshotRow, ThreadRecord};
+use crate::model::{EventMember, ProcessSamples};
 use crate::storage::{EventFilter, StorageError, Store};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -55,6 +57,8 @@ pub(crate) fn detail(
 #[derive(Debug, Serialize)]
 pub(crate) struct ForensicView {
     pub(crate) id: i64,
+    /// Unix seconds.
+    #[serde(rename = "captured_at_s")]
     pub(crate) captured_at: f64,
     pub(crate) trigger: String,
     pub(crate) status: CaptureStatus,
@@ -64,7 +68,7 @@ pub(crate) struct ForensicView {
     /// Per source: `{status, detail, bytes}`.
     pub(crate) sources: serde_json::Value,
     pub(crate) threads: Vec<ThreadRecord>,
-    /// resource → kind (`some`/`full`) → `{avg10, avg60, avg300, total}`.
+    /// resource → kind (`some`/`full`) → `{avg10, avg60, avg300, total_us}`.
     pub(crate) pressure: BTreeMap<String, BTreeMap<String, PressureValues>>,
     pub(crate) logs: Vec<LogRecord>,
     /// Named snapshots: loadavg, meminfo, vmstat_delta, process.*, spindump.*.
@@ -78,6 +82,8 @@ pub(crate) struct PressureValues {
     pub(crate) avg10: Option<f64>,
     pub(crate) avg60: Option<f64>,
     pub(crate) avg300: Option<f64>,
+    /// Microseconds stalled since boot.
+    #[serde(rename = "total_us")]
     pub(crate) total: Option<u64>,
 }
 
@@ -87,7 +93,9 @@ pub(crate) struct BufferView {
     pub(crate) id: i64,
     pub(crate) samples: usize,
     /// Unix seconds of the oldest and newest sample.
+    #[serde(rename = "from_s")]
     pub(crate) from: Option<f64>,
+    #[serde(rename = "to_s")]
     pub(crate) to: Option<f64>,
     pub(crate) frozen: Vec<ProcessSamples>,
 }
@@ -123,7 +131,8 @@ pub(crate) fn views_of(
         }
         let (culprits, buffer_context) = match ctx {
             Some(b) => (
-                b.culprits.unwrap_or_else(|| serde_json::json!([])),
+                b.culprits
+                    .map_or_else(|| serde_json::json!([]), renamed::<Vec<Culprit>>),
                 Some(BufferView {
                     id: b.id,
                     samples: b.frozen.len(),
@@ -145,10 +154,59 @@ pub(crate) fn views_of(
             threads: data.threads,
             pressure,
             logs: data.logs,
-            system: data.system,
+            system: current_group_names(data.system),
             buffer_context,
             culprits,
         });
     }
     Ok(views)
+}
+
+/// A stored JSON value (kept as a generic value, not a typed column) with
+/// this build's field names: decoded as `T`, whose serde aliases read the
+/// names older captures used (`start_time` for `start_time_ms`), and encoded
+/// again. A value that does not decode is shown as stored.
+fn renamed<T: Serialize + DeserializeOwned>(value: serde_json::Value) -> serde_json::Value {
+    serde_json::from_value::<T>(value.clone())
+        .ok()
+        .and_then(|t| serde_json::to_value(t).ok())
+        .unwrap_or(value)
+}
+
+/// The `group` snapshot's members under this build's field names.
+fn current_group_names(
+    mut system: BTreeMap<String, serde_json::Value>,
+) -> BTreeMap<String, serde_json::Value> {
+    if let Some(members) = system.get_mut("group").and_then(|g| g.get_mut("members")) {
+        *members = renamed::<Vec<EventMember>>(members.take());
+    }
+    system
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_capture_values_read_with_current_names() {
+        let culprits = serde_json::json!([{"command": "x", "led_fraction": 1.0,
+            "mean_share": 50.0, "peak_share": 60.0, "pid": 7, "resource": "cpu",
+            "samples": 3, "start_time": 1_700_000_000_000_u64}]);
+        let now = renamed::<Vec<Culprit>>(culprits);
+        assert_eq!(now[0]["start_time_ms"], 1_700_000_000_000_u64);
+        assert!(now[0].get("start_time").is_none());
+
+        let system = BTreeMap::from([(
+            "group".to_string(),
+            serde_json::json!({"kind": "tree", "members":
+                [{"pid": 7, "start_time": 5, "command": "x", "score": 1.0}]}),
+        )]);
+        let now = current_group_names(system);
+        assert_eq!(now["group"]["members"][0]["start_time_ms"], 5);
+        assert_eq!(now["group"]["kind"], "tree");
+
+        // Not what it should be: shown as stored.
+        let odd = serde_json::json!([{"pid": "seven"}]);
+        assert_eq!(renamed::<Vec<Culprit>>(odd.clone()), odd);
+    }
 }

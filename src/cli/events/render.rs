@@ -42,15 +42,15 @@ pub(crate) fn events_text(
 pub(crate) const EVENT_FIELDS: &[&str] = &[
     "id",
     "pid",
-    "start_time",
+    "start_time_ms",
     "command",
-    "boot_time",
-    "entry_time",
-    "exit_time",
+    "boot_time_ms",
+    "entry_time_s",
+    "exit_time_s",
     "entry_band",
     "peak_band",
     "peak_score",
-    "peak_time",
+    "peak_time_s",
     "dominant_resource",
     "close_reason",
     "forensics_count",
@@ -63,18 +63,18 @@ fn event_cell(e: &EventRow, field: &str) -> (String, Align, String) {
     let (align, cell) = match field {
         "id" => (Align::Right, e.id.to_string()),
         "pid" => (Align::Right, e.pid.to_string()),
-        "start_time" => (Align::Left, time(Some(e.start_time_ms as f64 / 1000.0))),
+        "start_time_ms" => (Align::Left, time(Some(e.start_time_ms as f64 / 1000.0))),
         "command" => (
             Align::Left,
             format::truncate(&format::escape(&e.command), 48),
         ),
-        "boot_time" => (Align::Left, time(Some(e.boot_time_ms as f64 / 1000.0))),
-        "entry_time" => (Align::Left, time(Some(e.entry_time_s))),
-        "exit_time" => (Align::Left, time(e.exit_time_s)),
+        "boot_time_ms" => (Align::Left, time(Some(e.boot_time_ms as f64 / 1000.0))),
+        "entry_time_s" => (Align::Left, time(Some(e.entry_time_s))),
+        "exit_time_s" => (Align::Left, time(e.exit_time_s)),
         "entry_band" => (Align::Left, e.entry_band.to_string()),
         "peak_band" => (Align::Left, e.peak_band.to_string()),
         "peak_score" => (Align::Right, format!("{:.1}", e.peak_score)),
-        "peak_time" => (Align::Left, time(Some(e.peak_time_s))),
+        "peak_time_s" => (Align::Left, time(Some(e.peak_time_s))),
         "dominant_resource" => (Align::Left, e.dominant_resource.to_string()),
         "close_reason" => (
             Align::Left,
@@ -85,7 +85,12 @@ fn event_cell(e: &EventRow, field: &str) -> (String, Align, String) {
         // `--fields` admits only EVENT_FIELDS.
         _ => (Align::Left, "-".into()),
     };
-    (field.to_ascii_uppercase(), align, cell)
+    // A time's cell is local time, so its header drops the JSON unit suffix.
+    let header = field
+        .strip_suffix("_ms")
+        .or_else(|| field.strip_suffix("_s"))
+        .unwrap_or(field);
+    (header.to_ascii_uppercase(), align, cell)
 }
 
 /// The `events` table with only `fields`, in their order.
@@ -851,7 +856,7 @@ mod render_tests {
         let v: serde_json::Value = serde_json::from_str(&event_json(&d).unwrap()).unwrap();
         assert_eq!(v["id"], 7);
         assert_eq!(v["status"], "open");
-        assert_eq!(v["entry_time"], 1_000.0);
+        assert_eq!(v["entry_time_s"], 1_000.0);
         assert!(v["snapshots"].as_array().unwrap().is_empty());
         assert!(v.get("forensics").is_none());
         d.forensics = Some(vec![view()]);
