@@ -1,6 +1,7 @@
 //! Shell completion scripts complete subcommand flags in a real shell: bash's
 //! completion function is sourced and called with simulated `COMP_WORDS`
-//! (zsh and fish likewise where they are installed).
+//! (fish likewise where it is installed); an interactive zsh in a pty is
+//! made to complete them with Tab.
 
 use crate::common::Sandbox;
 use std::process::Command;
@@ -68,36 +69,157 @@ fn bash_completes_subcommand_flags() {
     );
 }
 
+/// Drives an interactive `zsh -f -i` in a pseudo-terminal through zsh's own
+/// `zpty` module: loads compinit and the generated script, types LINE and a
+/// Tab, and prints each candidate the completion system adds (`CAND:...`,
+/// captured by wrapping `compadd`) between `BEGIN` and `END`. Exit 3 when the
+/// zpty module is missing.
+const ZSH_DRIVER: &str = r#"
+zmodload zsh/zpty 2>/dev/null || { print -u2 "zsh has no zsh/zpty module"; exit 3 }
+script=$1 line=$2 init=$3
+cat > $init <<INIT
+PROMPT='' RPROMPT=''
+autoload -U compinit && compinit -u -D
+source ${(q)script}
+zstyle ':completion:*' list-grouped false
+zstyle ':completion:*' insert-tab false
+bindkey '^M' undefined
+bindkey '^J' undefined
+bindkey '^I' complete-word
+compadd() {
+  if [[ \${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "\$@"; return \$?; fi
+  typeset -a __hits
+  builtin compadd -A __hits "\$@"
+  local h; for h in \$__hits; do print -r -- "CAND:\$h"; done
+}
+rh-begin() { print -r -- BEGIN }
+rh-end() { print -r -- END; exit }
+compprefuncs=(rh-begin)
+comppostfuncs=(rh-end)
+print -r -- READY
+INIT
+zpty z zsh -f -i
+zpty -w z "source ${(q)init}"
+local out
+while zpty -r z out; do [[ $out == READY* ]] && break; done
+zpty -w -n z "$line"$'\t'
+while zpty -r z out; do
+  print -r -- ${out%$'\r'*}
+  [[ $out == END* ]] && break
+done
+zpty -d z
+"#;
+
+/// A child killed and reaped on drop.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What an interactive zsh offers for `line` followed by Tab; `None` when
+/// this zsh cannot be driven (no zpty module). Fails the test after 30 s.
+fn zsh_complete(sb: &Sandbox, script: &std::path::Path, line: &str) -> Option<Vec<String>> {
+    use std::io::Read;
+    let driver = sb.path().join("drive.zsh");
+    std::fs::write(&driver, ZSH_DRIVER).expect("write the driver");
+    let child = Command::new("zsh")
+        .arg("-f")
+        .arg(&driver)
+        .arg(script)
+        .arg(line)
+        .arg(sb.path().join("init.zsh"))
+        .env("HOME", sb.path())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn zsh");
+    // Killed if the test fails on the way (the shell in its pty then gets
+    // SIGHUP as the pty closes).
+    let mut guard = Killed(child);
+    let mut stdout = guard.0.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let status = crate::common::poll(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(50),
+        || guard.0.try_wait().ok().flatten(),
+    )
+    .unwrap_or_else(|| panic!("zsh did not complete `{line}` within 30 s"));
+    let out = reader.join().expect("reader");
+    let mut err = String::new();
+    if let Some(mut e) = guard.0.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    if status.code() == Some(3) {
+        eprintln!("SKIP: {}", err.trim());
+        return None;
+    }
+    assert!(status.success(), "zsh: {status}\n{out}\n{err}");
+    let (_, after) = out
+        .split_once("BEGIN")
+        .unwrap_or_else(|| panic!("zsh never started completing: {out}\n{err}"));
+    assert!(after.contains("END"), "completion did not finish: {out}");
+    Some(
+        after
+            .lines()
+            .filter_map(|l| l.strip_prefix("CAND:"))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
 #[test]
-fn zsh_and_fish_scripts_load_where_installed() {
+fn zsh_completes_subcommand_flags_in_an_interactive_shell() {
+    if Command::new("zsh").arg("--version").output().is_err() {
+        eprintln!("SKIP: zsh is not installed (.ci/run installs it)");
+        return;
+    }
     let sb = Sandbox::new();
-    for (shell, args) in [
-        ("zsh", vec!["-f", "-c"]),
-        ("fish", vec!["--no-config", "-c"]),
-    ] {
-        if Command::new(shell).arg("--version").output().is_err() {
-            eprintln!("SKIP: {shell} is not installed");
-            continue;
-        }
-        let s = script(&sb, shell);
-        let prog = match shell {
-            "zsh" => format!(
-                "autoload -U compinit; compinit -u; source '{}'",
-                s.display()
-            ),
-            _ => format!(
-                "source '{}'; complete -C 'rogue-hunter history --' | string match -q -- '--format*'",
-                s.display()
-            ),
-        };
-        let mut full = args.clone();
-        full.push(&prog);
-        let o = Command::new(shell).args(&full).output().expect("shell");
+    let s = script(&sb, "zsh");
+    let Some(history) = zsh_complete(&sb, &s, "rogue-hunter history --") else {
+        return;
+    };
+    for flag in ["--snapshots", "--format", "--at"] {
         assert!(
-            o.status.success(),
-            "{shell}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
+            history.iter().any(|w| w == flag),
+            "history --<Tab> lacks {flag}: {history:?}"
         );
     }
+    // The flags of another subcommand are not offered here.
+    assert!(!history.iter().any(|w| w == "--open"), "{history:?}");
+    let top = zsh_complete(&sb, &s, "rogue-hunter ").unwrap_or_default();
+    assert!(top.iter().any(|w| w == "history"), "{top:?}");
+}
+
+#[test]
+fn fish_completes_subcommand_flags_where_installed() {
+    if Command::new("fish").arg("--version").output().is_err() {
+        eprintln!("SKIP: fish is not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    let s = script(&sb, "fish");
+    let prog = format!(
+        "source '{}'; complete -C 'rogue-hunter history --' | string match -q -- '--format*'",
+        s.display()
+    );
+    let o = Command::new("fish")
+        .args(["--no-config", "-c", &prog])
+        .output()
+        .expect("fish");
+    assert!(
+        o.status.success(),
+        "fish: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
