@@ -67,14 +67,15 @@ pub struct HistoryArgs {
     /// The per-event snapshot listing instead (entry, peak, checkpoint, exit).
     #[arg(long)]
     pub snapshots: bool,
-    /// With --snapshots: how far back, in hours (above 0).
+    /// With --snapshots: how far back, in hours (above 0; default 24). The
+    /// recording's range is --from/--to (`--from 6h`).
     #[arg(
         long,
         value_name = "H",
-        default_value_t = 24.0,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        requires = "snapshots"
     )]
-    pub hours: f64,
+    pub hours: Option<f64>,
 }
 
 /// How far from `--at` the nearest recorded second may be.
@@ -516,15 +517,15 @@ fn csv(frames: &[Frame]) -> String {
 }
 
 fn run_snapshots(ctx: &Context, args: &HistoryArgs) -> Result<(), CliError> {
-    if !(args.hours.is_finite() && args.hours > 0.0) {
+    let hours = args.hours.unwrap_or(24.0);
+    if !(hours.is_finite() && hours > 0.0) {
         return Err(CliError::usage(format!(
-            "--hours {}: must be a number of hours above 0 (e.g. --hours 6)",
-            args.hours
+            "--hours {hours}: must be a number of hours above 0 (e.g. --hours 6)"
         )));
     }
     // No database yet means nothing recorded yet, not a failure.
     let rows = match Store::open_read_only(&ctx.paths.database()) {
-        Ok(store) => store.history(crate::unix_now() - args.hours * 3600.0)?,
+        Ok(store) => store.history(crate::unix_now() - hours * 3600.0)?,
         Err(StorageError::Missing { .. }) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
@@ -565,7 +566,7 @@ fn run_snapshots(ctx: &Context, args: &HistoryArgs) -> Result<(), CliError> {
         }
         HistoryFormat::Table => {
             if rows.is_empty() {
-                return out(&format!("no snapshots in the last {} hours\n", args.hours));
+                return out(&format!("no snapshots in the last {} hours\n", hours));
             }
             let headers = [
                 ("TIME", Align::Left),

@@ -303,6 +303,27 @@ mod tests {
         assert!(missing.is_empty(), "without help: {missing:#?}");
     }
 
+    /// `events --fields`' help names exactly the fields it takes.
+    #[test]
+    fn events_fields_help_lists_the_known_fields() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let help = cli
+            .find_subcommand("events")
+            .and_then(|e| e.get_arguments().find(|a| a.get_id() == "fields"))
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let listed: Vec<&str> = help
+            .rsplit_once("keys):")
+            .map_or("", |(_, l)| l)
+            .trim_end_matches('.')
+            .split(',')
+            .map(str::trim)
+            .collect();
+        assert_eq!(listed, events::render::EVENT_FIELDS, "{help}");
+    }
+
     #[test]
     fn times_take_every_history_form_or_a_span_and_errors_name_the_flag() {
         let now = 1_000_000.0;

@@ -541,6 +541,10 @@ fn errors_name_what_was_typed_and_exit_codes_keep_their_meaning() {
         err.contains("--hours -1") && err.contains("above 0"),
         "{err}"
     );
+    // --hours is the snapshot listing's window; the recording's is --from.
+    let (code, err) = code_and_err(&["history", "--hours", "6"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--snapshots"), "{err}");
     let (code, err) = code_and_err(&["events", "--since", "soon"], None);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--since") && err.contains("`soon`"), "{err}");

@@ -32,9 +32,9 @@ pub(crate) struct EventsArgs {
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub(crate) until: Option<String>,
     /// Only these fields, comma-separated, in this order (table columns and
-    /// JSON keys): id, pid, start_time, command, boot_time, entry_time,
-    /// exit_time, entry_band, peak_band, peak_score, peak_time,
-    /// dominant_resource, close_reason, forensics_count, status, duration.
+    /// JSON keys): id, pid, start_time_ms, command, boot_time_ms,
+    /// entry_time_s, exit_time_s, entry_band, peak_band, peak_score,
+    /// peak_time_s, dominant_resource, close_reason, forensics_count, status.
     #[arg(long, value_name = "LIST")]
     pub(crate) fields: Option<String>,
     /// Print one JSON document (the events under `events`) instead of a table.
