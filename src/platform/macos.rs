@@ -441,15 +441,18 @@ impl MachineReader {
         }
         let ints = info_count as usize;
         let cores = (count as usize).min(ints / darwin::CPU_STATES);
-        // SAFETY: info points to `ints` integer_t's (4 bytes each, the
-        // kernel's array of processor_cpu_load_info, 4 natural_t's per core).
-        let values = unsafe { std::slice::from_raw_parts(info.cast::<u32>(), ints) };
-        self.core_buf.extend(
-            values
-                .chunks_exact(darwin::CPU_STATES)
-                .take(cores)
-                .map(|c| [c[0], c[1], c[2], c[3]]),
-        );
+        {
+            // SAFETY: info points to `ints` integer_t's (4 bytes each, the
+            // kernel's array of processor_cpu_load_info, 4 natural_t's per
+            // core); the slice ends before the region is deallocated.
+            let values = unsafe { std::slice::from_raw_parts(info.cast::<u32>(), ints) };
+            self.core_buf.extend(
+                values
+                    .chunks_exact(darwin::CPU_STATES)
+                    .take(cores)
+                    .map(|c| [c[0], c[1], c[2], c[3]]),
+            );
+        }
         // SAFETY: the region host_processor_info mapped into this task, of
         // info_count integer_t's; not used after this.
         unsafe {
