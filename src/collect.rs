@@ -569,15 +569,23 @@ impl<S: ProcessSource> Sampler<S> {
                 processes: process_count,
                 ..Default::default()
             };
+            // A sum that misses some processes (macOS: other users' without
+            // root) is not the machine's count: `derive` then takes the
+            // kernel's, if the platform reads one.
+            let mut threads_complete = true;
             for r in &self.raws {
-                if let Some(t) = r.threads {
-                    counts.threads = Some(counts.threads.unwrap_or(0) + t);
+                match r.threads {
+                    Some(t) => counts.threads = Some(counts.threads.unwrap_or(0) + t),
+                    None => threads_complete = false,
                 }
                 match r.state {
                     ProcessState::Running => counts.running += 1,
                     ProcessState::DiskSleep => counts.blocked += 1,
                     _ => {}
                 }
+            }
+            if !threads_complete {
+                counts.threads = None;
             }
             let prev = self.machine_prev.as_ref().map(|(p, at)| (p, now - at));
             let mut sys = system::derive(&m, prev, counts);

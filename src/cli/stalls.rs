@@ -191,7 +191,7 @@ pub fn stall_text(r: &StallRow, captures: &[query::ForensicView]) -> String {
     for v in captures {
         t.push_str(&render::forensics_text(
             v,
-            s.start_s,
+            render::Since::StallStart(s.start_s),
             render::ShowOptions::default(),
         ));
     }
@@ -272,5 +272,31 @@ mod tests {
         assert!(detail.contains("cause: stopped"), "{detail}");
         assert!(detail.contains("2.50s"), "{detail}");
         assert_eq!(stalls_text(&[]), "no stalls recorded\n");
+    }
+
+    #[test]
+    fn a_stalls_capture_is_timed_from_the_stall_start() {
+        let capture = query::ForensicView {
+            id: 7,
+            captured_at: 1_002.0,
+            trigger: "stall scheduling".into(),
+            status: crate::model::CaptureStatus::Complete,
+            duration_ms: None,
+            error: None,
+            sources: serde_json::json!({}),
+            threads: Vec::new(),
+            pressure: Default::default(),
+            logs: Vec::new(),
+            system: Default::default(),
+            buffer_context: None,
+            culprits: serde_json::json!([]),
+        };
+        let detail = stall_text(&row(), &[capture]);
+        assert!(detail.contains("forensic captures: 1\n"), "{detail}");
+        assert!(
+            detail.contains("(+2s after the stall began): complete"),
+            "{detail}"
+        );
+        assert!(!detail.contains("after entry"), "{detail}");
     }
 }

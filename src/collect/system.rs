@@ -16,6 +16,8 @@ use crate::platform::{CpuTimes, PsiTotal, RawMachine};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProcessCounts {
     pub processes: u32,
+    /// Threads summed over the processes, `None` unless every process
+    /// reported its count (then `derive` takes the kernel's, `load.threads`).
     pub threads: Option<u64>,
     pub running: u32,
     pub blocked: u32,
@@ -146,7 +148,7 @@ pub fn derive(
         net,
         load,
         processes: counts.processes,
-        threads: counts.threads,
+        threads: counts.threads.or(now.load.and_then(|l| l.threads)),
         running: counts.running,
         blocked: counts.blocked,
         stress: 0.0,
@@ -249,6 +251,26 @@ mod tests {
             (s.processes, s.threads, s.running, s.blocked),
             (10, Some(40), 2, 1)
         );
+    }
+
+    #[test]
+    fn threads_come_from_the_kernel_when_the_processes_cannot_say() {
+        let counts = ProcessCounts {
+            processes: 10,
+            threads: None,
+            running: 1,
+            blocked: 0,
+        };
+        let s = derive(&reading(1), None, counts);
+        assert_eq!(s.threads, Some(200), "load.threads");
+        let mut no_load = reading(1);
+        no_load.load = None;
+        assert_eq!(derive(&no_load, None, counts).threads, None);
+        let summed = ProcessCounts {
+            threads: Some(40),
+            ..counts
+        };
+        assert_eq!(derive(&reading(1), None, summed).threads, Some(40));
     }
 
     #[test]

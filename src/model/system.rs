@@ -96,9 +96,10 @@ pub struct LoadSample {
     pub one: f64,
     pub five: f64,
     pub fifteen: f64,
-    /// Runnable threads at the reading.
+    /// Runnable threads at the reading (`None` on macOS).
     pub runnable: Option<u64>,
-    /// Threads that exist (Linux: scheduling entities).
+    /// Threads that exist (Linux: scheduling entities; macOS: the processor
+    /// set's thread count).
     pub threads: Option<u64>,
 }
 
@@ -146,7 +147,8 @@ pub struct SystemSample {
     pub load: Option<LoadSample>,
     /// Processes in the sample.
     pub processes: u32,
-    /// Threads of those processes, summed (`None` when none reported).
+    /// Threads of those processes, summed when every one reported its count,
+    /// else the kernel's count (`load.threads`); `None` when neither is known.
     pub threads: Option<u64>,
     /// Processes running or runnable (`R`).
     pub running: u32,

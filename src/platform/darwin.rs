@@ -6,11 +6,14 @@
 //! `proc_bsdinfo` fields onto `RawProcess` (DESIGN §3, macOS column), the
 //! process-state mapping, the choice of command string (`KERN_PROCARGS2`
 //! parsing included) and the per-process sum of IOKit GPU clients
-//! (`IOUserClientCreator`, `AppUsage[].accumulatedGPUTime`). Plain code, compiled
+//! (`IOUserClientCreator`, `AppUsage[].accumulatedGPUTime`), and the machine
+//! series' kernel structs (`processor_cpu_load_info`, `vm_statistics64`,
+//! `xsw_usage`, `loadavg`, `processor_set_load_info`, `if_msghdr2`) with their
+//! conversions into `RawMachine` counters. Plain code, compiled
 //! and unit-tested on every platform; `platform::macos` only copies the values
 //! the kernel returns into the structs below and hands them here.
 
-use super::{DeepCounters, RawProcess};
+use super::{CpuTimes, DeepCounters, DiskCounters, LoadAvg, MemCounters, NetCounters, RawProcess};
 use crate::model::ProcessState;
 use crate::platform::parse;
 use std::collections::HashMap;
@@ -314,12 +317,347 @@ where
     out
 }
 
+// ---------------------------------------------------------------------------
+// The machine series: what the kernel's machine-wide calls return, laid out as
+// the 64-bit Darwin headers declare it (the macOS source hands these structs
+// straight to the kernel), and the conversions into `RawMachine`'s counters.
+// Rates are computed by `collect::system`, like Linux's.
+// ---------------------------------------------------------------------------
+
+/// `<mach/machine.h>` `CPU_STATE_*`: the indices of `cpu_ticks`.
+pub(crate) const CPU_STATE_USER: usize = 0;
+pub(crate) const CPU_STATE_SYSTEM: usize = 1;
+pub(crate) const CPU_STATE_IDLE: usize = 2;
+pub(crate) const CPU_STATE_NICE: usize = 3;
+/// `CPU_STATE_MAX`.
+pub(crate) const CPU_STATES: usize = 4;
+
+/// One core's `processor_cpu_load_info` (`<mach/processor_info.h>`):
+/// `natural_t cpu_ticks[CPU_STATE_MAX]`, 16 bytes. `host_processor_info(…,
+/// PROCESSOR_CPU_LOAD_INFO, …)` returns an array of these, one per core.
+/// The counters are 32-bit clock ticks (100 Hz) and wrap.
+pub(crate) type CoreTicks = [u32; CPU_STATES];
+
+/// The kernel's per-core tick counters widened to 64 bits: each reading adds
+/// the 32-bit difference since the last (wrapping), so a counter passing
+/// 2^32 (497 days of one core's idle time at 100 Hz) keeps counting up
+/// instead of going backwards. A change in the number of cores starts over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CpuTickCounters {
+    last: Vec<CoreTicks>,
+    wide: Vec<[u64; CPU_STATES]>,
+}
+
+impl CpuTickCounters {
+    /// Fold one reading in; the all-cores total (the sum over cores) and each
+    /// core, as cumulative `CpuTimes`. `None` and empty without cores.
+    pub(crate) fn update(&mut self, ticks: &[CoreTicks]) -> (Option<CpuTimes>, Vec<CpuTimes>) {
+        if ticks.len() == self.last.len() {
+            for ((wide, last), now) in self.wide.iter_mut().zip(&mut self.last).zip(ticks) {
+                for k in 0..CPU_STATES {
+                    wide[k] = wide[k].wrapping_add(u64::from(now[k].wrapping_sub(last[k])));
+                }
+                *last = *now;
+            }
+        } else {
+            self.last = ticks.to_vec();
+            self.wide = ticks.iter().map(|t| t.map(u64::from)).collect();
+        }
+        let times = |w: &[u64; CPU_STATES]| CpuTimes {
+            user: w[CPU_STATE_USER],
+            nice: w[CPU_STATE_NICE],
+            system: w[CPU_STATE_SYSTEM],
+            idle: w[CPU_STATE_IDLE],
+            ..CpuTimes::default()
+        };
+        let cores: Vec<CpuTimes> = self.wide.iter().map(times).collect();
+        let total = (!cores.is_empty()).then(|| {
+            cores.iter().fold(CpuTimes::default(), |a, c| CpuTimes {
+                user: a.user.saturating_add(c.user),
+                nice: a.nice.saturating_add(c.nice),
+                system: a.system.saturating_add(c.system),
+                idle: a.idle.saturating_add(c.idle),
+                ..a
+            })
+        });
+        (total, cores)
+    }
+}
+
+/// `struct vm_statistics64` (`<mach/vm_statistics.h>`, 64-bit Darwin), as far
+/// as `HOST_VM_INFO64_REV1_COUNT` (38 `integer_t`s, 152 bytes), which every
+/// macOS since 10.9 fills. `natural_t` is `u32`; the struct is
+/// `__attribute__((aligned(8)))`. Page counts are in kernel pages
+/// (`vm_kernel_page_size`: 16 KiB on Apple Silicon, 4 KiB on Intel).
+#[repr(C, align(8))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct VmStatistics64 {
+    pub(crate) free_count: u32,
+    pub(crate) active_count: u32,
+    pub(crate) inactive_count: u32,
+    pub(crate) wire_count: u32,
+    pub(crate) zero_fill_count: u64,
+    pub(crate) reactivations: u64,
+    pub(crate) pageins: u64,
+    pub(crate) pageouts: u64,
+    pub(crate) faults: u64,
+    pub(crate) cow_faults: u64,
+    pub(crate) lookups: u64,
+    pub(crate) hits: u64,
+    pub(crate) purges: u64,
+    pub(crate) purgeable_count: u32,
+    pub(crate) speculative_count: u32,
+    pub(crate) decompressions: u64,
+    pub(crate) compressions: u64,
+    pub(crate) swapins: u64,
+    pub(crate) swapouts: u64,
+    pub(crate) compressor_page_count: u32,
+    pub(crate) throttled_count: u32,
+    /// File-backed pages.
+    pub(crate) external_page_count: u32,
+    /// Anonymous pages.
+    pub(crate) internal_page_count: u32,
+    pub(crate) total_uncompressed_pages_in_compressor: u64,
+}
+
+/// The `count` to pass `host_statistics64(HOST_VM_INFO64)` for
+/// `VmStatistics64`, in `integer_t`s (`HOST_VM_INFO64_REV1_COUNT`).
+pub(crate) const HOST_VM_INFO64_COUNT: u32 = (size_of::<VmStatistics64>() / 4) as u32;
+
+/// `struct xsw_usage` (`<sys/sysctl.h>`, the `vm.swapusage` sysctl): bytes;
+/// `boolean_t` is a 32-bit int. 32 bytes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct XswUsage {
+    pub(crate) xsu_total: u64,
+    pub(crate) xsu_avail: u64,
+    pub(crate) xsu_used: u64,
+    pub(crate) xsu_pagesize: u32,
+    pub(crate) xsu_encrypted: i32,
+}
+
+/// Memory gauges from `hw.memsize` (`total`, bytes), `host_statistics64`
+/// page counts × the kernel's page size, and `vm.swapusage`.
+///
+/// Available is what Activity Monitor does not count as "Memory Used":
+/// `total − (app + wired + compressed)`, with app memory = anonymous pages
+/// that are not purgeable (`internal_page_count − purgeable_count`), wired =
+/// `wire_count`, compressed = `compressor_page_count` (the pages the
+/// compressor occupies). So free, file-backed and purgeable pages count as
+/// available, as they do in `MemAvailable` on Linux. Cached = file-backed
+/// pages (`external_page_count`). Dirty pages are not reported (`None`).
+/// `None` without the total.
+pub(crate) fn mem_counters(
+    total: Option<u64>,
+    vm: Option<&VmStatistics64>,
+    page_size: u64,
+    swap: Option<&XswUsage>,
+) -> Option<MemCounters> {
+    let total = total.filter(|&t| t > 0)?;
+    let vm = vm.filter(|_| page_size > 0);
+    let pages = |n: u64| n.saturating_mul(page_size);
+    let used = vm.map(|v| {
+        let app = u64::from(v.internal_page_count).saturating_sub(u64::from(v.purgeable_count));
+        pages(
+            app.saturating_add(u64::from(v.wire_count))
+                .saturating_add(u64::from(v.compressor_page_count)),
+        )
+    });
+    Some(MemCounters {
+        total: Some(total),
+        available: used.map(|u| total.saturating_sub(u)),
+        cached: vm.map(|v| pages(u64::from(v.external_page_count))),
+        dirty: None,
+        swap_total: swap.map(|s| s.xsu_total),
+        swap_free: swap.map(|s| s.xsu_avail.min(s.xsu_total)),
+    })
+}
+
+/// `struct loadavg` (`<sys/resource.h>`, the `vm.loadavg` sysctl):
+/// `fixpt_t ldavg[3]` (`u32`) then `long fscale` (64-bit), 24 bytes with the
+/// padding.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Loadavg {
+    pub(crate) ldavg: [u32; 3],
+    pub(crate) fscale: i64,
+}
+
+/// `struct processor_set_load_info` (`<mach/processor_info.h>`,
+/// `processor_set_statistics(PROCESSOR_SET_LOAD_INFO)`): four `integer_t`s.
+/// `thread_count` is every thread on the machine, the kernel's included.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ProcessorSetLoadInfo {
+    pub(crate) task_count: i32,
+    pub(crate) thread_count: i32,
+    pub(crate) load_average: i32,
+    pub(crate) mach_factor: i32,
+}
+
+/// `PROCESSOR_SET_LOAD_INFO_COUNT`, in `integer_t`s.
+pub(crate) const PROCESSOR_SET_LOAD_INFO_COUNT: u32 =
+    (size_of::<ProcessorSetLoadInfo>() / 4) as u32;
+
+/// Load averages from `vm.loadavg`: each fixed-point value divided by
+/// `fscale`, rounded to 0.01 (what `/proc/loadavg` and `uptime` show). Threads
+/// from `processor_set_load_info` when read (negative = not). macOS counts no
+/// runnable threads anywhere cheap: `running` is `None`. `None` when `fscale`
+/// is not positive.
+pub(crate) fn load_avg(raw: &Loadavg, set: Option<&ProcessorSetLoadInfo>) -> Option<LoadAvg> {
+    if raw.fscale <= 0 {
+        return None;
+    }
+    let avg = |v: u32| (f64::from(v) / raw.fscale as f64 * 100.0).round() / 100.0;
+    Some(LoadAvg {
+        one: avg(raw.ldavg[0]),
+        five: avg(raw.ldavg[1]),
+        fifteen: avg(raw.ldavg[2]),
+        running: None,
+        threads: set.and_then(|s| u64::try_from(s.thread_count).ok()),
+    })
+}
+
+/// One `IOBlockStorageDriver`'s `Statistics` dictionary: `Bytes (Read)`,
+/// `Bytes (Write)`, `Operations (Read)`, `Operations (Write)` (cumulative
+/// since the disk attached), `None` where a key is missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BlockStats {
+    pub(crate) read_bytes: Option<u64>,
+    pub(crate) write_bytes: Option<u64>,
+    pub(crate) reads: Option<u64>,
+    pub(crate) writes: Option<u64>,
+}
+
+/// Storage traffic summed over the block storage drivers (one per whole disk,
+/// as `iostat` counts them); a driver missing any of the four counters is
+/// left out. `None` when no driver has them.
+pub(crate) fn disk_counters(drivers: impl IntoIterator<Item = BlockStats>) -> Option<DiskCounters> {
+    let mut sum = DiskCounters::default();
+    let mut any = false;
+    for d in drivers {
+        let (Some(rb), Some(wb), Some(r), Some(w)) =
+            (d.read_bytes, d.write_bytes, d.reads, d.writes)
+        else {
+            continue;
+        };
+        any = true;
+        sum.read_bytes = sum.read_bytes.saturating_add(rb);
+        sum.write_bytes = sum.write_bytes.saturating_add(wb);
+        sum.reads = sum.reads.saturating_add(r);
+        sum.writes = sum.writes.saturating_add(w);
+    }
+    any.then_some(sum)
+}
+
+/// `struct if_data64` (`<net/if_var.h>`, under `#pragma pack(4)`): 64-bit
+/// interface counters, 128 bytes. Declared for its layout only: the parser
+/// locates fields with `offset_of!` and reads them from the bytes.
+#[allow(dead_code)]
+#[repr(C, packed(4))]
+pub(crate) struct IfData64 {
+    ifi_type: u8,
+    ifi_typelen: u8,
+    ifi_physical: u8,
+    ifi_addrlen: u8,
+    ifi_hdrlen: u8,
+    ifi_recvquota: u8,
+    ifi_xmitquota: u8,
+    ifi_unused1: u8,
+    ifi_mtu: u32,
+    ifi_metric: u32,
+    ifi_baudrate: u64,
+    ifi_ipackets: u64,
+    ifi_ierrors: u64,
+    ifi_opackets: u64,
+    ifi_oerrors: u64,
+    ifi_collisions: u64,
+    ifi_ibytes: u64,
+    ifi_obytes: u64,
+    ifi_imcasts: u64,
+    ifi_omcasts: u64,
+    ifi_iqdrops: u64,
+    ifi_noproto: u64,
+    ifi_recvtiming: u32,
+    ifi_xmittiming: u32,
+    /// `struct timeval32`: two 32-bit ints.
+    ifi_lastchange: [i32; 2],
+}
+
+/// `struct if_msghdr2` (`<net/if.h>`, under `#pragma pack(4)`): the
+/// `RTM_IFINFO2` message of the `NET_RT_IFLIST2` sysctl, 160 bytes, followed by
+/// the interface's `sockaddr_dl` (inside `ifm_msglen`). Layout only, as
+/// `IfData64`.
+#[allow(dead_code)]
+#[repr(C, packed(4))]
+pub(crate) struct IfMsghdr2 {
+    ifm_msglen: u16,
+    ifm_version: u8,
+    ifm_type: u8,
+    ifm_addrs: i32,
+    ifm_flags: i32,
+    ifm_index: u16,
+    ifm_snd_len: i32,
+    ifm_snd_maxlen: i32,
+    ifm_snd_drops: i32,
+    ifm_timer: i32,
+    ifm_data: IfData64,
+}
+
+/// `<net/route.h>` `RTM_IFINFO2`.
+pub(crate) const RTM_IFINFO2: u8 = 0x12;
+/// `<net/if_types.h>` `IFT_LOOP`: the loopback interface (`lo0`).
+pub(crate) const IFT_LOOP: u8 = 0x18;
+
+/// Received and sent bytes of every interface but loopback, from the buffer
+/// the `NET_RT_IFLIST2` sysctl fills: a run of routing messages, each starting
+/// with its length (`u16`) and type (`u8` at offset 3); the `RTM_IFINFO2`
+/// ones carry an interface's 64-bit counters (`if_data64`: the 32-bit
+/// `if_data` that `getifaddrs` gives wraps every 4 GiB). Other messages (the
+/// interfaces' multicast addresses) are skipped. `None` when no interface
+/// message is there; a truncated message ends the walk.
+pub(crate) fn parse_iflist2(buf: &[u8]) -> Option<NetCounters> {
+    use std::mem::offset_of;
+    const DATA: usize = offset_of!(IfMsghdr2, ifm_data);
+    const TYPE: usize = DATA + offset_of!(IfData64, ifi_type);
+    const IBYTES: usize = DATA + offset_of!(IfData64, ifi_ibytes);
+    const OBYTES: usize = DATA + offset_of!(IfData64, ifi_obytes);
+    let u64_at = |msg: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_ne_bytes(msg.get(at..at + 8)?.try_into().ok()?))
+    };
+    let mut net = NetCounters::default();
+    let mut any = false;
+    let mut rest = buf;
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        if len < 4 || len > rest.len() {
+            break;
+        }
+        let (msg, tail) = rest.split_at(len);
+        rest = tail;
+        if msg[3] != RTM_IFINFO2 || len < size_of::<IfMsghdr2>() {
+            continue;
+        }
+        any = true;
+        if msg[TYPE] == IFT_LOOP {
+            continue;
+        }
+        let (Some(rx), Some(tx)) = (u64_at(msg, IBYTES), u64_at(msg, OBYTES)) else {
+            continue;
+        };
+        net.rx_bytes = net.rx_bytes.saturating_add(rx);
+        net.tx_bytes = net.tx_bytes.saturating_add(tx);
+    }
+    any.then_some(net)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::collect::{Previous, derive};
     use crate::config::Config;
     use crate::model::{Band, Resource};
+    use crate::platform::RawMachine;
     use crate::score::{Capacity, score_all};
 
     #[test]
@@ -674,5 +1012,293 @@ mod tests {
         assert_eq!(p.gpu_time_rate, None);
         assert_eq!(p.gpu_share, None);
         assert_eq!(p.dominant_resource, Resource::Cpu);
+    }
+
+    #[test]
+    fn machine_structs_are_laid_out_like_the_darwin_headers() {
+        use std::mem::{align_of, offset_of};
+        assert_eq!(size_of::<CoreTicks>(), 16);
+        // vm_statistics64 up to HOST_VM_INFO64_REV1_COUNT.
+        assert_eq!(size_of::<VmStatistics64>(), 152);
+        assert_eq!(align_of::<VmStatistics64>(), 8);
+        assert_eq!(HOST_VM_INFO64_COUNT, 38);
+        assert_eq!(offset_of!(VmStatistics64, wire_count), 12);
+        assert_eq!(offset_of!(VmStatistics64, zero_fill_count), 16);
+        assert_eq!(offset_of!(VmStatistics64, purgeable_count), 88);
+        assert_eq!(offset_of!(VmStatistics64, speculative_count), 92);
+        assert_eq!(offset_of!(VmStatistics64, compressor_page_count), 128);
+        assert_eq!(offset_of!(VmStatistics64, external_page_count), 136);
+        assert_eq!(offset_of!(VmStatistics64, internal_page_count), 140);
+        assert_eq!(
+            offset_of!(VmStatistics64, total_uncompressed_pages_in_compressor),
+            144
+        );
+        assert_eq!(size_of::<XswUsage>(), 32);
+        assert_eq!(offset_of!(XswUsage, xsu_pagesize), 24);
+        assert_eq!(size_of::<Loadavg>(), 24);
+        assert_eq!(offset_of!(Loadavg, fscale), 16);
+        assert_eq!(size_of::<ProcessorSetLoadInfo>(), 16);
+        assert_eq!(PROCESSOR_SET_LOAD_INFO_COUNT, 4);
+        assert_eq!(size_of::<IfData64>(), 128);
+        assert_eq!(offset_of!(IfData64, ifi_baudrate), 16);
+        assert_eq!(offset_of!(IfData64, ifi_ibytes), 64);
+        assert_eq!(offset_of!(IfData64, ifi_obytes), 72);
+        assert_eq!(size_of::<IfMsghdr2>(), 160);
+        assert_eq!(offset_of!(IfMsghdr2, ifm_index), 12);
+        assert_eq!(offset_of!(IfMsghdr2, ifm_snd_len), 16);
+        assert_eq!(offset_of!(IfMsghdr2, ifm_data), 32);
+    }
+
+    #[test]
+    fn cpu_ticks_sum_over_cores_and_survive_a_wrap() {
+        let mut c = CpuTickCounters::default();
+        // user, system, idle, nice
+        let (total, cores) = c.update(&[[10, 5, 80, 1], [20, 10, 60, 0]]);
+        let total = total.unwrap();
+        assert_eq!(
+            (total.user, total.system, total.idle, total.nice),
+            (30, 15, 140, 1)
+        );
+        assert_eq!((total.iowait, total.irq, total.steal), (0, 0, 0));
+        assert_eq!(cores.len(), 2);
+        assert_eq!((cores[1].user, cores[1].idle), (20, 60));
+        // Core 0's idle counter wraps past 2^32: 20 more ticks, not a drop.
+        let mut c = CpuTickCounters::default();
+        c.update(&[[0, 0, u32::MAX - 9, 0]]);
+        let (total, cores) = c.update(&[[0, 0, 10, 0]]);
+        assert_eq!(cores[0].idle, u64::from(u32::MAX) + 11);
+        assert_eq!(total.unwrap().idle, u64::from(u32::MAX) + 11);
+        // A core went away: start over from this reading.
+        let (total, cores) = c.update(&[[1, 2, 3, 4], [5, 6, 7, 8]]);
+        assert_eq!(cores.len(), 2);
+        assert_eq!(total.unwrap().idle, 10);
+        assert_eq!(c.update(&[]), (None, Vec::new()));
+    }
+
+    fn vm(
+        free: u32,
+        wired: u32,
+        internal: u32,
+        purgeable: u32,
+        external: u32,
+        compressor: u32,
+    ) -> VmStatistics64 {
+        VmStatistics64 {
+            free_count: free,
+            wire_count: wired,
+            internal_page_count: internal,
+            purgeable_count: purgeable,
+            external_page_count: external,
+            compressor_page_count: compressor,
+            ..VmStatistics64::default()
+        }
+    }
+
+    #[test]
+    fn memory_pages_to_bytes_and_activity_monitors_available() {
+        const PAGE: u64 = 16384;
+        const GIB: u64 = 1 << 30;
+        // 16 GiB: app memory 5 GiB (6 anonymous, 1 purgeable), wired 2 GiB,
+        // compressed 1 GiB → 8 GiB used, 8 available; 4 GiB file-backed.
+        let g = |n: u64| u32::try_from(n * GIB / PAGE).unwrap();
+        let v = vm(g(3), g(2), g(6), g(1), g(4), g(1));
+        let swap = XswUsage {
+            xsu_total: 2 * GIB,
+            xsu_avail: GIB + GIB / 2,
+            xsu_used: GIB / 2,
+            xsu_pagesize: 16384,
+            xsu_encrypted: 1,
+        };
+        let m = mem_counters(Some(16 * GIB), Some(&v), PAGE, Some(&swap)).unwrap();
+        assert_eq!(m.total, Some(16 * GIB));
+        assert_eq!(m.available, Some(8 * GIB));
+        assert_eq!(m.cached, Some(4 * GIB));
+        assert_eq!(m.dirty, None, "not measurable on macOS");
+        assert_eq!(
+            (m.swap_total, m.swap_free),
+            (Some(2 * GIB), Some(GIB + GIB / 2))
+        );
+        // Through the shared derive: used = total − available, swap used.
+        let raw = RawMachine {
+            mem: Some(m),
+            ..RawMachine::default()
+        };
+        let s = crate::collect::system::derive(&raw, None, Default::default());
+        let mem = s.memory.unwrap();
+        assert_eq!(mem.used_bytes(), Some(8 * GIB));
+        assert_eq!(mem.swap_used_bytes, Some(GIB / 2));
+        // 4 KiB pages (Intel): the same counts are a quarter of the bytes.
+        let m = mem_counters(Some(16 * GIB), Some(&v), 4096, None).unwrap();
+        assert_eq!(m.available, Some(14 * GIB));
+        assert_eq!((m.swap_total, m.swap_free), (None, None));
+        // More purgeable than anonymous, or more used than total: clamped.
+        let m = mem_counters(Some(GIB), Some(&vm(0, g(2), 1, 5, 0, 0)), PAGE, None).unwrap();
+        assert_eq!(m.available, Some(0));
+        // No statistics (or no page size): the total alone.
+        let m = mem_counters(Some(GIB), None, PAGE, None).unwrap();
+        assert_eq!((m.available, m.cached), (None, None));
+        let m = mem_counters(Some(GIB), Some(&v), 0, None).unwrap();
+        assert_eq!(m.available, None);
+        assert_eq!(mem_counters(None, Some(&v), PAGE, None), None);
+        assert_eq!(mem_counters(Some(0), Some(&v), PAGE, None), None);
+    }
+
+    #[test]
+    fn fixed_point_load_averages() {
+        // FSCALE is 1 << 11 on Darwin.
+        let raw = Loadavg {
+            ldavg: [3072, 2048, 1000],
+            fscale: 2048,
+        };
+        let set = ProcessorSetLoadInfo {
+            task_count: 400,
+            thread_count: 2100,
+            load_average: 0,
+            mach_factor: 0,
+        };
+        let l = load_avg(&raw, Some(&set)).unwrap();
+        assert_eq!((l.one, l.five, l.fifteen), (1.5, 1.0, 0.49));
+        assert_eq!((l.running, l.threads), (None, Some(2100)));
+        let l = load_avg(&raw, None).unwrap();
+        assert_eq!(l.threads, None);
+        let negative = ProcessorSetLoadInfo {
+            thread_count: -1,
+            ..set
+        };
+        assert_eq!(load_avg(&raw, Some(&negative)).unwrap().threads, None);
+        let big = Loadavg {
+            ldavg: [u32::MAX, 0, 0],
+            fscale: 2048,
+        };
+        assert_eq!(load_avg(&big, None).unwrap().one, 2_097_152.0);
+        for fscale in [0, -2048] {
+            assert_eq!(
+                load_avg(
+                    &Loadavg {
+                        ldavg: [1, 1, 1],
+                        fscale
+                    },
+                    None
+                ),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn disk_counters_sum_whole_disks() {
+        let d = |rb, wb, r, w| BlockStats {
+            read_bytes: Some(rb),
+            write_bytes: Some(wb),
+            reads: Some(r),
+            writes: Some(w),
+        };
+        let partial = BlockStats {
+            read_bytes: Some(1 << 40),
+            ..BlockStats::default()
+        };
+        let sum = disk_counters([d(4096, 8192, 1, 2), partial, d(100, 0, 3, 0)]).unwrap();
+        assert_eq!(
+            (sum.read_bytes, sum.write_bytes, sum.reads, sum.writes),
+            (4196, 8192, 4, 2)
+        );
+        assert_eq!(disk_counters([partial]), None);
+        assert_eq!(disk_counters([]), None);
+    }
+
+    /// One `RTM_IFINFO2` message as the kernel writes it: the header, then a
+    /// `sockaddr_dl` (here 20 bytes of it).
+    fn ifinfo2(ifi_type: u8, ibytes: u64, obytes: u64) -> Vec<u8> {
+        let len = size_of::<IfMsghdr2>() + 20;
+        let mut m = vec![0u8; len];
+        m[..2].copy_from_slice(&u16::try_from(len).unwrap().to_ne_bytes());
+        m[2] = 5; // RTM_VERSION
+        m[3] = RTM_IFINFO2;
+        m[32] = ifi_type;
+        m[96..104].copy_from_slice(&ibytes.to_ne_bytes());
+        m[104..112].copy_from_slice(&obytes.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn interface_list_sums_every_interface_but_loopback() {
+        const IFT_ETHER: u8 = 0x06;
+        let mut buf = ifinfo2(IFT_LOOP, 1 << 40, 1 << 40);
+        buf.extend(ifinfo2(IFT_ETHER, 5_000_000_000, 7));
+        // An RTM_NEWMADDR2 message (a multicast address): skipped.
+        let mut maddr = vec![0u8; 24];
+        maddr[..2].copy_from_slice(&24u16.to_ne_bytes());
+        maddr[3] = 0x13;
+        buf.extend(&maddr);
+        buf.extend(ifinfo2(0xd1, 1000, 2000)); // a tunnel (utun)
+        let n = parse_iflist2(&buf).unwrap();
+        assert_eq!(
+            (n.rx_bytes, n.tx_bytes),
+            (5_000_001_000, 2007),
+            "64-bit counters"
+        );
+        // Only loopback: zero traffic, but readable.
+        let n = parse_iflist2(&ifinfo2(IFT_LOOP, 9, 9)).unwrap();
+        assert_eq!((n.rx_bytes, n.tx_bytes), (0, 0));
+        // Truncated: the whole messages before the cut count.
+        let mut cut = ifinfo2(IFT_ETHER, 10, 20);
+        cut.extend(&ifinfo2(IFT_ETHER, 1, 1)[..50]);
+        assert_eq!(parse_iflist2(&cut).unwrap().rx_bytes, 10);
+        // A zero length never loops; nothing readable is None.
+        assert_eq!(parse_iflist2(&[0, 0, 5, RTM_IFINFO2, 0, 0]), None);
+        assert_eq!(parse_iflist2(&maddr), None);
+        assert_eq!(parse_iflist2(&[]), None);
+    }
+
+    #[test]
+    fn machine_readings_become_rates_through_the_shared_derive() {
+        let mut ticks = CpuTickCounters::default();
+        let reading = |ticks: &mut CpuTickCounters, cores: &[CoreTicks], rx: u64, disk: u64| {
+            let (cpu, cores) = ticks.update(cores);
+            let mut net = ifinfo2(0x06, rx, 0);
+            net.extend(ifinfo2(IFT_LOOP, rx * 10, rx * 10));
+            RawMachine {
+                cpu,
+                cores,
+                net: parse_iflist2(&net),
+                disk: disk_counters([BlockStats {
+                    read_bytes: Some(disk),
+                    write_bytes: Some(0),
+                    reads: Some(disk / 4096),
+                    writes: Some(0),
+                }]),
+                load: load_avg(
+                    &Loadavg {
+                        ldavg: [4096, 2048, 2048],
+                        fscale: 2048,
+                    },
+                    None,
+                ),
+                ..RawMachine::default()
+            }
+        };
+        let a = reading(&mut ticks, &[[100, 50, 800, 0], [0, 0, 1000, 0]], 1000, 0);
+        // 100 ticks a core: core 0 ran 60 user, 20 system, 10 nice; core 1 idle.
+        let b = reading(
+            &mut ticks,
+            &[[160, 70, 810, 10], [0, 0, 1100, 0]],
+            4000,
+            40960,
+        );
+        let s = crate::collect::system::derive(&b, Some((&a, 1.0)), Default::default());
+        assert_eq!(s.cpu_count, 2);
+        let cpu = s.cpu.unwrap();
+        assert_eq!(
+            (cpu.user, cpu.system, cpu.nice, cpu.idle),
+            (30.0, 10.0, 5.0, 55.0)
+        );
+        assert_eq!((cpu.iowait, cpu.steal, cpu.busy()), (0.0, 0.0, 45.0));
+        assert_eq!(s.cores[0].busy(), 90.0);
+        assert_eq!(s.cores[1].busy(), 0.0);
+        assert_eq!(s.net.unwrap().rx_bytes_per_s, 3000.0, "loopback left out");
+        let d = s.disk.unwrap();
+        assert_eq!((d.read_bytes_per_s, d.reads_per_s), (40960.0, 10.0));
+        assert_eq!(s.load.unwrap().one, 2.0);
+        assert_eq!(s.pressure, None, "no PSI on macOS");
     }
 }

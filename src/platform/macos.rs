@@ -12,10 +12,18 @@
 //! root: they still appear, with what `PROC_PIDTBSDINFO` gives (identity,
 //! state, command). GPU time is `accumulatedGPUTime` of the IORegistry GPU
 //! clients (`AGXDeviceUserClient` on Apple Silicon), summed per creator PID.
+//!
+//! The machine series (`machine`): per-core ticks from `host_processor_info`,
+//! page counts from `host_statistics64`, `hw.memsize`, `vm.swapusage` and
+//! `vm.loadavg`, the machine's thread count from `processor_set_statistics`,
+//! disk counters from each `IOBlockStorageDriver`'s `Statistics`, and
+//! interface counters from the `NET_RT_IFLIST2` sysctl. `platform::darwin`
+//! declares the structs (with their header layouts) and converts them.
 
-use super::{ProcessSource, RawProcess, SystemInfo};
+use super::{ProcessSource, RawMachine, RawProcess, SystemInfo};
 use crate::platform::darwin::{
-    self, DarwinReading, RawBsdInfo, RawRusage, RawTaskInfo, Timebase, c_name,
+    self, BlockStats, CoreTicks, CpuTickCounters, DarwinReading, Loadavg, ProcessorSetLoadInfo,
+    RawBsdInfo, RawRusage, RawTaskInfo, Timebase, VmStatistics64, XswUsage, c_name,
 };
 use core_foundation::array::CFArray;
 use core_foundation::base::{CFAllocatorRef, CFType, CFTypeRef, TCFType};
@@ -61,11 +69,34 @@ unsafe extern "C" {
     ) -> CFTypeRef;
 }
 
-// libSystem. Declared here: libc's declaration is deprecated in favour of mach2,
-// which does not build off Apple.
+// libSystem. Declared here: libc's declarations are deprecated in favour of
+// mach2, which does not build off Apple (or libc has none).
 unsafe extern "C" {
     fn mach_timebase_info(info: *mut Timebase) -> c_int;
+    /// A send right to the host port (one more user reference per call).
+    fn mach_host_self() -> libc::mach_port_t;
+    /// This task's port (what `mach_task_self()` reads).
+    static mach_task_self_: libc::mach_port_t;
+    /// The kernel's page size, the unit of `host_statistics64` page counts
+    /// (16 KiB on Apple Silicon even for a process with 4 KiB pages).
+    static vm_kernel_page_size: libc::vm_size_t;
+    fn mach_port_deallocate(task: libc::mach_port_t, name: libc::mach_port_t) -> KernReturn;
+    /// `<mach/mach_host.h>`: the default processor set's name port.
+    fn processor_set_default(
+        host: libc::mach_port_t,
+        default_set: *mut libc::mach_port_t,
+    ) -> KernReturn;
+    /// `<mach/processor_set.h>`; `info` is `processor_set_info_t` (`integer_t *`).
+    fn processor_set_statistics(
+        pset: libc::mach_port_t,
+        flavor: c_int,
+        info: *mut c_int,
+        count: *mut libc::mach_msg_type_number_t,
+    ) -> KernReturn;
 }
+
+/// `<mach/processor_info.h>` `PROCESSOR_SET_LOAD_INFO`.
+const PROCESSOR_SET_LOAD_INFO: c_int = 4;
 
 /// An IOKit object we hold a reference to; released on drop.
 struct IoRef(IoObject);
@@ -343,6 +374,262 @@ fn raw_rusage(r: &libc::rusage_info_v4) -> RawRusage {
     }
 }
 
+/// Re-list the block storage drivers at least this often (readings): disks
+/// come and go rarely.
+const DISKS_REFRESH_READS: u64 = 60;
+
+/// What the machine series keeps between readings: the host and processor-set
+/// ports (taken once, released on drop), the widened CPU ticks, the disk
+/// drivers and the routing-sysctl buffer, so a reading allocates little.
+struct MachineReader {
+    host: libc::mach_port_t,
+    /// The default processor set's name port, `None` when refused.
+    pset: Option<libc::mach_port_t>,
+    page_size: u64,
+    mem_total: Option<u64>,
+    ticks: CpuTickCounters,
+    core_buf: Vec<CoreTicks>,
+    disks: Vec<IoRef>,
+    reads: u64,
+    net_buf: Vec<u8>,
+}
+
+impl MachineReader {
+    fn new() -> MachineReader {
+        // SAFETY: no arguments; returns a send right this reader owns.
+        let host = unsafe { mach_host_self() };
+        let mut pset: libc::mach_port_t = 0;
+        // SAFETY: host is a valid host port; pset is a valid out-pointer.
+        let kr = unsafe { processor_set_default(host, &mut pset) };
+        // SAFETY: reading a libSystem global set at start-up.
+        let page_size = u64::try_from(unsafe { vm_kernel_page_size }).unwrap_or(0);
+        // SAFETY: hw.memsize is a 64-bit integer.
+        let mem_total: Option<u64> = unsafe { sysctl_value(&mut [libc::CTL_HW, libc::HW_MEMSIZE]) };
+        MachineReader {
+            host,
+            pset: (kr == KERN_SUCCESS && pset != 0).then_some(pset),
+            page_size,
+            mem_total,
+            ticks: CpuTickCounters::default(),
+            core_buf: Vec::new(),
+            disks: Vec::new(),
+            reads: 0,
+            net_buf: Vec::new(),
+        }
+    }
+
+    /// Each core's ticks into `core_buf` (empty when refused).
+    fn core_ticks(&mut self) {
+        self.core_buf.clear();
+        let mut count: libc::natural_t = 0;
+        let mut info: libc::processor_info_array_t = ptr::null_mut();
+        let mut info_count: libc::mach_msg_type_number_t = 0;
+        // SAFETY: host is a valid host port; the out-pointers are valid. On
+        // success the kernel maps `info_count` integer_t's into this task,
+        // which are deallocated below.
+        let kr = unsafe {
+            libc::host_processor_info(
+                self.host,
+                libc::PROCESSOR_CPU_LOAD_INFO,
+                &mut count,
+                &mut info,
+                &mut info_count,
+            )
+        };
+        if kr != KERN_SUCCESS || info.is_null() {
+            return;
+        }
+        let ints = info_count as usize;
+        let cores = (count as usize).min(ints / darwin::CPU_STATES);
+        {
+            // SAFETY: info points to `ints` integer_t's (4 bytes each, the
+            // kernel's array of processor_cpu_load_info, 4 natural_t's per
+            // core); the slice ends before the region is deallocated.
+            let values = unsafe { std::slice::from_raw_parts(info.cast::<u32>(), ints) };
+            self.core_buf.extend(
+                values
+                    .chunks_exact(darwin::CPU_STATES)
+                    .take(cores)
+                    .map(|c| [c[0], c[1], c[2], c[3]]),
+            );
+        }
+        // SAFETY: the region host_processor_info mapped into this task, of
+        // info_count integer_t's; not used after this.
+        unsafe {
+            libc::vm_deallocate(
+                mach_task_self_,
+                info as libc::vm_address_t,
+                ints * size_of::<c_int>(),
+            );
+        }
+    }
+
+    fn vm_statistics(&self) -> Option<VmStatistics64> {
+        let mut vm = VmStatistics64::default();
+        let mut count: libc::mach_msg_type_number_t = darwin::HOST_VM_INFO64_COUNT;
+        // SAFETY: vm has the layout of vm_statistics64 up to REV1 (asserted in
+        // darwin's tests) and is writable for `count` integer_t's, which
+        // bounds what the kernel writes.
+        let kr = unsafe {
+            libc::host_statistics64(
+                self.host,
+                libc::HOST_VM_INFO64,
+                (&mut vm as *mut VmStatistics64).cast(),
+                &mut count,
+            )
+        };
+        (kr == KERN_SUCCESS).then_some(vm)
+    }
+
+    fn processor_set_load(&self) -> Option<ProcessorSetLoadInfo> {
+        let pset = self.pset?;
+        let mut info = ProcessorSetLoadInfo::default();
+        let mut count: libc::mach_msg_type_number_t = darwin::PROCESSOR_SET_LOAD_INFO_COUNT;
+        // SAFETY: pset is the default set's name port; info is writable for
+        // `count` integer_t's (four, its size).
+        let kr = unsafe {
+            processor_set_statistics(
+                pset,
+                PROCESSOR_SET_LOAD_INFO,
+                (&mut info as *mut ProcessorSetLoadInfo).cast(),
+                &mut count,
+            )
+        };
+        (kr == KERN_SUCCESS).then_some(info)
+    }
+
+    fn list_disks(&mut self) {
+        self.disks.clear();
+        // SAFETY: the argument is a NUL-terminated class name.
+        let matching = unsafe { IOServiceMatching(c"IOBlockStorageDriver".as_ptr()) };
+        if matching.is_null() {
+            return;
+        }
+        let mut iterator: IoObject = 0;
+        // SAFETY: matching is a fresh dictionary whose reference this call
+        // consumes; iterator is a valid out-pointer.
+        let kr = unsafe {
+            IOServiceGetMatchingServices(IO_MAIN_PORT_DEFAULT, matching.cast_const(), &mut iterator)
+        };
+        if kr != KERN_SUCCESS || iterator == 0 {
+            return;
+        }
+        let drivers = IoRef(iterator);
+        while let Some(driver) = IoRef::next_of(&drivers) {
+            self.disks.push(driver);
+        }
+    }
+
+    /// Every driver's `Statistics` dictionary. (CF strings are not `Send`, so
+    /// the keys are made per reading rather than kept.)
+    fn block_stats(&self) -> Vec<BlockStats> {
+        let stats_key = CFString::from_static_string("Statistics");
+        let keys = [
+            CFString::from_static_string("Bytes (Read)"),
+            CFString::from_static_string("Bytes (Write)"),
+            CFString::from_static_string("Operations (Read)"),
+            CFString::from_static_string("Operations (Write)"),
+        ];
+        let one = |driver: &IoRef| -> Option<BlockStats> {
+            let stats = driver.property(&stats_key)?.downcast::<CFDictionary>()?;
+            let get = |key: &CFString| -> Option<u64> {
+                let value = stats.find(key.as_CFTypeRef())?;
+                let number = borrowed(*value)?.downcast::<CFNumber>()?;
+                number.to_i64().and_then(|n| u64::try_from(n).ok())
+            };
+            let [rb, wb, r, w] = &keys;
+            Some(BlockStats {
+                read_bytes: get(rb),
+                write_bytes: get(wb),
+                reads: get(r),
+                writes: get(w),
+            })
+        };
+        self.disks.iter().filter_map(one).collect()
+    }
+
+    /// The `NET_RT_IFLIST2` messages, read into the kept `net_buf` (grown
+    /// when the kernel has more to say); `None` when refused.
+    fn interface_list(&mut self) -> Option<&[u8]> {
+        let mut mib = [libc::CTL_NET, libc::PF_ROUTE, 0, 0, libc::NET_RT_IFLIST2, 0];
+        for _ in 0..3 {
+            if !self.net_buf.is_empty() {
+                let mut len = self.net_buf.len();
+                // SAFETY: mib is valid for its length; net_buf is writable for
+                // len bytes and the kernel writes at most len; no new value is set.
+                let rc = unsafe {
+                    libc::sysctl(
+                        mib.as_mut_ptr(),
+                        mib.len() as c_uint,
+                        self.net_buf.as_mut_ptr().cast(),
+                        &mut len,
+                        ptr::null_mut(),
+                        0,
+                    )
+                };
+                if rc == 0 {
+                    return self.net_buf.get(..len);
+                }
+                if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOMEM) {
+                    return None;
+                }
+            }
+            // Too small (or the first reading): ask the size, with room for
+            // interfaces that appear meanwhile.
+            let mut need = 0usize;
+            // SAFETY: a null buffer asks only for the size.
+            let rc = unsafe {
+                libc::sysctl(
+                    mib.as_mut_ptr(),
+                    mib.len() as c_uint,
+                    ptr::null_mut(),
+                    &mut need,
+                    ptr::null_mut(),
+                    0,
+                )
+            };
+            if rc != 0 || need == 0 {
+                return None;
+            }
+            self.net_buf.resize(need + need / 4 + 1024, 0);
+        }
+        None
+    }
+
+    fn read(&mut self) -> Option<RawMachine> {
+        if self.reads.is_multiple_of(DISKS_REFRESH_READS) {
+            self.list_disks();
+        }
+        self.reads += 1;
+        let mut m = RawMachine::default();
+        self.core_ticks();
+        (m.cpu, m.cores) = self.ticks.update(&self.core_buf);
+        let vm = self.vm_statistics();
+        // SAFETY: vm.swapusage is a struct xsw_usage of plain integers.
+        let swap: Option<XswUsage> =
+            unsafe { sysctl_value(&mut [libc::CTL_VM, libc::VM_SWAPUSAGE]) };
+        m.mem = darwin::mem_counters(self.mem_total, vm.as_ref(), self.page_size, swap.as_ref());
+        // SAFETY: vm.loadavg is a struct loadavg of plain integers.
+        let load: Option<Loadavg> = unsafe { sysctl_value(&mut [libc::CTL_VM, libc::VM_LOADAVG]) };
+        let set = self.processor_set_load();
+        m.load = load.and_then(|l| darwin::load_avg(&l, set.as_ref()));
+        m.disk = darwin::disk_counters(self.block_stats());
+        m.net = self.interface_list().and_then(darwin::parse_iflist2);
+        (m.cpu.is_some() || m.mem.is_some() || m.load.is_some()).then_some(m)
+    }
+}
+
+impl Drop for MachineReader {
+    fn drop(&mut self) {
+        for port in [Some(self.host), self.pset].into_iter().flatten() {
+            // SAFETY: a send right this reader owns one reference to.
+            unsafe {
+                mach_port_deallocate(mach_task_self_, port);
+            }
+        }
+    }
+}
+
 /// Reads libproc, sysctl and IOKit for `collect`.
 pub(crate) struct MacSource {
     timebase: Timebase,
@@ -354,6 +641,7 @@ pub(crate) struct MacSource {
     /// `KERN_PROCARGS2` buffer, `kern.argmax` bytes.
     args_buf: Vec<u8>,
     path_buf: Vec<u8>,
+    machine: MachineReader,
 }
 
 impl MacSource {
@@ -384,6 +672,7 @@ impl MacSource {
             commands: HashMap::new(),
             args_buf: vec![0; usize::try_from(argmax).unwrap_or(256 * 1024).max(4096)],
             path_buf: vec![0; libc::PROC_PIDPATHINFO_MAXSIZE as usize],
+            machine: MachineReader::new(),
         })
     }
 
@@ -498,6 +787,10 @@ impl ProcessSource for MacSource {
 
     fn deepen(&mut self, _raw: &mut RawProcess, _now: f64) {
         // `scan` already read every counter: nothing is expensive here.
+    }
+
+    fn machine(&mut self) -> Option<RawMachine> {
+        self.machine.read()
     }
 }
 

@@ -292,7 +292,7 @@ pub(crate) fn event_text(d: &EventDetail, now: f64, opts: ShowOptions) -> String
         }
         for v in views {
             t.push('\n');
-            t.push_str(&forensics_text(v, event.entry_time_s, opts));
+            t.push_str(&forensics_text(v, Since::Entry(event.entry_time_s), opts));
         }
     }
     t
@@ -307,17 +307,42 @@ fn opt_num(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
 }
 
+/// What a capture's offset is counted from (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Since {
+    /// The event's entry into its band.
+    Entry(f64),
+    /// The stall's start.
+    StallStart(f64),
+}
+
+impl Since {
+    fn at(self) -> f64 {
+        match self {
+            Since::Entry(t) | Since::StallStart(t) => t,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Since::Entry(_) => "after entry",
+            Since::StallStart(_) => "after the stall began",
+        }
+    }
+}
+
 /// The human form of one capture: summary first, details behind the flags.
-pub(crate) fn forensics_text(v: &ForensicView, entry_time: f64, opts: ShowOptions) -> String {
+pub(crate) fn forensics_text(v: &ForensicView, since: Since, opts: ShowOptions) -> String {
     let mut t = String::new();
     let took = v
         .duration_ms
         .map_or_else(String::new, |ms| format!(", took {:.2}s", ms / 1000.0));
     t.push_str(&format!(
-        "forensic capture {} at {} (+{} after entry): {}{took}, trigger \"{}\"\n",
+        "forensic capture {} at {} (+{} {}): {}{took}, trigger \"{}\"\n",
         v.id,
         format::local_time(v.captured_at),
-        format::duration(v.captured_at - entry_time),
+        format::duration(v.captured_at - since.at()),
+        since.words(),
         v.status,
         clean(&v.trigger, 80),
     ));
@@ -898,10 +923,15 @@ mod render_tests {
 
     #[test]
     fn capture_summary_hides_details_behind_the_flags() {
-        let summary = forensics_text(&view(), 1_000.0, ShowOptions::default());
+        let summary = forensics_text(&view(), Since::Entry(1_000.0), ShowOptions::default());
         assert!(
             summary.contains("(+5s after entry): partial, took 1.50s"),
             "{summary}"
+        );
+        let stall = forensics_text(&view(), Since::StallStart(1_002.0), ShowOptions::default());
+        assert!(
+            stall.contains("(+3s after the stall began): partial") && !stall.contains("entry"),
+            "{stall}"
         );
         assert!(summary.contains("  not gathered: kernel_stacks: skipped (not root)\n"));
         assert!(
@@ -912,7 +942,7 @@ mod render_tests {
         assert!(summary.contains("logs: 1 lines (show them with --logs)"));
         let logs = forensics_text(
             &view(),
-            1_000.0,
+            Since::Entry(1_000.0),
             ShowOptions {
                 logs: true,
                 ..ShowOptions::default()
