@@ -467,6 +467,12 @@ fn sample_json_carries_the_machine_series_and_sees_a_spinner() {
         assert!(mem["available_bytes"].as_u64() <= mem["total_bytes"].as_u64());
         assert!(s["load"]["threads"].as_u64().is_some_and(|t| t > 0), "{s}");
         assert!(s["processes"].as_u64().is_some_and(|p| p > 5));
+        // Every process's thread count is readable on Linux: the sum, at
+        // least one thread a process.
+        assert!(
+            s["threads"].as_u64() >= s["processes"].as_u64(),
+            "threads summed: {s}"
+        );
         assert!(
             s["stress"]
                 .as_f64()
