@@ -751,6 +751,22 @@ fn narrow_table_drops_columns_but_keeps_the_essentials() {
     );
     assert!(header.contains("CPU") && header.contains("MEM"), "{header}");
     assert!(!header.contains("GPU"), "{header}");
+    // The sort column stays, whatever its priority.
+    let mut app = fixture();
+    for (key, title) in [('T', "TIME+▼"), ('s', "DISK/s▼")] {
+        app.handle_key(ch(key));
+        let text = screen(&render(&app, 50, 24));
+        let header = text.lines().find(|l| l.contains("PID")).unwrap_or("");
+        assert!(header.contains(title), "{title}: {header}");
+        let area = ratatui::layout::Rect::new(0, 0, 50, 24);
+        let y = text.lines().position(|l| l.contains("PID")).unwrap_or(0);
+        let x = header[..header.find(title).unwrap_or(0)].chars().count();
+        assert_eq!(
+            ui::hit(area, &app, x as u16 + 1, y as u16),
+            ui::Hit::Header(app.sort().0),
+            "the click finds the kept column"
+        );
+    }
 }
 
 // ----- embedded sampler ---------------------------------------------------------------

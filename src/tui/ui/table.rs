@@ -94,8 +94,10 @@ const ALL_COLS: [Col; 14] = [
 
 const MIN_COMMAND: u16 = 14;
 
-/// The columns that fit `inner` cells, and the command column's width.
-pub(super) fn fit_columns(inner: u16) -> (Vec<Col>, u16) {
+/// The columns that fit `inner` cells, and the command column's width. The
+/// column the table is sorted by is never dropped (`T` on a narrow terminal
+/// shows TIME+, in place of a column dropped earlier).
+pub(super) fn fit_columns(inner: u16, sorted_by: SortColumn) -> (Vec<Col>, u16) {
     let mut cols: Vec<Col> = ALL_COLS.to_vec();
     loop {
         let fixed: u16 = cols.iter().map(|c| c.spec().1).sum();
@@ -107,7 +109,7 @@ pub(super) fn fit_columns(inner: u16) -> (Vec<Col>, u16) {
         let worst = cols
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.spec().3 > 0)
+            .filter(|(_, c)| c.spec().3 > 0 && c.sort() != Some(sorted_by))
             .max_by_key(|(_, c)| c.spec().3)
             .map(|(i, _)| i);
         match worst {
@@ -329,7 +331,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     // Inner width less the selection marker column.
     let inner = area.width.saturating_sub(3);
-    let (cols, command_w) = fit_columns(inner);
+    let (cols, command_w) = fit_columns(inner, sort);
     let header = Row::new(cols.iter().map(|&c| {
         let (_, _, right, _) = c.spec();
         let mut t = title_of(c, groups).to_string();
