@@ -210,6 +210,8 @@ pub fn derive_with(
     p.state = raw.state;
     p.priority = raw.priority;
     p.ppid = raw.ppid;
+    p.uid = raw.uid;
+    p.cpu_time_s = raw.cpu_time_ns.map(|ns| ns as f64 / 1e9);
     let dt = prev.map_or(0.0, |pr| now - pr.at);
     let pr = |f: fn(&Previous) -> Option<u64>| prev.and_then(f);
     // What reaped children's lifetimes still owe (subtracted once, never twice).
@@ -635,6 +637,12 @@ mod tests {
         assert_eq!(p.disk_io_rate, None);
         assert_eq!(p.mem.unwrap().current, 4096.0);
         assert_eq!(p.disk_io.unwrap().current, 10.0);
+        // Cumulative CPU time and the owner need no previous reading.
+        assert_eq!(p.cpu_time_s, Some(5.0));
+        assert_eq!(p.uid, None);
+        let mut owned = raw(1, 0, 0);
+        owned.uid = Some(1000);
+        assert_eq!(derive(&owned, None, 100.0).0.uid, Some(1000));
     }
 
     #[test]

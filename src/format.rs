@@ -473,6 +473,28 @@ pub(crate) fn metric_value(unit: Unit, v: f64) -> String {
     }
 }
 
+/// Cumulative CPU time as htop's TIME+ shows it: `M:SS.hh` below an hour
+/// (`0:05.23`, `59:59.99`), `H:MM:SS` below 100 hours (`1:02:03`), then
+/// days and hours (`12d05h`), then days (`1234d`). At most 8 cells below
+/// 27 years.
+pub(crate) fn cpu_time(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "-".into();
+    }
+    let hundredths = (secs * 100.0).floor() as u64;
+    let total = hundredths / 100;
+    let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60);
+    if total < 3600 {
+        format!("{}:{s:02}.{:02}", total / 60, hundredths % 100)
+    } else if h < 100 {
+        format!("{h}:{m:02}:{s:02}")
+    } else if h < 100 * 24 {
+        format!("{}d{:02}h", h / 24, h % 24)
+    } else {
+        format!("{}d", h / 24)
+    }
+}
+
 /// A local time with its zone, as the replay header shows the cursor:
 /// `2026-12-01 03:00:14 CET`.
 pub fn local_with_zone(t: f64) -> String {
@@ -482,6 +504,22 @@ pub fn local_with_zone(t: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cpu_time_reads_as_htop_time_plus() {
+        assert_eq!(cpu_time(0.0), "0:00.00");
+        assert_eq!(cpu_time(5.234), "0:05.23");
+        assert_eq!(cpu_time(65.5), "1:05.50");
+        assert_eq!(cpu_time(3599.999), "59:59.99");
+        assert_eq!(cpu_time(3600.0), "1:00:00");
+        assert_eq!(cpu_time(3723.9), "1:02:03");
+        assert_eq!(cpu_time(99.0 * 3600.0 + 59.0 * 60.0 + 59.0), "99:59:59");
+        assert_eq!(cpu_time(100.0 * 3600.0), "4d04h");
+        assert_eq!(cpu_time(2400.0 * 3600.0), "100d");
+        assert_eq!(cpu_time(f64::NAN), "-");
+        assert_eq!(cpu_time(-1.0), "-");
+        assert!(cpu_time(1e9).chars().count() <= 8);
+    }
 
     #[test]
     fn csv_fields_are_quoted_escaped_and_never_formulas() {

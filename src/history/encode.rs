@@ -11,11 +11,18 @@
 //! frame   := timestamp:f64 elapsed_ms:f64 process_count max_score:f64
 //!            extra_len extra_json process_count' process*
 //! process := pid start_time command_idx flags captured_at? state band
-//!            dominant priority? cgroup_idx? score:f32 disproportionality:f32
+//!            dominant priority? cgroup_idx? uid? zz(cpu_time)?
+//!            score:f32 disproportionality:f32
 //!            shares_mask share:f32* present_mask integral_mask value*
 //! value   := zz(delta from this process's previous value in the block)  (integral)
 //!          | f32                                                       (otherwise)
 //! ```
+//!
+//! `flags` says which optional fields follow (`HAS_*`). `cpu_time` is the
+//! process's cumulative CPU time in hundredths of a second (htop's TIME+
+//! resolution), as a delta from its previous value in the block. Blocks
+//! written before `uid` and `cpu_time` existed have neither flag set and
+//! read back as `None`.
 //!
 //! Metric values go through `METRICS` (current values only; ranges dropped),
 //! so a new metric needs no change here: blocks record how many metrics they
@@ -134,6 +141,7 @@ pub fn quantize_process(p: &ProcessScore) -> ProcessScore {
             *m = Some(MetricValue::new(q(v.current)));
         }
     }
+    out.cpu_time_s = out.cpu_time_s.and_then(centis).map(|c| c as f64 / 100.0);
     out.score = qf32(out.score);
     out.disproportionality = qf32(out.disproportionality);
     for s in [
@@ -146,6 +154,16 @@ pub fn quantize_process(p: &ProcessScore) -> ProcessScore {
         *s = s.map(qf32);
     }
     out
+}
+
+/// Hundredths of a CPU second beyond any process's (a million years).
+const MAX_CENTIS: i64 = 3_200_000_000_000_000;
+
+/// CPU seconds as whole hundredths (`None` for what no process can have
+/// spent: negative, not finite, or beyond `MAX_CENTIS`).
+fn centis(secs: f64) -> Option<i64> {
+    let c = (secs * 100.0).round();
+    (c.is_finite() && (0.0..MAX_CENTIS as f64).contains(&c)).then_some(c as i64)
 }
 
 /// What the encoding keeps of a frame.
@@ -245,6 +263,8 @@ fn resource_code(r: Resource) -> u8 {
 const HAS_CAPTURED_AT: u8 = 1;
 const HAS_PRIORITY: u8 = 2;
 const HAS_CGROUP: u8 = 4;
+const HAS_UID: u8 = 8;
+const HAS_CPU_TIME: u8 = 16;
 
 /// Strings of one block, each stored once.
 #[derive(Default)]
@@ -271,6 +291,7 @@ pub fn encode_raw(frames: &[Frame]) -> Vec<u8> {
     let mut body = Vec::with_capacity(frames.len() * 1024);
     put_var(&mut body, frames.len() as u64);
     let mut prev: HashMap<ProcessKey, [Option<i64>; METRIC_COUNT]> = HashMap::new();
+    let mut prev_cpu: HashMap<ProcessKey, i64> = HashMap::new();
     for f in frames {
         body.extend_from_slice(&f.timestamp_s.to_le_bytes());
         body.extend_from_slice(&f.elapsed_ms.to_le_bytes());
@@ -298,6 +319,13 @@ pub fn encode_raw(frames: &[Frame]) -> Vec<u8> {
             if p.cgroup.is_some() {
                 flags |= HAS_CGROUP;
             }
+            if p.uid.is_some() {
+                flags |= HAS_UID;
+            }
+            let cpu_time = p.cpu_time_s.and_then(centis);
+            if cpu_time.is_some() {
+                flags |= HAS_CPU_TIME;
+            }
             body.push(flags);
             if flags & HAS_CAPTURED_AT != 0 {
                 body.extend_from_slice(&p.captured_at_s.to_le_bytes());
@@ -310,6 +338,13 @@ pub fn encode_raw(frames: &[Frame]) -> Vec<u8> {
             }
             if let Some(cg) = &p.cgroup {
                 put_var(&mut body, strings.id(cg));
+            }
+            if let Some(uid) = p.uid {
+                put_var(&mut body, u64::from(uid));
+            }
+            if let Some(c) = cpu_time {
+                let last = prev_cpu.insert(p.key(), c).unwrap_or(0);
+                put_var(&mut body, zz(c.wrapping_sub(last)));
             }
             put_f32(&mut body, p.score);
             put_f32(&mut body, p.disproportionality);
@@ -391,6 +426,7 @@ pub fn decode_raw(buf: &[u8]) -> Result<Vec<Frame>, DecodeError> {
     let n_frames = r.var_usize(buf.len(), "frame count")?;
     let mut frames = Vec::with_capacity(n_frames);
     let mut prev: HashMap<ProcessKey, [Option<i64>; 64]> = HashMap::new();
+    let mut prev_cpu: HashMap<ProcessKey, i64> = HashMap::new();
     for _ in 0..n_frames {
         let timestamp_s = r.f64()?;
         let elapsed_ms = r.f64()?;
@@ -432,6 +468,18 @@ pub fn decode_raw(buf: &[u8]) -> Result<Vec<Frame>, DecodeError> {
             }
             if flags & HAS_CGROUP != 0 {
                 p.cgroup = Some(string(&mut r)?);
+            }
+            if flags & HAS_UID != 0 {
+                p.uid = Some(u32::try_from(r.var()?).map_err(|_| r.invalid("uid above u32"))?);
+            }
+            if flags & HAS_CPU_TIME != 0 {
+                let last = prev_cpu.get(&p.key()).copied().unwrap_or(0);
+                let c = last.wrapping_add(unzz(r.var()?));
+                if !(0..MAX_CENTIS).contains(&c) {
+                    return Err(r.invalid("cpu time"));
+                }
+                prev_cpu.insert(p.key(), c);
+                p.cpu_time_s = Some(c as f64 / 100.0);
             }
             p.score = r.f32()?;
             p.disproportionality = r.f32()?;
@@ -546,6 +594,12 @@ mod tests {
             dominant in 0..Resource::ALL.len(),
             priority in proptest::option::of(-20i32..20),
             cgroup in proptest::option::of("/[a-z.]{0,10}"),
+            uid in proptest::option::of(any::<u32>()),
+            cpu_time in prop_oneof![
+                Just(None),
+                (0u64..1 << 40).prop_map(|c| Some(c as f64 / 100.0)),
+                (0.0f64..1.0e7).prop_map(Some),
+            ],
             score in 0.0f64..100.0,
             disp in 0.0f64..50.0,
             shares in proptest::collection::vec(proptest::option::of(0.0f64..1.0), 5),
@@ -560,6 +614,8 @@ mod tests {
             p.dominant_resource = Resource::ALL[dominant];
             p.priority = priority;
             p.cgroup = cgroup;
+            p.uid = uid;
+            p.cpu_time_s = cpu_time;
             p.score = score;
             p.disproportionality = disp;
             [p.cpu_share, p.gpu_share, p.mem_share, p.disk_share, p.wakeups_share] =

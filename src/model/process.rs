@@ -148,6 +148,15 @@ macro_rules! process_score {
             /// Parent process ID, when known.
             #[serde(default)]
             pub ppid: Option<u32>,
+            /// The owner's user id, as the platform reports it (Linux: the
+            /// owner of `/proc/PID`, as htop; macOS: `pbi_uid`). Absent from
+            /// older samples.
+            #[serde(default)]
+            pub uid: Option<u32>,
+            /// User + system CPU time since the process started, seconds
+            /// (htop's TIME+). Absent from older samples.
+            #[serde(default)]
+            pub cpu_time_s: Option<f64>,
             /// Linux: the cgroup path (systemd unit / container). `None` elsewhere.
             pub cgroup: Option<String>,
             /// 0-100.
@@ -181,6 +190,8 @@ macro_rules! process_score {
                     state: ProcessState::Unknown,
                     priority: None,
                     ppid: None,
+                    uid: None,
+                    cpu_time_s: None,
                     cgroup: None,
                     score: 0.0,
                     band: Band::Low,

@@ -114,6 +114,8 @@ pub(crate) struct RawBsdInfo {
     pub start_tvusec: u64,
     /// `pbi_ppid`.
     pub ppid: u32,
+    /// `pbi_uid`: the owner's (effective) user id.
+    pub uid: u32,
 }
 
 /// `<sys/proc.h>` process states (`pbi_status`).
@@ -246,6 +248,7 @@ pub(crate) fn to_raw_process(reading: DarwinReading, timebase: Timebase, now: f6
     raw.priority = task.map(|t| t.priority);
     raw.gpu_time_ns = gpu_time_ns;
     raw.ppid = (bsd.ppid > 0).then_some(bsd.ppid);
+    raw.uid = Some(bsd.uid);
     raw.started_at_s = Some(bsd.start_tvsec as f64 + bsd.start_tvusec as f64 / 1e6);
 
     if let Some(t) = &task {
@@ -835,6 +838,7 @@ mod tests {
                 start_tvsec: 1_700_000_000,
                 start_tvusec: 250_000,
                 ppid: 1,
+                uid: 501,
             },
             command: "/Applications/Render.app/Contents/MacOS/render".into(),
             rusage: Some(rusage_at(t)),
@@ -850,6 +854,7 @@ mod tests {
         assert_eq!(raw.start_time_ms, 1_700_000_000_250);
         assert_eq!(raw.state, ProcessState::Running);
         assert_eq!(raw.priority, Some(46));
+        assert_eq!(raw.uid, Some(501));
         // 240M ticks × 125/3 = 10 s of CPU.
         assert_eq!(raw.cpu_time_ns, Some(10_000_000_000));
         assert_eq!(raw.resident_bytes, Some(512 << 20), "phys footprint");

@@ -38,6 +38,9 @@ struct Entry {
     command: String,
     /// `comm` when `command` was read: a change means the process exec'd.
     comm: Vec<u8>,
+    /// The owner of `/proc/PID` (the process's effective uid, as htop shows
+    /// it): read at first sight and again after an exec (setuid programs).
+    uid: Option<u32>,
     deep: Option<DeepCounters>,
     /// `/proc/PID/exe`, once read (deep pass; again after an exec).
     exe: Option<Option<Arc<str>>>,
@@ -212,6 +215,7 @@ impl LinuxSource {
         raw.state = parse::state_from_letter(stat.state);
         raw.priority = Some(stat.priority as i32);
         raw.ppid = (stat.ppid > 0).then_some(stat.ppid);
+        raw.uid = entry.uid;
         raw.session_leader = stat.session == pid;
         raw.exe = entry.exe.clone().flatten();
         raw.started_at_s =
@@ -414,6 +418,7 @@ impl ProcessSource for LinuxSource {
                     };
                     let io = self.keep_or_reopen(pid, "io");
                     let command = self.command_for(pid, &parse::cmdline_to_command(&comm));
+                    let uid = owner_uid(&root, pid);
                     self.entries.insert(
                         pid,
                         Entry {
@@ -422,6 +427,7 @@ impl ProcessSource for LinuxSource {
                             io,
                             command,
                             comm,
+                            uid,
                             sched: None,
                             last_stat: None,
                             last_run_ns: None,
@@ -440,9 +446,11 @@ impl ProcessSource for LinuxSource {
             if let Some(comm) = execd {
                 // Same process, new program: its command line changed too.
                 let command = self.command_for(pid, &parse::cmdline_to_command(&comm));
+                let uid = owner_uid(&root, pid);
                 if let Some(entry) = self.entries.get_mut(&pid) {
                     entry.command = command;
                     entry.comm = comm;
+                    entry.uid = uid;
                     entry.exe = None;
                 }
             }
@@ -571,6 +579,15 @@ impl ProcessSource for LinuxSource {
 /// once (`parse::drm_gpu_time_ns`). `None` when the process holds no DRM client
 /// reporting engine time, or its descriptors are not readable (another user's
 /// process, unless root). Costs a readlink per descriptor: deep pass only.
+/// The owner of `/proc/PID`: the process's effective uid (what htop shows
+/// as USER). One `stat` call; `None` if the process is gone.
+fn owner_uid(proc_root: &Path, pid: u32) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(proc_root.join(pid.to_string()))
+        .ok()
+        .map(|m| m.uid())
+}
+
 fn drm_gpu_time_ns(proc_root: &Path, pid: u32) -> Option<u64> {
     let dir = proc_root.join(pid.to_string());
     let mut clients = Vec::new();

@@ -332,6 +332,7 @@ fn raw_bsd(b: &libc::proc_bsdinfo) -> RawBsdInfo {
         start_tvsec: b.pbi_start_tvsec,
         start_tvusec: b.pbi_start_tvusec,
         ppid: b.pbi_ppid,
+        uid: b.pbi_uid,
     }
 }
 

@@ -46,6 +46,9 @@ pub struct RawProcess {
     pub priority: Option<i32>,
     /// Parent PID (`None` when unknown, or for the first processes).
     pub ppid: Option<u32>,
+    /// The owner's user id (Linux: the owner of `/proc/PID`, read at first
+    /// sight and after an exec; macOS: `pbi_uid`).
+    pub uid: Option<u32>,
     /// Leads its session (Linux: session id = PID): a terminal's shell.
     pub session_leader: bool,
     /// Executable path, read once per identity (Linux: `/proc/PID/exe`).
@@ -85,6 +88,7 @@ impl RawProcess {
             state: ProcessState::Unknown,
             priority: None,
             ppid: None,
+            uid: None,
             session_leader: false,
             exe: None,
             started_at_s: None,

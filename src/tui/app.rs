@@ -176,6 +176,11 @@ pub enum Pane {
 }
 
 /// Lines of the help popup (keys, blank, columns, bands): its scroll limit.
+/// What `k`/F9 and `+`/`-` say while replaying, instead of acting.
+pub const REPLAY_NO_SIGNAL: &str = "replay: cannot signal a recorded process — L returns to live";
+pub const REPLAY_NO_INTERVAL: &str =
+    "replay: the sampling interval does not apply to a recording — [ ] { } step, L returns to live";
+
 const HELP_LINES: usize = keymap::HELP.len() + keymap::HELP_NOTES.len() + 2;
 
 /// Sampling intervals `+`/`-` step through (seconds).
@@ -360,6 +365,11 @@ pub struct App {
     event_selected: usize,
     /// How the replay header shows the cursor (local date, time and zone).
     replay_format: fn(f64) -> String,
+    /// User names by uid, looked up once per uid (`None`: the uid has no
+    /// name, so the number is shown).
+    users: HashMap<u32, Option<String>>,
+    /// How a uid becomes a name (the system's user database; tests: fixed).
+    user_lookup: fn(u32) -> Option<String>,
 }
 
 /// `HH:MM:SS` in local time.
@@ -435,6 +445,8 @@ impl App {
             focus: Pane::Table,
             event_selected: 0,
             replay_format: crate::format::local_with_zone,
+            users: HashMap::new(),
+            user_lookup: crate::sys::user_name,
         }
     }
 
@@ -588,6 +600,26 @@ impl App {
     /// True while the dashboard shows the recording.
     pub fn replaying(&self) -> bool {
         matches!(self.connection, ConnectionState::Replay { .. })
+    }
+
+    /// How a uid is named (tests: a fixed table). Names already looked up
+    /// are forgotten.
+    pub fn set_user_lookup(&mut self, f: fn(u32) -> Option<String>) {
+        self.user_lookup = f;
+        self.users.clear();
+        if let Some(s) = &self.latest {
+            for uid in s.rogues.iter().filter_map(|p| p.uid) {
+                self.users.entry(uid).or_insert_with(|| f(uid));
+            }
+        }
+        self.resort();
+    }
+
+    /// The USER column's text: the owner's name, its uid when it has no
+    /// name, `-` when the owner is unknown. Untrusted (a name from the user
+    /// database): escaped before it is drawn.
+    pub fn user_text(&self, uid: Option<u32>) -> String {
+        user_text(&self.users, uid)
     }
 
     /// How the replay header shows times (tests: a fixed zone).
@@ -954,6 +986,10 @@ impl App {
     }
 
     fn start_kill(&mut self) {
+        if self.replaying() {
+            self.status = Some(REPLAY_NO_SIGNAL.into());
+            return;
+        }
         if self.view.group_kind().is_some() {
             self.status = Some("k signals one process: g back to the process or tree view".into());
             return;
@@ -972,6 +1008,12 @@ impl App {
     }
 
     fn confirm_signal(&mut self) -> Action {
+        if self.replaying() {
+            // The view turned into a recording under the open menu.
+            self.kill = None;
+            self.status = Some(REPLAY_NO_SIGNAL.into());
+            return Action::None;
+        }
         match self.kill.take() {
             Some(k) if k.confirming => Action::Signal {
                 pid: k.pid,
@@ -1008,6 +1050,10 @@ impl App {
     }
 
     fn change_interval(&mut self, dir: isize) -> Action {
+        if self.replaying() {
+            self.status = Some(REPLAY_NO_INTERVAL.into());
+            return Action::None;
+        }
         let current = self
             .daemon
             .as_ref()
@@ -1353,6 +1399,10 @@ impl App {
         self.seq += 1;
         let seq = self.seq;
         for p in &samples.rogues {
+            if let Some(uid) = p.uid {
+                let lookup = self.user_lookup;
+                self.users.entry(uid).or_insert_with(|| lookup(uid));
+            }
             let h = self.histories.entry(p.key()).or_default();
             if h.scores.len() == PROCESS_HISTORY {
                 h.scores.pop_front();
@@ -1394,8 +1444,12 @@ impl App {
     fn resort(&mut self) {
         let col = self.sort;
         let desc = self.sort_descending();
+        let users = &self.users;
         let order = |a: &ProcessScore, b: &ProcessScore| {
-            let primary = compare(col, a, b);
+            let primary = match col {
+                SortColumn::User => user_text(users, a.uid).cmp(&user_text(users, b.uid)),
+                _ => compare(col, a, b),
+            };
             let primary = if desc { primary.reverse() } else { primary };
             primary
                 .then_with(|| b.score.total_cmp(&a.score))
@@ -1452,7 +1506,7 @@ impl App {
                 s.rogues
                     .iter()
                     .filter(|p| show_kernel || !is_kernel_thread(p))
-                    .filter(|p| needle.is_empty() || matches_filter(p, &needle))
+                    .filter(|p| needle.is_empty() || matches_filter(p, &needle, users))
                     .cloned()
                     .collect()
             })
@@ -1553,13 +1607,32 @@ impl App {
     }
 }
 
-/// `needle` (lower case) in the command, the cgroup path, or the PID.
-fn matches_filter(p: &ProcessScore, needle: &str) -> bool {
+/// `needle` (lower case) in the command, the user's name, the cgroup path,
+/// or equal to the PID or the uid.
+fn matches_filter(p: &ProcessScore, needle: &str, users: &HashMap<u32, Option<String>>) -> bool {
     p.command.to_lowercase().contains(needle)
+        || p.uid.is_some_and(|uid| {
+            users
+                .get(&uid)
+                .and_then(Option::as_deref)
+                .is_some_and(|name| name.to_lowercase().contains(needle))
+                || uid.to_string() == needle
+        })
         || p.cgroup
             .as_deref()
             .is_some_and(|c| c.to_lowercase().contains(needle))
         || p.pid.to_string() == needle
+}
+
+/// A uid as the USER column shows it (see `App::user_text`).
+fn user_text(users: &HashMap<u32, Option<String>>, uid: Option<u32>) -> String {
+    match uid {
+        Some(uid) => match users.get(&uid) {
+            Some(Some(name)) => name.clone(),
+            _ => uid.to_string(),
+        },
+        None => "-".into(),
+    }
 }
 
 /// A sampling interval as people say it (`1/3 s` is `0.33 s`).
@@ -1594,6 +1667,7 @@ fn compare_groups(col: SortColumn, a: &GroupScore, b: &GroupScore) -> Ordering {
         SortColumn::Pid => a.member_count.cmp(&b.member_count),
         SortColumn::Command => a.name.cmp(&b.name),
         SortColumn::Started => a.key.cmp(&b.key),
+        SortColumn::CpuTime | SortColumn::User => Ordering::Equal,
     }
 }
 
@@ -1621,6 +1695,7 @@ fn compare(col: SortColumn, a: &ProcessScore, b: &ProcessScore) -> Ordering {
         SortColumn::Pid => a.pid.cmp(&b.pid),
         SortColumn::Command => a.command.cmp(&b.command),
         SortColumn::Started => a.start_time_ms.cmp(&b.start_time_ms),
+        SortColumn::User => a.uid.cmp(&b.uid),
         _ => match (col.value(a), col.value(b)) {
             (Some(x), Some(y)) => x.total_cmp(&y),
             (Some(_), None) => Ordering::Greater,

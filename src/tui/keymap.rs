@@ -194,7 +194,7 @@ fn normal(key: KeyEvent) -> Command {
         KeyCode::Char('<') | KeyCode::Char(',') => Command::SortPrev,
         KeyCode::Char('P') => Command::SortBy(SortColumn::Cpu),
         KeyCode::Char('M') => Command::SortBy(SortColumn::Mem),
-        KeyCode::Char('T') => Command::SortBy(SortColumn::Started),
+        KeyCode::Char('T') => Command::SortBy(SortColumn::CpuTime),
         KeyCode::Char('S') | KeyCode::Char('r') | KeyCode::Char('I') => Command::Reverse,
         KeyCode::Char('K') => Command::ToggleKernel,
         KeyCode::Char('e') => Command::RefreshEvents,
@@ -222,14 +222,14 @@ pub const HELP: &[(&str, &str)] = &[
     ("Tab", "switch between the table and the events pane"),
     ("Enter", "tree: fold/unfold; events pane: open the event"),
     ("/  F3", "search commands as you type; Enter keeps, F3 next"),
-    (
-        "\\  F4",
-        "filter: command or cgroup substring; empty clears",
-    ),
+    ("\\  F4", "filter by command, user or cgroup; empty clears"),
     ("t  F5", "tree view: children under their parent"),
     ("g", "view: process → tree → cgroup → app groups"),
-    ("s  F6  >  <", "sort by the next / previous column"),
-    ("P  M  T", "sort by CPU / memory / start time"),
+    (
+        "s  F6  >  <",
+        "sort by the next / previous column, start time too",
+    ),
+    ("P  M  T", "sort by CPU% / memory / TIME+ (CPU time used)"),
     ("r  S  I", "reverse the sort"),
     ("k  F9", "send a signal to the selected process"),
     ("Z  z  space", "pause / resume the display"),
@@ -248,15 +248,17 @@ pub const HELP: &[(&str, &str)] = &[
 /// shown under the keys.
 pub const HELP_NOTES: &[&str] = &[
     " Columns: arrow the trend (score now vs 5 samples ago); PID;",
-    " COMMAND (tree: under its parent, [+N] a folded subtree of N);",
-    " SCORE 0-100 and its BAND; CPU% of one core (100 = one full core,",
-    " as htop); GPU% of GPU time; MEM resident bytes; DISK/s bytes read",
-    " + written per second; WAKE/s wakeups per second; S the state (R",
-    " run, S sleep, D disk wait, Z zombie, T stopped, I idle); DOMINANT",
-    " the resource behind the score. A folded tree row's CPU% and MEM",
-    " are its whole subtree's. Groups (g): PROCS members, GROUP name,",
-    " sums of the members' use. Score shares (detail pane): use as % of",
-    " the machine's capacity per fair share, the score's inputs.",
+    " USER the owner (its uid when it has no name); COMMAND (tree:",
+    " under its parent, [+N] a folded subtree of N); SCORE 0-100 and",
+    " its BAND; CPU% of one core (100 = one full core, as htop); GPU%",
+    " of GPU time; MEM resident bytes; TIME+ CPU time used since it",
+    " started, user + system (M:SS.hh, then H:MM:SS, then days); DISK/s",
+    " bytes read + written per second; WAKE/s wakeups per second; S the",
+    " state (R run, S sleep, D disk wait, Z zombie, T stopped, I idle);",
+    " DOMINANT the resource behind the score. A folded tree row's CPU%",
+    " and MEM are its whole subtree's. Groups (g): PROCS members, GROUP",
+    " name, sums of the members' use. Score shares (detail pane): use",
+    " as % of the machine's capacity per fair share, the score's inputs.",
     " Stress: the largest of the worst score, CPU saturation (busy",
     " cores, run queue) and pressure (PSI); see docs/scoring.md.",
     " CPU bars: | user : nice # system % irq ~ iowait $ steal.",
@@ -274,19 +276,25 @@ pub enum SortColumn {
     Wake,
     Pid,
     Command,
-    /// Process start time (`T`).
+    /// Cumulative CPU time, htop's TIME+ (`T`).
+    CpuTime,
+    /// The owner's name.
+    User,
+    /// Process start time (reached with `s`, `<`, `>`).
     Started,
 }
 
 impl SortColumn {
-    pub const ALL: [SortColumn; 9] = [
+    pub const ALL: [SortColumn; 11] = [
         SortColumn::Score,
         SortColumn::Cpu,
         SortColumn::Gpu,
         SortColumn::Mem,
+        SortColumn::CpuTime,
         SortColumn::Disk,
         SortColumn::Wake,
         SortColumn::Pid,
+        SortColumn::User,
         SortColumn::Command,
         SortColumn::Started,
     ];
@@ -311,13 +319,19 @@ impl SortColumn {
             SortColumn::Wake => "wake",
             SortColumn::Pid => "pid",
             SortColumn::Command => "command",
+            SortColumn::CpuTime => "TIME+",
+            SortColumn::User => "user",
             SortColumn::Started => "start time",
         }
     }
 
-    /// Numbers sort biggest first, PID and command ascending (before reversal).
+    /// Numbers sort biggest first, PID, user and command ascending (before
+    /// reversal).
     pub fn descending_by_default(self) -> bool {
-        !matches!(self, SortColumn::Pid | SortColumn::Command)
+        !matches!(
+            self,
+            SortColumn::Pid | SortColumn::Command | SortColumn::User
+        )
     }
 
     /// The number the column shows (and sorts by), in its own unit: CPU in
@@ -332,7 +346,8 @@ impl SortColumn {
             SortColumn::Disk => cur(&p.disk_io_rate),
             SortColumn::Wake => cur(&p.wakeups_rate),
             SortColumn::Started => Some(p.start_time_ms as f64),
-            SortColumn::Score | SortColumn::Pid | SortColumn::Command => None,
+            SortColumn::CpuTime => p.cpu_time_s,
+            SortColumn::Score | SortColumn::Pid | SortColumn::Command | SortColumn::User => None,
         }
         .filter(|v| v.is_finite())
     }

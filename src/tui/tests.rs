@@ -71,6 +71,8 @@ fn processes(step: usize) -> Vec<ProcessScore> {
     evil.wakeups_share = Some(6.0);
     evil.disproportionality = 3.2;
     evil.dominant_resource = Resource::Cpu;
+    evil.uid = Some(1000);
+    evil.cpu_time_s = Some(3723.45 + s);
 
     let mut pg = proc_(1201, "postgres: checkpointer", 60.0 - 3.0 * s, &b);
     pg.state = ProcessState::DiskSleep;
@@ -83,6 +85,8 @@ fn processes(step: usize) -> Vec<ProcessScore> {
     pg.wakeups_share = Some(0.4);
     pg.dominant_resource = Resource::Disk;
     pg.disproportionality = 7.5;
+    pg.uid = Some(70);
+    pg.cpu_time_s = Some(65.5);
 
     let mut xorg = proc_(880, "Xorg", 31.0, &b);
     xorg.cpu = mv(12.0, 8.0, 15.0);
@@ -91,6 +95,8 @@ fn processes(step: usize) -> Vec<ProcessScore> {
     xorg.gpu_share = Some(45.0);
     xorg.mem_share = Some(0.9);
     xorg.dominant_resource = Resource::Gpu;
+    xorg.uid = Some(0);
+    xorg.cpu_time_s = Some(5400.0);
 
     let mut java = proc_(
         4100,
@@ -105,11 +111,15 @@ fn processes(step: usize) -> Vec<ProcessScore> {
     java.disk_share = Some(0.2);
     java.wakeups_share = Some(1.1);
     java.dominant_resource = Resource::Memory;
+    java.uid = Some(4242);
+    java.cpu_time_s = Some(400_000.0);
 
     let mut kw = proc_(2, "kworker/u8:3", 3.0, &b);
     kw.state = ProcessState::Idle;
     kw.cpu_share = Some(0.3);
     kw.dominant_resource = Resource::Cpu;
+    kw.uid = Some(0);
+    kw.cpu_time_s = Some(0.0);
 
     vec![evil, pg, xorg, java, kw]
 }
@@ -166,8 +176,19 @@ fn notice(
     }
 }
 
+/// A fixed user database: 4242 has no name (the USER column shows the uid).
+fn test_users(uid: u32) -> Option<String> {
+    match uid {
+        0 => Some("root".into()),
+        70 => Some("postgres".into()),
+        1000 => Some("alice\x1b[31m".into()),
+        _ => None,
+    }
+}
+
 fn empty_app() -> App {
     let mut app = App::new(&TuiConfig::default(), &BandsConfig::default());
+    app.set_user_lookup(test_users);
     app.set_time_format(utc_hms);
     app.set_clock(T0 + 3.0);
     app
@@ -284,12 +305,13 @@ fn rows_start_sorted_by_score_descending() {
 fn s_cycles_sort_columns_and_r_reverses() {
     let mut app = fixture();
     let mut seen = vec![app.sort().0];
-    for _ in 0..9 {
+    let n = SortColumn::ALL.len();
+    for _ in 0..n {
         assert_eq!(app.handle_key(ch('s')), Action::None);
         seen.push(app.sort().0);
     }
-    assert_eq!(&seen[..9], &SortColumn::ALL);
-    assert_eq!(seen[9], SortColumn::Score, "wraps around");
+    assert_eq!(&seen[..n], &SortColumn::ALL);
+    assert_eq!(seen[n], SortColumn::Score, "wraps around");
 
     // cpu share, biggest first; then reversed.
     app.handle_key(ch('s'));
@@ -310,6 +332,10 @@ fn s_cycles_sort_columns_and_r_reverses() {
     }
     assert!(!app.sort_descending());
     assert_eq!(pids_in_order(&app), vec![2, 880, 1201, 4100, 31337]);
+    // User ascends by name (a nameless uid by its number), ties by score.
+    app.handle_key(ch('s'));
+    assert_eq!(app.sort(), (SortColumn::User, false));
+    assert_eq!(pids_in_order(&app), vec![4100, 31337, 1201, 880, 2]);
     app.handle_key(ch('s'));
     assert_eq!(app.sort().0, SortColumn::Command);
     assert_eq!(pids_in_order(&app), vec![880, 31337, 4100, 2, 1201]);
@@ -631,7 +657,7 @@ fn dashboard_160x45() {
     let text = screen(&terminal);
     assert!(text.contains("evil\\u{1b}[2J\\u{202e}name"), "{text}");
     for col in [
-        "PID", "SCORE", "BAND", "CPU", "GPU", "MEM", "DISK", "WAKE", "DOMINANT",
+        "PID", "USER", "SCORE", "CPU", "GPU", "MEM", "TIME+", "DISK", "DOMINANT",
     ] {
         assert!(text.contains(col), "{col} missing:\n{text}");
     }
@@ -711,10 +737,15 @@ fn narrow_table_drops_columns_but_keeps_the_essentials() {
         header.contains("SCORE") && header.contains("COMMAND"),
         "{header}"
     );
-    // BAND goes first (the score is already in the band's colour).
+    // BAND goes first (the score is already in the band's colour), then
+    // WAKE/s, GPU% and DISK/s; htop's USER and TIME+ stay.
     assert!(!header.contains("BAND"), "{header}");
     assert!(
-        header.contains("GPU") && header.contains("WAKE"),
+        !header.contains("GPU") && !header.contains("WAKE"),
+        "{header}"
+    );
+    assert!(
+        header.contains("USER") && header.contains("TIME+") && header.contains("DOMINANT"),
         "{header}"
     );
     // Narrower still: the lower-priority shares go, the essentials stay.
@@ -726,6 +757,22 @@ fn narrow_table_drops_columns_but_keeps_the_essentials() {
     );
     assert!(header.contains("CPU") && header.contains("MEM"), "{header}");
     assert!(!header.contains("GPU"), "{header}");
+    // The sort column stays, whatever its priority.
+    let mut app = fixture();
+    for (key, title) in [('T', "TIME+▼"), ('s', "DISK/s▼")] {
+        app.handle_key(ch(key));
+        let text = screen(&render(&app, 50, 24));
+        let header = text.lines().find(|l| l.contains("PID")).unwrap_or("");
+        assert!(header.contains(title), "{title}: {header}");
+        let area = ratatui::layout::Rect::new(0, 0, 50, 24);
+        let y = text.lines().position(|l| l.contains("PID")).unwrap_or(0);
+        let x = header[..header.find(title).unwrap_or(0)].chars().count();
+        assert_eq!(
+            ui::hit(area, &app, x as u16 + 1, y as u16),
+            ui::Hit::Header(app.sort().0),
+            "the click finds the kept column"
+        );
+    }
 }
 
 // ----- embedded sampler ---------------------------------------------------------------
@@ -1017,7 +1064,7 @@ mod keys {
         assert_eq!(n(ch('<')), Command::SortPrev);
         assert_eq!(n(ch('P')), Command::SortBy(SortColumn::Cpu));
         assert_eq!(n(ch('M')), Command::SortBy(SortColumn::Mem));
-        assert_eq!(n(ch('T')), Command::SortBy(SortColumn::Started));
+        assert_eq!(n(ch('T')), Command::SortBy(SortColumn::CpuTime));
         assert_eq!(n(ch('k')), Command::StartKill);
         assert_eq!(n(key(KeyCode::F(9))), Command::StartKill);
         assert_eq!(n(ch('Z')), Command::Pause);
@@ -1338,6 +1385,129 @@ mod keys {
         let text = screen(&render(&app, 80, 24));
         assert!(text.contains("search: pg"), "{text}");
     }
+
+    #[test]
+    fn user_column_names_the_owner_and_the_filter_matches_users() {
+        let mut app = fixture();
+        let text = screen(&render(&app, 160, 45));
+        let header = text.lines().find(|l| l.contains("PID USER")).unwrap_or("");
+        assert!(
+            header.contains("COMMAND"),
+            "USER between PID and COMMAND:\n{text}"
+        );
+        let row = |pid: &str| {
+            text.lines()
+                .find(|l| l.split_whitespace().any(|w| w == pid))
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(row("1201").contains("postgres"), "{text}");
+        assert!(row("880").contains("root"), "{text}");
+        // A uid without a name shows the number; a hostile name is escaped.
+        assert!(row("4100").contains("4242"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert_eq!(app.user_text(Some(70)), "postgres");
+        assert_eq!(app.user_text(Some(4242)), "4242");
+        assert_eq!(app.user_text(None), "-");
+        // The filter matches the user's name, or the uid.
+        app.handle_key(ch('\\'));
+        type_str(&mut app, "ROOT");
+        app.handle_key(key(KeyCode::Enter));
+        let mut pids = pids_in_order(&app);
+        pids.sort_unstable();
+        assert_eq!(pids, vec![2, 880], "root owns kworker and Xorg");
+        app.handle_key(ch('\\'));
+        for _ in 0.."ROOT".len() {
+            app.handle_key(key(KeyCode::Backspace));
+        }
+        type_str(&mut app, "4242");
+        app.handle_key(key(KeyCode::Enter));
+        assert_eq!(pids_in_order(&app), vec![4100]);
+        // Clicking USER sorts by name, ascending.
+        app.handle_key(ch('\\'));
+        for _ in 0.."4242".len() {
+            app.handle_key(key(KeyCode::Backspace));
+        }
+        app.handle_key(key(KeyCode::Enter));
+        app.click_header(SortColumn::User);
+        let users: Vec<String> = app.rows().iter().map(|p| app.user_text(p.uid)).collect();
+        let mut sorted = users.clone();
+        sorted.sort();
+        assert_eq!(users, sorted);
+    }
+
+    #[test]
+    fn t_sorts_by_cpu_time_shown_as_time_plus_and_start_time_stays_reachable() {
+        let mut app = fixture();
+        app.handle_key(ch('T'));
+        assert_eq!(app.sort(), (SortColumn::CpuTime, false));
+        // Biggest first: java (400000 s), Xorg (5400 s), the hostile one
+        // (3730.45 s), postgres (65.5 s).
+        assert_eq!(pids_in_order(&app), vec![4100, 880, 31337, 1201, 2]);
+        let text = screen(&render(&app, 160, 45));
+        assert!(text.contains("TIME+▼"), "{text}");
+        for cell in ["4d15h", "1:30:00", "1:02:10", "1:05.50"] {
+            assert!(text.contains(cell), "{cell} on screen:\n{text}");
+        }
+        // Start time is still a sort column: s and < > reach it.
+        let mut seen = Vec::new();
+        for _ in 0..SortColumn::ALL.len() {
+            app.handle_key(ch('s'));
+            seen.push(app.sort().0);
+        }
+        assert!(seen.contains(&SortColumn::Started), "{seen:?}");
+        assert!(seen.contains(&SortColumn::CpuTime), "{seen:?}");
+    }
+
+    #[test]
+    fn replay_says_signals_and_intervals_do_not_apply_to_a_recording() {
+        let mut app = fixture();
+        app.show_replay(&crate::tui::ReplayView {
+            at: T0,
+            note: None,
+            status: None,
+            window: vec![samples(7, processes(7))],
+            events: Vec::new(),
+            stalls: Vec::new(),
+        });
+        assert!(app.replaying());
+        assert!(app.selected().is_some(), "a recorded row is selected");
+        for k in [ch('k'), key(KeyCode::F(9))] {
+            assert_eq!(app.handle_key(k), Action::None);
+            assert_eq!(app.mode(), Mode::Normal, "no signal menu in replay");
+            assert_eq!(app.status(), Some(crate::tui::app::REPLAY_NO_SIGNAL));
+        }
+        assert!(
+            crate::tui::app::REPLAY_NO_SIGNAL.contains("L returns to live"),
+            "the way out is named"
+        );
+        for k in [ch('+'), ch('-'), ch('=')] {
+            assert_eq!(app.handle_key(k), Action::None);
+            assert_eq!(app.status(), Some(crate::tui::app::REPLAY_NO_INTERVAL));
+        }
+        // Embedded, then replaying: still no interval change.
+        app.set_connection(ConnectionState::Embedded);
+        assert!(matches!(
+            app.handle_key(ch('+')),
+            Action::SetInterval { .. }
+        ));
+        app.show_replay(&crate::tui::ReplayView {
+            at: T0,
+            note: None,
+            status: None,
+            window: vec![samples(7, processes(7))],
+            events: Vec::new(),
+            stalls: Vec::new(),
+        });
+        assert_eq!(app.handle_key(ch('-')), Action::None);
+        // Live again: k opens the menu.
+        app.set_connection(ConnectionState::Connected);
+        app.apply(&ServerMessage::Sample {
+            samples: samples(8, processes(8)),
+        });
+        app.handle_key(ch('k'));
+        assert_eq!(app.mode(), Mode::SignalMenu);
+    }
 }
 
 /// A 4-core machine: core 0 busy in user mode, core 1 in system, core 2 waiting
@@ -1419,10 +1589,7 @@ fn mouse_clicks_select_rows_and_sort_by_headers() {
     app.set_page_size(ui::table_rows(area, &app));
     let text = screen(&render(&app, 160, 45));
     let lines: Vec<&str> = text.lines().collect();
-    let header = lines
-        .iter()
-        .position(|l| l.contains("PID COMMAND"))
-        .unwrap();
+    let header = lines.iter().position(|l| l.contains("PID USER")).unwrap();
     // The MEM header cell, found on screen.
     let x = lines[header]
         .find("MEM")

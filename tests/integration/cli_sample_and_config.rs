@@ -123,6 +123,18 @@ fn check_process(p: &Value) -> Result<(), String> {
     if !(obj["cgroup"].is_null() || obj["cgroup"].is_string()) {
         return Err("cgroup".into());
     }
+    if !(obj["uid"].is_null()
+        || obj["uid"]
+            .as_u64()
+            .is_some_and(|u| u <= u64::from(u32::MAX)))
+    {
+        return Err("uid".into());
+    }
+    match obj.get("cpu_time_s") {
+        Some(Value::Null) => {}
+        Some(v) if v.as_f64().is_some_and(|x| x >= 0.0) => {}
+        other => return Err(format!("cpu_time_s = {other:?}")),
+    }
     Ok(())
 }
 
@@ -166,6 +178,31 @@ fn sample_json_holds_to_the_schema_for_every_process() {
         }
         // This process is alive and readable: its CPU rate is measured.
         assert!(rogues.iter().any(|p| !p["cpu"].is_null()));
+        // Owners and CPU times are read for every process (a process that
+        // exits mid-scan may miss its owner).
+        let owned = rogues.iter().filter(|p| p["uid"].is_u64()).count();
+        assert!(
+            owned * 10 >= rogues.len() * 9,
+            "{owned} of {} owned",
+            rogues.len()
+        );
+        assert!(rogues.iter().all(|p| p["cpu_time_s"].is_f64()));
+        if let Some(init) = rogues.iter().find(|p| p["pid"] == 1) {
+            assert_eq!(init["uid"], 0, "init is root's: {init}");
+        }
+        let me = rogues
+            .iter()
+            .find(|p| {
+                p["command"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("sample --json --count 2"))
+            })
+            .expect("the sampler lists itself");
+        assert_eq!(
+            me["uid"].as_u64(),
+            Some(u64::from(rogue_hunter::sys::current_uid())),
+            "the sampler runs as this user: {me}"
+        );
     }
 }
 

@@ -589,13 +589,13 @@ fn search_filter_sort_esc_unknown_key_and_f10_through_the_pty() {
     // Esc cancels the prompt (the filter stays as it was) and does not quit.
     dash.send(b"\\zz");
     dash.wait_for(Duration::from_secs(5), "the filter prompt", |t| {
-        t.contains("filter (command, cgroup): 424242zz")
+        t.contains("filter (command, user, cgroup): 424242zz")
     });
     dash.send(b"\x1b");
     dash.wait_for(
         Duration::from_secs(5),
         "the prompt closed, old filter back",
-        |t| !t.contains("filter (command, cgroup):") && t.contains("Processes: 1 of"),
+        |t| !t.contains("filter (command, user, cgroup):") && t.contains("Processes: 1 of"),
     );
     assert!(still_running(&mut dash), "Esc in a prompt must not quit");
     // Clear it: F4, erase, Enter.
@@ -624,6 +624,77 @@ fn search_filter_sort_esc_unknown_key_and_f10_through_the_pty() {
     assert!(status.success(), "exit status {status}");
     dash.assert_cooked();
     drop(sleeper);
+}
+
+/// A left click at screen cell (`x`, `y`), counted from 0: the SGR press and
+/// release an xterm sends (1-based in the sequence).
+fn click(dash: &Dash, x: usize, y: usize) {
+    let (cx, cy) = (x + 1, y + 1);
+    dash.send(format!("\x1b[<0;{cx};{cy}M\x1b[<0;{cx};{cy}m").as_bytes());
+}
+
+/// The PID in a table line (the first number among its first tokens).
+fn pid_of_line(line: &str) -> Option<u32> {
+    line.split_whitespace()
+        .take(3)
+        .find_map(|w| w.trim_start_matches(['│', '▸', '→', '↑', '↓']).parse().ok())
+}
+
+#[test]
+fn mouse_clicks_sort_by_a_header_and_select_a_row_through_the_pty() {
+    let _m = crate::common::machine();
+    let sb = Sandbox::new();
+    let dash = embedded(&sb, 40, 140);
+    dash.wait_for(Duration::from_secs(10), "rows in the table", |t| {
+        t.lines().filter(|l| pid_of_line(l).is_some()).count() >= 5
+    });
+    // Paused, the rows stay where the clicks are aimed.
+    dash.send(b"Z");
+    dash.wait_for(Duration::from_secs(5), "paused", |t| t.contains("PAUSED"));
+    let screen = dash.text();
+    let (hy, header) = screen
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("PID USER") && l.contains("MEM"))
+        .unwrap_or_else(|| panic!("no table header on the screen:\n{screen}"));
+    let mem_x = header[..header.find("MEM").unwrap_or(0)].chars().count();
+    assert!(!header.contains("MEM▼"), "{header}");
+    click(&dash, mem_x + 1, hy);
+    dash.wait_for(
+        Duration::from_secs(5),
+        "the click on MEM sorting by memory",
+        |t| t.contains("MEM▼") && t.contains("by mem ▼"),
+    );
+    // TIME+ too: its header sorts by CPU time.
+    let screen = dash.text();
+    let header = screen.lines().nth(hy).unwrap_or_default();
+    let time_x = header[..header.find("TIME+").unwrap_or(0)].chars().count();
+    click(&dash, time_x + 2, hy);
+    dash.wait_for(
+        Duration::from_secs(5),
+        "the click on TIME+ sorting by CPU time",
+        |t| t.contains("TIME+▼") && t.contains("by TIME+ ▼"),
+    );
+    // The fourth row: the selection moves there.
+    let screen = dash.text();
+    let before = pid_of_line(&selected_line(&screen));
+    let row = screen.lines().nth(hy + 4).unwrap_or_default();
+    let pid = pid_of_line(row).unwrap_or_else(|| panic!("no PID on row 4 of the table:\n{screen}"));
+    assert_ne!(
+        before,
+        Some(pid),
+        "row 4 is not already selected:\n{screen}"
+    );
+    click(&dash, 20, hy + 4);
+    dash.wait_for(
+        Duration::from_secs(5),
+        "the click on row 4 selecting it",
+        |t| pid_of_line(&selected_line(t)) == Some(pid),
+    );
+    dash.send(b"q");
+    let mut dash = dash;
+    let status = dash.wait_exit(Duration::from_secs(5), "after q");
+    assert!(status.success(), "exit status {status}");
 }
 
 /// Select `pid`'s row by searching for it, open the signal menu and confirm
@@ -1026,7 +1097,7 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
     let screen = step(&dash, b"}");
     let top: Vec<&str> = screen
         .lines()
-        .skip_while(|l| !l.contains("PID COMMAND"))
+        .skip_while(|l| !l.contains("PID USER"))
         .skip(1)
         .take(3)
         .collect();
@@ -1038,6 +1109,11 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
         screen.contains("the last recorded second"),
         "a minute on stops at the last recorded second:\n{screen}"
     );
+    // k on a recorded row: no signal menu, the status line says why.
+    dash.send(b"k");
+    dash.wait_for(Duration::from_secs(5), "k refused in replay", |t| {
+        t.contains("replay: cannot signal a recorded process") && !t.contains("Send a signal")
+    });
     // `n` back to the previous event until it is the spinner's.
     let mut found = false;
     for _ in 0..10 {

@@ -86,6 +86,19 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, big: bool, app: &App) {
             state.push_str(&format!("  prio {prio}"));
         }
         info.push(Line::raw(format::truncate(&state, w)));
+        let mut owner = Vec::new();
+        if let Some(uid) = p.uid {
+            owner.push(format!(
+                "user {} (uid {uid})",
+                format::escape(&app.user_text(Some(uid)))
+            ));
+        }
+        if let Some(t) = p.cpu_time_s {
+            owner.push(format!("TIME+ {} of CPU", format::cpu_time(t)));
+        }
+        if !owner.is_empty() {
+            info.push(Line::raw(format::truncate(&owner.join("  "), w)));
+        }
         if let Some(cg) = &p.cgroup {
             info.push(Line::raw(format::truncate(
                 &format!("cgroup {}", format::escape(cg)),

@@ -17,7 +17,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         let (label, hint) = match p.kind {
             PromptKind::Search => ("search: ", "  Enter keep · F3 next · Esc cancel"),
             PromptKind::Filter => (
-                "filter (command, cgroup): ",
+                "filter (command, user, cgroup): ",
                 "  Enter apply · empty clears · Esc cancel",
             ),
         };

@@ -169,7 +169,7 @@ pub fn hit(area: Rect, app: &App, x: u16, y: u16) -> Hit {
     if y == t.y + 1 {
         // The header: columns after the border and the selection marker,
         // one cell apart.
-        let (cols, command_w) = table::fit_columns(t.width.saturating_sub(3));
+        let (cols, command_w) = table::fit_columns(t.width.saturating_sub(3), app.sort().0);
         let mut left = t.x + 2;
         for c in cols {
             let w = match c.spec().1 {

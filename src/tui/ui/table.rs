@@ -19,12 +19,14 @@ use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, Tab
 pub(super) enum Col {
     Trend,
     Pid,
+    User,
     Command,
     Score,
     Band,
     Cpu,
     Gpu,
     Mem,
+    Time,
     Disk,
     Wake,
     State,
@@ -32,20 +34,26 @@ pub(super) enum Col {
 }
 
 impl Col {
-    /// (title, width, right-aligned, drop priority: higher is dropped first).
+    /// (title, width, right-aligned, drop priority: higher is dropped first,
+    /// 0 never). Narrowing, BAND goes first (the score is in its colour),
+    /// then WAKE/s and GPU% (unmeasured on many machines), DISK/s (the
+    /// DOMINANT column still names disk), TIME+, USER, S, DOMINANT; PID,
+    /// COMMAND, SCORE, CPU% and MEM stay.
     pub(super) fn spec(self) -> (&'static str, u16, bool, u8) {
         match self {
             Col::Trend => ("", 1, false, 0),
             Col::Pid => ("PID", 7, true, 0),
+            Col::User => ("USER", 8, false, 4),
             Col::Command => ("COMMAND", 0, false, 0),
             Col::Score => ("SCORE", 6, true, 0),
-            Col::Band => ("BAND", 8, false, 4),
+            Col::Band => ("BAND", 8, false, 9),
             Col::Cpu => ("CPU%", 6, true, 1),
-            Col::Gpu => ("GPU%", 5, true, 3),
+            Col::Gpu => ("GPU%", 5, true, 7),
             Col::Mem => ("MEM", 6, true, 1),
-            Col::Disk => ("DISK/s", 7, true, 2),
-            Col::Wake => ("WAKE/s", 6, true, 3),
-            Col::State => ("S", 1, false, 2),
+            Col::Time => ("TIME+", 8, true, 5),
+            Col::Disk => ("DISK/s", 7, true, 6),
+            Col::Wake => ("WAKE/s", 6, true, 8),
+            Col::State => ("S", 1, false, 3),
             Col::Dominant => ("DOMINANT", 8, false, 2),
         }
     }
@@ -53,6 +61,8 @@ impl Col {
     pub(super) fn sort(self) -> Option<SortColumn> {
         match self {
             Col::Pid => Some(SortColumn::Pid),
+            Col::User => Some(SortColumn::User),
+            Col::Time => Some(SortColumn::CpuTime),
             Col::Command => Some(SortColumn::Command),
             Col::Score => Some(SortColumn::Score),
             Col::Cpu => Some(SortColumn::Cpu),
@@ -65,15 +75,17 @@ impl Col {
     }
 }
 
-const ALL_COLS: [Col; 12] = [
+const ALL_COLS: [Col; 14] = [
     Col::Trend,
     Col::Pid,
+    Col::User,
     Col::Command,
     Col::Score,
     Col::Band,
     Col::Cpu,
     Col::Gpu,
     Col::Mem,
+    Col::Time,
     Col::Disk,
     Col::Wake,
     Col::State,
@@ -82,8 +94,10 @@ const ALL_COLS: [Col; 12] = [
 
 const MIN_COMMAND: u16 = 14;
 
-/// The columns that fit `inner` cells, and the command column's width.
-pub(super) fn fit_columns(inner: u16) -> (Vec<Col>, u16) {
+/// The columns that fit `inner` cells, and the command column's width. The
+/// column the table is sorted by is never dropped (`T` on a narrow terminal
+/// shows TIME+, in place of a column dropped earlier).
+pub(super) fn fit_columns(inner: u16, sorted_by: SortColumn) -> (Vec<Col>, u16) {
     let mut cols: Vec<Col> = ALL_COLS.to_vec();
     loop {
         let fixed: u16 = cols.iter().map(|c| c.spec().1).sum();
@@ -95,7 +109,7 @@ pub(super) fn fit_columns(inner: u16) -> (Vec<Col>, u16) {
         let worst = cols
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.spec().3 > 0)
+            .filter(|(_, c)| c.spec().3 > 0 && c.sort() != Some(sorted_by))
             .max_by_key(|(_, c)| c.spec().3)
             .map(|(i, _)| i);
         match worst {
@@ -160,6 +174,11 @@ fn cell_for(
             Cell::from(Span::styled(t.arrow().to_string(), trend_style(t, app)))
         }
         Col::Pid => right(p.pid.to_string()),
+        Col::User => Cell::from(format::truncate(
+            &format::escape(&app.user_text(p.uid)),
+            usize::from(Col::User.spec().1),
+        )),
+        Col::Time => right(p.cpu_time_s.map_or("-".into(), format::cpu_time)),
         Col::Command if app.is_own(p) => {
             let mark = "(self) ";
             let room = usize::from(command_w).saturating_sub(mark.chars().count());
@@ -203,7 +222,7 @@ fn group_cell(col: Col, g: &GroupScore, command_w: u16, app: &App) -> Cell<'stat
     let num = |v: Option<f64>| v.filter(|v| v.is_finite());
     let m = &g.metrics;
     match col {
-        Col::Trend | Col::State => Cell::from(""),
+        Col::Trend | Col::State | Col::User | Col::Time => Cell::from(""),
         Col::Pid => right(g.member_count.to_string()),
         Col::Command => Cell::from(format::truncate(
             &format::escape(&g.name),
@@ -312,7 +331,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     // Inner width less the selection marker column.
     let inner = area.width.saturating_sub(3);
-    let (cols, command_w) = fit_columns(inner);
+    let (cols, command_w) = fit_columns(inner, sort);
     let header = Row::new(cols.iter().map(|&c| {
         let (_, _, right, _) = c.spec();
         let mut t = title_of(c, groups).to_string();
