@@ -43,6 +43,7 @@ use crate::model::{
     Band, GroupScore, METRIC_COUNT, MetricValue, ProcessKey, ProcessSamples, ProcessScore,
     ProcessState, Resource, SystemSample,
 };
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 /// Version of the layout above (stored beside each block).
@@ -217,13 +218,14 @@ const HAS_PRIORITY: u8 = 2;
 const HAS_CGROUP: u8 = 4;
 
 /// Encode frames (uncompressed).
-pub fn encode_raw(frames: &[Frame]) -> Vec<u8> {
+pub fn encode_raw<F: Borrow<Frame>>(frames: &[F]) -> Vec<u8> {
     let mut strings = Strings::default();
     let mut body = Vec::with_capacity(frames.len() * 1024);
     put_var(&mut body, frames.len() as u64);
     let mut prev: HashMap<ProcessKey, [Option<i64>; METRIC_COUNT]> = HashMap::new();
     let mut machine_prev = Previous::default();
     for f in frames {
+        let f: &Frame = f.borrow();
         body.extend_from_slice(&f.timestamp_s.to_le_bytes());
         body.extend_from_slice(&f.elapsed_ms.to_le_bytes());
         put_var(&mut body, u64::from(f.process_count));
@@ -453,7 +455,7 @@ fn decode_raw_version(version: i64, buf: &[u8]) -> Result<Vec<Frame>, DecodeErro
 }
 
 /// Encode and compress a block.
-pub fn encode_block(frames: &[Frame]) -> Vec<u8> {
+pub fn encode_block<F: Borrow<Frame>>(frames: &[F]) -> Vec<u8> {
     let raw = encode_raw(frames);
     // Compressing an in-memory buffer only fails on allocation failure; keep
     // the data readable (uncompressed frames are not valid zstd, so flag them).

@@ -1600,3 +1600,55 @@ fn writes_still_failing_at_shutdown_are_counted_as_lost() {
     assert_eq!(stats.failed, 3, "{stats:?}");
     drop(blocker);
 }
+
+#[test]
+fn the_writer_encodes_handed_over_history_frames_and_commits_durably() {
+    use crate::history::{Recorder, decode_block, fixture, quantize};
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn(path.clone(), 64).unwrap();
+    assert_eq!(
+        writer.synchronous(),
+        2,
+        "the writer connection is synchronous=FULL"
+    );
+    let mut recorder = Recorder::with_block_seconds(5, 6.0);
+    let mut writes = 0;
+    for i in 0..10 {
+        let t = fixture::FIXTURE_START + i as f64;
+        let samples = ProcessSamples {
+            timestamp_s: t,
+            elapsed_ms: 1.0,
+            process_count: 3,
+            max_score: 30.0,
+            rogues: Vec::new(),
+            groups: fixture::groups(i % fixture::FIXTURE_FRAMES),
+            system: fixture::system(i % fixture::FIXTURE_FRAMES).map(Box::new),
+        };
+        let all = fixture::processes(i, t);
+        let mut blocks = recorder.record(&samples, &all, &Default::default());
+        // An event opened: the open block at once (of two writes of one
+        // block queued together only the newer is encoded).
+        blocks.extend(recorder.flush());
+        for b in blocks {
+            writes += 1;
+            writer.send(WriteOp::HistoryFrames(b)).unwrap();
+        }
+    }
+    let last = recorder.take().unwrap();
+    let expected: Vec<_> = last.frames.iter().map(|f| quantize(f)).collect();
+    writer.send(WriteOp::HistoryFrames(last)).unwrap();
+    let stats = writer.shutdown().unwrap();
+    assert_eq!(stats.applied, writes + 1);
+    assert_eq!((stats.failed, stats.dropped), (0, 0));
+    let store = Store::open_read_only(&path).unwrap();
+    let blocks = store.history_blocks(0.0, f64::MAX).unwrap();
+    assert_eq!(blocks.len(), 2, "blocks of 6 s over 10 s");
+    assert_eq!(blocks[0].frames, 6);
+    let back = decode_block(blocks[1].encoding, &blocks[1].data).unwrap();
+    assert_eq!(back, expected);
+    assert!(
+        back.iter()
+            .any(|f| f.system.is_some() && !f.groups.is_empty())
+    );
+}
