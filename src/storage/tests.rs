@@ -1612,6 +1612,28 @@ fn the_writer_encodes_handed_over_history_frames_and_commits_durably() {
         2,
         "the writer connection is synchronous=FULL"
     );
+    // The latest sample alone needs no fsync; anything else does.
+    let samples = |t: f64| ProcessSamples {
+        timestamp_s: t,
+        elapsed_ms: 1.0,
+        process_count: 3,
+        max_score: 30.0,
+        rogues: Vec::new(),
+        groups: Vec::new(),
+        system: None,
+    };
+    writer
+        .send(WriteOp::Sample {
+            samples: Box::new(samples(1.0)),
+            sample_count: 1,
+        })
+        .unwrap();
+    writer.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        writer.synchronous(),
+        1,
+        "a batch of the latest sample: NORMAL"
+    );
     let mut recorder = Recorder::with_block_seconds(5, 6.0);
     let mut writes = 0;
     for i in 0..10 {
@@ -1638,8 +1660,10 @@ fn the_writer_encodes_handed_over_history_frames_and_commits_durably() {
     let last = recorder.take().unwrap();
     let expected: Vec<_> = last.frames.iter().map(|f| quantize(f)).collect();
     writer.send(WriteOp::HistoryFrames(last)).unwrap();
+    writer.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(writer.synchronous(), 2, "history blocks commit with FULL");
     let stats = writer.shutdown().unwrap();
-    assert_eq!(stats.applied, writes + 1);
+    assert_eq!((stats.applied, stats.failed), (writes + 2, 0), "{stats:?}");
     assert_eq!((stats.failed, stats.dropped), (0, 0));
     let store = Store::open_read_only(&path).unwrap();
     let blocks = store.history_blocks(0.0, f64::MAX).unwrap();

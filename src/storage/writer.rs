@@ -386,8 +386,10 @@ impl Writer {
         self.sender.stats()
     }
 
-    /// The writer connection's `PRAGMA synchronous` (2 = FULL), read back
-    /// from SQLite after it was set.
+    /// The writer connection's `PRAGMA synchronous` as last set and read
+    /// back from SQLite: 2 (FULL) for every batch with a write that must
+    /// survive a power cut, 1 (NORMAL) after a batch of only the latest
+    /// sample and state rows.
     pub fn synchronous(&self) -> i64 {
         self.sender.counters.synchronous.load(Ordering::Relaxed)
     }
@@ -474,17 +476,47 @@ fn thread_failure(joined: std::thread::Result<()>) -> String {
 /// commits each batch as soon as it is queued, so a history block handed
 /// over every `UPSERT_SECONDS` is on disk a few milliseconds later.
 fn durable(store: Store, counters: &Counters) -> Result<Store, StorageError> {
-    let sql = |e| StorageError::from_sqlite(store.path(), e);
-    store
-        .conn
-        .pragma_update(None, "synchronous", "FULL")
-        .map_err(sql)?;
-    let level: i64 = store
-        .conn
-        .pragma_query_value(None, "synchronous", |r| r.get(0))
-        .map_err(sql)?;
-    counters.synchronous.store(level, Ordering::Relaxed);
+    set_synchronous(&store, FULL, counters)
+        .map_err(|e| StorageError::from_sqlite(store.path(), e))?;
     Ok(store)
+}
+
+/// `PRAGMA synchronous` values.
+const NORMAL: i64 = 1;
+const FULL: i64 = 2;
+
+fn set_synchronous(store: &Store, level: i64, counters: &Counters) -> rusqlite::Result<()> {
+    store.conn.pragma_update(None, "synchronous", level)?;
+    let now: i64 = store
+        .conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))?;
+    counters.synchronous.store(now, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Writes that need not survive a power cut: the latest sample and state
+/// rows, which the next ones rewrite within seconds.
+fn passing(op: &WriteOp) -> bool {
+    matches!(op, WriteOp::Sample { .. } | WriteOp::SetState { .. })
+}
+
+/// A batch of only passing writes commits with `NORMAL` (no fsync: the
+/// once-a-second latest sample would otherwise cost one); any other batch
+/// with `FULL`. A `FULL` commit also makes the `NORMAL` ones before it
+/// durable (one fsync of the WAL covers it all). A failure to switch is
+/// logged; the batch commits at the level it has.
+fn sync_for(store: &Store, ops: &[WriteOp], counters: &Counters) {
+    let want = if ops.iter().all(passing) {
+        NORMAL
+    } else {
+        FULL
+    };
+    if counters.synchronous.load(Ordering::Relaxed) == want {
+        return;
+    }
+    if let Err(e) = set_synchronous(store, want, counters) {
+        tracing::warn!(error = %e, level = want, "could not set PRAGMA synchronous");
+    }
 }
 
 /// Event and capture keys → row ids of the current run.
@@ -803,6 +835,7 @@ fn run(mut store: Store, rx: Receiver<Msg>, counters: &Counters) {
         // tried once per RETRY_EVERY (and at shutdown), not on every arrival.
         let retry_due = stopping || failed_at.is_none_or(|t| t.elapsed() >= RETRY_EVERY);
         if !ops.is_empty() && retry_due {
+            sync_for(&store, &ops, counters);
             let kept = apply_batch(&mut store, &mut keys, ops, counters);
             failed_at = (!kept.is_empty()).then(std::time::Instant::now);
             pending = keep_for_retry(kept, &keys, counters);
