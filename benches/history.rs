@@ -4,9 +4,13 @@
 //! second), each second fed to the recorder, the blocks written through the
 //! writer thread into a real database. Reports bytes per recorded second
 //! (blobs and the database file), the extrapolation to a day, and the
-//! recorder's CPU (thread CPU time of selecting, encoding and compressing).
+//! recorder's CPU: on the sampling thread (choosing the processes and
+//! appending the frame: thread CPU time around `Recorder::record`) and on
+//! the writer thread (its whole CPU time over the run, from its schedstat,
+//! and the encoding and compression of the same block writes timed alone).
 //! Then the same frames re-encoded other ways, to justify the layout: JSON
-//! per second, the compact layout uncompressed, zstd levels and block lengths.
+//! per second, the compact layout uncompressed, what the machine series and
+//! the groups add, zstd levels and block lengths.
 //!
 //! Run: `cargo bench --bench history -- --seconds 600` (default 600;
 //! `--extra N`, `--workers N`).
@@ -19,11 +23,11 @@ use common::arg;
 use rogue_hunter::collect::Sampler;
 use rogue_hunter::config::Config;
 use rogue_hunter::history::encode::{Frame, encode_raw};
-use rogue_hunter::history::{BLOCK_SECONDS, Recorder};
+use rogue_hunter::history::{BLOCK_SECONDS, BlockWrite, Recorder};
 use rogue_hunter::model::ProcessKey;
 use rogue_hunter::platform::linux::LinuxSource;
 use rogue_hunter::storage::{Store, WriteOp, Writer};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -82,6 +86,21 @@ fn thread_cpu_s() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
+/// CPU time of this process's thread named `name` (its schedstat run
+/// time), seconds.
+fn named_thread_cpu_s(name: &str) -> Option<f64> {
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let dir = entry.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            let ns: f64 = stat.split_whitespace().next()?.parse().ok()?;
+            return Some(ns / 1e9);
+        }
+    }
+    None
+}
+
 fn blocks_of(frames: &[Frame], seconds: f64) -> Vec<&[Frame]> {
     let mut out = Vec::new();
     let mut start = 0;
@@ -136,13 +155,14 @@ fn main() {
     // What an empty database weighs, to subtract.
     writer.flush(Duration::from_secs(10)).expect("flush");
     let empty_db = rogue_hunter::storage::db_bytes(&db);
+    let writer_cpu_start = named_thread_cpu_s("rh-storage");
 
     let mut sampler = Sampler::new(LinuxSource::new().expect("procfs"), Config::default());
     let mut recorder = Recorder::new(20);
     // Three tracked processes (open events) outside the top 20, as on a
     // machine with a few slow-burning rogues.
     let tracked: HashSet<ProcessKey> = HashSet::new();
-    let mut blob_bytes: HashMap<u64, usize> = HashMap::new();
+    let mut sent: Vec<BlockWrite> = Vec::new();
     let mut all_frames: Vec<Frame> = Vec::new();
     let mut cpu_s = 0.0;
     let mut writes = 0usize;
@@ -167,14 +187,8 @@ fn main() {
         cpu_s += thread_cpu_s() - t0;
         for b in blocks {
             writes += 1;
-            blob_bytes.insert(b.start_s.to_bits(), b.bytes.len());
-            let _ = writer.send(WriteOp::HistoryBlock {
-                start: b.start_s,
-                end: b.end_s,
-                frames: b.frames,
-                encoding: b.encoding,
-                data: b.bytes,
-            });
+            sent.push(b.clone());
+            let _ = writer.send(WriteOp::HistoryFrames(b));
         }
         all_frames.push(Frame::from_samples(
             &samples,
@@ -185,23 +199,26 @@ fn main() {
         }
     }
     if let Some(b) = recorder.take() {
-        blob_bytes.insert(b.start_s.to_bits(), b.bytes.len());
-        let _ = writer.send(WriteOp::HistoryBlock {
-            start: b.start_s,
-            end: b.end_s,
-            frames: b.frames,
-            encoding: b.encoding,
-            data: b.bytes,
-        });
+        writes += 1;
+        sent.push(b.clone());
+        let _ = writer.send(WriteOp::HistoryFrames(b));
     }
     writer.flush(Duration::from_secs(30)).expect("flush");
+    let writer_cpu = writer_cpu_start
+        .zip(named_thread_cpu_s("rh-storage"))
+        .map(|(a, b)| b - a);
     drop(writer);
+    // What the writer spent encoding and compressing, timed alone.
+    let t0 = thread_cpu_s();
+    let encoded: usize = sent.iter().map(|b| b.encode().len()).sum();
+    let encode_cpu = thread_cpu_s() - t0;
+    std::hint::black_box(encoded);
     drop(children);
     let store = Store::open_read_only(&db).expect("reopen");
     let summary = store.history_summary().expect("summary");
     let db_growth = rogue_hunter::storage::db_bytes(&db).saturating_sub(empty_db);
     let n = seconds as f64;
-    let blobs: usize = blob_bytes.values().sum();
+    let blobs = summary.bytes as usize;
     let per_s = blobs as f64 / n;
     let recorded_per_frame = all_frames.iter().map(|f| f.processes.len()).sum::<usize>() as f64 / n;
     processes.sort_by(f64::total_cmp);
@@ -222,10 +239,24 @@ fn main() {
         db_growth as f64 / n * 86400.0 / 1e6
     );
     println!(
-        "  recorder CPU (select + encode + zstd, {writes} block writes): {:.3} ms per second = \
-         {:.4} % of a core",
+        "  recorder CPU on the sampling thread (select + frame append, {writes} block writes \
+         handed over): {:.3} ms per second = {:.4} % of a core",
         cpu_s / n * 1e3,
         cpu_s / n * 100.0
+    );
+    println!(
+        "  writer thread: encode + zstd of those writes {:.3} ms per second = {:.4} % of a core; \
+         the thread in all (encode, SQLite, commits) {}",
+        encode_cpu / n * 1e3,
+        encode_cpu / n * 100.0,
+        writer_cpu.map_or_else(
+            || "not measured (no schedstat)".to_string(),
+            |c| format!(
+                "{:.3} ms per second = {:.4} % of a core",
+                c / n * 1e3,
+                c / n * 100.0
+            )
+        )
     );
     // The same frames, other ways.
     let per_day = |bytes: usize| bytes as f64 / n * 86400.0 / 1e6;
@@ -260,6 +291,38 @@ fn main() {
     println!(
         "    compact layout, uncompressed       {:8.1}",
         per_day(raw)
+    );
+    // What each part of the frame adds (zstd -3, 120 s blocks).
+    let mut parts = [0usize; 3];
+    for block in blocks_of(&all_frames, BLOCK_SECONDS) {
+        let strip = |system: bool, groups: bool| -> Vec<Frame> {
+            block
+                .iter()
+                .map(|f| {
+                    let mut f = f.clone();
+                    if !system {
+                        f.system = None;
+                    }
+                    if !groups {
+                        f.groups.clear();
+                    }
+                    f
+                })
+                .collect()
+        };
+        for (i, (system, groups)) in [(false, false), (true, false), (true, true)]
+            .into_iter()
+            .enumerate()
+        {
+            parts[i] +=
+                zstd::bulk::compress(&encode_raw(&strip(system, groups)), 3).map_or(0, |v| v.len());
+        }
+    }
+    println!(
+        "    compact, zstd -3, 120 s: processes only {:.1}, + machine series {:.1}, + groups {:.1}",
+        per_day(parts[0]),
+        per_day(parts[1]),
+        per_day(parts[2])
     );
     for level in [1, 3, 9, 19] {
         for secs in [30.0, 120.0, 600.0] {

@@ -2,7 +2,13 @@
 //! by side in the same run with a reference that writes each snapshot in its
 //! own transaction on the caller's thread.
 //!
-//! Run: `cargo bench --bench storage` (`-- --snapshots N`, default 20000).
+//! Then the cost of a durable commit: one history-block upsert per
+//! transaction (the recorder's 5 s write) with the WAL at `synchronous`
+//! NORMAL and FULL, and the same write through the writer thread (FULL), as
+//! wall time per commit.
+//!
+//! Run: `cargo bench --bench storage` (`-- --snapshots N`, default 20000;
+//! `--commits N`, default 200).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may unwrap
 
 mod common;
@@ -13,6 +19,40 @@ use rogue_hunter::model::SnapshotType;
 use rogue_hunter::model::{MetricValue, ProcessScore};
 use rogue_hunter::storage::{Store, WriteOp, Writer};
 use std::time::{Duration, Instant};
+
+/// Median and 95th percentile of `v`, milliseconds.
+fn median_p95(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] * 1e3;
+    (at(0.5), at(0.95))
+}
+
+/// Wall time of `n` transactions each upserting a `size`-byte blob, with
+/// `PRAGMA synchronous = level` on a WAL database.
+fn commits(path: &std::path::Path, level: &str, n: usize, size: usize) -> Vec<f64> {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", level)
+        .expect("sync");
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS b (start REAL PRIMARY KEY, data BLOB NOT NULL)")
+        .expect("table");
+    let data: Vec<u8> = (0..size).map(|i| (i * 7919 % 251) as u8).collect();
+    (0..n)
+        .map(|i| {
+            let t = Instant::now();
+            let tx = conn.unchecked_transaction().expect("begin");
+            tx.execute(
+                "INSERT INTO b (start, data) VALUES (?1, ?2)
+                 ON CONFLICT(start) DO UPDATE SET data = excluded.data",
+                rusqlite::params![(i / 24) as f64, data],
+            )
+            .expect("upsert");
+            tx.commit().expect("commit");
+            t.elapsed().as_secs_f64()
+        })
+        .collect()
+}
 
 fn process(i: usize) -> ProcessScore {
     let mut p = ProcessScore::new(
@@ -110,5 +150,42 @@ fn main() {
     println!(
         "at 3 Hz with every tracked process in the high band (a snapshot each sample), the writer keeps up with {:.0} tracked processes",
         batched / 3.0
+    );
+
+    // Durable commits: a 20 KB block (an open history block at ~2 minutes).
+    let c = arg("--commits", 200);
+    let size = 20_000;
+    let normal = median_p95(commits(&dir.path().join("normal.db"), "NORMAL", c, size));
+    let full = median_p95(commits(&dir.path().join("full.db"), "FULL", c, size));
+    let writer = Writer::spawn(dir.path().join("through-writer.db"), 64).expect("writer");
+    let data = vec![7u8; size];
+    let through: Vec<f64> = (0..c)
+        .map(|i| {
+            let t = Instant::now();
+            writer
+                .send(WriteOp::HistoryBlock {
+                    start: (i / 24) as f64,
+                    end: i as f64,
+                    frames: 1,
+                    encoding: 2,
+                    data: data.clone(),
+                })
+                .expect("queued");
+            writer.flush(Duration::from_secs(30)).expect("flush");
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    let through = median_p95(through);
+    println!("\none {size}-byte block upsert per transaction, {c} commits, wall ms (median, p95):");
+    println!("| commit | median ms | p95 ms |");
+    println!("|---|---:|---:|");
+    println!(
+        "| WAL, synchronous=NORMAL | {:.3} | {:.3} |",
+        normal.0, normal.1
+    );
+    println!("| WAL, synchronous=FULL | {:.3} | {:.3} |", full.0, full.1);
+    println!(
+        "| writer thread (FULL), queue + commit + acknowledgement | {:.3} | {:.3} |",
+        through.0, through.1
     );
 }

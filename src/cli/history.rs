@@ -4,7 +4,7 @@
 use super::{CliError, Context, out};
 use crate::format::{self, Align};
 use crate::history::{self, Frame};
-use crate::model::{METRICS, ProcessSamples, ProcessScore, SystemSample};
+use crate::model::{METRICS, ProcessSamples, ProcessScore};
 use crate::storage::{StorageError, Store};
 use serde_json::{Map, Value};
 
@@ -267,10 +267,11 @@ fn filtered(frame: &Frame, args: &HistoryArgs) -> Frame {
                 .is_none_or(|pat| p.command.to_lowercase().contains(pat))
             && args.group.as_deref().is_none_or(|g| group_matches(p, g))
     });
-    if let Some(key) = &args.group
-        && let Some(Value::Array(groups)) = f.extra.get_mut("groups")
-    {
-        groups.retain(|g| g.get("key").and_then(Value::as_str) == Some(key));
+    if let Some(key) = &args.group {
+        f.groups.retain(|g| &g.key == key);
+        if let Some(Value::Array(groups)) = f.extra.get_mut("groups") {
+            groups.retain(|g| g.get("key").and_then(Value::as_str) == Some(key));
+        }
     }
     f
 }
@@ -295,6 +296,17 @@ fn frame_json(f: &Frame, fields: Option<&[String]>) -> Value {
         })
         .collect();
     map.insert("rogues".into(), Value::Array(rogues));
+    // As `ProcessSamples` serialises them: `groups` absent when empty.
+    if !f.groups.is_empty() {
+        map.insert(
+            "groups".into(),
+            serde_json::to_value(&f.groups).unwrap_or(Value::Null),
+        );
+    }
+    map.insert(
+        "system".into(),
+        serde_json::to_value(&f.system).unwrap_or(Value::Null),
+    );
     for (k, v) in &f.extra {
         map.insert(k.clone(), v.clone());
     }
@@ -403,29 +415,28 @@ fn at_table(f: &Frame) -> String {
         f.max_score,
         f.elapsed_ms
     );
-    if let Some(system) = f.extra.get("system") {
-        match serde_json::from_value::<SystemSample>(system.clone()) {
-            Ok(sys) => {
-                for (i, line) in format::system_lines(&sys).iter().enumerate() {
-                    t.push_str(if i == 0 { "machine: " } else { "         " });
-                    t.push_str(line);
-                    t.push('\n');
-                }
-            }
-            // Recorded by a build whose machine series had other fields.
-            Err(_) => {
-                let mut pairs = Vec::new();
-                flatten("", system, &mut pairs);
-                if !pairs.is_empty() {
-                    t.push_str("machine: ");
-                    t.push_str(&pairs.join("  "));
-                    t.push('\n');
-                }
-            }
+    if let Some(sys) = &f.system {
+        for (i, line) in format::system_lines(sys).iter().enumerate() {
+            t.push_str(if i == 0 { "machine: " } else { "         " });
+            t.push_str(line);
+            t.push('\n');
+        }
+    } else if let Some(system) = f.extra.get("system") {
+        // Recorded by a build whose machine series had other fields.
+        let mut pairs = Vec::new();
+        flatten("", system, &mut pairs);
+        if !pairs.is_empty() {
+            t.push_str("machine: ");
+            t.push_str(&pairs.join("  "));
+            t.push('\n');
         }
     }
-    if let Some(Value::Array(groups)) = f.extra.get("groups") {
-        t.push_str(&format!("groups: {} recorded\n", groups.len()));
+    let groups = match f.extra.get("groups") {
+        Some(Value::Array(old)) if f.groups.is_empty() => old.len(),
+        _ => f.groups.len(),
+    };
+    if groups > 0 {
+        t.push_str(&format!("groups: {groups} recorded\n"));
     }
     t.push('\n');
     let samples = ProcessSamples {
@@ -611,6 +622,8 @@ mod tests {
             process_count: 1,
             max_score: 0.0,
             processes: vec![p],
+            system: None,
+            groups: Vec::new(),
             extra: Map::new(),
         }
     }

@@ -687,14 +687,9 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// The writer thread encodes and compresses the block.
 fn history_write(block: BlockWrite) -> WriteOp {
-    WriteOp::HistoryBlock {
-        start: block.start_s,
-        end: block.end_s,
-        frames: block.frames,
-        encoding: block.encoding,
-        data: block.bytes,
-    }
+    WriteOp::HistoryFrames(block)
 }
 
 /// Queue a write; a full queue drops it (counted by the writer) rather than

@@ -327,6 +327,8 @@ mod tests {
                 process_count: 2,
                 max_score: 0.0,
                 processes: vec![p, other],
+                system: None,
+                groups: Vec::new(),
                 extra: serde_json::Map::new(),
             }
         };

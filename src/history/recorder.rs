@@ -1,10 +1,16 @@
 //! Block assembly: which processes a second records, and when the open block
 //! is handed to storage. Pure: the caller supplies the samples and the clock,
 //! and sends the `BlockWrite`s it gets back.
+//!
+//! Recording a second costs the caller only the frame's append: a
+//! `BlockWrite` shares the open block's frames (`Arc`s), and whoever stores
+//! it (the storage writer thread) encodes and compresses them
+//! (`BlockWrite::encode`).
 
 use super::encode::{ENCODING_VERSION, Frame, encode_block};
 use crate::model::{ProcessKey, ProcessSamples, ProcessScore};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Seconds of recording per block (a block is pruned whole).
 pub const BLOCK_SECONDS: f64 = 120.0;
@@ -20,9 +26,23 @@ pub const FRAME_SECONDS: f64 = 0.95;
 pub struct BlockWrite {
     pub start_s: f64,
     pub end_s: f64,
-    pub frames: u32,
-    pub encoding: i64,
-    pub bytes: Vec<u8>,
+    /// The block's frames so far, oldest first (shared with the recorder).
+    pub frames: Vec<Arc<Frame>>,
+}
+
+impl BlockWrite {
+    /// The encoding `encode` writes.
+    pub const ENCODING: i64 = ENCODING_VERSION;
+
+    /// The frames encoded and compressed (milliseconds of CPU for a full
+    /// block: the storage writer does it, not the sampling thread).
+    pub fn encode(&self) -> Vec<u8> {
+        encode_block(&self.frames)
+    }
+
+    pub fn frame_count(&self) -> u32 {
+        u32::try_from(self.frames.len()).unwrap_or(u32::MAX)
+    }
 }
 
 /// The processes one second records: the top `top_n` by score (worst first)
@@ -60,7 +80,7 @@ pub fn select(
 pub struct Recorder {
     top_n: usize,
     block_seconds: f64,
-    frames: Vec<Frame>,
+    frames: Vec<Arc<Frame>>,
     last_write_s: Option<f64>,
 }
 
@@ -107,7 +127,8 @@ impl Recorder {
             return out;
         }
         let processes = select(all, self.top_n, tracked);
-        self.frames.push(Frame::from_samples(samples, processes));
+        self.frames
+            .push(Arc::new(Frame::from_samples(samples, processes)));
         if self
             .last_write_s
             .is_none_or(|t| now - t >= UPSERT_SECONDS || now < t)
@@ -126,9 +147,7 @@ impl Recorder {
         Some(BlockWrite {
             start_s: first.timestamp_s,
             end_s: last.timestamp_s,
-            frames: self.frames.len() as u32,
-            encoding: ENCODING_VERSION,
-            bytes: encode_block(&self.frames),
+            frames: self.frames.clone(),
         })
     }
 
@@ -196,8 +215,8 @@ mod tests {
             .rfind(|(_, w)| w.start_s == 1000.0)
             .map(|(_, w)| w.clone());
         let closed = closed.expect("first block");
-        assert_eq!((closed.frames, closed.end_s), (20, 1019.0));
-        let frames = decode_block(closed.encoding, &closed.bytes).expect("decodes");
+        assert_eq!((closed.frame_count(), closed.end_s), (20, 1019.0));
+        let frames = decode_block(BlockWrite::ENCODING, &closed.encode()).expect("decodes");
         assert_eq!(frames.len(), 20);
         // No gap longer than UPSERT_SECONDS between writes of the open block.
         for pair in times.windows(2) {
@@ -214,7 +233,7 @@ mod tests {
         }
         // 1000, 1001, 1002 (2.25 s of samples every 0.25 s).
         assert_eq!(r.open_frames(), 3);
-        assert_eq!(r.take().map(|b| b.frames), Some(3));
+        assert_eq!(r.take().map(|b| b.frame_count()), Some(3));
         assert!(r.flush().is_none());
     }
 }

@@ -1688,3 +1688,79 @@ fn json_stored_under_the_old_field_names_still_reads() {
     assert_eq!(store.stall(stall_id).unwrap(), stall_row);
     assert_eq!(store.daemon_state().unwrap(), state);
 }
+
+#[test]
+fn the_writer_encodes_handed_over_history_frames_and_commits_durably() {
+    use crate::history::{Recorder, decode_block, fixture, quantize};
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let writer = Writer::spawn(path.clone(), 64).unwrap();
+    assert_eq!(
+        writer.synchronous(),
+        2,
+        "the writer connection is synchronous=FULL"
+    );
+    // The latest sample alone needs no fsync; anything else does.
+    let samples = |t: f64| ProcessSamples {
+        timestamp_s: t,
+        elapsed_ms: 1.0,
+        process_count: 3,
+        max_score: 30.0,
+        rogues: Vec::new(),
+        groups: Vec::new(),
+        system: None,
+    };
+    writer
+        .send(WriteOp::Sample {
+            samples: Box::new(samples(1.0)),
+            sample_count: 1,
+        })
+        .unwrap();
+    writer.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        writer.synchronous(),
+        1,
+        "a batch of the latest sample: NORMAL"
+    );
+    let mut recorder = Recorder::with_block_seconds(5, 6.0);
+    let mut writes = 0;
+    for i in 0..10 {
+        let t = fixture::FIXTURE_START + i as f64;
+        let samples = ProcessSamples {
+            timestamp_s: t,
+            elapsed_ms: 1.0,
+            process_count: 3,
+            max_score: 30.0,
+            rogues: Vec::new(),
+            groups: fixture::groups(i % fixture::FIXTURE_FRAMES),
+            system: fixture::system(i % fixture::FIXTURE_FRAMES).map(Box::new),
+        };
+        let all = fixture::processes(i, t);
+        let mut blocks = recorder.record(&samples, &all, &Default::default());
+        // An event opened: the open block at once (of two writes of one
+        // block queued together only the newer is encoded).
+        blocks.extend(recorder.flush());
+        for b in blocks {
+            writes += 1;
+            writer.send(WriteOp::HistoryFrames(b)).unwrap();
+        }
+    }
+    let last = recorder.take().unwrap();
+    let expected: Vec<_> = last.frames.iter().map(|f| quantize(f)).collect();
+    writer.send(WriteOp::HistoryFrames(last)).unwrap();
+    writer.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(writer.synchronous(), 2, "history blocks commit with FULL");
+    let stats = writer.shutdown().unwrap();
+    assert_eq!((stats.applied, stats.failed), (writes + 2, 0), "{stats:?}");
+    assert_eq!((stats.failed, stats.dropped), (0, 0));
+    let store = Store::open_read_only(&path).unwrap();
+    let blocks = store.history_blocks(0.0, f64::MAX).unwrap();
+    assert_eq!(blocks.len(), 2, "blocks of 6 s over 10 s");
+    assert_eq!(blocks[0].frames, 6);
+    let back = decode_block(blocks[1].encoding, &blocks[1].data).unwrap();
+    assert_eq!(back, expected);
+    assert!(
+        back.iter()
+            .any(|f| f.system.is_some() && !f.groups.is_empty())
+    );
+}

@@ -13,7 +13,7 @@ use crate::model::{
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -130,6 +130,11 @@ pub enum WriteOp {
         encoding: i64,
         data: Vec<u8>,
     },
+    /// The open block's frames, as the recorder hands them over: the writer
+    /// thread encodes and compresses them (so the sampling thread does not),
+    /// then stores them as `HistoryBlock` does. Of several writes of one
+    /// block queued together only the newest is encoded.
+    HistoryFrames(crate::history::BlockWrite),
     /// Delete recorded blocks that ended before `older_than` (retention).
     PruneHistory {
         older_than: f64,
@@ -156,6 +161,7 @@ impl WriteOp {
             WriteOp::FinishCapture { .. } => "finish_capture",
             WriteOp::Prune { .. } => "prune",
             WriteOp::HistoryBlock { .. } => "history_block",
+            WriteOp::HistoryFrames(_) => "history_frames",
             WriteOp::PruneHistory { .. } => "prune_history",
         }
     }
@@ -197,6 +203,8 @@ struct Counters {
     failed: AtomicU64,
     dropped: AtomicU64,
     batches: AtomicU64,
+    /// The writer connection's `PRAGMA synchronous`, as read back.
+    synchronous: AtomicI64,
 }
 
 impl Counters {
@@ -317,8 +325,10 @@ impl Writer {
         let thread_path = path.clone();
         let thread = std::thread::Builder::new()
             .name("rh-storage".into())
-            .spawn(
-                move || match Store::open_with_timeout(&thread_path, busy_timeout) {
+            .spawn(move || {
+                match Store::open_with_timeout(&thread_path, busy_timeout)
+                    .and_then(|store| durable(store, &thread_counters))
+                {
                     Ok(store) => {
                         let _ = ready_tx.send(Ok(()));
                         run(store, rx, &thread_counters);
@@ -326,8 +336,8 @@ impl Writer {
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                     }
-                },
-            )
+                }
+            })
             .map_err(|source| StorageError::Io {
                 path: path.clone(),
                 source,
@@ -374,6 +384,14 @@ impl Writer {
 
     pub(crate) fn stats(&self) -> WriterStats {
         self.sender.stats()
+    }
+
+    /// The writer connection's `PRAGMA synchronous` as last set and read
+    /// back from SQLite: 2 (FULL) for every batch with a write that must
+    /// survive a power cut, 1 (NORMAL) after a batch of only the latest
+    /// sample and state rows.
+    pub fn synchronous(&self) -> i64 {
+        self.sender.counters.synchronous.load(Ordering::Relaxed)
     }
 
     /// See `WriteSender::health`.
@@ -449,6 +467,55 @@ fn thread_failure(joined: std::thread::Result<()>) -> String {
                 .unwrap_or_else(|| "unknown panic".into());
             format!("it panicked: {msg}")
         }
+    }
+}
+
+/// The writer's connection commits durably: `synchronous=FULL` makes SQLite
+/// fsync the WAL at every commit (with `NORMAL` a commit survives a crash of
+/// the process but not a power cut until the next checkpoint). The writer
+/// commits each batch as soon as it is queued, so a history block handed
+/// over every `UPSERT_SECONDS` is on disk a few milliseconds later.
+fn durable(store: Store, counters: &Counters) -> Result<Store, StorageError> {
+    set_synchronous(&store, FULL, counters)
+        .map_err(|e| StorageError::from_sqlite(store.path(), e))?;
+    Ok(store)
+}
+
+/// `PRAGMA synchronous` values.
+const NORMAL: i64 = 1;
+const FULL: i64 = 2;
+
+fn set_synchronous(store: &Store, level: i64, counters: &Counters) -> rusqlite::Result<()> {
+    store.conn.pragma_update(None, "synchronous", level)?;
+    let now: i64 = store
+        .conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))?;
+    counters.synchronous.store(now, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Writes that need not survive a power cut: the latest sample and state
+/// rows, which the next ones rewrite within seconds.
+fn passing(op: &WriteOp) -> bool {
+    matches!(op, WriteOp::Sample { .. } | WriteOp::SetState { .. })
+}
+
+/// A batch of only passing writes commits with `NORMAL` (no fsync: the
+/// once-a-second latest sample would otherwise cost one); any other batch
+/// with `FULL`. A `FULL` commit also makes the `NORMAL` ones before it
+/// durable (one fsync of the WAL covers it all). A failure to switch is
+/// logged; the batch commits at the level it has.
+fn sync_for(store: &Store, ops: &[WriteOp], counters: &Counters) {
+    let want = if ops.iter().all(passing) {
+        NORMAL
+    } else {
+        FULL
+    };
+    if counters.synchronous.load(Ordering::Relaxed) == want {
+        return;
+    }
+    if let Err(e) = set_synchronous(store, want, counters) {
+        tracing::warn!(error = %e, level = want, "could not set PRAGMA synchronous");
     }
 }
 
@@ -695,6 +762,15 @@ fn apply(conn: &Connection, keys: &Keys, op: &WriteOp) -> Result<Effect, Fail> {
             encoding,
             data,
         } => super::history::upsert_block(conn, *start, *end, *frames, *encoding, data)?,
+        // `run` encodes these before the batch; this is for a direct apply.
+        WriteOp::HistoryFrames(block) => super::history::upsert_block(
+            conn,
+            block.start_s,
+            block.end_s,
+            block.frame_count(),
+            crate::history::BlockWrite::ENCODING,
+            &block.encode(),
+        )?,
         WriteOp::PruneHistory { older_than } => {
             let blocks = super::history::prune_blocks(conn, *older_than)?;
             if blocks > 0 {
@@ -754,10 +830,12 @@ fn run(mut store: Store, rx: Receiver<Msg>, counters: &Counters) {
         counters
             .depth
             .fetch_sub(ops.len() - new_from, Ordering::Relaxed);
+        let ops = encode_history(ops, counters);
         // While writes fail, new ones join the kept ones and the whole lot is
         // tried once per RETRY_EVERY (and at shutdown), not on every arrival.
         let retry_due = stopping || failed_at.is_none_or(|t| t.elapsed() >= RETRY_EVERY);
         if !ops.is_empty() && retry_due {
+            sync_for(&store, &ops, counters);
             let kept = apply_batch(&mut store, &mut keys, ops, counters);
             failed_at = (!kept.is_empty()).then(std::time::Instant::now);
             pending = keep_for_retry(kept, &keys, counters);
@@ -786,6 +864,50 @@ fn run(mut store: Store, rx: Receiver<Msg>, counters: &Counters) {
     }
 }
 
+/// The start of the block a history write replaces.
+fn history_start(op: &WriteOp) -> Option<f64> {
+    match op {
+        WriteOp::HistoryBlock { start, .. } => Some(*start),
+        WriteOp::HistoryFrames(block) => Some(block.start_s),
+        _ => None,
+    }
+}
+
+/// Each `HistoryFrames` encoded and compressed into the `HistoryBlock` it
+/// stores (here, on the writer thread, before the transaction begins), except
+/// one that a later write of the same block in `ops` replaces anyway: it is
+/// counted as applied and skipped.
+fn encode_history(ops: Vec<WriteOp>, counters: &Counters) -> Vec<WriteOp> {
+    if !ops.iter().any(|op| matches!(op, WriteOp::HistoryFrames(_))) {
+        return ops;
+    }
+    let latest: HashMap<u64, usize> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| history_start(op).map(|s| (s.to_bits(), i)))
+        .collect();
+    let mut out = Vec::with_capacity(ops.len());
+    for (i, op) in ops.into_iter().enumerate() {
+        match op {
+            WriteOp::HistoryFrames(block) => {
+                if latest.get(&block.start_s.to_bits()) != Some(&i) {
+                    counters.applied.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                out.push(WriteOp::HistoryBlock {
+                    start: block.start_s,
+                    end: block.end_s,
+                    frames: block.frame_count(),
+                    encoding: crate::history::BlockWrite::ENCODING,
+                    data: block.encode(),
+                });
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Errors that pass: the disk fills up and frees again, a lock is released.
 /// An op failing with one is kept and retried, never skipped.
 fn retryable(e: &rusqlite::Error) -> bool {
@@ -805,7 +927,10 @@ fn supersedes(newer: &WriteOp, older: &WriteOp) -> bool {
     match (newer, older) {
         (WriteOp::Sample { .. }, WriteOp::Sample { .. }) => true,
         (WriteOp::SetState { key: a, .. }, WriteOp::SetState { key: b, .. }) => a == b,
-        (WriteOp::HistoryBlock { start: a, .. }, WriteOp::HistoryBlock { start: b, .. }) => a == b,
+        (
+            WriteOp::HistoryBlock { .. } | WriteOp::HistoryFrames(_),
+            WriteOp::HistoryBlock { .. } | WriteOp::HistoryFrames(_),
+        ) => history_start(newer) == history_start(older),
         (WriteOp::Prune { .. }, WriteOp::Prune { .. })
         | (WriteOp::PruneHistory { .. }, WriteOp::PruneHistory { .. }) => true,
         _ => false,
@@ -821,6 +946,7 @@ fn expendable(op: &WriteOp) -> bool {
         WriteOp::Sample { .. }
             | WriteOp::SetState { .. }
             | WriteOp::HistoryBlock { .. }
+            | WriteOp::HistoryFrames(_)
             | WriteOp::Prune { .. }
             | WriteOp::PruneHistory { .. }
             | WriteOp::Snapshot { .. }

@@ -204,6 +204,8 @@ fn frames(start: f64, n: usize, command: &str) -> Vec<Frame> {
                 process_count: 1,
                 max_score: 50.0,
                 processes: vec![p],
+                system: None,
+                groups: Vec::new(),
                 extra: serde_json::Map::new(),
             }
         })
