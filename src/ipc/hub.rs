@@ -801,4 +801,69 @@ mod tests {
         };
         assert!(samples.rogues.len() < 50 && !samples.rogues.is_empty());
     }
+
+    #[test]
+    fn compact_clients_get_a_keyframe_then_deltas_and_newcomers_a_keyframe() {
+        use super::super::protocol::decode_server;
+        use crate::ipc::table::TableState;
+        let hub = Hub::new(info());
+        hub.configure(5, 16);
+        let mut a = hub.subscribe(None);
+        hub.set_full_table(a.id, true, true);
+        let all: Vec<ProcessScore> = (1..=5)
+            .map(|i| ProcessScore::new(i, 9, format!("p{i}"), 1.0))
+            .collect();
+        let table = |sub: &mut Subscription| match decode_server(
+            sub.rx.try_recv().unwrap().as_bytes(),
+            MAX_SERVER_LINE,
+        )
+        .unwrap()
+        {
+            ServerMessage::Table(t) => *t,
+            other => panic!("not a table: {other:?}"),
+        };
+        let mut state = TableState::default();
+        hub.publish_sample_with_table(sample(1.0), &all);
+        let t = table(&mut a);
+        assert!(t.full && t.rows.len() == 5);
+        state.apply(t).unwrap();
+        // An event in between does not change what the client holds.
+        hub.publish_event(EventNotice {
+            kind: super::super::protocol::EventKind::Opened,
+            event_key: 1,
+            pid: 1,
+            start_time: 9,
+            command: "p1".into(),
+            band: crate::model::Band::High,
+            score: 1.0,
+            dominant_resource: crate::model::Resource::Cpu,
+            at: 1.0,
+            reason: None,
+            subject_kind: Default::default(),
+            group_key: None,
+            members: Vec::new(),
+        });
+        assert!(matches!(
+            decode_server(a.rx.try_recv().unwrap().as_bytes(), MAX_SERVER_LINE).unwrap(),
+            ServerMessage::Event { .. }
+        ));
+        let mut b = hub.subscribe(None);
+        hub.set_full_table(b.id, true, true);
+        let mut next = all.clone();
+        for p in &mut next {
+            p.captured_at_s = 2.0;
+        }
+        next[0].score = 50.0;
+        hub.publish_sample_with_table(sample(2.0), &next);
+        let t = table(&mut a);
+        assert!(!t.full && t.rows.len() == 1, "only the changed row");
+        assert_eq!(state.apply(t).unwrap().rogues[0].score, 50.0);
+        let t = table(&mut b);
+        assert!(t.full && t.rows.len() == 5, "a newcomer's keyframe");
+        // No compact client left: the encoder starts over.
+        drop(a);
+        drop(b);
+        hub.publish_sample_with_table(sample(3.0), &next);
+        assert!(hub.table_lock().limit() > 0);
+    }
 }
