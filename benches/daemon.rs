@@ -10,9 +10,10 @@
 //! - E: two spinners and a disk writer, plus A.
 //!
 //! Tools, each alone on the workload, primed, then measured for S seconds:
-//! - `rogue-hunter`: the release daemon (3 Hz; groups, machine series, stall
-//!   detectors, the recorder, forensics and the Prometheus endpoint on) with
-//!   one connected dashboard (`tui` in a 120x40 pty); both measured;
+//! - `daemon`: the release daemon alone (3 Hz; groups, machine series, stall
+//!   detectors, the recorder, forensics and the Prometheus endpoint on);
+//! - `rogue-hunter`: the same daemon with one connected dashboard (`tui` in a
+//!   120x40 pty, full table); both measured;
 //! - `top -b -d 0.333` (3 Hz);
 //! - `atop 1` and `pidstat -u -d -w 1` (1 Hz; their CPU is scaled ×3 to the
 //!   same cadence, which assumes cost grows with the number of samples);
@@ -25,12 +26,12 @@
 //! In D the daemon's RSS is also read before the churn and 5 s after it ends.
 //!
 //! Run: `cargo bench --bench daemon` (`-- --seconds S` default 20, `--churn-seconds`
-//! default 60, `--workloads ABCDE`, `--tools rogue-hunter,top,atop,pidstat,htop`).
+//! default 60, `--workloads ABCDE`, `--tools daemon,rogue-hunter,top,atop,pidstat,htop`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may unwrap
 
 mod common;
 
-use common::arg;
+use common::{arg, cpu_ticks, status_kb, ticks_per_s};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -179,27 +180,6 @@ fn describe(w: char) -> &'static str {
         'E' => "E: 2 spinners + disk writer + A",
         _ => "?",
     }
-}
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn status_kb(pid: u32, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
-fn ticks_per_s() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
 }
 
 /// A pty pair whose slave becomes the child's controlling terminal; the master
@@ -352,7 +332,9 @@ fn daemon_log_field(state: &Path, event: &str, field: &str) -> Option<f64> {
     })
 }
 
-fn run_rogue_hunter(w: char, secs: u64, churn: Option<u64>, port: u16) -> Vec<Row> {
+/// The daemon with everything on; with `dashboard`, one connected `tui` in a
+/// pty too (both measured), else the daemon alone (its own cost).
+fn run_rogue_hunter(secs: u64, churn: Option<u64>, port: u16, dashboard: bool) -> Vec<Row> {
     let bin = env!("CARGO_BIN_EXE_rogue-hunter");
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("run")).expect("run dir");
@@ -369,13 +351,17 @@ fn run_rogue_hunter(w: char, secs: u64, churn: Option<u64>, port: u16) -> Vec<Ro
         let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         panic!("timed out after 30 s waiting for the daemon's socket; its stderr:\n{err}");
     }
-    let mut tui = Command::new(bin);
-    tui.arg("tui");
-    sandbox_env(&mut tui, dir.path(), port);
-    let (mut dash, _master) = spawn_in_pty(tui);
+    let mut dash = dashboard.then(|| {
+        let mut tui = Command::new(bin);
+        tui.arg("tui");
+        sandbox_env(&mut tui, dir.path(), port);
+        spawn_in_pty(tui)
+    });
     std::thread::sleep(PRIME);
     let rss_before = status_kb(daemon.pid(), "VmRSS").unwrap_or(0);
-    let cpu = measure(&[daemon.pid(), dash.pid()], secs, churn);
+    let mut pids = vec![daemon.pid()];
+    pids.extend(dash.as_ref().map(|(d, _)| d.pid()));
+    let cpu = measure(&pids, secs, churn);
     let mut note = String::new();
     if churn.is_some() {
         std::thread::sleep(Duration::from_secs(5));
@@ -387,8 +373,13 @@ fn run_rogue_hunter(w: char, secs: u64, churn: Option<u64>, port: u16) -> Vec<Ro
         );
     }
     let d_rss = status_kb(daemon.pid(), "VmHWM").unwrap_or(0) as f64 / 1024.0;
-    let t_rss = status_kb(dash.pid(), "VmHWM").unwrap_or(0) as f64 / 1024.0;
-    terminate(&mut dash);
+    let d_now = status_kb(daemon.pid(), "VmRSS").unwrap_or(0) as f64 / 1024.0;
+    let t_rss = dash
+        .as_ref()
+        .map(|(d, _)| status_kb(d.pid(), "VmHWM").unwrap_or(0) as f64 / 1024.0);
+    if let Some((d, _)) = dash.as_mut() {
+        terminate(d);
+    }
     terminate(&mut daemon);
     let state = dir.path().join("state");
     let late = daemon_log_field(&state, "daemon_stopped", "max_lateness_ms");
@@ -399,23 +390,31 @@ fn run_rogue_hunter(w: char, secs: u64, churn: Option<u64>, port: u16) -> Vec<Ro
         }
         note.push_str(&format!("{n} samples late by > 1 interval"));
     }
-    let _ = w;
-    vec![
-        Row {
-            tool: "rogue-hunter daemon".into(),
-            cpu_pct: cpu[0],
-            rss_mib: d_rss,
-            lateness_ms: late,
-            note,
+    if !note.is_empty() {
+        note.push_str("; ");
+    }
+    note.push_str(&format!("RSS at the end {d_now:.1} MiB"));
+    let mut rows = vec![Row {
+        tool: if dashboard {
+            "rogue-hunter daemon".into()
+        } else {
+            "rogue-hunter daemon, no dashboard".into()
         },
-        Row {
+        cpu_pct: cpu[0],
+        rss_mib: d_rss,
+        lateness_ms: late,
+        note,
+    }];
+    if let Some(t_rss) = t_rss {
+        rows.push(Row {
             tool: "rogue-hunter tui (connected)".into(),
             cpu_pct: cpu[1],
             rss_mib: t_rss,
             lateness_ms: None,
             note: String::new(),
-        },
-    ]
+        });
+    }
+    rows
 }
 
 fn walk_has_socket(dir: &Path) -> bool {
@@ -533,7 +532,10 @@ fn main() {
     let secs: u64 = arg("--seconds", 20);
     let churn_secs: u64 = arg("--churn-seconds", 60);
     let workloads: String = arg("--workloads", "ABCDE".to_string());
-    let tools: String = arg("--tools", "rogue-hunter,top,atop,pidstat,htop".to_string());
+    let tools: String = arg(
+        "--tools",
+        "daemon,rogue-hunter,top,atop,pidstat,htop".to_string(),
+    );
     let tools: Vec<&str> = tools.split(',').collect();
     let scratch = tempfile::tempdir().expect("scratch");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -560,9 +562,9 @@ fn main() {
         let mut rows: Vec<Row> = Vec::new();
         for t in &tools {
             match *t {
-                "rogue-hunter" => {
+                "rogue-hunter" | "daemon" => {
                     port += 1;
-                    rows.extend(run_rogue_hunter(w, secs, churn, port));
+                    rows.extend(run_rogue_hunter(secs, churn, port, *t == "rogue-hunter"));
                 }
                 "htop" => rows.extend(run_htop(secs, churn)),
                 name => {

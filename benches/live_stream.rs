@@ -10,7 +10,7 @@
 mod common;
 
 use common::arg;
-use common::median;
+use common::{cpu_ticks, median};
 
 use rogue_hunter::ipc::hub::Hub;
 use rogue_hunter::ipc::protocol::{DaemonInfo, ServerMessage};
@@ -143,11 +143,99 @@ fn decode_paths(n: usize, rounds: usize) -> (f64, f64, usize) {
     (tagged, direct, line.len())
 }
 
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+/// The full table of `n` processes three ways, medians in ms and line sizes:
+/// the full-table `sample`, the `table` keyframe, and a `table` delta with
+/// `changed` rows changed (the daemon encodes, the dashboard decodes and
+/// rebuilds the whole table).
+fn table_paths(n: usize, changed: usize, rounds: usize) -> Vec<(String, f64, f64, usize)> {
+    use rogue_hunter::ipc::protocol::{MAX_SERVER_LINE, decode_server, encode_sample};
+    use rogue_hunter::ipc::table::{TableEncoder, TableState, encode_table};
+    let full = sample(n);
+    let plain = ProcessSamples {
+        rogues: full.rogues[..20].to_vec(),
+        ..full.clone()
+    };
+    let time = |f: &mut dyn FnMut()| {
+        let mut v: Vec<f64> = (0..rounds)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        median(&mut v)
+    };
+    let mut out = Vec::new();
+    // The full-table sample.
+    let line = encode_sample(&full).expect("encode");
+    let enc = time(&mut || {
+        std::hint::black_box(encode_sample(&full).expect("encode"));
+    });
+    let dec = time(&mut || {
+        std::hint::black_box(decode_server(line.as_bytes(), MAX_SERVER_LINE).expect("decode"));
+    });
+    out.push(("full-table `sample`".into(), enc, dec, line.len()));
+    // The keyframe.
+    let mut encoder = TableEncoder::new(10_000);
+    let key = {
+        let r = encoder.round(&full.rogues, 0.0);
+        encode_table(&plain, &r, true).expect("encode")
+    };
+    let enc = time(&mut || {
+        let mut e = TableEncoder::new(10_000);
+        let r = e.round(&full.rogues, 0.0);
+        std::hint::black_box(encode_table(&plain, &r, true).expect("encode"));
+    });
+    let apply = |line: &str, state: &mut TableState| {
+        let ServerMessage::Table(t) =
+            decode_server(line.as_bytes(), MAX_SERVER_LINE).expect("decode")
+        else {
+            panic!("not a table");
+        };
+        std::hint::black_box(state.apply(*t).expect("apply"));
+    };
+    let dec = time(&mut || apply(&key, &mut TableState::default()));
+    out.push(("`table` keyframe".into(), enc, dec, key.len()));
+    // Deltas: the same table with `changed` rows moved each round.
+    let mut round_no = 0u32;
+    let mut next = full.rogues.clone();
+    let mut step = |enc: &mut TableEncoder| {
+        round_no += 1;
+        for p in next.iter_mut().take(changed) {
+            p.cpu = Some(MetricValue::new(f64::from(round_no)));
+        }
+        let r = enc.round(&next, 0.0);
+        encode_table(&plain, &r, false).expect("encode")
+    };
+    let mut e = TableEncoder::new(10_000);
+    let _ = e.round(&full.rogues, 0.0);
+    let enc = time(&mut || {
+        std::hint::black_box(step(&mut e));
+    });
+    // Decoding: a fresh state per delta (keyframe applied outside the timing).
+    let mut e = TableEncoder::new(10_000);
+    let key = {
+        let r = e.round(&full.rogues, 0.0);
+        encode_table(&plain, &r, true).expect("encode")
+    };
+    let delta = step(&mut e);
+    let mut v: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let mut st = TableState::default();
+            apply(&key, &mut st);
+            let t = Instant::now();
+            apply(&delta, &mut st);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let dec = median(&mut v);
+    out.push((
+        format!("`table` delta, {changed} rows changed"),
+        enc,
+        dec,
+        delta.len(),
+    ));
+    out
 }
 
 /// CPU % of one core used by `rogue-hunter tui` connected to a daemon.
@@ -257,6 +345,14 @@ fn main() {
         len / 1024,
         tagged / direct
     );
+    println!(
+        "\nthe full table of 1000 processes (the daemon encodes, the dashboard decodes and rebuilds):\n"
+    );
+    println!("| message | bytes | encode ms | decode (+ rebuild) ms |");
+    println!("|---|---:|---:|---:|");
+    for (what, enc, dec, len) in table_paths(1000, 50, n.max(20)) {
+        println!("| {what} | {len} | {enc:.2} | {dec:.2} |");
+    }
     match tui_cpu(20) {
         Some(pct) => println!(
             "\ndashboard (`tui`, release) connected to a daemon at 3 Hz, 160x45 pty: {pct:.2}% of one core"

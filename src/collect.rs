@@ -344,6 +344,12 @@ fn ipc(raw: &RawProcess, prev: Option<&Previous>) -> Option<f64> {
     (dc > 0).then(|| di as f64 / dc as f64)
 }
 
+/// A table holding under a quarter of its capacity (and more than a few
+/// hundred slots): worth shrinking.
+pub(crate) fn sparse(capacity: usize, len: usize) -> bool {
+    capacity > 256 && len < capacity / 4
+}
+
 /// Spread the periodic deep reads of all processes evenly over the period.
 fn due_for_refresh(pid: u32, round: u64, period: u64) -> bool {
     let slot = u64::from(pid.wrapping_mul(2_654_435_761)) % period;
@@ -436,6 +442,12 @@ impl<S: ProcessSource> Sampler<S> {
         scored.clear();
         nexts.clear();
         prevs.clear();
+        if sparse(scored.capacity(), raws.len()) {
+            scored.shrink_to(raws.len() * 2);
+        }
+        if sparse(raws.capacity(), raws.len()) {
+            raws.shrink_to(raws.len() * 2);
+        }
         prevs.extend(raws.iter().map(|raw| self.previous.remove(&raw.key())));
         // What is left vanished since the last sample: its parent reaped it
         // (or will), and absorbs its lifetime into its own counters.
@@ -532,6 +544,21 @@ impl<S: ProcessSource> Sampler<S> {
             let mut next = next;
             next.seen_round = round;
             self.previous.insert(raw.key(), next);
+        }
+        // After a crowd leaves (a build, PID churn) the tables keep their
+        // peak capacity: give most of it back.
+        let live = raws.len();
+        if sparse(self.previous.capacity(), self.previous.len()) {
+            self.previous.shrink_to(live * 2);
+        }
+        if sparse(self.reaped.capacity(), self.reaped.len()) {
+            self.reaped.shrink_to(self.reaped.len() * 2);
+        }
+        if sparse(prevs.capacity(), live) {
+            prevs.shrink_to(live * 2);
+        }
+        if sparse(nexts.capacity(), live) {
+            nexts.shrink_to(live * 2);
         }
         self.last_sample_at = Some(now);
 

@@ -97,6 +97,9 @@ impl RingBuffer {
             }
         }
         self.ranges.retain(|_, r| r.last_seq >= oldest);
+        if self.ranges.capacity() > 256 && self.ranges.len() < self.ranges.capacity() / 4 {
+            self.ranges.shrink_to(self.ranges.len() * 2);
+        }
         let stored = Arc::new(samples);
         if self.entries.len() == self.capacity {
             self.entries.pop_front();

@@ -152,6 +152,7 @@ fn message_type(m: &ServerMessage) -> &'static str {
         ServerMessage::Pong => "pong",
         ServerMessage::Error { .. } => "error",
         ServerMessage::Subscribed { .. } => "subscribed",
+        ServerMessage::Table(_) => "table",
     }
 }
 

@@ -11,6 +11,7 @@ use super::protocol::{
     DaemonInfo, EventNotice, MAX_FULL_TABLE, MAX_SERVER_LINE, ServerMessage, encode,
     encode_initial_state, encode_sample,
 };
+use super::table::{TableEncoder, encode_table};
 use crate::model::{ProcessSamples, ProcessScore};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,11 +31,23 @@ struct Slot {
     id: u64,
     /// The client's process (SO_PEERCRED), when the kernel said.
     pid: Option<u32>,
-    /// Asked for every process (`subscribe` with `full_table`).
-    full: bool,
+    /// What this client's rounds carry (`subscribe`).
+    table: TableMode,
     tx: mpsc::Sender<Line>,
     /// Fired (with the reason) when the hub drops the client.
     kick: Option<oneshot::Sender<&'static str>>,
+}
+
+/// What a client asked for with `subscribe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableMode {
+    /// The plain `sample` (top N).
+    Top,
+    /// `sample` with every process (`full_table`).
+    Full,
+    /// `table` messages (`full_table` and `compact`); `keyed` once the
+    /// client has had a keyframe and takes deltas.
+    Compact { keyed: bool },
 }
 
 struct HubState {
@@ -52,6 +65,9 @@ struct HubState {
 
 struct HubInner {
     state: Mutex<HubState>,
+    /// The compact table's rounds. Only the sampling thread publishes, so
+    /// it is locked apart from `state` and encoding never holds `state`.
+    table: Mutex<TableEncoder>,
     next_id: AtomicU64,
 }
 
@@ -91,6 +107,7 @@ impl Hub {
                     generation: 0,
                     initial: None,
                 }),
+                table: Mutex::new(TableEncoder::new(MAX_FULL_TABLE)),
                 next_id: AtomicU64::new(1),
             }),
         }
@@ -128,11 +145,30 @@ impl Hub {
     /// per round, and only while such a client is connected. With `all` empty
     /// they get the top N like everyone else.
     pub fn publish_sample_with_table(&self, samples: Arc<ProcessSamples>, all: &[ProcessScore]) {
-        let wants_full = !all.is_empty() && self.lock().clients.iter().any(|c| c.full);
-        let full_line = if wants_full {
+        let (wants_full, keyed, unkeyed) = {
+            let st = self.lock();
+            let mut w = (false, false, false);
+            for c in &st.clients {
+                match c.table {
+                    TableMode::Top => {}
+                    TableMode::Full => w.0 = true,
+                    TableMode::Compact { keyed: true } => w.1 = true,
+                    TableMode::Compact { keyed: false } => w.2 = true,
+                }
+            }
+            w
+        };
+        let have_table = !all.is_empty();
+        let full_line = if wants_full && have_table {
             full_table_line(&samples, all, MAX_SERVER_LINE)
         } else {
             None
+        };
+        let compact = if (keyed || unkeyed) && have_table {
+            self.compact_lines(&samples, all, keyed, unkeyed)
+        } else {
+            self.table_lock().reset();
+            CompactLines::default()
         };
         // Encode outside the lock when someone is listening (the usual case with a
         // TUI open); under it only if a client arrived in between.
@@ -156,17 +192,100 @@ impl Hub {
             line = encode_line(encode_sample(&samples), "sample");
         }
         if let Some(line) = line {
-            match &full_line {
-                Some(full) => fan_out_split(&mut st, &line, full),
-                None => fan_out(&mut st, &line),
-            }
+            let lines = Lines {
+                top: &line,
+                full: full_line.as_ref().unwrap_or(&line),
+                compact,
+            };
+            fan_out_lines(&mut st, &lines);
         }
     }
 
+    fn table_lock(&self) -> MutexGuard<'_, TableEncoder> {
+        // Poisoned: the encoder may be mid-round; start over with keyframes.
+        self.inner.table.lock().unwrap_or_else(|e| {
+            let mut g = e.into_inner();
+            g.reset();
+            g
+        })
+    }
+
+    /// This round's `table` lines: the delta when a client is up to date
+    /// (`keyed`), the keyframe when one needs it (`unkeyed`) or when the
+    /// delta does not fit. Every line leaves subscribers holding the same
+    /// table, so a keyframe and a delta of one round can go out together.
+    fn compact_lines(
+        &self,
+        samples: &ProcessSamples,
+        all: &[ProcessScore],
+        keyed: bool,
+        unkeyed: bool,
+    ) -> CompactLines {
+        let mut enc = self.table_lock();
+        let mut round = enc.round(all, samples.timestamp_s);
+        let mut out = CompactLines::default();
+        if keyed {
+            match encode_table(samples, &round, false) {
+                Ok(l) if l.len() <= MAX_SERVER_LINE => out.delta = Some(Arc::from(l)),
+                Ok(l) => {
+                    tracing::warn!(
+                        event_name = "table_delta_too_large",
+                        bytes = l.len(),
+                        "table delta too large for one line: sending a full table to everyone"
+                    );
+                    out.rekey = true;
+                }
+                Err(e) => {
+                    tracing::warn!(event_name = "ipc_encode_failed", what = "table", error = %e);
+                    out.rekey = true;
+                }
+            }
+        }
+        if unkeyed || out.rekey {
+            loop {
+                match encode_table(samples, &round, true) {
+                    Ok(l) if l.len() <= MAX_SERVER_LINE => {
+                        out.key = Some(Arc::from(l));
+                        break;
+                    }
+                    Ok(l) if round.rows.len() > 1 => {
+                        let keep = round.rows.len() / 2;
+                        tracing::warn!(
+                            event_name = "full_table_trimmed",
+                            bytes = l.len(),
+                            processes = keep,
+                            "table too large for one line: halving"
+                        );
+                        enc.cut(&mut round, keep);
+                        // Everyone must hold the cut table.
+                        out.rekey = true;
+                        out.delta = None;
+                    }
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(event_name = "ipc_encode_failed", what = "table keyframe");
+                        enc.reset();
+                        // Nobody holds a table: every client needs a keyframe.
+                        out = CompactLines {
+                            rekey: true,
+                            ..CompactLines::default()
+                        };
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Choose what samples client `id` receives (see `ClientMessage::Subscribe`).
-    pub(super) fn set_full_table(&self, id: u64, full: bool) {
+    pub(super) fn set_full_table(&self, id: u64, full: bool, compact: bool) {
         if let Some(slot) = self.lock().clients.iter_mut().find(|s| s.id == id) {
-            slot.full = full;
+            slot.table = match (full, compact) {
+                (false, _) => TableMode::Top,
+                (true, false) => TableMode::Full,
+                // A new keyframe on every subscribe (also a client's resync).
+                (true, true) => TableMode::Compact { keyed: false },
+            };
         }
     }
 
@@ -258,7 +377,7 @@ impl Hub {
             st.clients.push(Slot {
                 id,
                 pid,
-                full: false,
+                table: TableMode::Top,
                 tx,
                 kick: Some(kick_tx),
             });
@@ -399,20 +518,18 @@ impl HubState {
     }
 }
 
-/// Queue `line` for every client; drop those whose queue is full.
+/// Queue `line` for every client (an event, a stall: the same for all);
+/// drop those whose queue is full.
 fn fan_out(st: &mut HubState, line: &Line) {
-    fan_out_split(st, line, line);
+    send_each(st, |_| line);
 }
 
-/// Queue `full` for clients that asked for every process, `line` for the
-/// others; drop those whose queue is full.
-fn fan_out_split(st: &mut HubState, line: &Line, full: &Line) {
+/// Queue each client the line `pick` chooses; drop those whose queue is full.
+fn send_each<'l>(st: &mut HubState, mut pick: impl FnMut(&mut Slot) -> &'l Line) {
     let mut kicked = Vec::new();
     st.clients.retain_mut(|slot| {
-        match slot
-            .tx
-            .try_send(Arc::clone(if slot.full { full } else { line }))
-        {
+        let line = pick(slot);
+        match slot.tx.try_send(Arc::clone(line)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 kicked.extend(slot.kick.take());
@@ -424,6 +541,51 @@ fn fan_out_split(st: &mut HubState, line: &Line, full: &Line) {
     for kick in kicked {
         let _ = kick.send("queue full: client not reading fast enough");
     }
+}
+
+/// This round's `table` lines (see `Hub::compact_lines`).
+#[derive(Default)]
+struct CompactLines {
+    delta: Option<Line>,
+    key: Option<Line>,
+    /// Up-to-date clients get the keyframe too (the delta did not fit).
+    rekey: bool,
+}
+
+/// One round's lines, by what clients asked for.
+struct Lines<'a> {
+    top: &'a Line,
+    full: &'a Line,
+    compact: CompactLines,
+}
+
+/// Queue each client its line; drop those whose queue is full. A compact
+/// client with no table line for it this round (it subscribed after the
+/// round was encoded, or encoding failed) gets the plain sample and a
+/// keyframe the next round.
+fn fan_out_lines(st: &mut HubState, lines: &Lines<'_>) {
+    let c = &lines.compact;
+    send_each(st, |slot| match slot.table {
+        TableMode::Top => lines.top,
+        TableMode::Full => lines.full,
+        TableMode::Compact { keyed } => {
+            let pick = if keyed && !c.rekey {
+                c.delta.as_ref()
+            } else {
+                c.key.as_ref()
+            };
+            match pick {
+                Some(l) => {
+                    slot.table = TableMode::Compact { keyed: true };
+                    l
+                }
+                None => {
+                    slot.table = TableMode::Compact { keyed: false };
+                    lines.top
+                }
+            }
+        }
+    });
 }
 
 /// A new client's share of the hub: what its `initial_state` says, its queue,
@@ -638,5 +800,70 @@ mod tests {
             panic!("not a sample");
         };
         assert!(samples.rogues.len() < 50 && !samples.rogues.is_empty());
+    }
+
+    #[test]
+    fn compact_clients_get_a_keyframe_then_deltas_and_newcomers_a_keyframe() {
+        use super::super::protocol::decode_server;
+        use crate::ipc::table::TableState;
+        let hub = Hub::new(info());
+        hub.configure(5, 16);
+        let mut a = hub.subscribe(None);
+        hub.set_full_table(a.id, true, true);
+        let all: Vec<ProcessScore> = (1..=5)
+            .map(|i| ProcessScore::new(i, 9, format!("p{i}"), 1.0))
+            .collect();
+        let table = |sub: &mut Subscription| match decode_server(
+            sub.rx.try_recv().unwrap().as_bytes(),
+            MAX_SERVER_LINE,
+        )
+        .unwrap()
+        {
+            ServerMessage::Table(t) => *t,
+            other => panic!("not a table: {other:?}"),
+        };
+        let mut state = TableState::default();
+        hub.publish_sample_with_table(sample(1.0), &all);
+        let t = table(&mut a);
+        assert!(t.full && t.rows.len() == 5);
+        state.apply(t).unwrap();
+        // An event in between does not change what the client holds.
+        hub.publish_event(EventNotice {
+            kind: super::super::protocol::EventKind::Opened,
+            event_key: 1,
+            pid: 1,
+            start_time: 9,
+            command: "p1".into(),
+            band: crate::model::Band::High,
+            score: 1.0,
+            dominant_resource: crate::model::Resource::Cpu,
+            at: 1.0,
+            reason: None,
+            subject_kind: Default::default(),
+            group_key: None,
+            members: Vec::new(),
+        });
+        assert!(matches!(
+            decode_server(a.rx.try_recv().unwrap().as_bytes(), MAX_SERVER_LINE).unwrap(),
+            ServerMessage::Event { .. }
+        ));
+        let mut b = hub.subscribe(None);
+        hub.set_full_table(b.id, true, true);
+        let mut next = all.clone();
+        for p in &mut next {
+            p.captured_at_s = 2.0;
+        }
+        next[0].score = 50.0;
+        hub.publish_sample_with_table(sample(2.0), &next);
+        let t = table(&mut a);
+        assert!(!t.full && t.rows.len() == 1, "only the changed row");
+        assert_eq!(state.apply(t).unwrap().rogues[0].score, 50.0);
+        let t = table(&mut b);
+        assert!(t.full && t.rows.len() == 5, "a newcomer's keyframe");
+        // No compact client left: the encoder starts over.
+        drop(a);
+        drop(b);
+        hub.publish_sample_with_table(sample(3.0), &next);
+        assert!(hub.table_lock().limit() > 0);
     }
 }

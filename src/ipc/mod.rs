@@ -10,6 +10,7 @@ pub mod hub;
 mod lines;
 pub mod protocol;
 pub mod server;
+pub mod table;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -11,6 +11,7 @@
 //! first, at most `MAX_FULL_TABLE`), not only the top N. Clients that never
 //! send it see exactly what they always did.
 
+use super::table::TableMessage;
 use crate::model::{Band, ProcessSamples, Resource};
 use crate::model::{EventRow, Stall, SubjectKind};
 use serde::{Deserialize, Serialize};
@@ -160,7 +161,13 @@ pub enum ServerMessage {
         full_table: bool,
         /// Most processes a full-table sample carries.
         max_processes: usize,
+        /// Full-table rounds come as `table` messages (`super::table`).
+        #[serde(default)]
+        compact: bool,
     },
+    /// A full-table round for a `compact` subscriber: a keyframe or the rows
+    /// that changed (see `super::table`).
+    Table(Box<TableMessage>),
 }
 
 /// Client → daemon.
@@ -179,6 +186,10 @@ pub enum ClientMessage {
     Subscribe {
         #[serde(default)]
         full_table: bool,
+        /// With `full_table`: send `table` messages (a keyframe, then the
+        /// rows that changed) instead of full `sample`s.
+        #[serde(default)]
+        compact: bool,
     },
 }
 
@@ -237,6 +248,10 @@ pub fn decode_server(line: &[u8], max: usize) -> Result<ServerMessage, DecodeErr
     if line.starts_with(br#"{"type":"sample","#) {
         let b: SampleBody = decode(line, max)?;
         return Ok(ServerMessage::Sample { samples: b.samples });
+    }
+    if line.starts_with(br#"{"type":"table","#) {
+        let t: TableMessage = decode(line, max)?;
+        return Ok(ServerMessage::Table(Box::new(t)));
     }
     if line.starts_with(br#"{"type":"initial_state","#) {
         let b: InitialStateBody = decode(line, max)?;
@@ -415,6 +430,7 @@ mod tests {
             ServerMessage::Subscribed {
                 full_table: true,
                 max_processes: MAX_FULL_TABLE,
+                compact: true,
             },
         ];
         for kind in [
@@ -433,7 +449,10 @@ mod tests {
     fn every_client_message() -> Vec<ClientMessage> {
         vec![
             ClientMessage::Ping,
-            ClientMessage::Subscribe { full_table: true },
+            ClientMessage::Subscribe {
+                full_table: true,
+                compact: true,
+            },
             ClientMessage::GetEvents {
                 limit: None,
                 open_only: false,
@@ -641,7 +660,13 @@ mod tests {
     #[test]
     fn subscribe_defaults_to_the_top_n() {
         let m: ClientMessage = decode(br#"{"type":"subscribe"}"#, MAX_CLIENT_LINE).unwrap();
-        assert_eq!(m, ClientMessage::Subscribe { full_table: false });
+        assert_eq!(
+            m,
+            ClientMessage::Subscribe {
+                full_table: false,
+                compact: false
+            }
+        );
     }
 
     #[test]

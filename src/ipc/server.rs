@@ -636,11 +636,15 @@ async fn client_loop(
 async fn answer(id: u64, ctx: &Ctx, msg: ClientMessage) -> String {
     let reply = match msg {
         ClientMessage::Ping => ServerMessage::Pong,
-        ClientMessage::Subscribe { full_table } => {
-            ctx.hub.set_full_table(id, full_table);
+        ClientMessage::Subscribe {
+            full_table,
+            compact,
+        } => {
+            ctx.hub.set_full_table(id, full_table, compact);
             ServerMessage::Subscribed {
                 full_table,
                 max_processes: MAX_FULL_TABLE,
+                compact: full_table && compact,
             }
         }
         ClientMessage::GetEvents { limit, open_only } => {

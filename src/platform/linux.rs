@@ -501,6 +501,10 @@ impl ProcessSource for LinuxSource {
         if self.entries.len() != before {
             self.fds_kept = self.fds_kept.saturating_sub(released);
         }
+        // After a crowd of processes left, give back most of the table.
+        if self.entries.capacity() > 256 && self.entries.len() < self.entries.capacity() / 4 {
+            self.entries.shrink_to(self.entries.len() * 2);
+        }
         self.buf = buf;
         self.pids = pids;
     }

@@ -520,7 +520,9 @@ impl App {
                 self.events_loaded = true;
             }
             ServerMessage::Subscribed { full_table, .. } => self.full_table = *full_table,
-            ServerMessage::Pong => {}
+            // The transport turns `table` messages into the whole table's
+            // `sample` (`connected::rebuild_table`); the state lives there.
+            ServerMessage::Table(_) | ServerMessage::Pong => {}
             ServerMessage::Error { message } => {
                 self.status = Some(format!("daemon error: {message}"));
             }

@@ -9,6 +9,7 @@ use super::{App, ConnectionState, EventReader, TuiError, TuiInput, TuiRequest, r
 use crate::config::Config;
 use crate::ipc::client::{ClientEvent, run_with_reconnect_and_requests};
 use crate::ipc::protocol::{ClientMessage, ServerMessage};
+use crate::ipc::table::{TableError, TableState};
 use crate::platform;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,28 @@ pub fn inputs_for(event: ClientEvent) -> Vec<TuiInput> {
             ConnectionState::disconnected(reason, retry_in),
         )],
     }
+}
+
+/// Turn a `table` message into the whole table's `sample` (the dashboard
+/// draws samples); a new connection forgets the table. Other events pass.
+/// On an error the table is forgotten and the daemon must be asked for a
+/// keyframe (`subscribe` again).
+pub fn rebuild_table(
+    table: &mut TableState,
+    event: ClientEvent,
+) -> Result<ClientEvent, TableError> {
+    Ok(match event {
+        ClientEvent::Message(ServerMessage::Table(t)) => {
+            ClientEvent::Message(ServerMessage::Sample {
+                samples: table.apply(*t)?,
+            })
+        }
+        ClientEvent::Connected(m) => {
+            table.reset();
+            ClientEvent::Connected(m)
+        }
+        other => other,
+    })
 }
 
 /// Run the dashboard against the daemon at `socket`, reconnecting with backoff
@@ -136,6 +159,8 @@ impl Live {
                     let (event_tx, mut event_rx) = tokio::sync::mpsc::channel::<ClientEvent>(QUEUE);
                     let (client_req_tx, client_req_rx) =
                         tokio::sync::mpsc::channel::<ClientMessage>(8);
+                    let resync_tx = client_req_tx.clone();
+                    let mut table = TableState::default();
                     // Dashboard requests (std channel) → client requests (tokio channel).
                     std::thread::spawn(move || {
                         while let Ok(req) = request_rx.recv() {
@@ -181,6 +206,19 @@ impl Live {
                             }
                         };
                         let Some(event) = event else { break };
+                        let event = match rebuild_table(&mut table, event) {
+                            Ok(e) => e,
+                            Err(e) => {
+                                // Ask for a keyframe; the screen keeps the last table.
+                                let _ = input_tx.try_send(TuiInput::Status(e.to_string()));
+                                let _ = resync_tx.try_send(
+                                    TuiRequest::FullTable
+                                        .to_client_message()
+                                        .unwrap_or(ClientMessage::Ping),
+                                );
+                                continue;
+                            }
+                        };
                         match &event {
                             ClientEvent::Connected(_) => {
                                 lost_at = None;
@@ -253,6 +291,47 @@ mod tests {
     use super::*;
     use crate::ipc::protocol::ServerMessage;
     use std::time::Duration;
+
+    #[test]
+    fn table_messages_become_whole_table_samples() {
+        use crate::ipc::protocol::{MAX_SERVER_LINE, decode_server};
+        use crate::ipc::table::{TableEncoder, encode_table};
+        use crate::model::{ProcessSamples, ProcessScore};
+        let all: Vec<ProcessScore> = (1..=30)
+            .map(|i| ProcessScore::new(i, 7, format!("p{i}"), 5.0))
+            .collect();
+        let plain = ProcessSamples {
+            timestamp_s: 5.0,
+            elapsed_ms: 1.0,
+            process_count: 30,
+            max_score: 0.0,
+            rogues: Vec::new(),
+            groups: Vec::new(),
+            system: None,
+        };
+        let mut enc = TableEncoder::new(100);
+        let round = enc.round(&all, 5.0);
+        let line = encode_table(&plain, &round, false).unwrap();
+        let msg = decode_server(line.as_bytes(), MAX_SERVER_LINE).unwrap();
+        let mut table = TableState::default();
+        // A delta with no keyframe before it is refused...
+        assert!(rebuild_table(&mut table, ClientEvent::Message(msg)).is_err());
+        let line = encode_table(&plain, &round, true).unwrap();
+        let msg = decode_server(line.as_bytes(), MAX_SERVER_LINE).unwrap();
+        // ...a keyframe becomes a sample with every process.
+        match rebuild_table(&mut table, ClientEvent::Message(msg)).unwrap() {
+            ClientEvent::Message(ServerMessage::Sample { samples }) => {
+                assert_eq!(samples.rogues.len(), 30);
+            }
+            other => panic!("not a sample: {other:?}"),
+        }
+        // A new connection forgets the table: the next delta is refused.
+        rebuild_table(&mut table, ClientEvent::Connected(ServerMessage::Pong)).unwrap();
+        let round = enc.round(&all, 6.0);
+        let line = encode_table(&plain, &round, false).unwrap();
+        let msg = decode_server(line.as_bytes(), MAX_SERVER_LINE).unwrap();
+        assert!(rebuild_table(&mut table, ClientEvent::Message(msg)).is_err());
+    }
 
     #[test]
     fn client_events_become_dashboard_inputs() {

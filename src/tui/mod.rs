@@ -69,7 +69,10 @@ impl TuiRequest {
                 limit: Some(*limit),
                 open_only: false,
             },
-            TuiRequest::FullTable => ClientMessage::Subscribe { full_table: true },
+            TuiRequest::FullTable => ClientMessage::Subscribe {
+                full_table: true,
+                compact: true,
+            },
             TuiRequest::SetInterval { .. } | TuiRequest::Replay(_) => return None,
         })
     }

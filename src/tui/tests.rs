@@ -921,6 +921,7 @@ fn every_process_is_listed_sorted_and_reachable() {
     app.apply(&ServerMessage::Subscribed {
         full_table: true,
         max_processes: 10_000,
+        compact: true,
     });
     app.apply(&ServerMessage::Sample {
         samples: samples(0, many(5000)),

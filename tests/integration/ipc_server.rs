@@ -877,8 +877,9 @@ fn full_table_subscribers_get_every_process_and_others_the_top_n() {
         ServerMessage::Subscribed {
             full_table,
             max_processes,
+            compact,
         } => {
-            assert!(full_table);
+            assert!(full_table && !compact);
             assert!(max_processes >= 5000);
         }
         other => panic!("expected subscribed, got {other:?}"),
@@ -926,4 +927,100 @@ fn full_table_subscribers_get_every_process_and_others_the_top_n() {
     ));
     fx.hub.publish_sample_with_table(top20, &all);
     assert_eq!(full.next_sample().rogues.len(), 20);
+}
+
+#[test]
+fn compact_subscribers_get_a_keyframe_then_only_what_changed() {
+    use rogue_hunter::ipc::table::TableState;
+    let fx = Fixture::start(|_| {});
+    let mut compact = fx.connect();
+    let mut top = fx.connect();
+    compact.initial();
+    top.initial();
+    fx.wait_clients(2);
+    compact.send(b"{\"type\":\"subscribe\",\"full_table\":true,\"compact\":true}\n");
+    assert!(matches!(
+        compact.next(),
+        ServerMessage::Subscribed {
+            full_table: true,
+            compact: true,
+            ..
+        }
+    ));
+    // 5000 synthetic processes, scores spread out; each round 10 of them change
+    // and one is replaced by a newcomer.
+    let round = |t: f64, n: u32| -> (Arc<ProcessSamples>, Vec<ProcessScore>) {
+        let mut all: Vec<ProcessScore> = sample(t, 5000)
+            .rogues
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut p = p.clone();
+                p.score = (i % 100) as f64;
+                for m in p.metrics_mut().into_iter().flatten() {
+                    *m = MetricValue::new(m.current);
+                }
+                p
+            })
+            .collect();
+        for p in all.iter_mut().take(10) {
+            p.cpu = Some(MetricValue::new(f64::from(n)));
+        }
+        all[4999].pid = 90_000 + n;
+        let mut best = all.clone();
+        best.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.pid.cmp(&b.pid)));
+        let top20 = Arc::new(ProcessSamples {
+            rogues: best[..20].to_vec(),
+            process_count: 5000,
+            ..(*sample(t, 0)).clone()
+        });
+        (top20, all)
+    };
+    let mut table = TableState::default();
+    let mut sizes = Vec::new();
+    for n in 0..4u32 {
+        let t = 10.0 + f64::from(n);
+        let (top20, all) = round(t, n);
+        fx.hub.publish_sample_with_table(Arc::clone(&top20), &all);
+        let line = compact.raw_line();
+        sizes.push(line.len());
+        let ServerMessage::Table(msg) = decode(line.as_bytes(), MAX_SERVER_LINE).unwrap() else {
+            panic!("expected a table line: {}", &line[..line.len().min(200)]);
+        };
+        assert_eq!(msg.full, n == 0, "a keyframe first, then deltas");
+        if n > 0 {
+            assert_eq!(msg.rows.len(), 11, "the 10 changed rows and the newcomer");
+            assert_eq!(msg.left.len(), 1, "the process that left");
+        }
+        let got = table.apply(*msg).expect("applies in order");
+        let mut want = all.clone();
+        want.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.pid.cmp(&b.pid)));
+        // The top rows carry the daemon's ranges (the plain sample's).
+        for (w, t) in want.iter_mut().zip(&top20.rogues) {
+            *w = t.clone();
+        }
+        assert_eq!(got.rogues.len(), 5000, "every process");
+        // As a full-table `sample` would arrive: the same JSON numbers, parsed
+        // the same way (serde_json's parser may be one ulp off the source).
+        let want: Vec<ProcessScore> =
+            serde_json::from_str(&serde_json::to_string(&want).unwrap()).unwrap();
+        if let Some((g, w)) = got.rogues.iter().zip(&want).find(|(g, w)| g != w) {
+            panic!("round {n}: the rebuilt table differs:\n{g:?}\n{w:?}");
+        }
+        // The other client still gets the plain top N.
+        assert_eq!(top.next_sample().rogues.len(), 20);
+    }
+    assert!(
+        sizes[1] * 20 < sizes[0],
+        "a delta is a small part of the keyframe: {sizes:?}"
+    );
+    // Subscribing again (a resync) brings a new keyframe.
+    compact.send(b"{\"type\":\"subscribe\",\"full_table\":true,\"compact\":true}\n");
+    assert!(matches!(compact.next(), ServerMessage::Subscribed { .. }));
+    let (top20, all) = round(20.0, 9);
+    fx.hub.publish_sample_with_table(top20, &all);
+    let ServerMessage::Table(msg) = compact.next() else {
+        panic!("expected a table");
+    };
+    assert!(msg.full && msg.rows.len() == 5000);
 }
