@@ -11,7 +11,7 @@
 //!
 //! Wire form (docs/json.md): `{"type":"table","seq":N,"full":bool,
 //! "columns":[names…] (full only),"count":rows after applying,
-//! "samples":{ProcessSamples with the top N},"rows":[[…],…],"left":[[pid,start_time],…]}`.
+//! "samples":{ProcessSamples with the top N},"rows":[[…],…],"left":[[pid,start_time_ms],…]}`.
 
 use crate::model::{METRIC_COUNT, METRICS, MetricValue, ProcessKey, ProcessSamples, ProcessScore};
 use serde::de::{self, SeqAccess, Visitor};
@@ -21,15 +21,17 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 /// The columns before the metrics, in row order.
-const FIXED_COLUMNS: [&str; 17] = [
+const FIXED_COLUMNS: [&str; 19] = [
     "pid",
-    "start_time",
+    "start_time_ms",
     "command",
-    "captured_at",
+    "captured_at_s",
     "state",
     "priority",
     "ppid",
     "cgroup",
+    "uid",
+    "cpu_time_s",
     "score",
     "band",
     "cpu_share",
@@ -97,6 +99,8 @@ impl Serialize for RowRef<'_> {
         seq.serialize_element(&p.priority)?;
         seq.serialize_element(&p.ppid)?;
         seq.serialize_element(&p.cgroup)?;
+        seq.serialize_element(&p.uid)?;
+        seq.serialize_element(&p.cpu_time_s)?;
         seq.serialize_element(&p.score)?;
         seq.serialize_element(&p.band)?;
         seq.serialize_element(&p.cpu_share)?;
@@ -141,6 +145,8 @@ impl<'de> Deserialize<'de> for Row {
                 p.priority = next!();
                 p.ppid = next!();
                 p.cgroup = next!();
+                p.uid = next!();
+                p.cpu_time_s = next!();
                 // Non-finite numbers are written as `null` by JSON.
                 p.score = Option::<f64>::unwrap_or(next!(), f64::NAN);
                 p.band = next!();
@@ -179,6 +185,8 @@ fn fingerprint(p: &ProcessScore, timestamp_s: f64) -> u64 {
     p.priority.hash(&mut h);
     p.ppid.hash(&mut h);
     p.cgroup.hash(&mut h);
+    p.uid.hash(&mut h);
+    p.cpu_time_s.map(f64::to_bits).hash(&mut h);
     p.score.to_bits().hash(&mut h);
     p.band.hash(&mut h);
     for s in [
