@@ -409,6 +409,8 @@ pub struct HistoryConfig {
     pub enabled: bool,
     /// Processes recorded each second (by score), besides every tracked one.
     pub top_n: usize,
+    /// Groups recorded each second per kind (tree, cgroup, app), the worst.
+    pub top_groups: usize,
     /// Days of recording kept; older blocks are pruned whole.
     pub keep_days: u32,
 }
@@ -418,6 +420,7 @@ impl Default for HistoryConfig {
         Self {
             enabled: true,
             top_n: 20,
+            top_groups: 5,
             keep_days: 7,
         }
     }

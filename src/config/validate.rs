@@ -187,6 +187,7 @@ const RULES: &[Rule] = rules! {
     retention.events_days,                AtLeast(1.0), "must be at least 1 day";
     retention.prune_interval_hours,       Above(0.0), "must be above 0";
     history.top_n,                        Between(1.0, 1000.0), "{v} is not between 1 and 1000";
+    history.top_groups,                   Between(0.0, 100.0), "{v} is not between 0 and 100";
     history.keep_days,                    AtLeast(1.0), "must be at least 1 day";
     forensics.source_timeout,             Above(0.0), "must be above 0 seconds";
     forensics.log_window_minutes,         AtLeast(0.0), "must be 0 or more";

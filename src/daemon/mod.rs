@@ -479,7 +479,7 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     let mut recorder = config
         .history
         .enabled
-        .then(|| Recorder::new(config.history.top_n));
+        .then(|| Recorder::new(config.history.top_n).with_top_groups(config.history.top_groups));
     if recorder.is_some() {
         send(
             &writer,

@@ -75,10 +75,32 @@ pub fn select(
     chosen.into_iter().map(|i| all[i].clone()).collect()
 }
 
+/// Groups recorded per kind by default (`[history] top_groups`).
+pub const TOP_GROUPS: usize = 5;
+
+/// Keep the first `n` groups of each kind (the sample lists each kind's
+/// worst first), in their order.
+fn keep_top_groups(groups: &mut Vec<crate::model::GroupScore>, n: usize) {
+    let mut seen: Vec<(crate::model::GroupKind, usize)> = Vec::new();
+    groups.retain(|g| {
+        let i = match seen.iter().position(|(k, _)| *k == g.kind) {
+            Some(i) => i,
+            None => {
+                seen.push((g.kind, 0));
+                seen.len() - 1
+            }
+        };
+        seen[i].1 += 1;
+        seen[i].1 <= n
+    });
+}
+
 /// The recorder: frames of the open block, and when it was last written.
 #[derive(Debug)]
 pub struct Recorder {
     top_n: usize,
+    /// Groups recorded each second, per kind (the sample's first of each).
+    top_groups: usize,
     block_seconds: f64,
     frames: Vec<Arc<Frame>>,
     last_write_s: Option<f64>,
@@ -92,10 +114,17 @@ impl Recorder {
     pub fn with_block_seconds(top_n: usize, block_seconds: f64) -> Recorder {
         Recorder {
             top_n,
+            top_groups: TOP_GROUPS,
             block_seconds,
             frames: Vec::new(),
             last_write_s: None,
         }
+    }
+
+    /// Record at most `n` groups of each kind per second (the worst).
+    pub fn with_top_groups(mut self, n: usize) -> Recorder {
+        self.top_groups = n;
+        self
     }
 
     /// Frames in the open block.
@@ -127,8 +156,9 @@ impl Recorder {
             return out;
         }
         let processes = select(all, self.top_n, tracked);
-        self.frames
-            .push(Arc::new(Frame::from_samples(samples, processes)));
+        let mut frame = Frame::from_samples(samples, processes);
+        keep_top_groups(&mut frame.groups, self.top_groups);
+        self.frames.push(Arc::new(frame));
         if self
             .last_write_s
             .is_none_or(|t| now - t >= UPSERT_SECONDS || now < t)
@@ -235,5 +265,36 @@ mod tests {
         assert_eq!(r.open_frames(), 3);
         assert_eq!(r.take().map(|b| b.frame_count()), Some(3));
         assert!(r.flush().is_none());
+    }
+
+    #[test]
+    fn records_the_worst_groups_of_each_kind_only() {
+        use crate::model::GroupKind;
+        let base = crate::history::fixture::groups(0);
+        let mut groups = Vec::new();
+        for kind in [GroupKind::Tree, GroupKind::Cgroup, GroupKind::App] {
+            for n in 0..8 {
+                let mut g = base[0].clone();
+                g.kind = kind;
+                g.key = format!("{kind}-{n}");
+                groups.push(g);
+            }
+        }
+        let mut s = samples(100.0);
+        s.groups = groups;
+        let mut r = Recorder::with_block_seconds(5, 20.0).with_top_groups(3);
+        r.record(&s, &[], &HashSet::new());
+        let frames = r.take().expect("a block").frames;
+        let keys: Vec<&str> = frames[0].groups.iter().map(|g| g.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "tree-0", "tree-1", "tree-2", "cgroup-0", "cgroup-1", "cgroup-2", "app-0", "app-1",
+                "app-2"
+            ]
+        );
+        let mut r = Recorder::with_block_seconds(5, 20.0).with_top_groups(0);
+        r.record(&s, &[], &HashSet::new());
+        assert!(r.take().expect("a block").frames[0].groups.is_empty());
     }
 }

@@ -563,3 +563,13 @@ pub fn json_list(stdout: &[u8], key: &str) -> Vec<serde_json::Value> {
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default()
 }
+
+/// Whether an event (`events --json` row) is about `pid`: its own event, or
+/// a group's event naming it among the members (when the test runner's
+/// process tree is busy too, the hog's incident is that tree's event).
+pub fn event_is_about(e: &serde_json::Value, pid: u32) -> bool {
+    e["pid"] == pid
+        || e["members"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["pid"] == pid))
+}

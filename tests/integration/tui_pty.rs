@@ -435,7 +435,7 @@ fn connected_dashboard_lists_every_process_and_k_toggles_kernel_threads() {
         dash.text()
     );
     // Sort by PID ascending so the low-numbered kernel threads come first.
-    dash.send(b"ssssss");
+    dash.send(b"sssssss");
     dash.wait_for(Duration::from_secs(5), "the table sorted by pid", |t| {
         t.contains("by pid")
     });
@@ -749,7 +749,7 @@ fn kill_menu_terms_a_sleeper_and_shows_a_refusal() {
         embedded(&sb, 40, 140)
     };
     // PID order, ascending: PID 1 is the first row.
-    dash.send(b"ssssss");
+    dash.send(b"sssssss");
     dash.wait_for(Duration::from_secs(5), "sorted by pid", |t| {
         t.contains("by pid")
     });
