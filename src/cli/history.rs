@@ -616,16 +616,7 @@ mod tests {
     fn frame(t: f64) -> Frame {
         let mut p = ProcessScore::new(7, 1, "=evil,cmd".into(), t);
         p.cgroup = Some("/system.slice/nginx.service".into());
-        Frame {
-            timestamp_s: t,
-            elapsed_ms: 1.0,
-            process_count: 1,
-            max_score: 0.0,
-            processes: vec![p],
-            system: None,
-            groups: Vec::new(),
-            extra: Map::new(),
-        }
+        Frame::with_processes(t, vec![p])
     }
 
     #[test]

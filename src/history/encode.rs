@@ -17,7 +17,7 @@
 //!            dominant priority? cgroup_idx? uid? zz(cpu_time)?
 //!            score:f32 disproportionality:f32
 //!            shares_mask share:f32* present_mask integral_mask value*
-//! value   := zz(delta from this process's previous value in the block)  (integral)
+//! value   := zz(delta from this process's previous value in the block)  (fixed)
 //!          | f32                                                       (otherwise)
 //! ```
 //!
@@ -34,9 +34,12 @@
 //!
 //! Metric values go through `METRICS` (current values only; ranges dropped),
 //! so a new metric needs no change here: blocks record how many metrics they
-//! hold and a decoder ignores ones it does not know. Whole numbers (byte
-//! counts, counters, threads) are exact; fractional values (rates, scores,
-//! shares) keep single precision (~7 significant digits). The machine series
+//! hold and a decoder ignores ones it does not know. Each metric is kept to
+//! its unit's resolution (`resolution`: CPU to 0.01 % of a core, per-second
+//! counts to 0.01/s, IPC to 0.001, everything else to whole units) as a
+//! fixed-point whole number, so a steady value repeats and compresses away;
+//! version 1 kept whole numbers exact and fractions at single precision.
+//! Scores and shares keep single precision (~7 significant digits). The machine series
 //! and the groups are fixed-point at the precision docs/json.md documents
 //! (machine.rs). `quantize` is what survives, and decoding an encoded frame
 //! returns exactly `quantize(frame)`. Fields of `ProcessSamples` the frame
@@ -47,8 +50,8 @@ use super::machine::{self, Previous, quantize_group, quantize_system};
 pub use super::wire::DecodeError;
 use super::wire::{Reader, Strings, put_f32, put_var, unzz, zz};
 use crate::model::{
-    Band, GroupScore, METRIC_COUNT, MetricValue, ProcessKey, ProcessSamples, ProcessScore,
-    ProcessState, Resource, SystemSample,
+    Band, GroupScore, METRIC_COUNT, METRICS, MetricValue, ProcessKey, ProcessSamples, ProcessScore,
+    ProcessState, Resource, SystemSample, Unit,
 };
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -111,6 +114,21 @@ impl Frame {
         }
     }
 
+    /// A frame of `processes` alone at `timestamp_s` (tests).
+    #[cfg(test)]
+    pub(crate) fn with_processes(timestamp_s: f64, processes: Vec<ProcessScore>) -> Frame {
+        Frame {
+            timestamp_s,
+            elapsed_ms: 1.0,
+            process_count: processes.len() as u32,
+            max_score: 0.0,
+            processes,
+            system: None,
+            groups: Vec::new(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
     /// The frame as the sample it was (with extras, parsed back into their
     /// fields: `None` if they no longer fit this build's `ProcessSamples`).
     pub fn to_samples(&self) -> Option<ProcessSamples> {
@@ -158,11 +176,39 @@ impl Frame {
 }
 
 /// Single precision for fractional values; whole numbers stay exact.
-fn q(v: f64) -> f64 {
-    if is_integral(v) {
-        v
-    } else {
-        f64::from(v as f32)
+/// A metric's recorded resolution, as the multiplier that makes it whole:
+/// CPU to 0.01 % of a core, per-second counts to 0.01/s, IPC to 0.001, and
+/// every other unit (bytes, bytes/s, counts, ns, ns/s, nJ, nJ/s) to whole
+/// units. A recorded value is stored as that whole number (a delta against
+/// the process's previous one, so a steady value costs a byte before zstd).
+fn resolution(unit: Unit) -> f64 {
+    match unit {
+        Unit::PercentOfCore | Unit::CountPerSecond => 100.0,
+        Unit::Ratio => 1000.0,
+        Unit::Bytes
+        | Unit::BytesPerSecond
+        | Unit::Count
+        | Unit::Integer
+        | Unit::Nanoseconds
+        | Unit::NanosecondsPerSecond
+        | Unit::Nanojoules
+        | Unit::NanojoulesPerSecond => 1.0,
+    }
+}
+
+/// `v` in whole steps of `resolution(unit)`, when it fits exactly.
+fn fixed(v: f64, unit: Unit) -> Option<i64> {
+    let f = (v * resolution(unit)).round();
+    is_integral(f).then_some(f as i64)
+}
+
+/// What the encoding keeps of metric `i`'s value: its fixed-point value, or
+/// single precision when that does not fit.
+fn q(i: usize, v: f64) -> f64 {
+    let unit = METRICS[i].unit;
+    match fixed(v, unit) {
+        Some(f) => f as f64 / resolution(unit),
+        None => f64::from(v as f32),
     }
 }
 
@@ -178,9 +224,9 @@ fn qf32(v: f64) -> f64 {
 /// numbers at single precision.
 pub fn quantize_process(p: &ProcessScore) -> ProcessScore {
     let mut out = p.clone();
-    for m in out.metrics_mut() {
+    for (i, m) in out.metrics_mut().into_iter().enumerate() {
         if let Some(v) = m {
-            *m = Some(MetricValue::new(q(v.current)));
+            *m = Some(MetricValue::new(q(i, v.current)));
         }
     }
     out.cpu_time_s = out.cpu_time_s.and_then(centis).map(|c| c as f64 / 100.0);
@@ -326,7 +372,7 @@ pub fn encode_raw<F: Borrow<Frame>>(frames: &[F]) -> Vec<u8> {
             for (i, m) in metrics.iter().enumerate() {
                 if let Some(v) = m {
                     present |= 1 << i;
-                    if is_integral(v.current) {
+                    if fixed(v.current, METRICS[i].unit).is_some() {
                         integral |= 1 << i;
                     }
                 }
@@ -336,8 +382,9 @@ pub fn encode_raw<F: Borrow<Frame>>(frames: &[F]) -> Vec<u8> {
             let last = prev.entry(p.key()).or_insert([None; METRIC_COUNT]);
             for (i, m) in metrics.iter().enumerate() {
                 let Some(v) = m else { continue };
-                if integral & (1 << i) != 0 {
-                    let cur = v.current as i64;
+                if let Some(cur) = fixed(v.current, METRICS[i].unit)
+                    && integral & (1 << i) != 0
+                {
                     put_var(&mut body, zz(cur.wrapping_sub(last[i].unwrap_or(0))));
                     last[i] = Some(cur);
                 } else {
@@ -471,7 +518,11 @@ fn decode_raw_version(version: i64, buf: &[u8]) -> Result<Vec<Frame>, DecodeErro
                 values[i] = Some(if integral & (1 << i) != 0 {
                     let v = last[i].unwrap_or(0).wrapping_add(unzz(r.var()?));
                     last[i] = Some(v);
-                    v as f64
+                    // Version 1 stored whole numbers only (resolution 1).
+                    match METRICS.get(i) {
+                        Some(m) if version >= 2 => v as f64 / resolution(m.unit),
+                        _ => v as f64,
+                    }
                 } else {
                     r.f32()?
                 });
@@ -906,25 +957,40 @@ mod tests {
     }
 
     #[test]
-    fn integral_values_are_exact_and_fractions_single_precision() {
+    fn integral_values_are_exact_and_fractions_kept_to_their_resolution() {
         let mut p = ProcessScore::new(1, 2, "x".into(), 10.0);
         p.mem = Some(MetricValue::new(17_179_869_185.0)); // 16 GiB + 1: beyond f32
         p.cpu = Some(MetricValue::new(12.345_678_9));
-        let f = Frame {
-            timestamp_s: 10.0,
-            elapsed_ms: 1.0,
-            process_count: 1,
-            max_score: 0.0,
-            processes: vec![p],
-            system: None,
-            groups: Vec::new(),
-            extra: serde_json::Map::new(),
-        };
+        let f = Frame::with_processes(10.0, vec![p]);
         let back = decode_block(ENCODING_VERSION, &encode_block(&[f])).expect("decodes");
         let q = &back[0].processes[0];
         assert_eq!(q.mem.map(|m| m.current), Some(17_179_869_185.0));
-        let cpu = q.cpu.map_or(0.0, |m| m.current);
-        assert!((cpu - 12.345_678_9).abs() < 1e-5, "{cpu}");
+        // CPU to 0.01 % of a core.
+        assert_eq!(q.cpu.map(|m| m.current), Some(12.35));
+    }
+
+    #[test]
+    fn a_steady_busy_process_costs_little() {
+        // A process holding 97.3 % CPU and 1234.5 faults/s for a minute:
+        // its rows repeat, so the block compresses to a few bytes a frame.
+        let frame = |t: f64| {
+            let mut p = ProcessScore::new(1, 2, "spin".into(), t);
+            p.cpu = Some(MetricValue::new(97.3));
+            p.faults_rate = Some(MetricValue::new(1234.5));
+            p.disk_io_rate = Some(MetricValue::new(4096.25));
+            Frame::with_processes(t, vec![p])
+        };
+        let frames: Vec<Frame> = (0..60).map(|i| frame(f64::from(i))).collect();
+        let back = decode_block(ENCODING_VERSION, &encode_block(&frames)).expect("decodes");
+        let p = &back[59].processes[0];
+        assert_eq!(p.cpu.map(|m| m.current), Some(97.3));
+        assert_eq!(p.faults_rate.map(|m| m.current), Some(1234.5));
+        assert_eq!(p.disk_io_rate.map(|m| m.current), Some(4096.0));
+        assert!(
+            encode_block(&frames).len() < 60 * 40,
+            "{}",
+            encode_block(&frames).len()
+        );
     }
 
     #[test]
@@ -1002,7 +1068,21 @@ mod tests {
                 "frame {i}"
             );
             assert!(f.extra.is_empty(), "{:?}", f.extra);
-            let expected: Vec<ProcessScore> = s.rogues.iter().map(quantize_process).collect();
+            // Version 1 kept fractional metrics at single precision.
+            let v1 = |o: &ProcessScore| {
+                let mut p = quantize_process(o);
+                for (m, o) in p.metrics_mut().into_iter().zip(o.metrics()) {
+                    *m = o.map(|o| {
+                        MetricValue::new(if is_integral(o.current) {
+                            o.current
+                        } else {
+                            f64::from(o.current as f32)
+                        })
+                    });
+                }
+                p
+            };
+            let expected: Vec<ProcessScore> = s.rogues.iter().map(v1).collect();
             assert_eq!(f.processes, expected);
         }
         // Read as version 2 it is damage, not a wrong answer.
