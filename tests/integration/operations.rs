@@ -433,8 +433,10 @@ fn metrics_endpoint_shows_a_spinning_hog_and_systemd_hears_ready_and_watchdog() 
         .expect("name")
         .to_string_lossy()
         .into_owned();
+    // The label is cut to 64 characters, so a long checkout path leaves
+    // only the start of the test binary's name (`integration-…`).
     assert!(
-        command.contains(&exe_name[..exe_name.len().min(20)]),
+        command.contains(&exe_name[..exe_name.len().min(12)]),
         "{command}"
     );
     match sample.value {

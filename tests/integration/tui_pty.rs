@@ -1120,7 +1120,8 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
         let screen = step(&dash, b"n");
         // The spinner's own event, or (wt-groupev) its tree's event with the
         // spinner among the members.
-        let named = screen.contains(&format!("pid {pid} "))
+        let own = screen.contains(&format!("pid {pid} "));
+        let named = own
             || screen
                 .lines()
                 .filter(|l| l.contains("(members pid"))
@@ -1128,7 +1129,12 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
         if named && screen.contains("event ") {
             found = true;
             eprintln!("n: the spinner's event:\n{screen}");
-            assert!(table_has_pid(&screen, &pid), "{screen}");
+            // At its own event's entry the spinner is in the recorded table;
+            // a tree's event (the test runner's tree, busy before the
+            // spinner joined it) can have opened before the spinner began.
+            if own {
+                assert!(table_has_pid(&screen, &pid), "{screen}");
+            }
             break;
         }
     }
