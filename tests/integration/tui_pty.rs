@@ -1120,7 +1120,8 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
         let screen = step(&dash, b"n");
         // The spinner's own event, or (wt-groupev) its tree's event with the
         // spinner among the members.
-        let own = screen.contains(&format!("pid {pid} "));
+        // A process's event names `pid P`; a group's names `(members pid …)`.
+        let own = !screen.contains("(members pid") && screen.contains(&format!("pid {pid} "));
         let named = own
             || screen
                 .lines()
