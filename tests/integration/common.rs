@@ -573,3 +573,27 @@ pub fn event_is_about(e: &serde_json::Value, pid: u32) -> bool {
             .as_array()
             .is_some_and(|m| m.iter().any(|m| m["pid"] == pid))
 }
+
+/// A child killed (and reaped) when dropped, so a failing test leaves no
+/// process behind. Derefs to the `Child`.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -385,7 +385,7 @@ fn metrics_endpoint_shows_a_spinning_hog_and_systemd_hears_ready_and_watchdog() 
         .env_remove("WATCHDOG_PID")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut daemon = c.spawn().expect("daemon");
+    let mut daemon = crate::common::KillOnDrop(c.spawn().expect("daemon"));
     let stderr = daemon.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
