@@ -445,18 +445,37 @@ fn query_commands_before_anything_was_recorded() {
 }
 
 /// Pin a process to one core (so its busy core is known).
-fn pin_to_core(pid: u32, core: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; the call only reads it.
+/// Start the spinner with its affinity set to `core` before it runs, so every
+/// thread it starts (the test harness runs the hog on a thread of its own)
+/// inherits it.
+fn spawn_spinner_on_core(core: usize) -> crate::common::Hog {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut c = std::process::Command::new(exe);
+    crate::common::hog_role(&mut c, "cpu");
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // sched_setaffinity (async-signal-safe) on a set built on its own stack.
     unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core, &mut set);
-        let rc = libc::sched_setaffinity(
-            pid as libc::pid_t,
-            std::mem::size_of::<libc::cpu_set_t>(),
-            &set,
-        );
-        assert_eq!(rc, 0, "sched_setaffinity {pid}");
+        c.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(core, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
+    crate::common::Hog {
+        child: c.spawn().expect("spawn the pinned spinner"),
+    }
+}
+
+/// utime + stime of `pid` in clock ticks, from /proc/PID/stat.
+fn cpu_ticks_of(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 /// The `system` object of each line of `sample --json` over `count` 1 s intervals.
@@ -522,9 +541,26 @@ fn sample_json_carries_the_machine_series_and_sees_a_spinner() {
     let core0 = |s: &Value| s["cores"][0]["idle"].as_f64().map(|idle| 100.0 - idle);
     let idle_busy = before.iter().filter_map(core0).fold(f64::NAN, f64::min);
 
-    let hog = crate::common::spawn_hog("cpu");
-    pin_to_core(hog.pid(), 0);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let hog = spawn_spinner_on_core(0);
+    // The series is read only once the spinner spins: a loaded machine can
+    // take a while to start the test binary again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let a = cpu_ticks_of(hog.pid());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let b = cpu_ticks_of(hog.pid());
+        // 300 ms at 100 Hz: 30 ticks when spinning the whole time.
+        if let (Some(a), Some(b)) = (a, b)
+            && b.saturating_sub(a) >= 20
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the spinner {} did not start spinning within 30 s",
+            hog.pid()
+        );
+    }
     let during = machine_series(&sb, 3);
     drop(hog);
     let busy: Vec<f64> = during.iter().filter_map(core0).collect();
