@@ -452,6 +452,9 @@ pub struct ForensicsConfig {
     pub source_timeout: f64,
     /// Bytes kept per artefact.
     pub max_artifact_bytes: u64,
+    /// The newest samples the ring buffer keeps whole for a capture's `frozen`
+    /// buffer (its ranges and the culprits cover all `ring_buffer_size`).
+    pub buffer_samples: usize,
     /// Minutes of logs before the trigger to collect.
     pub log_window_minutes: f64,
     /// User-space stacks via eu-stack or gdb (slow, pauses the process briefly).
@@ -464,6 +467,7 @@ impl Default for ForensicsConfig {
             enabled: true,
             source_timeout: 10.0,
             max_artifact_bytes: 4 * 1024 * 1024,
+            buffer_samples: 90,
             log_window_minutes: 2.0,
             user_stacks: false,
         }

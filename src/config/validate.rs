@@ -191,6 +191,7 @@ const RULES: &[Rule] = rules! {
     history.keep_days,                    AtLeast(1.0), "must be at least 1 day";
     forensics.source_timeout,             Above(0.0), "must be above 0 seconds";
     forensics.log_window_minutes,         AtLeast(0.0), "must be 0 or more";
+    forensics.buffer_samples,             Between(1.0, 100_000.0), "{v} is not between 1 and 100000";
     notifications.min_interval_seconds,   AtLeast(0.0), "{v} must be 0 or more seconds";
     metrics.listen,                       SocketAddr, LISTEN_MESSAGE;
     metrics.top_n,                        Between(1.0, 100.0), "{v} is not between 1 and 100";

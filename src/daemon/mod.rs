@@ -456,7 +456,8 @@ pub fn run(paths: &Paths, config: Config) -> Result<(), DaemonError> {
     let heartbeat_every = config.system.heartbeat_samples;
     let prune_every = Duration::from_secs_f64(config.retention.prune_interval_hours * 3600.0);
     let retention_secs = f64::from(config.retention.events_days) * 86400.0;
-    let mut ring = RingBuffer::new(config.system.ring_buffer_size);
+    let mut ring = RingBuffer::new(config.system.ring_buffer_size)
+        .keeping_whole(config.forensics.buffer_samples);
     let mut tracker = Tracker::new(config.bands.clone(), config.system.forensics_debounce)
         .numbered_from(first_event_id);
     // The monitor never opens events about itself (its cost is in `status`).

@@ -24,7 +24,7 @@ use crate::model::{
     CaptureData, CaptureOwner, CaptureStatus, FrameRecord, GroupSubject, ProcessKey,
     ProcessSamples, ProcessScore, Resource, SourceOutcome, SourceStatus, Sources, ThreadRecord,
 };
-use crate::ringbuffer::Frozen;
+use crate::ringbuffer::{Frozen, ShareRow};
 use crate::storage::{WriteOp, WriteSender};
 use crate::sys::tool::{Tool, ToolError, ToolOutput};
 use serde::{Deserialize, Serialize};
@@ -532,9 +532,9 @@ pub(crate) fn capture(
         );
     }
 
-    let (kept, outcome) = trim_frozen(&req.frozen, config.max_artifact_bytes);
+    let (kept, outcome) = trim_frozen(&req.frozen.samples, config.max_artifact_bytes);
     sources.insert(BUFFER_SOURCE.to_string(), outcome);
-    let culprits = culprits(&req.frozen, CULPRITS_PER_RESOURCE);
+    let culprits = culprits(&req.frozen.shares, CULPRITS_PER_RESOURCE);
     send(
         writes,
         WriteOp::BufferContext {
@@ -700,8 +700,8 @@ struct Tally {
 
 /// For each resource, the processes that dominated it over the window: the
 /// highest mean shares (at least `CULPRIT_MIN_SHARE`), at most `per_resource`.
-pub(crate) fn culprits(frozen: &[Arc<ProcessSamples>], per_resource: usize) -> Vec<Culprit> {
-    let n = frozen.len();
+pub(crate) fn culprits(window: &[Arc<[ShareRow]>], per_resource: usize) -> Vec<Culprit> {
+    let n = window.len();
     if n == 0 {
         return Vec::new();
     }
@@ -709,21 +709,21 @@ pub(crate) fn culprits(frozen: &[Arc<ProcessSamples>], per_resource: usize) -> V
     let mut out = Vec::new();
     for &resource in Resource::ALL {
         let mut tallies: HashMap<ProcessKey, Tally> = HashMap::new();
-        for s in frozen {
+        for rows in window {
             let mut leader: Option<(ProcessKey, f64)> = None;
-            for p in &s.rogues {
+            for p in rows.iter() {
                 let Some(share) = p.share(resource).filter(|v| v.is_finite() && *v > 0.0) else {
                     continue;
                 };
-                let t = tallies.entry(p.key()).or_default();
+                let t = tallies.entry(p.key).or_default();
                 t.sum += share;
                 t.peak = t.peak.max(share);
                 t.seen += 1;
                 if t.command.is_empty() {
-                    t.command.clone_from(&p.command);
+                    t.command = p.command.to_string();
                 }
                 if leader.is_none_or(|(_, best)| share > best) {
-                    leader = Some((p.key(), share));
+                    leader = Some((p.key, share));
                 }
             }
             if let Some((key, _)) = leader

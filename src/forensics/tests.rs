@@ -45,6 +45,7 @@ fn culprits_name_who_dominated_each_resource() {
             sample(f64::from(i), rogues)
         })
         .collect();
+    let frozen = Frozen::from_samples(frozen).shares;
     let c = culprits(&frozen, 3);
     let cpu: Vec<&Culprit> = c.iter().filter(|c| c.resource == Resource::Cpu).collect();
     assert_eq!(cpu.iter().map(|c| c.pid).collect::<Vec<_>>(), [1, 3, 2]);
@@ -373,7 +374,10 @@ fn the_worker_captures_one_at_a_time_and_drops_what_does_not_fit() {
         })
         .unwrap();
     let forensics = Forensics::spawn(quick(), writer.sender());
-    let frozen: Frozen = vec![sample(1.0, vec![me.clone()]), sample(2.0, vec![me.clone()])];
+    let frozen = Frozen::from_samples(vec![
+        sample(1.0, vec![me.clone()]),
+        sample(2.0, vec![me.clone()]),
+    ]);
     let req = CaptureRequest::new(1, me.clone(), frozen, crate::unix_now());
     assert_eq!(req.trigger, "entered critical");
     assert!(forensics.trigger(req.clone()));
@@ -441,7 +445,7 @@ fn a_vanished_culprit_still_yields_a_partial_capture() {
             entry_time: 1.0,
         })
         .unwrap();
-    let req = CaptureRequest::new(5, gone, Vec::new(), crate::unix_now());
+    let req = CaptureRequest::new(5, gone, Frozen::default(), crate::unix_now());
     capture(&quick(), &writer.sender(), 1, &req);
     writer.flush(Duration::from_secs(10)).unwrap();
     drop(writer);

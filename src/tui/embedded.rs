@@ -99,7 +99,8 @@ pub(crate) fn sample_loop<S: ProcessSource>(
 ) {
     let mut interval =
         Duration::from_secs_f64(wanted.get().unwrap_or(config.system.sample_interval));
-    let mut ring = RingBuffer::new(config.system.ring_buffer_size);
+    // Only the ranges are used: nothing is captured from this window.
+    let mut ring = RingBuffer::new(config.system.ring_buffer_size).keeping_whole(1);
     let mut sampler = Sampler::new(source, config);
     let system = sampler.system();
     let info = DaemonInfo {
