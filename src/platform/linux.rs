@@ -83,6 +83,11 @@ pub struct LinuxSource {
     buf: Vec<u8>,
     text_buf: Vec<u8>,
     pids: Vec<u32>,
+    /// `loadavg`, whose last PID tells whether any process or thread was
+    /// created since `/proc` was last listed (`None`: list every scan).
+    loadavg: Option<File>,
+    /// The last PID read just before `/proc` was last listed.
+    listed_last_pid: Option<u64>,
     generation: u64,
     mem_total: Option<u64>,
     /// Read GPU time from DRM fdinfo in the deep pass.
@@ -118,6 +123,8 @@ impl LinuxSource {
             buf: vec![0; 4096],
             text_buf: Vec::with_capacity(16 * 1024),
             pids: Vec::new(),
+            loadavg: File::open(root.join("loadavg")).ok(),
+            listed_last_pid: None,
             generation: 0,
             mem_total: None,
             drm: Path::new("/dev/dri").is_dir(),
@@ -344,19 +351,33 @@ impl ProcessSource for LinuxSource {
     fn scan(&mut self, out: &mut Vec<RawProcess>) {
         out.clear();
         let mut pids = std::mem::take(&mut self.pids);
-        pids.clear();
-        if let Ok(dir) = std::fs::read_dir(&self.proc_root) {
-            for entry in dir.flatten() {
-                if let Some(pid) = entry
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| n.parse::<u32>().ok())
-                {
-                    pids.push(pid);
+        let mut buf = std::mem::take(&mut self.buf);
+        // Listing /proc is a fifth of a scan's kernel time with 1000 idle
+        // processes. A new process takes a new PID, so while the last PID
+        // handed out has not moved, the known PIDs are all there is (those
+        // that exited fail their reads below). The last PID is read before
+        // the listing: one created after it moves it for the next scan.
+        let last_pid = self
+            .loadavg
+            .as_ref()
+            .and_then(|f| read_at_zero(f, &mut buf).ok())
+            .and_then(|n| std::str::from_utf8(&buf[..n]).ok())
+            .and_then(parse::loadavg_last_pid);
+        if last_pid.is_none() || last_pid != self.listed_last_pid {
+            pids.clear();
+            if let Ok(dir) = std::fs::read_dir(&self.proc_root) {
+                for entry in dir.flatten() {
+                    if let Some(pid) = entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|n| n.parse::<u32>().ok())
+                    {
+                        pids.push(pid);
+                    }
                 }
             }
+            self.listed_last_pid = last_pid;
         }
-        let mut buf = std::mem::take(&mut self.buf);
         let root = self.proc_root.clone();
         self.generation += 1;
         let generation = self.generation;
@@ -505,6 +526,8 @@ impl ProcessSource for LinuxSource {
         if self.entries.capacity() > 256 && self.entries.len() < self.entries.capacity() / 4 {
             self.entries.shrink_to(self.entries.len() * 2);
         }
+        // Without a new listing, the next scan reads only who is still here.
+        pids.retain(|pid| self.entries.contains_key(pid));
         self.buf = buf;
         self.pids = pids;
     }
@@ -905,5 +928,50 @@ mod tests {
         source.set_drm_fdinfo(false);
         source.deepen(&mut raw, 11.0);
         assert_eq!(raw.deep.unwrap().gpu_time_ns, None);
+    }
+
+    #[test]
+    fn proc_is_listed_again_only_after_a_pid_was_handed_out() {
+        let root = tempfile::tempdir().unwrap();
+        let p = root.path();
+        std::fs::write(p.join("stat"), "cpu 1 2 3\nbtime 1700000000\n").unwrap();
+        let last_pid = |pid: u32| {
+            std::fs::write(p.join("loadavg"), format!("0.00 0.00 0.00 1/2 {pid}\n")).unwrap();
+        };
+        let stat = |pid: u32, text: String| {
+            std::fs::create_dir_all(p.join(pid.to_string())).unwrap();
+            std::fs::write(p.join(pid.to_string()).join("stat"), text).unwrap();
+        };
+        let line = |pid: u32| {
+            format!("{pid} (sh) S 1 9 9 0 -1 0 5 40 0 3 1 2 70 30 20 0 1 0 100 0 10 0\n")
+        };
+        let scan = |s: &mut LinuxSource| {
+            let mut out = Vec::new();
+            s.scan(&mut out);
+            let mut pids: Vec<u32> = out.iter().map(|r| r.pid).collect();
+            pids.sort_unstable();
+            pids
+        };
+        last_pid(10);
+        stat(10, line(10));
+        let mut source = LinuxSource::with_root(p).unwrap();
+        assert_eq!(scan(&mut source), [10]);
+        // A process appears without a PID handed out (impossible on a real
+        // /proc): the scan does not list the directory, so it is not seen.
+        stat(11, line(11));
+        assert_eq!(scan(&mut source), [10]);
+        last_pid(11);
+        assert_eq!(scan(&mut source), [10, 11]);
+        // 10 exits: its read fails, and it is gone without a listing.
+        stat(10, String::new());
+        assert_eq!(scan(&mut source), [11]);
+        assert_eq!(scan(&mut source), [11]);
+        // Without the file, every scan lists.
+        std::fs::remove_file(p.join("loadavg")).unwrap();
+        let mut source = LinuxSource::with_root(p).unwrap();
+        stat(10, line(10));
+        assert_eq!(scan(&mut source), [10, 11]);
+        stat(12, line(12));
+        assert_eq!(scan(&mut source), [10, 11, 12]);
     }
 }

@@ -548,9 +548,23 @@ pub(crate) fn parse_loadavg(text: &str) -> Option<super::LoadAvg> {
     })
 }
 
+/// The last PID the kernel handed out (`/proc/loadavg`'s fifth field, of the
+/// reader's PID namespace; threads take PIDs too). While it stays the same, no
+/// process or thread was created.
+pub(crate) fn loadavg_last_pid(text: &str) -> Option<u64> {
+    text.split_ascii_whitespace().nth(4)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_pid_is_the_fifth_field() {
+        assert_eq!(loadavg_last_pid("0.08 0.03 0.01 1/93 41207\n"), Some(41207));
+        assert_eq!(loadavg_last_pid("0.08 0.03 0.01 1/93"), None);
+        assert_eq!(loadavg_last_pid("0.08 0.03 0.01 1/93 x"), None);
+    }
 
     // Captured on a 2-core virtual machine.
     const PROC_STAT: &str = "cpu  1160550 0 226700 842480 19031 0 1912 7667 0 0\n\
