@@ -352,8 +352,8 @@ impl ProcessSource for LinuxSource {
         out.clear();
         let mut pids = std::mem::take(&mut self.pids);
         let mut buf = std::mem::take(&mut self.buf);
-        // Listing /proc is a fifth of a scan's kernel time with 1000 idle
-        // processes. A new process takes a new PID, so while the last PID
+        // Listing /proc was ~13 % of the daemon's CPU with 1000 idle processes
+        // (docs/performance.md). A new process takes a new PID, so while the last PID
         // handed out has not moved, the known PIDs are all there is (those
         // that exited fail their reads below). The last PID is read before
         // the listing: one created after it moves it for the next scan.
@@ -377,6 +377,11 @@ impl ProcessSource for LinuxSource {
                 }
             }
             self.listed_last_pid = last_pid;
+        }
+        // Room for everyone listed, an eighth to spare rather than doubling
+        // (a row is ~450 bytes).
+        if out.capacity() < pids.len() {
+            out.reserve_exact(pids.len() + pids.len() / 8);
         }
         let root = self.proc_root.clone();
         self.generation += 1;
