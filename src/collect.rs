@@ -372,16 +372,22 @@ fn due_for_refresh(pid: u32, round: u64, period: u64) -> bool {
 pub struct Sampler<S: ProcessSource> {
     source: S,
     config: Config,
-    previous: HashMap<ProcessKey, Previous>,
+    /// Last round's reading of each process (`previous_rows`, in last
+    /// round's order), by identity. Rows stay in one vector, swapped with
+    /// `nexts` each round, rather than moved in and out of a map: with 5000
+    /// processes a map of readings held ~4 MiB twice over.
+    previous: HashMap<ProcessKey, u32>,
+    previous_rows: Vec<Previous>,
+    /// Which of `previous_rows` were seen this round (the rest vanished).
+    taken: Vec<bool>,
     pinned: HashSet<ProcessKey>,
     // Buffers reused every round (large: allocating them anew each round costs
     // page faults).
     raws: Vec<RawProcess>,
     scored: Vec<ProcessScore>,
     nexts: Vec<Previous>,
-    /// Each process's previous reading, taken out of `previous` for the round
-    /// (what is left there afterwards vanished since the last sample).
-    prevs: Vec<Option<Previous>>,
+    /// Each process's row in `previous_rows`, if it was seen last round.
+    prevs: Vec<Option<u32>>,
     /// Lifetimes of vanished children, by the parent PID they had.
     reaped: HashMap<u32, Lifetime>,
     last_sample_at: Option<f64>,
@@ -407,6 +413,8 @@ impl<S: ProcessSource> Sampler<S> {
             source,
             config,
             previous: HashMap::new(),
+            previous_rows: Vec::new(),
+            taken: Vec::new(),
             pinned: HashSet::new(),
             raws: Vec::new(),
             scored: Vec::new(),
@@ -459,13 +467,29 @@ impl<S: ProcessSource> Sampler<S> {
         if sparse(raws.capacity(), raws.len()) {
             raws.shrink_to(raws.len() * 2);
         }
-        prevs.extend(raws.iter().map(|raw| self.previous.remove(&raw.key())));
-        // What is left vanished since the last sample: its parent reaped it
+        let taken = &mut self.taken;
+        taken.clear();
+        taken.resize(self.previous_rows.len(), false);
+        prevs.extend(raws.iter().map(|raw| {
+            let row = self.previous.get(&raw.key()).copied();
+            if let Some(slot) = row.and_then(|j| taken.get_mut(j as usize)) {
+                *slot = true;
+            }
+            row
+        }));
+        // A row not taken vanished since the last sample: its parent reaped it
         // (or will), and absorbs its lifetime into its own counters.
         let reaped = &mut self.reaped;
         reaped.clear();
         let io_in_parent = self.source.reaped_io_in_parent();
-        for gone in self.previous.values() {
+        let rows = &self.previous_rows;
+        let row = |j: &Option<u32>| j.and_then(|j| rows.get(j as usize));
+        for gone in rows
+            .iter()
+            .zip(taken.iter())
+            .filter(|(_, t)| !**t)
+            .map(|(g, _)| g)
+        {
             if let Some(ppid) = gone.ppid {
                 let mut lifetime = gone.lifetime();
                 if !io_in_parent {
@@ -474,7 +498,6 @@ impl<S: ProcessSource> Sampler<S> {
                 reaped.entry(ppid).or_default().add(&lifetime);
             }
         }
-        self.previous.clear();
         let last_sample_at = self.last_sample_at;
         let context = |raw: &RawProcess, known: bool| DeriveContext {
             // Only a parent seen last round can have reaped those children.
@@ -497,7 +520,7 @@ impl<S: ProcessSource> Sampler<S> {
         };
         for (raw, prev) in raws.iter().zip(prevs.iter()) {
             let ctx = context(raw, prev.is_some());
-            let (mut p, n) = derive_with(raw, prev.as_ref(), &ctx, now);
+            let (mut p, n) = derive_with(raw, row(prev), &ctx, now);
             cap(&mut p);
             scored.push(p);
             nexts.push(n);
@@ -539,7 +562,7 @@ impl<S: ProcessSource> Sampler<S> {
             any_deep = true;
             self.source.deepen(&mut raws[i], now);
             let ctx = context(&raws[i], prevs[i].is_some());
-            let (mut p, mut n) = derive_with(&raws[i], prevs[i].as_ref(), &ctx, now);
+            let (mut p, mut n) = derive_with(&raws[i], row(&prevs[i]), &ctx, now);
             cap(&mut p);
             n.deep_round = Some(round);
             n.deep_cpu_time_ns = raws[i].cpu_time_ns;
@@ -551,11 +574,18 @@ impl<S: ProcessSource> Sampler<S> {
             score::score_all(scored, &capacity, &cfg.scoring, &cfg.bands);
         }
 
-        for (raw, next) in raws.iter().zip(nexts.drain(..)) {
-            let mut next = next;
+        // This round's readings become the previous ones.
+        for next in nexts.iter_mut() {
             next.seen_round = round;
-            self.previous.insert(raw.key(), next);
         }
+        std::mem::swap(&mut self.previous_rows, nexts);
+        nexts.clear();
+        self.previous.clear();
+        self.previous.extend(
+            raws.iter()
+                .enumerate()
+                .map(|(i, raw)| (raw.key(), i as u32)),
+        );
         // After a crowd leaves (a build, PID churn) the tables keep their
         // peak capacity: give most of it back.
         let live = raws.len();
