@@ -14,8 +14,10 @@ use std::sync::Arc;
 
 /// Seconds of recording per block (a block is pruned whole).
 pub const BLOCK_SECONDS: f64 = 120.0;
-/// The open block is written at least this often (what a kill -9 can lose).
-pub const UPSERT_SECONDS: f64 = 5.0;
+/// The open block is written at least this often. What a kill -9 can lose
+/// is this, plus the slack of a frame a second on a 3 Hz grid (up to a third
+/// of a second) and one commit: under the promised 5 s.
+pub const UPSERT_SECONDS: f64 = 4.0;
 /// One frame per second: faster samples in between are not recorded (a
 /// little slack so a sample a few ms early still counts).
 pub const FRAME_SECONDS: f64 = 0.95;
@@ -234,9 +236,9 @@ mod tests {
                 writes.push((f64::from(t), w));
             }
         }
-        // First second at once, then every 5 s; blocks of 20 s.
+        // First second at once, then every 4 s; blocks of 20 s.
         let times: Vec<f64> = writes.iter().map(|(t, _)| *t).collect();
-        assert_eq!(times[..4], [0.0, 5.0, 10.0, 15.0]);
+        assert_eq!(times[..4], [0.0, 4.0, 8.0, 12.0]);
         let starts: HashSet<u64> = writes.iter().map(|(_, w)| w.start_s as u64).collect();
         assert_eq!(starts, [1000, 1020, 1040].into());
         // The closing write of the first block holds all 20 of its seconds.
