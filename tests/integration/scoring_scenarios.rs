@@ -172,7 +172,10 @@ fn quiet_machine_stays_at_or_below_medium() {
     for _ in 0..6 {
         std::thread::sleep(Duration::from_millis(333));
         let out = s.sample(rogue_hunter::unix_now());
-        for p in &out.rogues {
+        // Not the test binary itself: tests that do not judge the machine run
+        // beside this one in it, and the children they reap count as its CPU.
+        let me = std::process::id();
+        for p in out.rogues.iter().filter(|p| p.pid != me) {
             assert!(
                 p.band <= Band::Medium,
                 "{} {:?} scored {} ({}) on a quiet machine",
