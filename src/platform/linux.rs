@@ -61,6 +61,10 @@ struct Entry {
 /// Re-read MemTotal this often (scans).
 const MEMINFO_REFRESH_SCANS: u64 = 300;
 
+/// `/proc` is listed at least this often (scans) even when no PID was handed
+/// out (see `scan`).
+const LIST_EVERY_SCANS: u64 = 10;
+
 /// Re-read `stat` of an idle single-threaded process at least this often (scans).
 const STAT_REFRESH_SCANS: u64 = 30;
 
@@ -86,8 +90,10 @@ pub struct LinuxSource {
     /// `loadavg`, whose last PID tells whether any process or thread was
     /// created since `/proc` was last listed (`None`: list every scan).
     loadavg: Option<File>,
-    /// The last PID read just before `/proc` was last listed.
+    /// The last PID read just before `/proc` was last listed, and the scan
+    /// that listed it.
     listed_last_pid: Option<u64>,
+    listed_generation: u64,
     generation: u64,
     mem_total: Option<u64>,
     /// Read GPU time from DRM fdinfo in the deep pass.
@@ -125,6 +131,7 @@ impl LinuxSource {
             pids: Vec::new(),
             loadavg: File::open(root.join("loadavg")).ok(),
             listed_last_pid: None,
+            listed_generation: 0,
             generation: 0,
             mem_total: None,
             drm: Path::new("/dev/dri").is_dir(),
@@ -363,7 +370,13 @@ impl ProcessSource for LinuxSource {
             .and_then(|f| read_at_zero(f, &mut buf).ok())
             .and_then(|n| std::str::from_utf8(&buf[..n]).ok())
             .and_then(parse::loadavg_last_pid);
-        if last_pid.is_none() || last_pid != self.listed_last_pid {
+        // The last PID is of the reader's PID namespace: should `/proc` be
+        // another namespace's mount, its new processes would not move it, so
+        // it is listed anyway every `LIST_EVERY_SCANS` scans.
+        if last_pid.is_none()
+            || last_pid != self.listed_last_pid
+            || self.generation - self.listed_generation >= LIST_EVERY_SCANS
+        {
             pids.clear();
             if let Ok(dir) = std::fs::read_dir(&self.proc_root) {
                 for entry in dir.flatten() {
@@ -377,6 +390,7 @@ impl ProcessSource for LinuxSource {
                 }
             }
             self.listed_last_pid = last_pid;
+            self.listed_generation = self.generation;
         }
         // Room for everyone listed, an eighth to spare rather than doubling
         // (a row is ~450 bytes).
@@ -971,12 +985,16 @@ mod tests {
         stat(10, String::new());
         assert_eq!(scan(&mut source), [11]);
         assert_eq!(scan(&mut source), [11]);
+        // Still unlisted processes are found by the periodic listing.
+        stat(13, line(13));
+        let listed = (0..LIST_EVERY_SCANS).any(|_| scan(&mut source).contains(&13));
+        assert!(listed, "listed within {LIST_EVERY_SCANS} scans");
         // Without the file, every scan lists.
         std::fs::remove_file(p.join("loadavg")).unwrap();
         let mut source = LinuxSource::with_root(p).unwrap();
         stat(10, line(10));
-        assert_eq!(scan(&mut source), [10, 11]);
+        assert_eq!(scan(&mut source), [10, 11, 13]);
         stat(12, line(12));
-        assert_eq!(scan(&mut source), [10, 11, 12]);
+        assert_eq!(scan(&mut source), [10, 11, 12, 13]);
     }
 }
