@@ -179,7 +179,7 @@ impl RingBuffer {
             rows.push(ShareRow::with_command(p, Arc::clone(&r.command)));
         }
         self.ranges.retain(|_, r| r.last_seq >= oldest);
-        if self.ranges.capacity() > 256 && self.ranges.len() < self.ranges.capacity() / 4 {
+        if crate::collect::sparse(self.ranges.capacity(), self.ranges.len()) {
             self.ranges.shrink_to(self.ranges.len() * 2);
         }
         let stored = Arc::new(samples);

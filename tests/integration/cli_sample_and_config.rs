@@ -444,30 +444,25 @@ fn query_commands_before_anything_was_recorded() {
     assert!(text(&o).1.contains("rogue-hunter"), "{:?}", text(&o));
 }
 
-/// Pin a process to one core (so its busy core is known).
 /// Start the spinner with its affinity set to `core` before it runs, so every
 /// thread it starts (the test harness runs the hog on a thread of its own)
 /// inherits it.
 fn spawn_spinner_on_core(core: usize) -> crate::common::Hog {
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut c = std::process::Command::new(exe);
-    crate::common::hog_role(&mut c, "cpu");
-    // SAFETY: the closure runs in the forked child before exec and only calls
-    // sched_setaffinity (async-signal-safe) on a set built on its own stack.
-    unsafe {
-        c.pre_exec(move || {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(core, &mut set);
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    crate::common::Hog {
-        child: c.spawn().expect("spawn the pinned spinner"),
-    }
+    crate::common::spawn_hog_with("cpu", |c| {
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls sched_setaffinity (async-signal-safe) on a set on its own stack.
+        unsafe {
+            c.pre_exec(move || {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(core, &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    })
 }
 
 /// utime + stime of `pid` in clock ticks, from /proc/PID/stat.
@@ -544,23 +539,21 @@ fn sample_json_carries_the_machine_series_and_sees_a_spinner() {
     let hog = spawn_spinner_on_core(0);
     // The series is read only once the spinner spins: a loaded machine can
     // take a while to start the test binary again.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let a = cpu_ticks_of(hog.pid());
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let b = cpu_ticks_of(hog.pid());
-        // 300 ms at 100 Hz: 30 ticks when spinning the whole time.
-        if let (Some(a), Some(b)) = (a, b)
-            && b.saturating_sub(a) >= 20
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the spinner {} did not start spinning within 30 s",
-            hog.pid()
-        );
-    }
+    let spinning = crate::common::poll(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::ZERO,
+        || {
+            let a = cpu_ticks_of(hog.pid())?;
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            // 300 ms at 100 Hz: 30 ticks when spinning the whole time.
+            (cpu_ticks_of(hog.pid())?.saturating_sub(a) >= 20).then_some(())
+        },
+    );
+    assert!(
+        spinning.is_some(),
+        "the spinner {} did not start spinning within 30 s",
+        hog.pid()
+    );
     let during = machine_series(&sb, 3);
     drop(hog);
     let busy: Vec<f64> = during.iter().filter_map(core0).collect();

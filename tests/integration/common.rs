@@ -66,12 +66,32 @@ impl Drop for Hog {
 /// Start this test binary again in the hog role `kind` (see `run_hog`). Every
 /// integration binary's `hog_entry` test (in `main.rs`) is the entry point.
 pub fn spawn_hog(kind: &str) -> Hog {
+    spawn_hog_with(kind, |_| {})
+}
+
+/// `spawn_hog`, with `configure` applied to the command before it starts.
+pub fn spawn_hog_with(kind: &str, configure: impl FnOnce(&mut Command)) -> Hog {
     let exe = std::env::current_exe().expect("test binary path");
     let mut c = Command::new(exe);
     hog_role(&mut c, kind);
+    configure(&mut c);
     Hog {
         child: c.spawn().expect("spawn hog"),
     }
+}
+
+/// Resident memory of `pid` (`VmRSS`), bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 /// Make `c` (the test binary, possibly behind a wrapper such as `setpriv`)

@@ -3,7 +3,7 @@
 //! connections, more clients than `[live] max_clients`, a low descriptor
 //! limit, a full disk, read-only storage.
 
-use crate::common::{Daemon, Hog, Sandbox, hex, poll, spawn_hog};
+use crate::common::{Daemon, Hog, Sandbox, hex, poll, rss_bytes, spawn_hog};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
@@ -30,19 +30,6 @@ fn wait_health(sb: &Sandbox, what: &str, pred: impl Fn(&Value) -> bool) -> Value
         status_json(sb).filter(|v| v["live"] == true && pred(&v["health"]))
     })
     .unwrap_or_else(|| panic!("status never showed {what}: {:?}", status_json(sb)))
-}
-
-fn rss_bytes(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 /// The daemon's heartbeat lines (JSON) from its log, oldest first.

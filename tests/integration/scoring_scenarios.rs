@@ -2,7 +2,7 @@
 //! the right dominant resource and band, and a quiet machine must stay quiet.
 //! These judge the whole machine, so they run one at a time (a shared lock).
 
-use crate::common::{Hog, spawn_hog};
+use crate::common::{Hog, rss_bytes, spawn_hog};
 use rogue_hunter::collect::Sampler;
 use rogue_hunter::config::Config;
 use rogue_hunter::model::{Band, ProcessSamples, ProcessScore, Resource};
@@ -83,27 +83,16 @@ fn memory_holder_ranks_first_and_high() {
     // The kernel zeroes each page as it is touched; that alone can take
     // longer than a minute on a loaded machine, so wait for the pages first
     // and judge the ranking after.
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let rss = std::fs::read_to_string(format!("/proc/{}/status", hog.pid()))
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-            * 1024;
-        if rss >= want / 100 * 98 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the memory holder {} reached only {rss} of {want} bytes in 240 s",
-            hog.pid()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let resident =
+        crate::common::poll(Duration::from_secs(240), Duration::from_millis(200), || {
+            rss_bytes(hog.pid()).filter(|rss| *rss >= want / 100 * 98)
+        });
+    assert!(
+        resident.is_some(),
+        "the memory holder {} reached only {:?} of {want} bytes in 240 s",
+        hog.pid(),
+        rss_bytes(hog.pid())
+    );
     let s = sample_until(Duration::from_secs(30), |s| {
         first_is(s, &hog)
             && s.rogues[0].dominant_resource == Resource::Memory
