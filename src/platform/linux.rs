@@ -359,11 +359,12 @@ impl ProcessSource for LinuxSource {
         out.clear();
         let mut pids = std::mem::take(&mut self.pids);
         let mut buf = std::mem::take(&mut self.buf);
-        // Listing /proc was ~13 % of the daemon's CPU with 1000 idle processes
-        // (docs/performance.md). A new process takes a new PID, so while the last PID
-        // handed out has not moved, the known PIDs are all there is (those
-        // that exited fail their reads below). The last PID is read before
-        // the listing: one created after it moves it for the next scan.
+        // Listing /proc was ~13 % of the daemon's CPU with 1000 idle
+        // processes in an earlier profile (docs/performance.md). A new process
+        // takes a new PID, so while the last PID handed out has not moved, the
+        // known PIDs are all there is (those that exited fail their reads
+        // below). The last PID is read before the listing: one created after
+        // it moves it for the next scan.
         let last_pid = self
             .loadavg
             .as_ref()
