@@ -444,25 +444,9 @@ fn query_commands_before_anything_was_recorded() {
     assert!(text(&o).1.contains("rogue-hunter"), "{:?}", text(&o));
 }
 
-/// Start the spinner with its affinity set to `core` before it runs, so every
-/// thread it starts (the test harness runs the hog on a thread of its own)
-/// inherits it.
+/// Start the spinner pinned to `core` before it runs (see `common::pin_to_core`).
 fn spawn_spinner_on_core(core: usize) -> crate::common::Hog {
-    use std::os::unix::process::CommandExt;
-    crate::common::spawn_hog_with("cpu", |c| {
-        // SAFETY: the closure runs in the forked child before exec and only
-        // calls sched_setaffinity (async-signal-safe) on a set on its own stack.
-        unsafe {
-            c.pre_exec(move || {
-                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                libc::CPU_SET(core, &mut set);
-                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    })
+    crate::common::spawn_hog_with("cpu", |c| crate::common::pin_to_core(c, core))
 }
 
 /// utime + stime of `pid` in clock ticks, from /proc/PID/stat.

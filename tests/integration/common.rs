@@ -80,6 +80,26 @@ pub fn spawn_hog_with(kind: &str, configure: impl FnOnce(&mut Command)) -> Hog {
     }
 }
 
+/// Pin the process `c` starts to `core` before it runs, so every thread it
+/// starts inherits the affinity (`sched_setaffinity` on a PID after the start
+/// would pin only its main thread; the test harness runs a hog on a thread of
+/// its own, the daemon samples on one).
+pub fn pin_to_core(c: &mut Command, core: usize) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls sched_setaffinity (async-signal-safe) on a set on its own stack.
+    unsafe {
+        c.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(core, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Resident memory of `pid` (`VmRSS`), bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

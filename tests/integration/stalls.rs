@@ -4,7 +4,7 @@
 //! whole machine: they hold the machine lock, and every process and cgroup
 //! they make is removed by a guard even when an assertion fails.
 
-use crate::common::{Daemon, Hog, Sandbox, poll, spawn_hog};
+use crate::common::{Daemon, Hog, Sandbox, pin_to_core, poll, spawn_hog, spawn_hog_with};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +16,12 @@ fn stalls(sb: &Sandbox) -> Vec<Value> {
         .output()
         .expect("stalls");
     if !o.status.success() {
+        // Shown with the test's output if it fails.
+        eprintln!(
+            "stalls --json: {}: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
         return Vec::new();
     }
     crate::common::json_list(&o.stdout, "stalls")
@@ -51,6 +57,13 @@ impl Cgroup {
 
     fn add(&self, pid: u32) {
         self.set("cgroup.procs", &pid.to_string());
+    }
+
+    /// Move `pid` back to the controller's root.
+    fn remove(&self, pid: u32) {
+        let procs = self.root.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string())
+            .unwrap_or_else(|e| panic!("write {pid} to {}: {e}", procs.display()));
     }
 }
 
@@ -136,20 +149,28 @@ fn a_daemon_starved_by_a_cpu_quota_records_a_scheduling_stall() {
         return;
     };
     // 10 ms of CPU per second for everything in the group, and a spinner in
-    // it that takes that 10 ms whenever it can.
+    // it that takes that 10 ms whenever it can. Both run on one core: on
+    // several, the quota is handed out per core in 5 ms slices, and a daemon
+    // that samples in under 5 ms a second could live on its own core's slice
+    // while the spinner exhausts another's.
     cg.set("cpu.cfs_period_us", "1000000");
     cg.set("cpu.cfs_quota_us", "10000");
     let sb = Sandbox::new();
     sb.write_config("[stalls]\nmin_seconds = 0.3\n");
-    let hog = spawn_hog("cpu");
+    let hog = spawn_hog_with("cpu", |c| pin_to_core(c, 0));
     cg.add(hog.pid());
-    let daemon = Daemon::start_quiet(&sb);
+    let daemon = Daemon::start_with(&sb, |c| pin_to_core(c, 0));
     std::thread::sleep(Duration::from_secs(1));
     cg.add(daemon.pid());
+    // Starved for 5 s (one sample a second at best), then let go: its writer
+    // shares the same 10 ms, and the stalls it saw are stored once it has
+    // CPU again.
+    std::thread::sleep(Duration::from_secs(5));
+    cg.remove(daemon.pid());
     let found = poll(Duration::from_secs(20), Duration::from_millis(300), || {
         stalls(&sb).into_iter().find(|s| s["kind"] == "scheduling")
     })
-    .expect("no scheduling stall while the daemon's CPU quota was exhausted");
+    .expect("no scheduling stall after 5 s of the daemon's CPU quota exhausted");
     let cause = found["cause"].as_str().unwrap_or("");
     assert!(
         cause == "throttled" || cause == "starved",
