@@ -23,7 +23,7 @@ pub mod pressure;
 pub mod stuck;
 
 pub use crate::config::StallsConfig;
-use crate::model::{ProcessScore, Stall, StallKind};
+use crate::model::{ProcessScore, Stall, StallCause, StallKind};
 pub use crate::platform::OwnCounters;
 use attribution::Window;
 use clock::{ClockReading, GapEvidence};
@@ -79,6 +79,11 @@ pub struct StallDetector {
     pressure_open: [Option<Open>; 3],
     stuck: StuckTracker,
     stuck_open: std::collections::HashMap<crate::model::ProcessKey, Open>,
+    /// A scheduling stall with no cause yet, held one sample: the SIGCONT
+    /// handler runs on whichever thread the kernel picks, and on a busy
+    /// machine the sampler can wake from a stop and reach its next sample
+    /// before that thread has set the flag.
+    held: Option<(Stall, Window)>,
     next_key: StallKey,
 }
 
@@ -134,6 +139,7 @@ impl StallDetector {
             pressure_open: [None, None, None],
             stuck: StuckTracker::new(config.stuck_seconds),
             stuck_open: Default::default(),
+            held: None,
             config,
             exclude,
             prev_clock: None,
@@ -157,6 +163,7 @@ impl StallDetector {
         if !self.config.enabled {
             return out;
         }
+        self.release_held(obs.continued, &mut out);
         self.scheduling(obs, &mut out);
         self.pressure_runs(obs, &mut out);
         self.stuck_tasks(obs, &mut out);
@@ -199,9 +206,31 @@ impl StallDetector {
         s.duration_s = stalled_s;
         s.suspended_s = gap.suspended_s;
         s.cause = Some(cause);
-        let s = finish(s, &w);
+        if cause == StallCause::Unknown && !obs.continued {
+            self.held = Some((s, w));
+            return;
+        }
         let key = self.key();
-        out.push(StallCommand::Record { key, stall: s });
+        out.push(StallCommand::Record {
+            key,
+            stall: finish(s, &w),
+        });
+    }
+
+    /// Record the held scheduling stall, as a stop if a SIGCONT has been seen
+    /// since.
+    fn release_held(&mut self, continued: bool, out: &mut Vec<StallCommand>) {
+        let Some((mut s, w)) = self.held.take() else {
+            return;
+        };
+        if continued {
+            s.cause = Some(StallCause::Stopped);
+        }
+        let key = self.key();
+        out.push(StallCommand::Record {
+            key,
+            stall: finish(s, &w),
+        });
     }
 
     fn pressure_runs(&mut self, obs: &Observation<'_>, out: &mut Vec<StallCommand>) {
@@ -331,6 +360,8 @@ impl StallDetector {
     /// Stalls still under way, closed at `wall_s` with what is known (the
     /// daemon is stopping).
     pub fn close_all(&mut self, wall_s: f64) -> Vec<StallCommand> {
+        let mut out = Vec::new();
+        self.release_held(false, &mut out);
         let mut open: Vec<Open> = self
             .pressure_open
             .iter_mut()
@@ -347,6 +378,117 @@ impl StallDetector {
                     stall: finish(s, &o.window),
                 })
             })
+            .chain(out)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INTERVAL: f64 = 1.0 / 3.0;
+
+    /// Sample `i` on the 3 Hz grid, `late_s` past its time.
+    fn obs(at_s: f64, continued: bool, own: OwnCounters) -> Observation<'static> {
+        Observation {
+            wall_s: 1_000.0 + at_s,
+            clock: ClockReading {
+                monotonic_s: at_s,
+                boottime_s: at_s,
+            },
+            interval_s: INTERVAL,
+            rates_over_s: INTERVAL,
+            own,
+            continued,
+            psi: PsiTotals::default(),
+            processes: &[],
+        }
+    }
+
+    fn detector() -> StallDetector {
+        StallDetector::new(StallsConfig::default(), Vec::new())
+    }
+
+    fn causes(out: &[StallCommand]) -> Vec<Option<StallCause>> {
+        out.iter()
+            .map(|c| match c {
+                StallCommand::Record { stall, .. } => stall.cause,
+                other => panic!("not a record: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stop_whose_sigcont_was_seen_in_time_is_recorded_at_once() {
+        let mut d = detector();
+        assert!(
+            d.update(&obs(0.0, false, OwnCounters::default()))
+                .is_empty()
+        );
+        let out = d.update(&obs(3.0, true, OwnCounters::default()));
+        assert_eq!(causes(&out), [Some(StallCause::Stopped)]);
+        let StallCommand::Record { stall, .. } = &out[0] else {
+            unreachable!()
+        };
+        assert!((stall.duration_s - (3.0 - INTERVAL)).abs() < 1e-9);
+        assert!(stall.verdict.contains("stopped"), "{}", stall.verdict);
+    }
+
+    #[test]
+    fn a_sigcont_handled_after_the_late_sample_still_makes_it_a_stop() {
+        let mut d = detector();
+        d.update(&obs(0.0, false, OwnCounters::default()));
+        // The gap is seen before the handler ran: held, nothing recorded.
+        assert!(
+            d.update(&obs(3.0, false, OwnCounters::default()))
+                .is_empty()
+        );
+        let out = d.update(&obs(3.0 + INTERVAL, true, OwnCounters::default()));
+        assert_eq!(causes(&out), [Some(StallCause::Stopped)]);
+        let StallCommand::Record { stall, .. } = &out[0] else {
+            unreachable!()
+        };
+        assert!(stall.verdict.contains("stopped"), "{}", stall.verdict);
+        assert!(
+            d.update(&obs(3.0 + 2.0 * INTERVAL, false, OwnCounters::default()))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_gap_nothing_explains_is_recorded_unknown_one_sample_later() {
+        let mut d = detector();
+        d.update(&obs(0.0, false, OwnCounters::default()));
+        assert!(
+            d.update(&obs(3.0, false, OwnCounters::default()))
+                .is_empty()
+        );
+        let out = d.update(&obs(3.0 + INTERVAL, false, OwnCounters::default()));
+        assert_eq!(causes(&out), [Some(StallCause::Unknown)]);
+    }
+
+    #[test]
+    fn an_explained_gap_is_not_held() {
+        let mut d = detector();
+        let own = |delay_s: u64| OwnCounters {
+            run_delay_ns: Some(delay_s * 1_000_000_000),
+            ..OwnCounters::default()
+        };
+        d.update(&obs(0.0, false, own(0)));
+        let out = d.update(&obs(3.0, false, own(3)));
+        assert_eq!(causes(&out), [Some(StallCause::Starved)]);
+    }
+
+    #[test]
+    fn stopping_the_daemon_records_a_held_gap() {
+        let mut d = detector();
+        d.update(&obs(0.0, false, OwnCounters::default()));
+        assert!(
+            d.update(&obs(3.0, false, OwnCounters::default()))
+                .is_empty()
+        );
+        assert_eq!(causes(&d.close_all(1_003.1)), [Some(StallCause::Unknown)]);
+        assert!(d.close_all(1_003.2).is_empty());
     }
 }

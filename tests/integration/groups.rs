@@ -105,8 +105,9 @@ fn machine_busy_s() -> f64 {
         .skip(1)
         .filter_map(|v| v.parse().ok())
         .collect();
-    // user nice system idle iowait irq softirq steal
-    let busy = f[0] + f[1] + f[2] + f[5] + f[6] + f.get(7).copied().unwrap_or(0.0);
+    // user nice system idle iowait irq softirq steal: steal is time the
+    // hypervisor gave to another guest, no process of this machine's.
+    let busy = f[0] + f[1] + f[2] + f[5] + f[6];
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     busy / hz
