@@ -152,6 +152,12 @@ impl StallWatch {
 
     /// Feed one sample taken at Unix time `now`; returns what was reported.
     pub fn observe(&mut self, now: f64, all: &[ProcessScore]) -> Vec<StallCommand> {
+        // The flag before the clocks: a stop that lands between the two then
+        // shows as a gap at this sample, with its SIGCONT seen at the next
+        // (the detector holds a gap it cannot explain for one sample). Taken
+        // the other way round, this sample could swallow the SIGCONT of a stop
+        // whose gap only the next sample sees.
+        let continued = self.continued.swap(false, Ordering::Relaxed);
         let clock = probe::clocks();
         let psi = self.probe.pressure();
         let own = self.probe.own();
@@ -163,7 +169,7 @@ impl StallWatch {
             interval_s: self.interval_s,
             rates_over_s,
             own,
-            continued: self.continued.swap(false, Ordering::Relaxed),
+            continued,
             psi,
             processes: all,
         };

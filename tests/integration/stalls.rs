@@ -103,16 +103,23 @@ fn a_stopped_daemon_records_one_scheduling_stall_caused_by_the_stop() {
     );
     std::thread::sleep(Duration::from_secs(3).saturating_sub(started.elapsed()));
     daemon.signal(libc::SIGCONT);
+    // Tests beside this one may load the machine into a pressure stall of
+    // its own; the stop is the daemon's only scheduling stall.
+    let scheduling = || -> Vec<Value> {
+        stalls(&sb)
+            .into_iter()
+            .filter(|s| s["kind"] == "scheduling")
+            .collect()
+    };
     let found = poll(Duration::from_secs(10), Duration::from_millis(200), || {
-        Some(stalls(&sb)).filter(|s| !s.is_empty())
+        Some(scheduling()).filter(|s| !s.is_empty())
     })
-    .expect("no stall recorded after a 3 s SIGSTOP");
+    .expect("no scheduling stall recorded after a 3 s SIGSTOP");
     // Let a few more samples pass: exactly one stall, not a burst of them.
     std::thread::sleep(Duration::from_secs(2));
-    let all = stalls(&sb);
+    let all = scheduling();
     assert_eq!(all.len(), 1, "{all:#?} (first seen: {found:#?})");
     let s = &all[0];
-    assert_eq!(s["kind"], "scheduling", "{s:#}");
     assert_eq!(s["cause"], "stopped", "{s:#}");
     let d = s["duration_s"].as_f64().expect("duration");
     assert!((2.5..=3.5).contains(&d), "stalled {d} s for a 3 s stop");
@@ -135,10 +142,12 @@ fn a_stopped_daemon_records_one_scheduling_stall_caused_by_the_stop() {
     );
     let status = sb.cmd().arg("status").output().expect("status");
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(
-        text.contains("last stall") && text.contains("monitor stalled"),
-        "{text}"
-    );
+    assert!(text.contains("last stall"), "{text}");
+    // `status` shows the latest stall: the stop's, unless a pressure stall
+    // of the machine's came after it.
+    if stalls(&sb).len() == 1 {
+        assert!(text.contains("monitor stalled"), "{text}");
+    }
 }
 
 #[test]
