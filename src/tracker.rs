@@ -232,6 +232,18 @@ impl Tracker {
             .map(|p| Subject::Process(p.key()))
             .collect();
         present.extend(groups.iter().map(|g| Subject::Group(g.kind, g.key.clone())));
+        // A sample lists only its top groups of each kind: an open group
+        // missing from them has fallen behind them, and is gone only when
+        // what it was is gone (a tree's root; every member of another kind).
+        let fallen_behind: Vec<Subject> = self
+            .open
+            .iter()
+            .filter(|(subject, event)| {
+                !present.contains(subject) && group_still_there(subject, event, &present)
+            })
+            .map(|(subject, _)| subject.clone())
+            .collect();
+        present.extend(fallen_behind.iter().cloned());
         let mut out = Vec::new();
         self.close_gone(&present, &mut out);
         self.prune_cooldowns(now, Some(&present));
@@ -286,6 +298,9 @@ impl Tracker {
                     covered.extend(group.top_members.iter().copied());
                 }
             }
+        }
+        for subject in fallen_behind {
+            self.fall_behind(subject, now, processes, &mut covered, &mut out);
         }
         let mut handled = HashSet::with_capacity(processes.len());
         for process in processes {
@@ -437,6 +452,44 @@ impl Tracker {
         self.open.insert(seen.subject(), event);
     }
 
+    /// A sample in which an open group was not among the top groups: below
+    /// the threshold (the top groups outscored it). Recovered after as many
+    /// such samples as any other; the exit snapshot is its top member's
+    /// current sample (the group's own numbers were not computed).
+    fn fall_behind(
+        &mut self,
+        subject: Subject,
+        now: f64,
+        processes: &[ProcessScore],
+        covered: &mut HashSet<u32>,
+        out: &mut Vec<TrackerCommand>,
+    ) {
+        let Some(mut event) = self.open.remove(&subject) else {
+            return;
+        };
+        if !self.has_recovered(&mut event, 0.0) {
+            // Still that group's incident: its members open nothing of their own.
+            if let Some(g) = &event.last_group {
+                covered.extend(g.members.iter().map(|m| m.pid));
+            }
+            self.open.insert(subject, event);
+            return;
+        }
+        let top = event.last_seen.key();
+        let exit = processes
+            .iter()
+            .find(|p| p.key() == top)
+            .cloned()
+            .unwrap_or(event.last_seen);
+        out.push(TrackerCommand::Close {
+            event: event.id,
+            reason: CloseReason::Recovered,
+            process: Some(exit),
+            group: None,
+        });
+        self.cooldowns.insert(subject, now);
+    }
+
     /// Hysteresis: count samples below the threshold (any sample at or above it
     /// resets the count); true once the count reaches `exit_stability_samples`.
     fn has_recovered(&self, event: &mut OpenEvent, score: f64) -> bool {
@@ -512,6 +565,26 @@ impl Tracker {
                 group: seen.group(),
             });
         }
+    }
+}
+
+/// Whether the group of an open event still exists in a sample whose
+/// subjects are `present`: a tree while its root process (the key's
+/// `pid:start_time_ms`) does, another kind while one of its members does.
+fn group_still_there(subject: &Subject, event: &OpenEvent, present: &HashSet<Subject>) -> bool {
+    let alive = |pid: u32, start_time_ms: u64| {
+        present.contains(&Subject::Process(ProcessKey { pid, start_time_ms }))
+    };
+    match subject {
+        Subject::Process(_) => false,
+        Subject::Group(GroupKind::Tree, key) => key
+            .split_once(':')
+            .and_then(|(pid, start)| Some((pid.parse().ok()?, start.parse().ok()?)))
+            .is_some_and(|(pid, start)| alive(pid, start)),
+        Subject::Group(_, _) => event
+            .last_group
+            .as_ref()
+            .is_some_and(|g| g.members.iter().any(|m| alive(m.pid, m.start_time_ms))),
     }
 }
 
@@ -1197,6 +1270,76 @@ mod tests {
             }
         ));
         assert_eq!(opens(&cmds), [(Some(GroupKind::Tree), 301)]);
+    }
+
+    #[test]
+    fn a_group_that_falls_behind_the_top_groups_recovers_and_is_not_gone() {
+        let mut t = tracker_with(|b| b.exit_stability_samples = 2, 120.0);
+        let root = |now| member(300, LOW, 0.0, now);
+        let (mut procs, groups) = four_spinners(0.0);
+        procs.push(root(0.0));
+        t.update_with_groups(0.0, &procs, &groups);
+        assert_eq!(t.open_count(), 1, "the tree (the app is its incident)");
+        // Its root and members still run, but the sample's top groups are
+        // others now: one quiet sample, then recovered, never gone.
+        let calm = |now| -> Vec<ProcessScore> {
+            let mut p: Vec<ProcessScore> =
+                (301..=304).map(|pid| member(pid, LOW, 1.0, now)).collect();
+            p.push(root(now));
+            p
+        };
+        let cmds = t.update_with_groups(1.0, &calm(1.0), &[]);
+        assert!(cmds.is_empty(), "{cmds:?}");
+        let cmds = t.update_with_groups(2.0, &calm(2.0), &[]);
+        let [
+            TrackerCommand::Close {
+                reason,
+                process,
+                group,
+                ..
+            },
+        ] = &cmds[..]
+        else {
+            panic!("{cmds:?}");
+        };
+        assert_eq!(*reason, CloseReason::Recovered);
+        // The exit snapshot is the top member now; the group's own numbers
+        // were not computed in this sample.
+        assert_eq!(process.as_ref().map(|p| (p.pid, p.score)), Some((301, LOW)));
+        assert!(group.is_none());
+        assert_eq!(t.open_count(), 0);
+    }
+
+    #[test]
+    fn a_group_missing_from_the_sample_is_gone_once_what_it_was_is_gone() {
+        // The close comes first (members then may open their own events).
+        let gone = |cmds: &[TrackerCommand]| {
+            matches!(
+                cmds.first(),
+                Some(TrackerCommand::Close {
+                    reason: CloseReason::Gone,
+                    ..
+                })
+            )
+        };
+        // A tree whose root (300) is not in the sample is gone at once, even
+        // with its members still there.
+        let mut t = tracker();
+        let (procs, groups) = four_spinners(0.0);
+        t.update_with_groups(0.0, &procs, &groups[..1]);
+        let (procs, _) = four_spinners(1.0);
+        assert!(gone(&t.update_with_groups(1.0, &procs, &[])));
+        // An app with one member left has only fallen behind; with none, it
+        // is gone.
+        let mut t = tracker();
+        let (procs, groups) = four_spinners(0.0);
+        t.update_with_groups(0.0, &procs, &groups[1..]);
+        assert_eq!(t.open_count(), 1);
+        let one = [member(302, LOW, 1.0, 1.0)];
+        let cmds = t.update_with_groups(1.0, &one, &[]);
+        assert!(cmds.is_empty(), "{cmds:?}");
+        assert!(gone(&t.update_with_groups(2.0, &[], &[])));
+        assert_eq!(t.open_count(), 0);
     }
 
     #[test]

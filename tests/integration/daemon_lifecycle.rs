@@ -21,10 +21,13 @@ fn events_json(sb: &Sandbox) -> Vec<Value> {
     crate::common::json_list(&o.stdout, "events")
 }
 
+/// The events of `pid` itself. A group event whose top member it is (the
+/// tree of whatever runs the tests, busy with tests beside this one) is
+/// another subject.
 fn events_for(sb: &Sandbox, pid: u32) -> Vec<Value> {
     events_json(sb)
         .into_iter()
-        .filter(|e| e["pid"] == pid)
+        .filter(|e| e["pid"] == pid && e["subject_kind"] == "process")
         .collect()
 }
 
