@@ -74,6 +74,8 @@ fn run(sb: &Sandbox, args: &[&str]) -> Output {
     c.output().expect("run rogue-hunter")
 }
 
+/// The events of `pid` itself, not those of a group it leads (the tree of
+/// whatever runs the tests can be one, busy with tests beside this one).
 fn events_for(sb: &Sandbox, pid: u32) -> Vec<Value> {
     let o = run(sb, &["events", "--json", "--limit", "1000"]);
     if !o.status.success() {
@@ -81,7 +83,7 @@ fn events_for(sb: &Sandbox, pid: u32) -> Vec<Value> {
     }
     crate::common::json_list(&o.stdout, "events")
         .into_iter()
-        .filter(|e| e["pid"] == pid)
+        .filter(|e| e["pid"] == pid && e["subject_kind"] == "process")
         .collect()
 }
 
