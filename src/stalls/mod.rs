@@ -210,10 +210,14 @@ impl StallDetector {
             self.held = Some((s, w));
             return;
         }
+        self.record(s, &w, out);
+    }
+
+    fn record(&mut self, s: Stall, w: &Window, out: &mut Vec<StallCommand>) {
         let key = self.key();
         out.push(StallCommand::Record {
             key,
-            stall: finish(s, &w),
+            stall: finish(s, w),
         });
     }
 
@@ -226,11 +230,7 @@ impl StallDetector {
         if continued {
             s.cause = Some(StallCause::Stopped);
         }
-        let key = self.key();
-        out.push(StallCommand::Record {
-            key,
-            stall: finish(s, &w),
-        });
+        self.record(s, &w, out);
     }
 
     fn pressure_runs(&mut self, obs: &Observation<'_>, out: &mut Vec<StallCommand>) {
@@ -389,7 +389,7 @@ mod tests {
 
     const INTERVAL: f64 = 1.0 / 3.0;
 
-    /// Sample `i` on the 3 Hz grid, `late_s` past its time.
+    /// A sample at `at_s` on both clocks (no suspend).
     fn obs(at_s: f64, continued: bool, own: OwnCounters) -> Observation<'static> {
         Observation {
             wall_s: 1_000.0 + at_s,
@@ -410,6 +410,11 @@ mod tests {
         StallDetector::new(StallsConfig::default(), Vec::new())
     }
 
+    /// Feed a sample at `at_s` with no counters measured.
+    fn at(d: &mut StallDetector, at_s: f64, continued: bool) -> Vec<StallCommand> {
+        d.update(&obs(at_s, continued, OwnCounters::default()))
+    }
+
     fn causes(out: &[StallCommand]) -> Vec<Option<StallCause>> {
         out.iter()
             .map(|c| match c {
@@ -422,11 +427,8 @@ mod tests {
     #[test]
     fn a_stop_whose_sigcont_was_seen_in_time_is_recorded_at_once() {
         let mut d = detector();
-        assert!(
-            d.update(&obs(0.0, false, OwnCounters::default()))
-                .is_empty()
-        );
-        let out = d.update(&obs(3.0, true, OwnCounters::default()));
+        assert!(at(&mut d, 0.0, false).is_empty());
+        let out = at(&mut d, 3.0, true);
         assert_eq!(causes(&out), [Some(StallCause::Stopped)]);
         let StallCommand::Record { stall, .. } = &out[0] else {
             unreachable!()
@@ -438,33 +440,24 @@ mod tests {
     #[test]
     fn a_sigcont_handled_after_the_late_sample_still_makes_it_a_stop() {
         let mut d = detector();
-        d.update(&obs(0.0, false, OwnCounters::default()));
+        at(&mut d, 0.0, false);
         // The gap is seen before the handler ran: held, nothing recorded.
-        assert!(
-            d.update(&obs(3.0, false, OwnCounters::default()))
-                .is_empty()
-        );
-        let out = d.update(&obs(3.0 + INTERVAL, true, OwnCounters::default()));
+        assert!(at(&mut d, 3.0, false).is_empty());
+        let out = at(&mut d, 3.0 + INTERVAL, true);
         assert_eq!(causes(&out), [Some(StallCause::Stopped)]);
         let StallCommand::Record { stall, .. } = &out[0] else {
             unreachable!()
         };
         assert!(stall.verdict.contains("stopped"), "{}", stall.verdict);
-        assert!(
-            d.update(&obs(3.0 + 2.0 * INTERVAL, false, OwnCounters::default()))
-                .is_empty()
-        );
+        assert!(at(&mut d, 3.0 + 2.0 * INTERVAL, false).is_empty());
     }
 
     #[test]
     fn a_gap_nothing_explains_is_recorded_unknown_one_sample_later() {
         let mut d = detector();
-        d.update(&obs(0.0, false, OwnCounters::default()));
-        assert!(
-            d.update(&obs(3.0, false, OwnCounters::default()))
-                .is_empty()
-        );
-        let out = d.update(&obs(3.0 + INTERVAL, false, OwnCounters::default()));
+        at(&mut d, 0.0, false);
+        assert!(at(&mut d, 3.0, false).is_empty());
+        let out = at(&mut d, 3.0 + INTERVAL, false);
         assert_eq!(causes(&out), [Some(StallCause::Unknown)]);
     }
 
@@ -483,11 +476,8 @@ mod tests {
     #[test]
     fn stopping_the_daemon_records_a_held_gap() {
         let mut d = detector();
-        d.update(&obs(0.0, false, OwnCounters::default()));
-        assert!(
-            d.update(&obs(3.0, false, OwnCounters::default()))
-                .is_empty()
-        );
+        at(&mut d, 0.0, false);
+        assert!(at(&mut d, 3.0, false).is_empty());
         assert_eq!(causes(&d.close_all(1_003.1)), [Some(StallCause::Unknown)]);
         assert!(d.close_all(1_003.2).is_empty());
     }

@@ -158,10 +158,9 @@ fn a_daemon_starved_by_a_cpu_quota_records_a_scheduling_stall() {
         return;
     };
     // 10 ms of CPU per second for everything in the group, and a spinner in
-    // it that takes that 10 ms whenever it can. Both run on one core: on
-    // several, the quota is handed out per core in 5 ms slices, and a daemon
-    // that samples in under 5 ms a second could live on its own core's slice
-    // while the spinner exhausts another's.
+    // it that takes that 10 ms whenever it can. Both run on one core, so
+    // they draw on one core's share of the quota and the spinner drains it
+    // each period whatever the number of cores.
     cg.set("cpu.cfs_period_us", "1000000");
     cg.set("cpu.cfs_quota_us", "10000");
     let sb = Sandbox::new();
