@@ -910,7 +910,9 @@ impl App {
     }
 
     /// Select the first row from the selection (+`skip`) on whose command or
-    /// PID matches the search, wrapping around.
+    /// PID matches the search, wrapping around. As the search is typed
+    /// (`skip` 0), a row whose PID is the search wins over commands that
+    /// merely contain its digits; F3 then goes on through every match.
     fn search_from(&mut self, skip: usize) {
         let needle = self.search.to_lowercase();
         if needle.is_empty() {
@@ -921,9 +923,14 @@ impl App {
             return;
         }
         let start = self.current_row();
-        let hit = (0..n)
-            .map(|i| (start + skip + i) % n)
-            .find(|&i| self.row_matches(i, &needle));
+        let by_pid = (skip == 0 && self.view.group_kind().is_none())
+            .then(|| self.rows.iter().position(|p| p.pid.to_string() == needle))
+            .flatten();
+        let hit = by_pid.or_else(|| {
+            (0..n)
+                .map(|i| (start + skip + i) % n)
+                .find(|&i| self.row_matches(i, &needle))
+        });
         match hit {
             Some(i) => {
                 self.select_row(i);

@@ -1102,6 +1102,18 @@ mod keys {
         app.handle_key(key(KeyCode::F(3)));
         let second = app.selected().map(|p| p.pid);
         assert_ne!(first, second);
+        // A PID typed whole selects its process before commands holding
+        // its digits (the hostile name's "\x1b[2J" holds a "2"); F3 goes on.
+        app.handle_key(ch('/'));
+        type_str(&mut app, "2");
+        assert_eq!(app.selected().map(|p| p.pid), Some(2), "kworker, PID 2");
+        app.handle_key(key(KeyCode::Enter));
+        app.handle_key(key(KeyCode::F(3)));
+        assert_eq!(
+            app.selected().map(|p| p.pid),
+            Some(31337),
+            "F3: the next match"
+        );
         app.handle_key(ch('/'));
         type_str(&mut app, "nothing-has-this");
         assert!(app.status().is_some_and(|s| s.contains("no match")));
