@@ -612,6 +612,18 @@ impl ProcessSource for LinuxSource {
                 .ok()
                 .map(|p| Arc::from(p.to_string_lossy().as_ref())),
         };
+        // A process may rewrite its arguments without an exec (setproctitle:
+        // postgres backends, nginx workers, sshd): the deep pass reads them
+        // again. An empty read (a zombie, or arguments wiped) keeps the last.
+        if let Some(n) = self.read_raw(pid, "cmdline").filter(|&n| n > 0) {
+            let command = parse::cmdline_to_command(&self.text_buf[..n]);
+            if !command.is_empty() && command != raw.command {
+                if let Some(entry) = self.entries.get_mut(&pid) {
+                    entry.command.clone_from(&command);
+                }
+                raw.command = command;
+            }
+        }
         if let Some(entry) = self.entries.get_mut(&pid) {
             entry.deep = Some(deep.clone());
             entry.exe = Some(exe.clone());
@@ -948,6 +960,24 @@ mod tests {
         source.set_drm_fdinfo(false);
         source.deepen(&mut raw, 11.0);
         assert_eq!(raw.deep.unwrap().gpu_time_ns, None);
+    }
+
+    #[test]
+    fn deepen_reads_a_rewritten_command_line_and_keeps_it_through_an_empty_one() {
+        let root = fake_proc();
+        let cmdline = root.path().join("42/cmdline");
+        let mut source = LinuxSource::with_root(root.path()).unwrap();
+        let mut raw = RawProcess::new(42, 0, "postgres -D /var/lib/pg".into());
+        std::fs::write(&cmdline, b"postgres: checkpointer\0\0\0").unwrap();
+        source.deepen(&mut raw, 10.0);
+        assert_eq!(raw.command, "postgres: checkpointer");
+        // A zombie's cmdline reads empty: not a reason to forget the name.
+        std::fs::write(&cmdline, b"").unwrap();
+        source.deepen(&mut raw, 11.0);
+        assert_eq!(raw.command, "postgres: checkpointer");
+        std::fs::write(&cmdline, b"\0\0\0").unwrap();
+        source.deepen(&mut raw, 12.0);
+        assert_eq!(raw.command, "postgres: checkpointer");
     }
 
     #[test]

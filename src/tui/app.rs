@@ -477,16 +477,13 @@ impl App {
             }
             ServerMessage::Stall { stall } => {
                 // A stall that is still going is replaced by its next report.
-                if let Some(i) = self.events.iter().position(|e| {
+                let replaced = self.events.iter().position(|e| {
                     e.source
                         == EventRef::Stall {
                             start_s: stall.start_s,
                         }
-                }) {
-                    self.events.remove(i);
-                }
-                self.events.push_front(EventLine::from_stall(stall));
-                self.events.truncate(self.events_shown);
+                });
+                self.push_event_line(EventLine::from_stall(stall), replaced);
                 self.last_stall = Some(stall.clone());
             }
             ServerMessage::Sample { samples } => {
@@ -509,13 +506,20 @@ impl App {
                         EventKind::Escalated | EventKind::Forensics => {}
                     }
                 }
-                self.events.push_front(EventLine::from_notice(event));
-                self.events.truncate(self.events_shown);
+                self.push_event_line(EventLine::from_notice(event), None);
             }
             ServerMessage::Events { events } => {
                 let mut lines: Vec<EventLine> = events.iter().map(EventLine::from_row).collect();
                 lines.sort_by(|a, b| b.at.total_cmp(&a.at));
                 lines.truncate(self.events_shown);
+                // The selected line stays selected where the new list has it.
+                let selected = self
+                    .events
+                    .get(self.event_selected)
+                    .map(|e| e.source.clone());
+                self.event_selected = selected
+                    .and_then(|src| lines.iter().position(|e| e.source == src))
+                    .unwrap_or(0);
                 self.events = lines.into();
                 self.events_loaded = true;
             }
@@ -1118,6 +1122,27 @@ impl App {
         if self.mode() == Mode::Normal {
             self.set_sort(col);
         }
+    }
+
+    /// A new line at the top of the events pane (`replaced`: the index of the
+    /// line it stands in for, a stall's earlier report). While the pane has
+    /// the focus, the selection stays on the line it was on; a replaced
+    /// line's selection moves to its new report.
+    fn push_event_line(&mut self, line: EventLine, replaced: Option<usize>) {
+        let sel = self.event_selected;
+        if let Some(i) = replaced {
+            self.events.remove(i);
+        }
+        self.events.push_front(line);
+        self.events.truncate(self.events_shown);
+        if self.focus == Pane::Events {
+            self.event_selected = match replaced {
+                Some(i) if i == sel => 0,
+                Some(i) if i < sel => sel,
+                _ => sel + 1,
+            };
+        }
+        self.event_selected = self.event_selected.min(self.events.len().saturating_sub(1));
     }
 
     /// A mouse click on a line of the events pane.

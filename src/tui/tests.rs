@@ -195,6 +195,29 @@ fn empty_app() -> App {
 }
 
 /// A connected dashboard with eight samples of history and a few events.
+/// The stored events the fixture starts with.
+fn fixture_event_rows() -> Vec<EventRow> {
+    vec![EventRow {
+        subject_kind: crate::model::SubjectKind::Process,
+        group_key: None,
+        members: Vec::new(),
+        id: 3,
+        pid: 1201,
+        start_time_ms: 1_699_990_001_201,
+        command: "postgres: checkpointer".into(),
+        boot_time_ms: 1_699_990_000_000,
+        entry_time_s: T0 - 300.0,
+        exit_time_s: Some(T0 - 120.0),
+        entry_band: Band::Medium,
+        peak_band: Band::High,
+        peak_score: 61.5,
+        peak_time_s: T0 - 200.0,
+        dominant_resource: Resource::Disk,
+        close_reason: Some(crate::model::CloseReason::Recovered),
+        forensics_count: 0,
+    }]
+}
+
 fn fixture() -> App {
     let mut app = empty_app();
     app.set_connection(ConnectionState::Connected);
@@ -206,25 +229,7 @@ fn fixture() -> App {
         history: (0..7).map(|i| samples(i, processes(i))).collect(),
     });
     app.apply(&ServerMessage::Events {
-        events: vec![EventRow {
-            subject_kind: crate::model::SubjectKind::Process,
-            group_key: None,
-            members: Vec::new(),
-            id: 3,
-            pid: 1201,
-            start_time_ms: 1_699_990_001_201,
-            command: "postgres: checkpointer".into(),
-            boot_time_ms: 1_699_990_000_000,
-            entry_time_s: T0 - 300.0,
-            exit_time_s: Some(T0 - 120.0),
-            entry_band: Band::Medium,
-            peak_band: Band::High,
-            peak_score: 61.5,
-            peak_time_s: T0 - 200.0,
-            dominant_resource: Resource::Disk,
-            close_reason: Some(crate::model::CloseReason::Recovered),
-            forensics_count: 0,
-        }],
+        events: fixture_event_rows(),
     });
     app.apply(&ServerMessage::Event {
         event: notice(
@@ -1376,6 +1381,80 @@ mod keys {
         // Esc leaves the events pane, then says nothing is open; never quits.
         assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
         assert_eq!(app.focus(), Pane::Table);
+    }
+
+    #[test]
+    fn the_selected_event_stays_selected_as_new_lines_arrive() {
+        use crate::model::{Stall, StallCause, StallKind};
+        let mut app = fixture();
+        app.handle_key(key(KeyCode::Tab));
+        let stored = EventRef::Stored { id: 3 };
+        let at = |app: &App| {
+            app.events()
+                .get(app.event_selected())
+                .map(|e| e.source.clone())
+        };
+        let i = app
+            .events()
+            .iter()
+            .position(|e| e.source == stored)
+            .unwrap();
+        for _ in 0..i {
+            app.handle_key(key(KeyCode::Down));
+        }
+        assert_eq!(at(&app), Some(stored.clone()));
+        // A notice on top pushes the lines down; the selection moves with them.
+        app.apply(&ServerMessage::Event {
+            event: notice(EventKind::Opened, 77, "x", Band::Medium, 50.0, T0),
+        });
+        assert_eq!(at(&app), Some(stored.clone()), "after a notice");
+        // A stall's first report, then its next one standing in for it.
+        let mut stall = Stall {
+            kind: StallKind::Scheduling,
+            start_s: T0 - 5.0,
+            end_s: None,
+            duration_s: 3.0,
+            suspended_s: 0.0,
+            cause: Some(StallCause::Stopped),
+            pressure_kind: None,
+            peak_pressure_pct: None,
+            window_pressure_pct: None,
+            verdict: "monitor stalled".into(),
+            holders: Vec::new(),
+            victims: Vec::new(),
+            pid: None,
+            command: None,
+        };
+        app.apply(&ServerMessage::Stall {
+            stall: stall.clone(),
+        });
+        assert_eq!(at(&app), Some(stored.clone()), "after a stall");
+        stall.end_s = Some(T0 - 2.0);
+        app.apply(&ServerMessage::Stall {
+            stall: stall.clone(),
+        });
+        assert_eq!(
+            at(&app),
+            Some(stored.clone()),
+            "after the stall's next report"
+        );
+        // With the stall's line selected, its next report keeps it selected.
+        app.handle_key(key(KeyCode::Home));
+        stall.duration_s = 4.0;
+        app.apply(&ServerMessage::Stall { stall });
+        assert_eq!(at(&app), Some(EventRef::Stall { start_s: T0 - 5.0 }));
+        // A reload of the stored list keeps the line too.
+        let i = app
+            .events()
+            .iter()
+            .position(|e| e.source == stored)
+            .unwrap();
+        for _ in 0..i {
+            app.handle_key(key(KeyCode::Down));
+        }
+        let rows = fixture_event_rows();
+        app.apply(&ServerMessage::Events { events: rows });
+        assert_eq!(at(&app), Some(stored), "after a reload");
     }
 
     #[test]

@@ -551,7 +551,12 @@ fn sample_json_carries_the_machine_series_and_sees_a_spinner() {
         busy.iter().all(|b| *b >= 90.0),
         "core 0 busy with a spinner pinned to it: {busy:?} (before: {idle_busy})"
     );
-    assert!(user0.iter().all(|u| *u >= 70.0), "user time: {user0:?}");
+    // Most of it in user mode (a test beside this one can take some of the
+    // core in the kernel, or the hypervisor some as steal).
+    assert!(
+        user0.iter().zip(&busy).all(|(u, b)| *u >= 0.7 * b),
+        "user time: {user0:?} of busy {busy:?}"
+    );
     let total: Vec<f64> = during
         .iter()
         .filter_map(|s| s["cpu"]["idle"].as_f64().map(|i| 100.0 - i))

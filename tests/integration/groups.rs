@@ -197,14 +197,16 @@ fn four_spinners_from_one_parent_are_one_tree_that_ranks_first() {
 }
 
 #[test]
-fn a_one_second_job_is_scored_on_its_first_sample() {
+fn a_two_second_job_is_scored_on_its_first_sample() {
     let _m = machine();
     let mut s = sampler();
     s.sample(rogue_hunter::unix_now());
     std::thread::sleep(Duration::from_millis(100));
-    let mut job = crate::common::spawn_hog("spin_for:1");
+    let mut job = crate::common::spawn_hog("spin_for:2");
     let pid = job.pid();
-    std::thread::sleep(Duration::from_millis(400));
+    // Long enough for its start-up (exec, the test harness) to be a small
+    // part of its life on a loaded machine; still its first sample.
+    std::thread::sleep(Duration::from_millis(700));
     let out = s.sample(rogue_hunter::unix_now());
     let p = out
         .rogues
@@ -301,10 +303,15 @@ fn a_test_cgroup_group_sums_its_three_processes() {
     let pids: Vec<u32> = hogs.iter().map(|h| h.pid()).collect();
     let mut s = sampler();
     s.sample(rogue_hunter::unix_now());
+    // All three in, and each has touched its 32 MiB (a loaded machine can
+    // put the sample between the move and the touching).
     let out = sample_until(&mut s, Duration::from_secs(20), |o| {
-        o.groups
-            .iter()
-            .any(|g| g.kind == GroupKind::Cgroup && g.name == name && g.member_count == 3)
+        o.groups.iter().any(|g| {
+            g.kind == GroupKind::Cgroup
+                && g.name == name
+                && g.member_count == 3
+                && g.metrics.mem.is_some_and(|m| m >= 3.0 * 32.0 * 1048576.0)
+        })
     });
     let g = out
         .groups

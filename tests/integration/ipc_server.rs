@@ -451,9 +451,11 @@ fn slow_client_is_dropped_fast_client_keeps_receiving() {
     let (mut fast, got) = reader.join().unwrap();
     assert_eq!(got, (0..N).map(|i| i as f64).collect::<Vec<_>>());
     f.wait_clients(1);
-    // Never waits for the slow client (that would cost the 300 ms timeout).
+    // Never waits for the slow client (that would cost the 300 ms timeout;
+    // the margin below it is for preemption on a loaded machine, the CPU
+    // bound below is the tight one).
     assert!(
-        slowest < Duration::from_millis(100),
+        slowest < Duration::from_millis(250),
         "publish took {slowest:?}"
     );
     assert!(

@@ -10,6 +10,11 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Quick exits and no cooldown; no groups, so a group holding the hog (the
+/// tree of whatever runs the tests) cannot stand in for its own event.
+const FAST: &str = "[bands]\nexit_stability_samples = 3\nevent_cooldown_seconds = 0.0\n\
+                    [selection]\ntop_groups = 0\n";
+
 fn socket(sb: &Sandbox) -> PathBuf {
     sb.path().join("run/rogue-hunter/daemon.sock")
 }
@@ -144,15 +149,19 @@ fn a_connection_storm_keeps_memory_bounded_and_samples_on_time() {
         after["max_lateness_ms"]
     );
     assert!(peak < 100 << 20, "daemon rss peaked at {} MiB", peak >> 20);
-    assert_eq!(
-        after["late_samples"].as_u64(),
-        Some(late_before),
-        "samples more than one interval late during the storm: {after}"
-    );
-    assert_eq!(
-        after["skipped_ticks"].as_u64(),
-        Some(skipped_before),
-        "ticks skipped during the storm: {after}"
+    // A sampler that waited on the socket would be late through the whole
+    // storm; two samples late of the 40 or more is the storm's threads and
+    // other tests competing for two cores.
+    let late = after["late_samples"]
+        .as_u64()
+        .map_or(u64::MAX, |n| n.saturating_sub(late_before));
+    let skipped = after["skipped_ticks"]
+        .as_u64()
+        .map_or(u64::MAX, |n| n.saturating_sub(skipped_before));
+    assert!(
+        late <= 2 && skipped <= 1,
+        "{late} samples more than one interval late and {skipped} ticks skipped during the \
+         storm: {after}"
     );
     // Still serving afterwards.
     let s = UnixStream::connect(&sock).expect("connect after the storm");
@@ -212,7 +221,7 @@ fn the_client_beyond_max_clients_gets_an_error_and_a_close() {
 fn a_connected_client_never_gets_an_event_while_a_stranger_does() {
     let _m = crate::common::machine();
     let sb = Sandbox::new();
-    sb.write_config("[bands]\nexit_stability_samples = 3\nevent_cooldown_seconds = 0.0\n");
+    sb.write_config(FAST);
     let _d = Daemon::start_quiet(&sb);
     let sock = socket(&sb);
     assert!(
@@ -268,6 +277,7 @@ fn a_connected_client_never_gets_an_event_while_a_stranger_does() {
 
 #[test]
 fn a_low_descriptor_limit_is_named_once_in_the_log_and_in_status() {
+    let _m = crate::common::machine();
     let sb = Sandbox::new();
     let _d = Daemon::start_with(&sb, |c| {
         use std::os::unix::process::CommandExt;
@@ -362,7 +372,7 @@ fn closes_during_a_full_disk_are_recorded_once_space_returns() {
             return;
         }
     };
-    sb.write_config("[bands]\nexit_stability_samples = 3\nevent_cooldown_seconds = 0.0\n");
+    sb.write_config(FAST);
     let d = Daemon::start_quiet(&sb);
     wait_health(&sb, "the daemon live", |h| h.is_object());
     let filler = data.join("filler");
@@ -386,14 +396,7 @@ fn closes_during_a_full_disk_are_recorded_once_space_returns() {
     let key = poll(Duration::from_secs(30), Duration::from_millis(200), || {
         log_lines(&sb, "rogue_enter")
             .into_iter()
-            .find(|l| {
-                // Its own event, or (when the test runner's tree is busy too)
-                // the tree's event naming it among the members.
-                l["pid"] == hog_pid
-                    || l["members"]
-                        .as_str()
-                        .is_some_and(|m| m.split(',').any(|p| p == hog_pid.to_string()))
-            })
+            .find(|l| l["pid"] == hog_pid)
             .map(|l| l["event"].clone())
     })
     .expect("no event opened for the hog");
@@ -422,7 +425,10 @@ fn closes_during_a_full_disk_are_recorded_once_space_returns() {
         .output()
         .expect("events");
     let events: Vec<Value> = crate::common::json_list(&o.stdout, "events");
-    let ours: Vec<&Value> = events.iter().filter(|e| e["pid"] == hog_pid).collect();
+    let ours: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["pid"] == hog_pid && e["subject_kind"] == "process")
+        .collect();
     assert!(!ours.is_empty(), "the event was recorded: {events:?}");
     for e in ours {
         assert_eq!(e["close_reason"], "gone", "closed as it happened: {e}");

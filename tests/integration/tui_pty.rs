@@ -326,7 +326,7 @@ fn dashboard_shows_a_spinning_process_and_quits_cleanly() {
     dash.wait_for(
         Duration::from_secs(30),
         "the hog's PID in the embedded table",
-        |t| t.contains("embedded sampler") && t.lines().any(|l| l.contains(&pid)),
+        |t| t.contains("embedded sampler") && t.lines().any(|l| has_word(l, &pid)),
     );
     assert!(
         dash.parser
@@ -677,19 +677,38 @@ fn mouse_clicks_sort_by_a_header_and_select_a_row_through_the_pty() {
     );
     // A row that is not selected (the selection follows its process when
     // the sort changes, so it can be anywhere): the selection moves there.
-    let screen = dash.text();
-    let before = pid_of_line(&selected_line(&screen));
-    let (y, pid) = (hy + 2..hy + 8)
-        .find_map(|y| {
-            let pid = pid_of_line(screen.lines().nth(y)?)?;
-            (Some(pid) != before).then_some((y, pid))
-        })
-        .unwrap_or_else(|| panic!("no unselected row under the header:\n{screen}"));
-    click(&dash, 20, y);
-    dash.wait_for(
-        Duration::from_secs(5),
-        "the click on an unselected row selecting it",
-        |t| pid_of_line(&selected_line(t)) == Some(pid),
+    // Busy processes gain CPU time and trade places between the reading of
+    // the screen and the click: a click that lands on another row is tried
+    // again on a fresh screen.
+    let mut tries = Vec::new();
+    let selected = crate::common::poll(Duration::from_secs(20), Duration::ZERO, || {
+        let screen = dash.text();
+        let before = pid_of_line(&selected_line(&screen));
+        let (y, pid) = (hy + 2..hy + 8)
+            .find_map(|y| {
+                let pid = pid_of_line(screen.lines().nth(y)?)?;
+                (Some(pid) != before).then_some((y, pid))
+            })
+            .unwrap_or_else(|| panic!("no unselected row under the header:\n{screen}"));
+        click(&dash, 20, y);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            let now = pid_of_line(&selected_line(&dash.text()));
+            if now == Some(pid) {
+                return Some(pid);
+            }
+            if now != before {
+                break; // the click landed on a row that moved there
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tries.push(pid);
+        None
+    });
+    assert!(
+        selected.is_some(),
+        "a click on an unselected row never selected it (tried {tries:?}):\n{}",
+        dash.text()
     );
     dash.send(b"q");
     let mut dash = dash;
@@ -787,7 +806,6 @@ fn tree_view_shows_a_child_under_its_parent_and_folds_it() {
     });
     // The child, found by its PID, is drawn under the shell with a branch.
     dash.send(format!("/{child}\r").as_bytes());
-    let has_pid = |l: &str, pid: &str| l.split_whitespace().any(|w| w == pid);
     dash.wait_for(
         Duration::from_secs(5),
         "the child indented under its parent",
@@ -796,8 +814,8 @@ fn tree_view_shows_a_child_under_its_parent_and_folds_it() {
             let Some(c) = rows.iter().position(|l| l.contains('▸')) else {
                 return false;
             };
-            let p = rows.iter().position(|l| has_pid(l, &ppid));
-            has_pid(rows[c], &child)
+            let p = rows.iter().position(|l| has_word(l, &ppid));
+            has_word(rows[c], &child)
                 && (rows[c].contains("└─") || rows[c].contains("├─"))
                 && p.is_some_and(|p| p < c)
         },
@@ -805,11 +823,11 @@ fn tree_view_shows_a_child_under_its_parent_and_folds_it() {
     // Fold the shell: its two children become "[+2]" on its row.
     dash.send(format!("/{ppid}\r").as_bytes());
     dash.wait_for(Duration::from_secs(5), "the shell selected", |t| {
-        has_pid(&selected_line(t), &ppid)
+        has_word(&selected_line(t), &ppid)
     });
     dash.send(b"\r");
     dash.wait_for(Duration::from_secs(5), "the subtree folded", |t| {
-        selected_line(t).contains("[+2]") && !t.lines().any(|l| has_pid(l, &child))
+        selected_line(t).contains("[+2]") && !t.lines().any(|l| has_word(l, &child))
     });
     dash.send(b"q");
     dash.wait_exit(Duration::from_secs(5), "after q");
@@ -862,7 +880,7 @@ fn enter_on_an_event_opens_its_timeline_from_the_database() {
             t.contains("daemon pid")
                 && t.lines()
                     .skip_while(|l| !l.contains("Recent events"))
-                    .any(|l| l.contains(&hog_pid))
+                    .any(|l| has_word(l, &hog_pid))
         },
     );
     dash.send(b"\t");
@@ -870,7 +888,8 @@ fn enter_on_an_event_opens_its_timeline_from_the_database() {
         t.contains("Enter opens, Tab back")
     });
     // Other processes on this machine may have events too: move to the
-    // hog's line (the events are listed one per line under the pane's title).
+    // hog's line (the events are listed one per line under the pane's title;
+    // the selection stays on its line as new ones arrive on top).
     let t = dash.text();
     let rows: Vec<&str> = t.lines().collect();
     let title = rows
@@ -879,7 +898,7 @@ fn enter_on_an_event_opens_its_timeline_from_the_database() {
         .expect("the events pane");
     let line = rows[title + 1..]
         .iter()
-        .position(|l| l.contains(&hog_pid))
+        .position(|l| has_word(l, &hog_pid))
         .expect("the hog's event line");
     for _ in 0..line {
         dash.send(b"\x1b[B");
@@ -909,6 +928,13 @@ fn enter_on_an_event_opens_its_timeline_from_the_database() {
     );
     dash.send(b"q");
     dash.wait_exit(Duration::from_secs(5), "after q");
+}
+
+/// `word` stands alone on the line (a PID, not digits inside another number;
+/// the table's selection and tree marks before it do not count).
+fn has_word(line: &str, word: &str) -> bool {
+    line.split(|c: char| c.is_whitespace() || c == '│')
+        .any(|w| w.trim_start_matches(['▸', '→', '↑', '↓']) == word)
 }
 
 /// Cores the kernel reports time for.
@@ -994,7 +1020,7 @@ fn step(dash: &Dash, key: &[u8]) -> String {
 }
 
 /// Rows of the process table holding `pid` as their PID column.
-fn table_has_pid(screen: &str, pid: &str) -> bool {
+fn table_has_word(screen: &str, pid: &str) -> bool {
     screen.lines().any(|l| {
         l.starts_with('│')
             && l.split_whitespace()
@@ -1065,7 +1091,7 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
     let screen = dash.text();
     eprintln!("replay at the middle before the spinner:\n{screen}");
     assert!(
-        !table_has_pid(&screen, &pid),
+        !table_has_word(&screen, &pid),
         "the spinner {pid} shows before it started:\n{screen}"
     );
     // `]` a second at a time across its start: it appears, not before.
@@ -1073,7 +1099,7 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
     let mut appeared = None;
     for i in 1..=needed + 10 {
         let screen = step(&dash, b"]");
-        if table_has_pid(&screen, &pid) {
+        if table_has_word(&screen, &pid) {
             appeared = Some((i, screen));
             break;
         }
@@ -1102,7 +1128,7 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
         .take(3)
         .collect();
     assert!(
-        top.iter().any(|l| l.contains(&pid)),
+        top.iter().any(|l| has_word(l, &pid)),
         "the spinner {pid} is not in the first three rows at the end:\n{screen}"
     );
     assert!(
@@ -1134,7 +1160,7 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
             // a tree's event (the test runner's tree, busy before the
             // spinner joined it) can have opened before the spinner began.
             if own {
-                assert!(table_has_pid(&screen, &pid), "{screen}");
+                assert!(table_has_word(&screen, &pid), "{screen}");
             }
             break;
         }
