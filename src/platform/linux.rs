@@ -965,12 +965,31 @@ mod tests {
     #[test]
     fn deepen_reads_a_rewritten_command_line_and_keeps_it_through_an_empty_one() {
         let root = fake_proc();
-        let cmdline = root.path().join("42/cmdline");
-        let mut source = LinuxSource::with_root(root.path()).unwrap();
-        let mut raw = RawProcess::new(42, 0, "postgres -D /var/lib/pg".into());
+        let p = root.path();
+        std::fs::write(p.join("loadavg"), "0.00 0.00 0.00 1/2 42\n").unwrap();
+        std::fs::write(
+            p.join("42/stat"),
+            "42 (postgres) S 1 9 9 0 -1 0 5 40 0 3 1 2 70 30 20 0 1 0 100 0 10 0\n",
+        )
+        .unwrap();
+        let cmdline = p.join("42/cmdline");
+        std::fs::write(&cmdline, b"postgres\0-D\0/var/lib/pg\0").unwrap();
+        let mut source = LinuxSource::with_root(p).unwrap();
+        let scan = |s: &mut LinuxSource| {
+            let mut out = Vec::new();
+            s.scan(&mut out);
+            out.pop().unwrap()
+        };
+        let mut raw = scan(&mut source);
+        assert_eq!(raw.command, "postgres -D /var/lib/pg");
+        // Rewritten without an exec (comm unchanged): the cheap pass keeps
+        // the command it knows, the deep pass reads the new one...
         std::fs::write(&cmdline, b"postgres: checkpointer\0\0\0").unwrap();
+        assert_eq!(scan(&mut source).command, "postgres -D /var/lib/pg");
         source.deepen(&mut raw, 10.0);
         assert_eq!(raw.command, "postgres: checkpointer");
+        // ...and the samples after it carry it.
+        assert_eq!(scan(&mut source).command, "postgres: checkpointer");
         // A zombie's cmdline reads empty: not a reason to forget the name.
         std::fs::write(&cmdline, b"").unwrap();
         source.deepen(&mut raw, 11.0);
@@ -978,6 +997,7 @@ mod tests {
         std::fs::write(&cmdline, b"\0\0\0").unwrap();
         source.deepen(&mut raw, 12.0);
         assert_eq!(raw.command, "postgres: checkpointer");
+        assert_eq!(scan(&mut source).command, "postgres: checkpointer");
     }
 
     #[test]

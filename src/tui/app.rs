@@ -512,13 +512,9 @@ impl App {
                 let mut lines: Vec<EventLine> = events.iter().map(EventLine::from_row).collect();
                 lines.sort_by(|a, b| b.at.total_cmp(&a.at));
                 lines.truncate(self.events_shown);
-                // The selected line stays selected where the new list has it.
-                let selected = self
-                    .events
-                    .get(self.event_selected)
-                    .map(|e| e.source.clone());
+                let selected = self.events.get(self.event_selected).map(|e| &e.source);
                 self.event_selected = selected
-                    .and_then(|src| lines.iter().position(|e| e.source == src))
+                    .and_then(|src| reloaded_position(src, events, &lines))
                     .unwrap_or(0);
                 self.events = lines.into();
                 self.events_loaded = true;
@@ -745,10 +741,10 @@ impl App {
             Command::CycleGrouping => self.set_view(self.view.next()),
             Command::Activate => return self.activate(),
             Command::SwitchPane => {
-                self.focus = match self.focus {
-                    Pane::Table => Pane::Events,
-                    Pane::Events => Pane::Table,
-                };
+                match self.focus {
+                    Pane::Table => self.focus = Pane::Events,
+                    Pane::Events => self.focus_table(),
+                }
                 self.event_selected = self.event_selected.min(self.events.len().saturating_sub(1));
                 self.status = Some(match self.focus {
                     Pane::Events => {
@@ -825,7 +821,7 @@ impl App {
         } else if self.show_help {
             self.show_help = false;
         } else if self.focus == Pane::Events {
-            self.focus = Pane::Table;
+            self.focus_table();
             self.status = None;
         } else {
             self.status = Some("Esc: nothing to cancel (q or F10 quits)".into());
@@ -915,11 +911,16 @@ impl App {
 
     /// Select the first row from the selection (+`skip`) on whose command or
     /// PID matches the search, wrapping around. As the search is typed
-    /// (`skip` 0), a row whose PID is the search wins over commands that
-    /// merely contain its digits; F3 then goes on through every match.
+    /// (`skip` 0), a process whose PID is the search wins over commands that
+    /// merely contain its digits: folded away in the tree, its ancestors are
+    /// unfolded; filtered out or a hidden kernel thread, the status says so.
+    /// F3 then goes on through every match.
     fn search_from(&mut self, skip: usize) {
         let needle = self.search.to_lowercase();
         if needle.is_empty() {
+            return;
+        }
+        if skip == 0 && self.view.group_kind().is_none() && self.search_pid(&needle) {
             return;
         }
         let n = self.row_count();
@@ -927,14 +928,9 @@ impl App {
             return;
         }
         let start = self.current_row();
-        let by_pid = (skip == 0 && self.view.group_kind().is_none())
-            .then(|| self.rows.iter().position(|p| p.pid.to_string() == needle))
-            .flatten();
-        let hit = by_pid.or_else(|| {
-            (0..n)
-                .map(|i| (start + skip + i) % n)
-                .find(|&i| self.row_matches(i, &needle))
-        });
+        let hit = (0..n)
+            .map(|i| (start + skip + i) % n)
+            .find(|&i| self.row_matches(i, &needle));
         match hit {
             Some(i) => {
                 self.select_row(i);
@@ -945,6 +941,61 @@ impl App {
             }
             None => self.status = Some(format!("no match for \"{}\"", self.search)),
         }
+    }
+
+    /// The search as a whole PID of a process in the latest sample: select
+    /// it (unfolding the tree above it) or say why it is not shown. False
+    /// when no process has that PID.
+    fn search_pid(&mut self, needle: &str) -> bool {
+        let Ok(pid) = needle.parse::<u32>() else {
+            return false;
+        };
+        let Some(latest) = &self.latest else {
+            return false;
+        };
+        let by_pid: HashMap<u32, &ProcessScore> =
+            latest.rogues.iter().map(|p| (p.pid, p)).collect();
+        let Some(target) = by_pid.get(&pid) else {
+            return false;
+        };
+        let mut ancestors = Vec::new();
+        let mut at = target.ppid;
+        while let Some(parent) = at.and_then(|pp| by_pid.get(&pp)) {
+            if ancestors.len() > by_pid.len() {
+                break; // a cycle (PID reuse between reads)
+            }
+            ancestors.push(parent.key());
+            at = parent.ppid;
+        }
+        if self.view == View::Tree
+            && !self.rows.iter().any(|p| p.pid == pid)
+            && ancestors.iter().any(|k| self.folded.contains(k))
+        {
+            for k in &ancestors {
+                self.folded.remove(k);
+            }
+            self.resort();
+        }
+        match self.rows.iter().position(|p| p.pid == pid) {
+            Some(i) => {
+                self.select_row(i);
+                if self.prompt.is_none() {
+                    self.status =
+                        Some(format!("search \"{}\": F3 for the next match", self.search));
+                }
+            }
+            None => {
+                self.status = Some(format!(
+                    "pid {pid} is not shown: {}",
+                    if !self.filter.is_empty() {
+                        "the filter leaves it out (\\ changes it)"
+                    } else {
+                        "a kernel thread (K shows them)"
+                    }
+                ));
+            }
+        }
+        true
     }
 
     fn row_matches(&self, i: usize, needle: &str) -> bool {
@@ -1110,7 +1161,7 @@ impl App {
         if self.mode() != Mode::Normal {
             return;
         }
-        self.focus = Pane::Table;
+        self.focus_table();
         let i = self.offset + row;
         if i < self.row_count() {
             self.select_row(i);
@@ -1124,6 +1175,13 @@ impl App {
         }
     }
 
+    /// The table takes the focus; lines the events pane kept for a selection
+    /// past its length go.
+    fn focus_table(&mut self) {
+        self.focus = Pane::Table;
+        self.events.truncate(self.events_shown);
+    }
+
     /// A new line at the top of the events pane (`replaced`: the index of the
     /// line it stands in for, a stall's earlier report). While the pane has
     /// the focus, the selection stays on the line it was on; a replaced
@@ -1134,13 +1192,18 @@ impl App {
             self.events.remove(i);
         }
         self.events.push_front(line);
-        self.events.truncate(self.events_shown);
         if self.focus == Pane::Events {
             self.event_selected = match replaced {
                 Some(i) if i == sel => 0,
                 Some(i) if i < sel => sel,
                 _ => sel + 1,
             };
+            // The selected line is kept past the pane's length until the
+            // focus leaves (the pane scrolls to it).
+            self.events
+                .truncate(self.events_shown.max(self.event_selected + 1));
+        } else {
+            self.events.truncate(self.events_shown);
         }
         self.event_selected = self.event_selected.min(self.events.len().saturating_sub(1));
     }
@@ -1656,6 +1719,26 @@ fn matches_filter(p: &ProcessScore, needle: &str, users: &HashMap<u32, Option<St
             .as_deref()
             .is_some_and(|c| c.to_lowercase().contains(needle))
         || p.pid.to_string() == needle
+}
+
+/// Where the selected line `src` is in a reloaded list of stored events
+/// (`rows`, shown as `lines`): the same record, or for a live notice its
+/// process's newest stored event. A stall is not among stored events.
+fn reloaded_position(src: &EventRef, rows: &[EventRow], lines: &[EventLine]) -> Option<usize> {
+    let at = |id: i64| {
+        lines
+            .iter()
+            .position(|e| e.source == EventRef::Stored { id })
+    };
+    match *src {
+        EventRef::Stored { id } => at(id),
+        EventRef::Process { pid, start_time_ms } => rows
+            .iter()
+            .filter(|r| r.pid == pid && r.start_time_ms == start_time_ms)
+            .max_by(|a, b| a.entry_time_s.total_cmp(&b.entry_time_s))
+            .and_then(|r| at(r.id)),
+        EventRef::Stall { .. } => None,
+    }
 }
 
 /// A uid as the USER column shows it (see `App::user_text`).

@@ -1108,7 +1108,10 @@ mod keys {
         let second = app.selected().map(|p| p.pid);
         assert_ne!(first, second);
         // A PID typed whole selects its process before commands holding
-        // its digits (the hostile name's "\x1b[2J" holds a "2"); F3 goes on.
+        // its digits: from the top row, whose hostile name's "\x1b[2J" holds
+        // a "2", kworker (PID 2) is selected; F3 goes on.
+        app.handle_key(key(KeyCode::Home));
+        assert_eq!(app.selected().map(|p| p.pid), Some(31337));
         app.handle_key(ch('/'));
         type_str(&mut app, "2");
         assert_eq!(app.selected().map(|p| p.pid), Some(2), "kworker, PID 2");
@@ -1292,6 +1295,28 @@ mod keys {
         assert_eq!(t.subtree_mem, Some(3e6));
         app.handle_key(key(KeyCode::Enter));
         assert_eq!(app.rows().len(), 4);
+        // A PID searched for under a folded process unfolds the way to it.
+        app.handle_key(key(KeyCode::Home));
+        app.handle_key(key(KeyCode::Enter));
+        assert_eq!(pids_in_order(&app), vec![1]);
+        app.handle_key(ch('/'));
+        type_str(&mut app, "101");
+        app.handle_key(key(KeyCode::Enter));
+        assert_eq!(app.selected().map(|p| p.pid), Some(101));
+        assert_eq!(pids_in_order(&app), vec![1, 100, 102, 101]);
+        // Filtered out, it is named, not confused with a command's digits.
+        app.handle_key(ch('\\'));
+        type_str(&mut app, "proc102");
+        app.handle_key(key(KeyCode::Enter));
+        app.handle_key(ch('/'));
+        type_str(&mut app, "101");
+        assert!(
+            app.status()
+                .is_some_and(|s| s.contains("pid 101 is not shown") && s.contains("filter")),
+            "{:?}",
+            app.status()
+        );
+        app.handle_key(key(KeyCode::Esc));
         app.handle_key(key(KeyCode::F(5)));
         assert_eq!(app.view(), View::Process);
     }
@@ -1443,7 +1468,8 @@ mod keys {
         stall.duration_s = 4.0;
         app.apply(&ServerMessage::Stall { stall });
         assert_eq!(at(&app), Some(EventRef::Stall { start_s: T0 - 5.0 }));
-        // A reload of the stored list keeps the line too.
+        // A reload of the stored list keeps the line too, wherever it lands
+        // (here second, under a newer one).
         let i = app
             .events()
             .iter()
@@ -1452,9 +1478,58 @@ mod keys {
         for _ in 0..i {
             app.handle_key(key(KeyCode::Down));
         }
-        let rows = fixture_event_rows();
+        let mut rows = fixture_event_rows();
+        let mut newer = rows[0].clone();
+        newer.id = 4;
+        newer.entry_time_s = T0 - 60.0;
+        newer.exit_time_s = None;
+        rows.push(newer);
+        app.apply(&ServerMessage::Events {
+            events: rows.clone(),
+        });
+        assert_eq!(app.events()[0].source, EventRef::Stored { id: 4 });
+        assert_eq!(at(&app), Some(stored.clone()), "after a reload");
+        // Many new lines while a line is selected: it is kept past the
+        // pane's length until the focus leaves.
+        let shown = app.events_shown();
+        for k in 0..shown + 2 {
+            app.apply(&ServerMessage::Event {
+                event: notice(
+                    EventKind::Opened,
+                    500 + k as u32,
+                    "y",
+                    Band::Medium,
+                    50.0,
+                    T0,
+                ),
+            });
+        }
+        assert_eq!(at(&app), Some(stored), "past the pane's length");
+        assert!(app.events().len() > shown);
+        app.handle_key(key(KeyCode::Tab));
+        assert_eq!(app.events().len(), shown);
+        // Unfocused, the pane shows the newest line, not the old selection.
+        let newest = format!(" {} y", 500 + shown + 1);
+        assert!(screen(&render(&app, 140, 24)).contains(&newest));
+        // A live notice's line, reloaded: its process's newest stored event.
+        app.handle_key(key(KeyCode::Tab));
+        app.apply(&ServerMessage::Event {
+            event: notice(EventKind::Opened, 1201, "pg", Band::Medium, 50.0, T0),
+        });
+        app.handle_key(key(KeyCode::Home));
+        app.apply(&ServerMessage::Event {
+            event: notice(EventKind::Opened, 77, "x", Band::Medium, 50.0, T0),
+        });
+        assert!(matches!(
+            at(&app),
+            Some(EventRef::Process { pid: 1201, .. })
+        ));
         app.apply(&ServerMessage::Events { events: rows });
-        assert_eq!(at(&app), Some(stored), "after a reload");
+        assert_eq!(
+            at(&app),
+            Some(EventRef::Stored { id: 4 }),
+            "the newest of 1201"
+        );
     }
 
     #[test]

@@ -8,6 +8,16 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
+/// Lines scrolled off the top of the pane, `h` lines high: the focused pane
+/// scrolls to its selection; unfocused, it shows the newest.
+pub(super) fn events_skip(app: &App, h: usize) -> usize {
+    if app.focus() == Pane::Events {
+        app.event_selected().saturating_sub(h.max(1) - 1)
+    } else {
+        0
+    }
+}
+
 fn event_line(e: &EventLine, width: usize, app: &App) -> Line<'static> {
     let band = Style::new().fg(app.band_color(e.band));
     let mut spans = vec![
@@ -63,7 +73,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         )]
     } else {
         let h = usize::from(inner.height).max(1);
-        let skip = app.event_selected().saturating_sub(h - 1);
+        let skip = events_skip(app, h);
         app.events()
             .iter()
             .enumerate()

@@ -160,7 +160,8 @@ pub fn hit(area: Rect, app: &App, x: u16, y: u16) -> Hit {
     );
     let inside = |r: Rect| x > r.x && x + 1 < r.x + r.width && y > r.y && y + 1 < r.y + r.height;
     if let Some(e) = a.events.filter(|&e| inside(e)) {
-        return Hit::Event(usize::from(y - e.y - 1));
+        let h = usize::from(e.height.saturating_sub(2));
+        return Hit::Event(events::events_skip(app, h) + usize::from(y - e.y - 1));
     }
     let t = a.table;
     if !inside(t) {
