@@ -537,19 +537,23 @@ pub(crate) struct BlockStats {
 /// left out. `None` when no driver has them.
 pub(crate) fn disk_counters(drivers: impl IntoIterator<Item = BlockStats>) -> Option<DiskCounters> {
     let mut sum = DiskCounters::default();
+    // The drivers have no names here: their count and order in the registry.
+    let mut set = super::DeviceSet::new();
     let mut any = false;
-    for d in drivers {
+    for (i, d) in drivers.into_iter().enumerate() {
         let (Some(rb), Some(wb), Some(r), Some(w)) =
             (d.read_bytes, d.write_bytes, d.reads, d.writes)
         else {
             continue;
         };
         any = true;
+        set.add(&(i as u64).to_ne_bytes());
         sum.read_bytes = sum.read_bytes.saturating_add(rb);
         sum.write_bytes = sum.write_bytes.saturating_add(wb);
         sum.reads = sum.reads.saturating_add(r);
         sum.writes = sum.writes.saturating_add(w);
     }
+    sum.devices = set.id();
     any.then_some(sum)
 }
 
@@ -628,7 +632,9 @@ pub(crate) fn parse_iflist2(buf: &[u8]) -> Option<NetCounters> {
     let u64_at = |msg: &[u8], at: usize| -> Option<u64> {
         Some(u64::from_ne_bytes(msg.get(at..at + 8)?.try_into().ok()?))
     };
+    const INDEX: usize = offset_of!(IfMsghdr2, ifm_index);
     let mut net = NetCounters::default();
+    let mut set = super::DeviceSet::new();
     let mut any = false;
     let mut rest = buf;
     while rest.len() >= 4 {
@@ -648,9 +654,11 @@ pub(crate) fn parse_iflist2(buf: &[u8]) -> Option<NetCounters> {
         let (Some(rx), Some(tx)) = (u64_at(msg, IBYTES), u64_at(msg, OBYTES)) else {
             continue;
         };
+        set.add(&msg[INDEX..INDEX + 2]);
         net.rx_bytes = net.rx_bytes.saturating_add(rx);
         net.tx_bytes = net.tx_bytes.saturating_add(tx);
     }
+    net.devices = set.id();
     any.then_some(net)
 }
 
@@ -1209,6 +1217,9 @@ mod tests {
         );
         assert_eq!(disk_counters([partial]), None);
         assert_eq!(disk_counters([]), None);
+        // A disk attached is another set of drivers.
+        let more = disk_counters([d(4096, 8192, 1, 2), partial, d(100, 0, 3, 0), d(1, 1, 1, 1)]);
+        assert_ne!(more.map(|m| m.devices), Some(sum.devices));
     }
 
     /// One `RTM_IFINFO2` message as the kernel writes it: the header, then a
@@ -1249,6 +1260,17 @@ mod tests {
         let mut cut = ifinfo2(IFT_ETHER, 10, 20);
         cut.extend(&ifinfo2(IFT_ETHER, 1, 1)[..50]);
         assert_eq!(parse_iflist2(&cut).unwrap().rx_bytes, 10);
+        // The interfaces summed, by index: another one up is another set.
+        let one = parse_iflist2(&ifinfo2(IFT_ETHER, 10, 20)).unwrap();
+        let mut two = ifinfo2(IFT_ETHER, 10, 20);
+        let mut utun = ifinfo2(0xd1, 0, 0);
+        utun[std::mem::offset_of!(IfMsghdr2, ifm_index)] = 7;
+        two.extend(utun);
+        assert_ne!(parse_iflist2(&two).unwrap().devices, one.devices);
+        assert_eq!(
+            parse_iflist2(&ifinfo2(IFT_ETHER, 1, 2)).unwrap().devices,
+            one.devices
+        );
         // A zero length never loops; nothing readable is None.
         assert_eq!(parse_iflist2(&[0, 0, 5, RTM_IFINFO2, 0, 0]), None);
         assert_eq!(parse_iflist2(&maddr), None);

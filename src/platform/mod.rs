@@ -22,6 +22,7 @@ pub mod linux;
 pub(crate) mod macos;
 
 pub use parse::parse_psi;
+pub(crate) use raw::DeviceSet;
 pub use raw::{
     ClockReading, CpuTimes, DeepCounters, DiskCounters, LoadAvg, MemCounters, NetCounters,
     OwnCounters, ProcessSource, PsiTotal, PsiTotals, RawMachine, RawProcess, SystemInfo,

@@ -480,6 +480,7 @@ pub(crate) fn parse_diskstats(
     whole_disk: impl Fn(&str) -> bool,
 ) -> Option<super::DiskCounters> {
     let mut d = super::DiskCounters::default();
+    let mut set = super::DeviceSet::new();
     let mut any = false;
     for line in text.lines() {
         let mut f = line.split_ascii_whitespace();
@@ -494,17 +495,20 @@ pub(crate) fn parse_diskstats(
         if !whole_disk(name) {
             continue;
         }
+        set.add(name.as_bytes());
         d.reads = d.reads.saturating_add(v[0]);
         d.read_bytes = d.read_bytes.saturating_add(v[2].saturating_mul(512));
         d.writes = d.writes.saturating_add(v[4]);
         d.write_bytes = d.write_bytes.saturating_add(v[6].saturating_mul(512));
     }
+    d.devices = set.id();
     any.then_some(d)
 }
 
 /// `/proc/net/dev`: received and sent bytes of every interface but `lo`.
 pub(crate) fn parse_net_dev(text: &str) -> Option<super::NetCounters> {
     let mut n = super::NetCounters::default();
+    let mut set = super::DeviceSet::new();
     let mut any = false;
     for line in text.lines() {
         let Some((name, rest)) = line.split_once(':') else {
@@ -521,9 +525,11 @@ pub(crate) fn parse_net_dev(text: &str) -> Option<super::NetCounters> {
         if name.trim() == "lo" {
             continue;
         }
+        set.add(name.trim().as_bytes());
         n.rx_bytes = n.rx_bytes.saturating_add(f[0]);
         n.tx_bytes = n.tx_bytes.saturating_add(f[8]);
     }
+    n.devices = set.id();
     any.then_some(n)
 }
 
@@ -634,8 +640,18 @@ Dirty:               132 kB\nWriteback:             0 kB\n";
         assert_eq!(d.writes, 284658);
         assert_eq!(d.write_bytes, 394360640 * 512);
         let none = parse_diskstats(DISKSTATS, |_| false).unwrap();
-        assert_eq!(none, crate::platform::DiskCounters::default());
+        assert_eq!(
+            (none.reads, none.read_bytes, none.writes, none.write_bytes),
+            (0, 0, 0, 0)
+        );
         assert_eq!(parse_diskstats("", |_| true), None);
+        // The device set: the same disks read alike, another disk does not.
+        let again = parse_diskstats(DISKSTATS, |n| n == "vda").unwrap();
+        assert_eq!(d.devices, again.devices);
+        assert_ne!(d.devices, none.devices);
+        let extra = format!("{DISKSTATS} 8 0 sdb 1 0 2 0 1 0 2 0 0 0 0\n");
+        let with_sdb = parse_diskstats(&extra, |n| n == "vda" || n == "sdb").unwrap();
+        assert_ne!(with_sdb.devices, d.devices);
     }
 
     #[test]
@@ -644,6 +660,10 @@ Dirty:               132 kB\nWriteback:             0 kB\n";
         assert_eq!(n.rx_bytes, 333592778 + 1000);
         assert_eq!(n.tx_bytes, 431390 + 2000);
         assert_eq!(parse_net_dev("Inter-| Receive\n face |bytes\n"), None);
+        let tun = format!("{NET_DEV}  tun0: 5 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n");
+        let with_tun = parse_net_dev(&tun).unwrap();
+        assert_ne!(with_tun.devices, n.devices, "an interface came up");
+        assert_eq!(parse_net_dev(NET_DEV).unwrap().devices, n.devices);
     }
 
     #[test]

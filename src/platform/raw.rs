@@ -173,6 +173,10 @@ pub struct DiskCounters {
     pub(crate) write_bytes: u64,
     pub(crate) reads: u64,
     pub(crate) writes: u64,
+    /// Which devices the sums are over (`DeviceSet`): two readings over
+    /// different devices do not make a rate (a disk attached brings its
+    /// lifetime counters into the sum at once).
+    pub(crate) devices: u64,
 }
 
 /// Cumulative network traffic of every interface but loopback, summed.
@@ -180,6 +184,29 @@ pub struct DiskCounters {
 pub struct NetCounters {
     pub(crate) rx_bytes: u64,
     pub(crate) tx_bytes: u64,
+    /// Which interfaces the sums are over (`DeviceSet`), as for disks.
+    pub(crate) devices: u64,
+}
+
+/// An identity of a set of devices, built one device at a time (FNV-1a over
+/// each device's name or number, in the order the kernel lists them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeviceSet(u64);
+
+impl DeviceSet {
+    pub(crate) fn new() -> DeviceSet {
+        DeviceSet(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub(crate) fn add(&mut self, device: &[u8]) {
+        for &b in device.iter().chain(&[0xff]) {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    pub(crate) fn id(self) -> u64 {
+        self.0
+    }
 }
 
 /// Load averages and the scheduler's entity counts (Linux `/proc/loadavg`).
