@@ -116,9 +116,6 @@ pub fn derive(
         .then_some(pressure);
     let disk = prev.and_then(|(p, dt)| {
         let (n, p) = (now.disk?, p.disk?);
-        if n.devices != p.devices {
-            return None; // a disk came or went: its lifetime counters are no rate
-        }
         Some(DiskRates {
             read_bytes_per_s: per_s(n.read_bytes, p.read_bytes, dt)?.round(),
             write_bytes_per_s: per_s(n.write_bytes, p.write_bytes, dt)?.round(),
@@ -128,9 +125,6 @@ pub fn derive(
     });
     let net = prev.and_then(|(p, dt)| {
         let (n, p) = (now.net?, p.net?);
-        if n.devices != p.devices {
-            return None; // an interface came or went
-        }
         Some(NetRates {
             rx_bytes_per_s: per_s(n.rx_bytes, p.rx_bytes, dt)?.round(),
             tx_bytes_per_s: per_s(n.tx_bytes, p.tx_bytes, dt)?.round(),
@@ -208,12 +202,10 @@ mod tests {
                 write_bytes: 1000 * k,
                 reads: 3 * k,
                 writes: k,
-                devices: 1,
             }),
             net: Some(NetCounters {
                 rx_bytes: 500 * k,
                 tx_bytes: 50 * k,
-                devices: 1,
             }),
             load: Some(LoadAvg {
                 one: 1.5,
@@ -291,31 +283,6 @@ mod tests {
         assert!(s.memory.is_some() && s.load.is_some());
         let p = s.pressure.unwrap().cpu.unwrap();
         assert_eq!((p.some_avg10, p.some_stall_us), (Some(2.5), None));
-    }
-
-    #[test]
-    fn a_device_that_came_or_went_gives_no_rate_for_that_interval() {
-        let counts = ProcessCounts::default();
-        let mut attached = reading(2);
-        // A disk attached: its lifetime traffic joins the sum at once.
-        if let (Some(d), Some(n)) = (&mut attached.disk, &mut attached.net) {
-            d.read_bytes += 500 << 30;
-            d.devices = 2;
-            n.devices = 2;
-        }
-        let s = derive(&attached, Some((&reading(1), 2.0)), counts);
-        assert_eq!((s.disk, s.net), (None, None), "not a rate");
-        assert!(s.cpu.is_some(), "the rest of the machine is measured");
-        // From the next interval on, over the same devices, rates again.
-        let mut next = reading(3);
-        if let (Some(d), Some(n)) = (&mut next.disk, &mut next.net) {
-            d.read_bytes += 500 << 30;
-            d.devices = 2;
-            n.devices = 2;
-        }
-        let s = derive(&next, Some((&attached, 2.0)), counts);
-        assert_eq!(s.disk.map(|d| d.read_bytes_per_s), Some(2048.0));
-        assert_eq!(s.net.map(|n| n.rx_bytes_per_s), Some(250.0));
     }
 
     #[test]

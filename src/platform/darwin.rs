@@ -13,7 +13,10 @@
 //! and unit-tested on every platform; `platform::macos` only copies the values
 //! the kernel returns into the structs below and hands them here.
 
-use super::{CpuTimes, DeepCounters, DiskCounters, LoadAvg, MemCounters, NetCounters, RawProcess};
+use super::{
+    CpuTimes, DeepCounters, DeviceTotals, DiskCounters, LoadAvg, MemCounters, NetCounters,
+    RawProcess,
+};
 use crate::model::ProcessState;
 use crate::platform::parse;
 use std::collections::HashMap;
@@ -526,35 +529,39 @@ pub(crate) fn load_avg(raw: &Loadavg, set: Option<&ProcessorSetLoadInfo>) -> Opt
 /// since the disk attached), `None` where a key is missing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct BlockStats {
+    /// The driver's IORegistry entry ID (never reused within a boot).
+    pub(crate) id: u64,
     pub(crate) read_bytes: Option<u64>,
     pub(crate) write_bytes: Option<u64>,
     pub(crate) reads: Option<u64>,
     pub(crate) writes: Option<u64>,
 }
 
-/// Storage traffic summed over the block storage drivers (one per whole disk,
-/// as `iostat` counts them); a driver missing any of the four counters is
-/// left out. `None` when no driver has them.
-pub(crate) fn disk_counters(drivers: impl IntoIterator<Item = BlockStats>) -> Option<DiskCounters> {
-    let mut sum = DiskCounters::default();
-    // The drivers have no names here: their count and order in the registry.
-    let mut set = super::DeviceSet::new();
+/// Storage traffic of the block storage drivers (one per whole disk, as
+/// `iostat` counts them), each driver's fed to `totals` by its entry ID; the
+/// running totals. A driver missing any of the four counters is left out.
+/// `None` when no driver has them.
+pub(crate) fn disk_counters(
+    drivers: impl IntoIterator<Item = BlockStats>,
+    totals: &mut DeviceTotals<4>,
+) -> Option<DiskCounters> {
     let mut any = false;
-    for (i, d) in drivers.into_iter().enumerate() {
+    for d in drivers {
         let (Some(rb), Some(wb), Some(r), Some(w)) =
             (d.read_bytes, d.write_bytes, d.reads, d.writes)
         else {
             continue;
         };
         any = true;
-        set.add(&(i as u64).to_ne_bytes());
-        sum.read_bytes = sum.read_bytes.saturating_add(rb);
-        sum.write_bytes = sum.write_bytes.saturating_add(wb);
-        sum.reads = sum.reads.saturating_add(r);
-        sum.writes = sum.writes.saturating_add(w);
+        totals.add(d.id, [rb, wb, r, w]);
     }
-    sum.devices = set.id();
-    any.then_some(sum)
+    let [read_bytes, write_bytes, reads, writes] = totals.finish();
+    any.then_some(DiskCounters {
+        read_bytes,
+        write_bytes,
+        reads,
+        writes,
+    })
 }
 
 /// `struct if_data64` (`<net/if_var.h>`, under `#pragma pack(4)`): 64-bit
@@ -623,7 +630,7 @@ pub(crate) const IFT_LOOP: u8 = 0x18;
 /// `if_data` that `getifaddrs` gives wraps every 4 GiB). Other messages (the
 /// interfaces' multicast addresses) are skipped. `None` when no interface
 /// message is there; a truncated message ends the walk.
-pub(crate) fn parse_iflist2(buf: &[u8]) -> Option<NetCounters> {
+pub(crate) fn parse_iflist2(buf: &[u8], totals: &mut DeviceTotals<2>) -> Option<NetCounters> {
     use std::mem::offset_of;
     const DATA: usize = offset_of!(IfMsghdr2, ifm_data);
     const TYPE: usize = DATA + offset_of!(IfData64, ifi_type);
@@ -633,8 +640,6 @@ pub(crate) fn parse_iflist2(buf: &[u8]) -> Option<NetCounters> {
         Some(u64::from_ne_bytes(msg.get(at..at + 8)?.try_into().ok()?))
     };
     const INDEX: usize = offset_of!(IfMsghdr2, ifm_index);
-    let mut net = NetCounters::default();
-    let mut set = super::DeviceSet::new();
     let mut any = false;
     let mut rest = buf;
     while rest.len() >= 4 {
@@ -654,12 +659,13 @@ pub(crate) fn parse_iflist2(buf: &[u8]) -> Option<NetCounters> {
         let (Some(rx), Some(tx)) = (u64_at(msg, IBYTES), u64_at(msg, OBYTES)) else {
             continue;
         };
-        set.add(&msg[INDEX..INDEX + 2]);
-        net.rx_bytes = net.rx_bytes.saturating_add(rx);
-        net.tx_bytes = net.tx_bytes.saturating_add(tx);
+        // By interface index (a recycled index starts its counters low,
+        // which `DeviceTotals` reads as a reset).
+        let index = u16::from_ne_bytes([msg[INDEX], msg[INDEX + 1]]);
+        totals.add(u64::from(index), [rx, tx]);
     }
-    net.devices = set.id();
-    any.then_some(net)
+    let [rx_bytes, tx_bytes] = totals.finish();
+    any.then_some(NetCounters { rx_bytes, tx_bytes })
 }
 
 #[cfg(test)]
@@ -1200,26 +1206,42 @@ mod tests {
 
     #[test]
     fn disk_counters_sum_whole_disks() {
-        let d = |rb, wb, r, w| BlockStats {
+        let d = |id, rb, wb, r, w| BlockStats {
+            id,
             read_bytes: Some(rb),
             write_bytes: Some(wb),
             reads: Some(r),
             writes: Some(w),
         };
         let partial = BlockStats {
+            id: 9,
             read_bytes: Some(1 << 40),
             ..BlockStats::default()
         };
-        let sum = disk_counters([d(4096, 8192, 1, 2), partial, d(100, 0, 3, 0)]).unwrap();
+        let mut t = DeviceTotals::new();
+        let first = disk_counters(
+            [d(1, 4096, 8192, 1, 2), partial, d(2, 100, 0, 3, 0)],
+            &mut t,
+        );
+        assert_eq!(first, Some(DiskCounters::default()), "a first reading");
+        // Both moved; a disk image attached with a lifetime behind it does not
+        // count until it moves.
+        let sum = disk_counters(
+            [
+                d(1, 8192, 8192, 2, 2),
+                partial,
+                d(2, 200, 0, 4, 1),
+                d(3, 1 << 40, 1 << 40, 9, 9),
+            ],
+            &mut t,
+        )
+        .unwrap();
         assert_eq!(
             (sum.read_bytes, sum.write_bytes, sum.reads, sum.writes),
-            (4196, 8192, 4, 2)
+            (4196, 0, 2, 1)
         );
-        assert_eq!(disk_counters([partial]), None);
-        assert_eq!(disk_counters([]), None);
-        // A disk attached is another set of drivers.
-        let more = disk_counters([d(4096, 8192, 1, 2), partial, d(100, 0, 3, 0), d(1, 1, 1, 1)]);
-        assert_ne!(more.map(|m| m.devices), Some(sum.devices));
+        assert_eq!(disk_counters([partial], &mut t), None);
+        assert_eq!(disk_counters([], &mut t), None);
     }
 
     /// One `RTM_IFINFO2` message as the kernel writes it: the header, then a
@@ -1246,54 +1268,61 @@ mod tests {
         maddr[..2].copy_from_slice(&24u16.to_ne_bytes());
         maddr[3] = 0x13;
         buf.extend(&maddr);
-        buf.extend(ifinfo2(0xd1, 1000, 2000)); // a tunnel (utun)
-        let n = parse_iflist2(&buf).unwrap();
+        let mut utun = ifinfo2(0xd1, 1000, 2000); // a tunnel (utun)
+        utun[std::mem::offset_of!(IfMsghdr2, ifm_index)] = 7;
+        buf.extend(&utun);
+        let mut t = DeviceTotals::new();
+        assert_eq!(parse_iflist2(&buf, &mut t), Some(NetCounters::default()));
+        // The same interfaces, each 5 GB and 7 bytes on: 64-bit counters.
+        let mut later = ifinfo2(IFT_LOOP, 1 << 41, 1 << 41);
+        later.extend(ifinfo2(IFT_ETHER, 10_000_000_000, 14));
+        let mut utun = ifinfo2(0xd1, 5_000_001_000, 2007);
+        utun[std::mem::offset_of!(IfMsghdr2, ifm_index)] = 7;
+        later.extend(&utun);
+        let n = parse_iflist2(&later, &mut t).unwrap();
         assert_eq!(
             (n.rx_bytes, n.tx_bytes),
-            (5_000_001_000, 2007),
-            "64-bit counters"
+            (10_000_000_000, 14),
+            "64-bit counters, loopback left out"
         );
-        // Only loopback: zero traffic, but readable.
-        let n = parse_iflist2(&ifinfo2(IFT_LOOP, 9, 9)).unwrap();
+        // Only loopback: no traffic, but readable.
+        let n = parse_iflist2(&ifinfo2(IFT_LOOP, 9, 9), &mut DeviceTotals::new()).unwrap();
         assert_eq!((n.rx_bytes, n.tx_bytes), (0, 0));
         // Truncated: the whole messages before the cut count.
+        let mut t = DeviceTotals::new();
+        let _ = parse_iflist2(&ifinfo2(IFT_ETHER, 0, 0), &mut t);
         let mut cut = ifinfo2(IFT_ETHER, 10, 20);
         cut.extend(&ifinfo2(IFT_ETHER, 1, 1)[..50]);
-        assert_eq!(parse_iflist2(&cut).unwrap().rx_bytes, 10);
-        // The interfaces summed, by index: another one up is another set.
-        let one = parse_iflist2(&ifinfo2(IFT_ETHER, 10, 20)).unwrap();
-        let mut two = ifinfo2(IFT_ETHER, 10, 20);
-        let mut utun = ifinfo2(0xd1, 0, 0);
-        utun[std::mem::offset_of!(IfMsghdr2, ifm_index)] = 7;
-        two.extend(utun);
-        assert_ne!(parse_iflist2(&two).unwrap().devices, one.devices);
-        assert_eq!(
-            parse_iflist2(&ifinfo2(IFT_ETHER, 1, 2)).unwrap().devices,
-            one.devices
-        );
+        assert_eq!(parse_iflist2(&cut, &mut t).unwrap().rx_bytes, 10);
         // A zero length never loops; nothing readable is None.
-        assert_eq!(parse_iflist2(&[0, 0, 5, RTM_IFINFO2, 0, 0]), None);
-        assert_eq!(parse_iflist2(&maddr), None);
-        assert_eq!(parse_iflist2(&[]), None);
+        let mut t = DeviceTotals::new();
+        assert_eq!(parse_iflist2(&[0, 0, 5, RTM_IFINFO2, 0, 0], &mut t), None);
+        assert_eq!(parse_iflist2(&maddr, &mut t), None);
+        assert_eq!(parse_iflist2(&[], &mut t), None);
     }
 
     #[test]
     fn machine_readings_become_rates_through_the_shared_derive() {
         let mut ticks = CpuTickCounters::default();
-        let reading = |ticks: &mut CpuTickCounters, cores: &[CoreTicks], rx: u64, disk: u64| {
+        let (mut net_totals, mut disk_totals) = (DeviceTotals::new(), DeviceTotals::new());
+        let mut reading = |ticks: &mut CpuTickCounters, cores: &[CoreTicks], rx: u64, disk: u64| {
             let (cpu, cores) = ticks.update(cores);
             let mut net = ifinfo2(0x06, rx, 0);
             net.extend(ifinfo2(IFT_LOOP, rx * 10, rx * 10));
             RawMachine {
                 cpu,
                 cores,
-                net: parse_iflist2(&net),
-                disk: disk_counters([BlockStats {
-                    read_bytes: Some(disk),
-                    write_bytes: Some(0),
-                    reads: Some(disk / 4096),
-                    writes: Some(0),
-                }]),
+                net: parse_iflist2(&net, &mut net_totals),
+                disk: disk_counters(
+                    [BlockStats {
+                        id: 1,
+                        read_bytes: Some(disk),
+                        write_bytes: Some(0),
+                        reads: Some(disk / 4096),
+                        writes: Some(0),
+                    }],
+                    &mut disk_totals,
+                ),
                 load: load_avg(
                     &Loadavg {
                         ldavg: [4096, 2048, 2048],

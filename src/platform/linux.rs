@@ -699,6 +699,9 @@ struct MachineFiles {
     /// or virtual disk; loop, zram, md and device-mapper devices have none,
     /// so stacked devices are not counted twice). Partitions are not there.
     disks: Vec<String>,
+    /// What each disk and interface moved while it was there.
+    disk_totals: super::DeviceTotals<4>,
+    net_totals: super::DeviceTotals<2>,
     reads: u64,
     buf: Vec<u8>,
     cores: Vec<super::CpuTimes>,
@@ -720,6 +723,8 @@ impl MachineFiles {
             loadavg: open("loadavg"),
             sys_block: sys_block.to_path_buf(),
             disks: Vec::new(),
+            disk_totals: super::DeviceTotals::new(),
+            net_totals: super::DeviceTotals::new(),
             reads: 0,
             buf: vec![0; 4096],
             cores: Vec::new(),
@@ -766,9 +771,13 @@ impl MachineFiles {
             io: psi(2),
         };
         let disks = &self.disks;
-        m.disk = Self::text(self.diskstats.as_ref(), &mut buf)
-            .and_then(|t| parse::parse_diskstats(t, |name| disks.iter().any(|d| d == name)));
-        m.net = Self::text(self.net_dev.as_ref(), &mut buf).and_then(parse::parse_net_dev);
+        let disk_totals = &mut self.disk_totals;
+        m.disk = Self::text(self.diskstats.as_ref(), &mut buf).and_then(|t| {
+            parse::parse_diskstats(t, |name| disks.iter().any(|d| d == name), disk_totals)
+        });
+        let net_totals = &mut self.net_totals;
+        m.net = Self::text(self.net_dev.as_ref(), &mut buf)
+            .and_then(|t| parse::parse_net_dev(t, net_totals));
         m.load = Self::text(self.loadavg.as_ref(), &mut buf).and_then(parse::parse_loadavg);
         self.buf = buf;
         self.cores = cores;
@@ -902,10 +911,22 @@ mod tests {
         let mut files = MachineFiles::open(&proc_root, &sys);
         let m = files.read().unwrap();
         assert_eq!(m.cores.len(), 1);
-        assert_eq!(m.disk.unwrap().read_bytes, 8 * 512, "sda only");
-        assert_eq!(m.disk.unwrap().writes, 2);
+        assert_eq!(
+            m.disk,
+            Some(super::super::DiskCounters::default()),
+            "first reading"
+        );
         assert_eq!((m.mem, m.net, m.load), (None, None, None));
         assert_eq!(m.psi, PsiTotals::default());
+        // Every device read 8 more sectors and wrote 2 more times: sda counts.
+        std::fs::write(
+            proc_root.join("diskstats"),
+            "   8 0 sda 2 0 16 0 4 0 32 0 0 0 0\n   8 1 sda1 2 0 16 0 4 0 32 0 0 0 0\n   7 0 loop0 10 0 88 0 2 0 16 0 0 0 0\n",
+        )
+        .unwrap();
+        let m = files.read().unwrap();
+        assert_eq!(m.disk.unwrap().read_bytes, 8 * 512, "sda only");
+        assert_eq!(m.disk.unwrap().writes, 2);
     }
 
     /// A fake procfs with one process (pid 42) holding a DRM client through two

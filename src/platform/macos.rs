@@ -20,7 +20,7 @@
 //! interface counters from the `NET_RT_IFLIST2` sysctl. `platform::darwin`
 //! declares the structs (with their header layouts) and converts them.
 
-use super::{ProcessSource, RawMachine, RawProcess, SystemInfo};
+use super::{DeviceTotals, ProcessSource, RawMachine, RawProcess, SystemInfo};
 use crate::platform::darwin::{
     self, BlockStats, CoreTicks, CpuTickCounters, DarwinReading, Loadavg, ProcessorSetLoadInfo,
     RawBsdInfo, RawRusage, RawTaskInfo, Timebase, VmStatistics64, XswUsage, c_name,
@@ -61,6 +61,7 @@ unsafe extern "C" {
         options: u32,
         iterator: *mut IoObject,
     ) -> KernReturn;
+    fn IORegistryEntryGetRegistryEntryID(entry: IoObject, entry_id: *mut u64) -> KernReturn;
     fn IORegistryEntryCreateCFProperty(
         entry: IoObject,
         key: CFStringRef,
@@ -390,7 +391,11 @@ struct MachineReader {
     mem_total: Option<u64>,
     ticks: CpuTickCounters,
     core_buf: Vec<CoreTicks>,
-    disks: Vec<IoRef>,
+    /// The block storage drivers and their IORegistry entry IDs.
+    disks: Vec<(IoRef, u64)>,
+    /// What each disk and interface moved while it was there.
+    disk_totals: DeviceTotals<4>,
+    net_totals: DeviceTotals<2>,
     reads: u64,
     net_buf: Vec<u8>,
 }
@@ -414,6 +419,8 @@ impl MachineReader {
             ticks: CpuTickCounters::default(),
             core_buf: Vec::new(),
             disks: Vec::new(),
+            disk_totals: DeviceTotals::new(),
+            net_totals: DeviceTotals::new(),
             reads: 0,
             net_buf: Vec::new(),
         }
@@ -516,8 +523,20 @@ impl MachineReader {
             return;
         }
         let drivers = IoRef(iterator);
+        let mut position = 0u64;
         while let Some(driver) = IoRef::next_of(&drivers) {
-            self.disks.push(driver);
+            let mut id = 0u64;
+            // SAFETY: driver is a valid registry entry; id a valid out-pointer.
+            let kr = unsafe { IORegistryEntryGetRegistryEntryID(driver.0, &mut id) };
+            // Without its ID, its place in the list (high bit set, so it
+            // cannot meet a real ID).
+            let id = if kr == KERN_SUCCESS {
+                id
+            } else {
+                position | 1 << 63
+            };
+            position += 1;
+            self.disks.push((driver, id));
         }
     }
 
@@ -531,7 +550,7 @@ impl MachineReader {
             CFString::from_static_string("Operations (Read)"),
             CFString::from_static_string("Operations (Write)"),
         ];
-        let one = |driver: &IoRef| -> Option<BlockStats> {
+        let one = |(driver, id): &(IoRef, u64)| -> Option<BlockStats> {
             let stats = driver.property(&stats_key)?.downcast::<CFDictionary>()?;
             let get = |key: &CFString| -> Option<u64> {
                 let value = stats.find(key.as_CFTypeRef())?;
@@ -540,6 +559,7 @@ impl MachineReader {
             };
             let [rb, wb, r, w] = &keys;
             Some(BlockStats {
+                id: *id,
                 read_bytes: get(rb),
                 write_bytes: get(wb),
                 reads: get(r),
@@ -614,8 +634,14 @@ impl MachineReader {
         let load: Option<Loadavg> = unsafe { sysctl_value(&mut [libc::CTL_VM, libc::VM_LOADAVG]) };
         let set = self.processor_set_load();
         m.load = load.and_then(|l| darwin::load_avg(&l, set.as_ref()));
-        m.disk = darwin::disk_counters(self.block_stats());
-        m.net = self.interface_list().and_then(darwin::parse_iflist2);
+        let stats = self.block_stats();
+        m.disk = darwin::disk_counters(stats, &mut self.disk_totals);
+        // The list borrows the reader: its totals are taken out meanwhile.
+        let mut net_totals = std::mem::replace(&mut self.net_totals, DeviceTotals::new());
+        m.net = self
+            .interface_list()
+            .and_then(|list| darwin::parse_iflist2(list, &mut net_totals));
+        self.net_totals = net_totals;
         (m.cpu.is_some() || m.mem.is_some() || m.load.is_some()).then_some(m)
     }
 }

@@ -22,11 +22,11 @@ pub mod linux;
 pub(crate) mod macos;
 
 pub use parse::parse_psi;
-pub(crate) use raw::DeviceSet;
 pub use raw::{
     ClockReading, CpuTimes, DeepCounters, DiskCounters, LoadAvg, MemCounters, NetCounters,
     OwnCounters, ProcessSource, PsiTotal, PsiTotals, RawMachine, RawProcess, SystemInfo,
 };
+pub(crate) use raw::{DeviceTotals, device_id};
 
 /// Descriptors the sampler keeps back from the open-files limit; the rest may
 /// hold `/proc` files open between samples. `None` where the collector keeps

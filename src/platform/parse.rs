@@ -473,14 +473,14 @@ pub(crate) fn parse_meminfo(text: &str) -> Option<super::MemCounters> {
 }
 
 /// `/proc/diskstats`: reads, sectors read, writes and sectors written of the
-/// devices `whole_disk` accepts, summed (sectors are 512 bytes whatever the
-/// device's block size). `None` when the text has no device line.
+/// devices `whole_disk` accepts, each device's fed to `totals` by its name
+/// (sectors are 512 bytes whatever the device's block size); the running
+/// totals. `None` when the text has no device line.
 pub(crate) fn parse_diskstats(
     text: &str,
     whole_disk: impl Fn(&str) -> bool,
+    totals: &mut super::DeviceTotals<4>,
 ) -> Option<super::DiskCounters> {
-    let mut d = super::DiskCounters::default();
-    let mut set = super::DeviceSet::new();
     let mut any = false;
     for line in text.lines() {
         let mut f = line.split_ascii_whitespace();
@@ -495,20 +495,29 @@ pub(crate) fn parse_diskstats(
         if !whole_disk(name) {
             continue;
         }
-        set.add(name.as_bytes());
-        d.reads = d.reads.saturating_add(v[0]);
-        d.read_bytes = d.read_bytes.saturating_add(v[2].saturating_mul(512));
-        d.writes = d.writes.saturating_add(v[4]);
-        d.write_bytes = d.write_bytes.saturating_add(v[6].saturating_mul(512));
+        let counters = [
+            v[0],
+            v[2].saturating_mul(512),
+            v[4],
+            v[6].saturating_mul(512),
+        ];
+        totals.add(super::device_id(name.as_bytes()), counters);
     }
-    d.devices = set.id();
-    any.then_some(d)
+    let [reads, read_bytes, writes, write_bytes] = totals.finish();
+    any.then_some(super::DiskCounters {
+        read_bytes,
+        write_bytes,
+        reads,
+        writes,
+    })
 }
 
-/// `/proc/net/dev`: received and sent bytes of every interface but `lo`.
-pub(crate) fn parse_net_dev(text: &str) -> Option<super::NetCounters> {
-    let mut n = super::NetCounters::default();
-    let mut set = super::DeviceSet::new();
+/// `/proc/net/dev`: received and sent bytes of every interface but `lo`,
+/// each interface's fed to `totals` by its name; the running totals.
+pub(crate) fn parse_net_dev(
+    text: &str,
+    totals: &mut super::DeviceTotals<2>,
+) -> Option<super::NetCounters> {
     let mut any = false;
     for line in text.lines() {
         let Some((name, rest)) = line.split_once(':') else {
@@ -525,12 +534,10 @@ pub(crate) fn parse_net_dev(text: &str) -> Option<super::NetCounters> {
         if name.trim() == "lo" {
             continue;
         }
-        set.add(name.trim().as_bytes());
-        n.rx_bytes = n.rx_bytes.saturating_add(f[0]);
-        n.tx_bytes = n.tx_bytes.saturating_add(f[8]);
+        totals.add(super::device_id(name.trim().as_bytes()), [f[0], f[8]]);
     }
-    n.devices = set.id();
-    any.then_some(n)
+    let [rx_bytes, tx_bytes] = totals.finish();
+    any.then_some(super::NetCounters { rx_bytes, tx_bytes })
 }
 
 /// `/proc/loadavg`: `1 5 15 running/threads last_pid`.
@@ -632,38 +639,66 @@ Dirty:               132 kB\nWriteback:             0 kB\n";
         assert_eq!(parse_meminfo("garbage"), None);
     }
 
-    #[test]
-    fn diskstats_sums_whole_disks_only() {
-        let d = parse_diskstats(DISKSTATS, |n| n == "vda").unwrap();
-        assert_eq!(d.reads, 2181632);
-        assert_eq!(d.read_bytes, 158992442 * 512);
-        assert_eq!(d.writes, 284658);
-        assert_eq!(d.write_bytes, 394360640 * 512);
-        let none = parse_diskstats(DISKSTATS, |_| false).unwrap();
-        assert_eq!(
-            (none.reads, none.read_bytes, none.writes, none.write_bytes),
-            (0, 0, 0, 0)
-        );
-        assert_eq!(parse_diskstats("", |_| true), None);
-        // The device set: the same disks read alike, another disk does not.
-        let again = parse_diskstats(DISKSTATS, |n| n == "vda").unwrap();
-        assert_eq!(d.devices, again.devices);
-        assert_ne!(d.devices, none.devices);
-        let extra = format!("{DISKSTATS} 8 0 sdb 1 0 2 0 1 0 2 0 0 0 0\n");
-        let with_sdb = parse_diskstats(&extra, |n| n == "vda" || n == "sdb").unwrap();
-        assert_ne!(with_sdb.devices, d.devices);
+    /// `text` with every number after the device name grown by `by` (so
+    /// each device moved `by` of everything).
+    fn grown(text: &str, name_field: usize, by: u64) -> String {
+        text.lines()
+            .map(|l| {
+                let mut out = Vec::new();
+                for (i, w) in l.split_whitespace().enumerate() {
+                    match w.parse::<u64>() {
+                        Ok(v) if i > name_field => out.push((v + by).to_string()),
+                        _ => out.push(w.to_string()),
+                    }
+                }
+                out.join(" ") + "\n"
+            })
+            .collect()
     }
 
     #[test]
-    fn net_dev_sums_all_but_loopback() {
-        let n = parse_net_dev(NET_DEV).unwrap();
-        assert_eq!(n.rx_bytes, 333592778 + 1000);
-        assert_eq!(n.tx_bytes, 431390 + 2000);
-        assert_eq!(parse_net_dev("Inter-| Receive\n face |bytes\n"), None);
-        let tun = format!("{NET_DEV}  tun0: 5 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n");
-        let with_tun = parse_net_dev(&tun).unwrap();
-        assert_ne!(with_tun.devices, n.devices, "an interface came up");
-        assert_eq!(parse_net_dev(NET_DEV).unwrap().devices, n.devices);
+    fn diskstats_sums_what_whole_disks_moved() {
+        let mut t = crate::platform::DeviceTotals::new();
+        let vda = |n: &str| n == "vda";
+        let first = parse_diskstats(DISKSTATS, vda, &mut t).unwrap();
+        assert_eq!(
+            first,
+            crate::platform::DiskCounters::default(),
+            "a first reading"
+        );
+        // vda did 5 of everything (sectors: 5 × 512 bytes); its partition,
+        // loop and zram devices too, and are not counted.
+        let d = parse_diskstats(&grown(DISKSTATS, 2, 5), vda, &mut t).unwrap();
+        assert_eq!(
+            (d.reads, d.read_bytes, d.writes, d.write_bytes),
+            (5, 2560, 5, 2560)
+        );
+        let mut none = crate::platform::DeviceTotals::new();
+        let _ = parse_diskstats(DISKSTATS, |_| false, &mut none);
+        let n = parse_diskstats(&grown(DISKSTATS, 2, 5), |_| false, &mut none).unwrap();
+        assert_eq!(n, crate::platform::DiskCounters::default());
+        assert_eq!(parse_diskstats("", |_| true, &mut t), None);
+    }
+
+    #[test]
+    fn net_dev_sums_what_all_but_loopback_moved() {
+        let mut t = crate::platform::DeviceTotals::new();
+        assert_eq!(
+            parse_net_dev(NET_DEV, &mut t),
+            Some(crate::platform::NetCounters::default())
+        );
+        // eth0 and wlan0 moved 7 each way (lo too, not counted); a tunnel
+        // came up with a lifetime of traffic, which is not this interval's.
+        let next = format!(
+            "{}  tun0: 900000 1 0 0 0 0 0 0 800000 1 0 0 0 0 0 0\n",
+            grown(NET_DEV, 0, 7)
+        );
+        let n = parse_net_dev(&next, &mut t).unwrap();
+        assert_eq!((n.rx_bytes, n.tx_bytes), (14, 14));
+        assert_eq!(
+            parse_net_dev("Inter-| Receive\n face |bytes\n", &mut t),
+            None
+        );
     }
 
     #[test]

@@ -166,47 +166,71 @@ pub struct MemCounters {
     pub(crate) swap_free: Option<u64>,
 }
 
-/// Cumulative storage traffic of the whole-disk devices, summed.
+/// Cumulative storage traffic of the whole-disk devices: what each moved
+/// while it was there, summed (`DeviceTotals`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DiskCounters {
     pub(crate) read_bytes: u64,
     pub(crate) write_bytes: u64,
     pub(crate) reads: u64,
     pub(crate) writes: u64,
-    /// Which devices the sums are over (`DeviceSet`): two readings over
-    /// different devices do not make a rate (a disk attached brings its
-    /// lifetime counters into the sum at once).
-    pub(crate) devices: u64,
 }
 
-/// Cumulative network traffic of every interface but loopback, summed.
+/// Cumulative network traffic of every interface but loopback: what each
+/// moved while it was there, summed (`DeviceTotals`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetCounters {
     pub(crate) rx_bytes: u64,
     pub(crate) tx_bytes: u64,
-    /// Which interfaces the sums are over (`DeviceSet`), as for disks.
-    pub(crate) devices: u64,
 }
 
-/// An identity of a set of devices, built one device at a time (FNV-1a over
-/// each device's name or number, in the order the kernel lists them).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DeviceSet(u64);
+/// Running totals of `N` counters over a set of devices that changes: each
+/// reading adds what every device moved since the reading before. A device
+/// seen for the first time adds nothing (its counters hold its whole life,
+/// not the interval: a disk attached, an interface moved in), one that went
+/// adds nothing more, and a counter that went back (a device reset, a name
+/// reused) adds nothing for that reading. So the totals only grow by traffic
+/// that happened, and two readings' difference is that interval's traffic.
+#[derive(Debug)]
+pub(crate) struct DeviceTotals<const N: usize> {
+    last: std::collections::HashMap<u64, [u64; N]>,
+    now: std::collections::HashMap<u64, [u64; N]>,
+    total: [u64; N],
+}
 
-impl DeviceSet {
-    pub(crate) fn new() -> DeviceSet {
-        DeviceSet(0xcbf2_9ce4_8422_2325)
-    }
-
-    pub(crate) fn add(&mut self, device: &[u8]) {
-        for &b in device.iter().chain(&[0xff]) {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+impl<const N: usize> DeviceTotals<N> {
+    pub(crate) fn new() -> DeviceTotals<N> {
+        DeviceTotals {
+            last: std::collections::HashMap::new(),
+            now: std::collections::HashMap::new(),
+            total: [0; N],
         }
     }
 
-    pub(crate) fn id(self) -> u64 {
-        self.0
+    /// One device's counters in the reading under way (`id`: `device_id`
+    /// of its name, or its number).
+    pub(crate) fn add(&mut self, id: u64, counters: [u64; N]) {
+        if let Some(prev) = self.last.get(&id) {
+            for (t, (n, p)) in self.total.iter_mut().zip(counters.iter().zip(prev)) {
+                *t = t.saturating_add(n.saturating_sub(*p));
+            }
+        }
+        self.now.insert(id, counters);
     }
+
+    /// The reading is complete: the running totals.
+    pub(crate) fn finish(&mut self) -> [u64; N] {
+        std::mem::swap(&mut self.last, &mut self.now);
+        self.now.clear();
+        self.total
+    }
+}
+
+/// A device's identity from its name (FNV-1a).
+pub(crate) fn device_id(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Load averages and the scheduler's entity counts (Linux `/proc/loadavg`).
@@ -282,4 +306,36 @@ pub struct OwnCounters {
 pub struct ClockReading {
     pub(crate) monotonic_s: f64,
     pub(crate) boottime_s: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_totals_count_what_devices_moved_while_they_were_there() {
+        let (sda, sdb) = (device_id(b"sda"), device_id(b"sdb"));
+        let mut t = DeviceTotals::<2>::new();
+        t.add(sda, [100, 10]);
+        assert_eq!(t.finish(), [0, 0], "a first reading is no traffic");
+        t.add(sda, [150, 12]);
+        assert_eq!(t.finish(), [50, 2]);
+        // sdb attached with 500 GB behind it: only sda's traffic counts.
+        t.add(sda, [160, 12]);
+        t.add(sdb, [500 << 30, 7]);
+        assert_eq!(t.finish(), [60, 2]);
+        // Then sdb's traffic counts too.
+        t.add(sda, [160, 13]);
+        t.add(sdb, [(500 << 30) + 40, 7]);
+        assert_eq!(t.finish(), [100, 3]);
+        // sda gone, sdb reset (counters back to zero): nothing is lost
+        // or invented.
+        t.add(sdb, [5, 0]);
+        assert_eq!(t.finish(), [100, 3]);
+        t.add(sdb, [25, 1]);
+        assert_eq!(t.finish(), [120, 4]);
+        // A reading with no device leaves the totals.
+        assert_eq!(t.finish(), [120, 4]);
+        assert_ne!(sda, sdb);
+    }
 }

@@ -629,3 +629,173 @@ fn errors_name_what_was_typed_and_exit_codes_keep_their_meaning() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("`nope`") && err.contains("status"), "{err}");
 }
+
+/// Two network namespaces joined by a veth pair, removed (with the pair,
+/// wherever its ends went) on drop.
+struct VethPair {
+    ns: [String; 2],
+    ends: [String; 2],
+}
+
+impl VethPair {
+    /// `None` where network namespaces cannot be made (not root, no `ip`).
+    fn create() -> Option<VethPair> {
+        let tag = std::process::id() % 100_000;
+        let pair = VethPair {
+            ns: [format!("rh-a-{tag}"), format!("rh-b-{tag}")],
+            ends: [format!("rha{tag}"), format!("rhb{tag}")],
+        };
+        let ip = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let [na, nb] = &pair.ns;
+        let [a, b] = &pair.ends;
+        let ok = ip(&["netns", "add", na])
+            && ip(&["netns", "add", nb])
+            && ip(&[
+                "-n", na, "link", "add", a, "type", "veth", "peer", "name", b, "netns", nb,
+            ])
+            && ip(&["-n", na, "addr", "add", "10.231.7.1/24", "dev", a])
+            && ip(&["-n", nb, "addr", "add", "10.231.7.2/24", "dev", b])
+            && ip(&["-n", na, "link", "set", a, "up"])
+            && ip(&["-n", nb, "link", "set", b, "up"]);
+        ok.then_some(pair)
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        for end in &self.ends {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", end])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        for ns in &self.ns {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .status();
+        }
+    }
+}
+
+/// A running `sample`, killed and reaped on drop unless its output was taken.
+struct Sampler(Option<std::process::Child>);
+
+impl Sampler {
+    fn output(mut self) -> Output {
+        let child = self.0.take().expect("the sampler runs");
+        child.wait_with_output().expect("sample output")
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Run `f` on a thread inside the network namespace `ns` (a thread's network
+/// namespace is its own).
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(&path).expect("netns file");
+        // SAFETY: a valid descriptor of a network namespace; affects this
+        // thread only.
+        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("thread in the namespace")
+}
+
+#[test]
+fn an_interface_moved_in_with_traffic_behind_it_is_no_spike_in_the_machine_series() {
+    let _m = crate::common::machine();
+    if rogue_hunter::sys::current_uid() != 0 {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let Some(pair) = VethPair::create() else {
+        eprintln!("skipped: cannot make network namespaces here (ip netns)");
+        return;
+    };
+    // 256 MiB across the pair, both ends outside this namespace.
+    const BYTES: usize = 256 << 20;
+    let listener = in_netns(&pair.ns[1], || {
+        std::net::TcpListener::bind("10.231.7.2:0").expect("listen in b")
+    });
+    let port = listener.local_addr().expect("port").port();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        std::io::copy(&mut s, &mut std::io::sink()).expect("read")
+    });
+    in_netns(&pair.ns[0], move || {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(("10.231.7.2", port)).expect("connect from a");
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..BYTES >> 20 {
+            s.write_all(&chunk).expect("send");
+        }
+    });
+    assert_eq!(reader.join().expect("reader"), BYTES as u64);
+    // Sample while end a moves into this namespace with its counters.
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args([
+        "sample",
+        "--json",
+        "--interval",
+        "0.5",
+        "--top",
+        "1",
+        "--count",
+        "8",
+    ])
+    .stdout(std::process::Stdio::piped());
+    let sampler = Sampler(Some(c.spawn().expect("sample")));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let me = std::process::id().to_string();
+    let moved = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &pair.ns[0],
+            "link",
+            "set",
+            &pair.ends[0],
+            "netns",
+            &me,
+        ])
+        .status()
+        .expect("ip link set netns");
+    assert!(moved.success(), "moving the interface in");
+    let listed = std::fs::read_to_string("/proc/net/dev").expect("/proc/net/dev");
+    assert!(listed.contains(&pair.ends[0]), "{listed}");
+    let o = sampler.output();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let tx: Vec<Option<f64>> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["system"]["net"]["tx_bytes_per_s"].as_f64())
+        .collect();
+    assert_eq!(tx.len(), 8, "{out}");
+    // Its 256 MiB of lifetime traffic would read as 512 MiB/s for one
+    // interval; the machine's own traffic meanwhile is far below 64 MiB/s.
+    let measured: Vec<f64> = tx.iter().flatten().copied().collect();
+    assert!(measured.len() >= 6, "net rates measured: {tx:?}");
+    assert!(
+        measured.iter().all(|&r| r < 64.0 * 1048576.0),
+        "a spike of the moved interface's lifetime counters: {tx:?}"
+    );
+    drop(pair);
+}
