@@ -750,6 +750,13 @@ impl MachineFiles {
         std::str::from_utf8(&buf[..n]).ok()
     }
 
+    /// The text of a kept file of many records (`diskstats`, `net/dev`), read
+    /// to its end: such a file gives at most a page a read.
+    fn records<'a>(f: Option<&File>, buf: &'a mut Vec<u8>) -> Option<&'a str> {
+        let n = read_to_end_at_zero(f?, buf).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()
+    }
+
     fn read(&mut self) -> Option<RawMachine> {
         if self.reads.is_multiple_of(DISKS_REFRESH_READS) {
             self.list_disks();
@@ -772,11 +779,11 @@ impl MachineFiles {
         };
         let disks = &self.disks;
         let disk_totals = &mut self.disk_totals;
-        m.disk = Self::text(self.diskstats.as_ref(), &mut buf).and_then(|t| {
+        m.disk = Self::records(self.diskstats.as_ref(), &mut buf).and_then(|t| {
             parse::parse_diskstats(t, |name| disks.iter().any(|d| d == name), disk_totals)
         });
         let net_totals = &mut self.net_totals;
-        m.net = Self::text(self.net_dev.as_ref(), &mut buf)
+        m.net = Self::records(self.net_dev.as_ref(), &mut buf)
             .and_then(|t| parse::parse_net_dev(t, net_totals));
         m.load = Self::text(self.loadavg.as_ref(), &mut buf).and_then(parse::parse_loadavg);
         self.buf = buf;
@@ -798,6 +805,28 @@ fn read_at_zero(f: &File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
         if got == 0 || n < buf.len() {
             break;
         }
+    }
+    if n == 0 {
+        return Err(ErrorKind::UnexpectedEof.into());
+    }
+    Ok(n)
+}
+
+/// Read a /proc file of many records from offset 0 to its end through a kept
+/// descriptor. Such a file (a `seq_file` listing one record per device) gives
+/// at most a page a read, however large the buffer: it is read until a read
+/// gives nothing.
+fn read_to_end_at_zero(f: &File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            buf.resize(buf.len().max(4096) * 2, 0);
+        }
+        let got = f.read_at(&mut buf[n..], n as u64)?;
+        if got == 0 {
+            break;
+        }
+        n += got;
     }
     if n == 0 {
         return Err(ErrorKind::UnexpectedEof.into());
@@ -888,6 +917,22 @@ mod tests {
         // Kept descriptors give fresh values on the next read.
         let again = src.machine().unwrap();
         assert!(again.cpu.unwrap().idle >= m.cpu.unwrap().idle);
+    }
+
+    #[test]
+    fn a_file_of_many_records_is_read_past_its_first_page() {
+        // /proc/crypto is a seq_file of many records, like diskstats and
+        // net/dev on a host with many devices.
+        let whole = std::fs::read("/proc/crypto").unwrap_or_default();
+        if whole.len() <= 4096 {
+            eprintln!("skipped: no /proc/crypto over a page here");
+            return;
+        }
+        let f = File::open("/proc/crypto").unwrap();
+        let mut buf = vec![0; 4096];
+        let n = read_to_end_at_zero(&f, &mut buf).unwrap();
+        assert_eq!(n, whole.len());
+        assert_eq!(&buf[..n], &whole[..]);
     }
 
     #[test]

@@ -523,20 +523,15 @@ impl MachineReader {
             return;
         }
         let drivers = IoRef(iterator);
-        let mut position = 0u64;
         while let Some(driver) = IoRef::next_of(&drivers) {
             let mut id = 0u64;
             // SAFETY: driver is a valid registry entry; id a valid out-pointer.
             let kr = unsafe { IORegistryEntryGetRegistryEntryID(driver.0, &mut id) };
-            // Without its ID, its place in the list (high bit set, so it
-            // cannot meet a real ID).
-            let id = if kr == KERN_SUCCESS {
-                id
-            } else {
-                position | 1 << 63
-            };
-            position += 1;
-            self.disks.push((driver, id));
+            // Without its ID a driver cannot be told from another after the
+            // next listing: left out rather than risk adding another's counters.
+            if kr == KERN_SUCCESS {
+                self.disks.push((driver, id));
+            }
         }
     }
 

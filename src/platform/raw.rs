@@ -210,6 +210,9 @@ impl<const N: usize> DeviceTotals<N> {
     /// One device's counters in the reading under way (`id`: `device_id`
     /// of its name, or its number).
     pub(crate) fn add(&mut self, id: u64, counters: [u64; N]) {
+        if self.now.contains_key(&id) {
+            return; // listed twice in one reading: counted once
+        }
         if let Some(prev) = self.last.get(&id) {
             for (t, (n, p)) in self.total.iter_mut().zip(counters.iter().zip(prev)) {
                 *t = t.saturating_add(n.saturating_sub(*p));
@@ -334,8 +337,12 @@ mod tests {
         assert_eq!(t.finish(), [100, 3]);
         t.add(sdb, [25, 1]);
         assert_eq!(t.finish(), [120, 4]);
+        // A device listed twice in one reading counts once.
+        t.add(sdb, [35, 1]);
+        t.add(sdb, [35, 1]);
+        assert_eq!(t.finish(), [130, 4]);
         // A reading with no device leaves the totals.
-        assert_eq!(t.finish(), [120, 4]);
+        assert_eq!(t.finish(), [130, 4]);
         assert_ne!(sda, sdb);
     }
 }
