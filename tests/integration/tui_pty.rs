@@ -890,7 +890,7 @@ fn enter_on_an_event_opens_its_timeline_from_the_database() {
     // Other processes on this machine may have events too: move to the
     // hog's line (the events are listed one per line under the pane's title;
     // the selection stays on its line as new ones arrive on top).
-    let t = dash.text();
+    let t = settled(&dash);
     let rows: Vec<&str> = t.lines().collect();
     let title = rows
         .iter()
@@ -991,32 +991,47 @@ fn header_shows_machine_meters_embedded_and_connected() {
     dash.wait_exit(Duration::from_secs(5), "after q");
 }
 
-/// The REPLAY header line of the screen (empty when not replaying).
+/// The replayed moment in the header, `REPLAY <date> <time> UTC` (empty when
+/// not replaying); not the wall clock at the header's end, which ticks.
 fn replay_header(screen: &str) -> String {
     screen
         .lines()
-        .find(|l| l.contains("REPLAY"))
+        .find_map(|l| l.find("REPLAY").map(|i| &l[i..]))
+        .map(|r| r.split('│').next().unwrap_or(r).trim().to_string())
         .unwrap_or_default()
-        .to_string()
 }
 
-/// Press `key` and wait until the REPLAY header changes from what it was.
+/// Press `key` and return the screen once the replayed moment has moved
+/// from what it was and the frame is drawn whole. A key that cannot move it
+/// (at the last recorded second) gives the screen after 3 s.
 fn step(dash: &Dash, key: &[u8]) -> String {
     let before = replay_header(&dash.text());
     dash.send(key);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
         let now = replay_header(&dash.text());
         if now != before && !now.is_empty() {
-            return dash.text();
+            break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!(
-        "the REPLAY header did not move after {:?} within 10 s; the screen:\n{}",
-        String::from_utf8_lossy(key),
-        dash.text()
-    );
+    settled(dash)
+}
+
+/// The screen once a frame has been drawn whole: the header is drawn first
+/// and the status line last, and the pty can hand a frame over in pieces.
+/// Two reads 100 ms apart that agree (within 2 s; the header's clock ticks).
+fn settled(dash: &Dash) -> String {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut last = dash.text();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = dash.text();
+        if now == last || Instant::now() >= deadline {
+            return now;
+        }
+        last = now;
+    }
 }
 
 /// Rows of the process table holding `pid` as their PID column.
