@@ -792,24 +792,10 @@ impl MachineFiles {
     }
 }
 
-/// Read a /proc file from offset 0 through a kept descriptor.
+/// Read a /proc file from offset 0 through a kept descriptor. Single-shot
+/// proc files (`stat`, `io`, `meminfo`) produce their whole text in one read.
 fn read_at_zero(f: &File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut n = 0;
-    loop {
-        if n == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        let got = f.read_at(&mut buf[n..], n as u64)?;
-        n += got;
-        // Single-shot proc files produce their whole text in one read.
-        if got == 0 || n < buf.len() {
-            break;
-        }
-    }
-    if n == 0 {
-        return Err(ErrorKind::UnexpectedEof.into());
-    }
-    Ok(n)
+    read_from_zero(f, buf, false)
 }
 
 /// Read a /proc file of many records from offset 0 to its end through a kept
@@ -817,16 +803,22 @@ fn read_at_zero(f: &File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
 /// at most a page a read, however large the buffer: it is read until a read
 /// gives nothing.
 fn read_to_end_at_zero(f: &File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    read_from_zero(f, buf, true)
+}
+
+/// `pread` from offset 0, growing `buf` while reads fill it; with
+/// `to_end`, also after a short read, until a read gives nothing.
+fn read_from_zero(f: &File, buf: &mut Vec<u8>, to_end: bool) -> std::io::Result<usize> {
     let mut n = 0;
     loop {
         if n == buf.len() {
             buf.resize(buf.len().max(4096) * 2, 0);
         }
         let got = f.read_at(&mut buf[n..], n as u64)?;
-        if got == 0 {
+        n += got;
+        if got == 0 || (!to_end && n < buf.len()) {
             break;
         }
-        n += got;
     }
     if n == 0 {
         return Err(ErrorKind::UnexpectedEof.into());

@@ -896,7 +896,7 @@ impl App {
                     self.status = if self.search.is_empty() {
                         None
                     } else {
-                        Some(format!("search \"{}\": F3 for the next match", self.search))
+                        Some(self.search_kept())
                     };
                 }
                 PromptKind::Filter => {
@@ -935,8 +935,7 @@ impl App {
             Some(i) => {
                 self.select_row(i);
                 if self.prompt.is_none() {
-                    self.status =
-                        Some(format!("search \"{}\": F3 for the next match", self.search));
+                    self.status = Some(self.search_kept());
                 }
             }
             None => self.status = Some(format!("no match for \"{}\"", self.search)),
@@ -980,8 +979,7 @@ impl App {
             Some(i) => {
                 self.select_row(i);
                 if self.prompt.is_none() {
-                    self.status =
-                        Some(format!("search \"{}\": F3 for the next match", self.search));
+                    self.status = Some(self.search_kept());
                 }
             }
             None => {
@@ -996,6 +994,11 @@ impl App {
             }
         }
         true
+    }
+
+    /// The status line while a search is kept.
+    fn search_kept(&self) -> String {
+        format!("search \"{}\": F3 for the next match", self.search)
     }
 
     fn row_matches(&self, i: usize, needle: &str) -> bool {

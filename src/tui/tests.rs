@@ -1008,27 +1008,36 @@ fn a_lost_daemon_marks_rows_stale_at_once_and_fallback_says_so() {
     assert_eq!(app.connection_text(), "daemon pid 4242");
 }
 
-#[test]
-fn stalls_show_in_the_header_and_the_events_panel() {
+/// A 3 s stop of the monitor from `start_s`, over (`end_s`) or going on.
+fn stopped_stall(start_s: f64, end_s: Option<f64>, verdict: &str) -> crate::model::Stall {
     use crate::model::{Stall, StallCause, StallKind};
-    let mut app = fixture();
-    let now = app.latest().map_or(0.0, |l| l.timestamp_s);
-    let stall = Stall {
+    Stall {
         kind: StallKind::Scheduling,
-        start_s: now - 5.0,
-        end_s: Some(now - 2.0),
+        start_s,
+        end_s,
         duration_s: 3.0,
         suspended_s: 0.0,
         cause: Some(StallCause::Stopped),
         pressure_kind: None,
         peak_pressure_pct: None,
         window_pressure_pct: None,
-        verdict: "monitor stalled 3.0 s — the monitor was stopped \u{1b}[2J".into(),
+        verdict: verdict.into(),
         holders: Vec::new(),
         victims: Vec::new(),
         pid: None,
         command: None,
-    };
+    }
+}
+
+#[test]
+fn stalls_show_in_the_header_and_the_events_panel() {
+    let mut app = fixture();
+    let now = app.latest().map_or(0.0, |l| l.timestamp_s);
+    let stall = stopped_stall(
+        now - 5.0,
+        Some(now - 2.0),
+        "monitor stalled 3.0 s — the monitor was stopped \u{1b}[2J",
+    );
     app.apply(&ServerMessage::Stall { stall });
     assert_eq!(app.events().front().map(|e| e.label), Some("stall"));
     let text = screen(&render(&app, 140, 40));
@@ -1378,14 +1387,7 @@ mod keys {
         let mut app = fixture();
         app.handle_key(key(KeyCode::Tab));
         assert_eq!(app.focus(), Pane::Events);
-        let stored = app
-            .events()
-            .iter()
-            .position(|e| e.source == EventRef::Stored { id: 3 })
-            .unwrap();
-        for _ in 0..stored {
-            app.handle_key(key(KeyCode::Down));
-        }
+        select_event(&mut app, &EventRef::Stored { id: 3 });
         assert_eq!(
             app.handle_key(key(KeyCode::Enter)),
             Action::OpenEvent(EventRef::Stored { id: 3 })
@@ -1408,9 +1410,17 @@ mod keys {
         assert_eq!(app.focus(), Pane::Table);
     }
 
+    /// Move the events pane's selection down from the top to `src`'s line.
+    fn select_event(app: &mut App, src: &EventRef) {
+        app.handle_key(key(KeyCode::Home));
+        let i = app.events().iter().position(|e| e.source == *src).unwrap();
+        for _ in 0..i {
+            app.handle_key(key(KeyCode::Down));
+        }
+    }
+
     #[test]
     fn the_selected_event_stays_selected_as_new_lines_arrive() {
-        use crate::model::{Stall, StallCause, StallKind};
         let mut app = fixture();
         app.handle_key(key(KeyCode::Tab));
         let stored = EventRef::Stored { id: 3 };
@@ -1419,14 +1429,7 @@ mod keys {
                 .get(app.event_selected())
                 .map(|e| e.source.clone())
         };
-        let i = app
-            .events()
-            .iter()
-            .position(|e| e.source == stored)
-            .unwrap();
-        for _ in 0..i {
-            app.handle_key(key(KeyCode::Down));
-        }
+        select_event(&mut app, &stored);
         assert_eq!(at(&app), Some(stored.clone()));
         // A notice on top pushes the lines down; the selection moves with them.
         app.apply(&ServerMessage::Event {
@@ -1434,22 +1437,7 @@ mod keys {
         });
         assert_eq!(at(&app), Some(stored.clone()), "after a notice");
         // A stall's first report, then its next one standing in for it.
-        let mut stall = Stall {
-            kind: StallKind::Scheduling,
-            start_s: T0 - 5.0,
-            end_s: None,
-            duration_s: 3.0,
-            suspended_s: 0.0,
-            cause: Some(StallCause::Stopped),
-            pressure_kind: None,
-            peak_pressure_pct: None,
-            window_pressure_pct: None,
-            verdict: "monitor stalled".into(),
-            holders: Vec::new(),
-            victims: Vec::new(),
-            pid: None,
-            command: None,
-        };
+        let mut stall = stopped_stall(T0 - 5.0, None, "monitor stalled");
         app.apply(&ServerMessage::Stall {
             stall: stall.clone(),
         });
@@ -1470,14 +1458,7 @@ mod keys {
         assert_eq!(at(&app), Some(EventRef::Stall { start_s: T0 - 5.0 }));
         // A reload of the stored list keeps the line too, wherever it lands
         // (here second, under a newer one).
-        let i = app
-            .events()
-            .iter()
-            .position(|e| e.source == stored)
-            .unwrap();
-        for _ in 0..i {
-            app.handle_key(key(KeyCode::Down));
-        }
+        select_event(&mut app, &stored);
         let mut rows = fixture_event_rows();
         let mut newer = rows[0].clone();
         newer.id = 4;
