@@ -3,6 +3,7 @@
 //! throttling). Files are opened once and re-read with `pread`; a file that
 //! does not exist here (no PSI, another OS) reads as `None`, never zero.
 
+use super::raw::{DeviceTotals, device_id};
 use super::{ClockReading, OwnCounters, PsiTotals};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -55,14 +56,39 @@ enum CpuStat {
 }
 
 /// Kept files for the stall detectors' per-sample readings.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StallProbe {
     /// `/proc/pressure/{cpu,memory,io}`.
     psi: [Option<File>; 3],
     schedstat: Option<File>,
     stat: Option<File>,
-    cpu_stat: Option<CpuStat>,
+    /// `/proc/self/cgroup`, re-read each sample: the monitor can be moved
+    /// to another cgroup while it runs (`cgclassify`, a service manager).
+    self_cgroup: Option<File>,
+    /// Its text when `cpu_stat` was opened.
+    cgroup_text: Vec<u8>,
+    /// The `cpu.stat` of the cgroup the monitor is in, keyed by its path.
+    cpu_stat: Option<(u64, CpuStat)>,
+    /// Throttled time summed over the cgroups the monitor has been in, each
+    /// counted while the monitor was there (one device a reading: the file
+    /// it leaves is read a last time, the one it enters adds nothing).
+    throttled: DeviceTotals<1>,
     buf: Vec<u8>,
+}
+
+impl Default for StallProbe {
+    fn default() -> StallProbe {
+        StallProbe {
+            psi: [None, None, None],
+            schedstat: None,
+            stat: None,
+            self_cgroup: None,
+            cgroup_text: Vec::new(),
+            cpu_stat: None,
+            throttled: DeviceTotals::new(),
+            buf: Vec::new(),
+        }
+    }
 }
 
 impl StallProbe {
@@ -72,7 +98,7 @@ impl StallProbe {
         #[cfg(target_os = "linux")]
         {
             let open = |p: &str| File::open(p).ok();
-            StallProbe {
+            let mut probe = StallProbe {
                 psi: [
                     open("/proc/pressure/cpu"),
                     open("/proc/pressure/memory"),
@@ -81,9 +107,12 @@ impl StallProbe {
                 schedstat: open("/proc/thread-self/schedstat")
                     .or_else(|| open("/proc/self/schedstat")),
                 stat: open("/proc/self/stat"),
-                cpu_stat: own_cpu_stat(),
+                self_cgroup: open("/proc/self/cgroup"),
                 buf: Vec::with_capacity(4096),
-            }
+                ..StallProbe::default()
+            };
+            probe.follow_cgroup();
+            probe
         }
         #[cfg(not(target_os = "linux"))]
         StallProbe::default()
@@ -124,16 +153,57 @@ impl StallProbe {
         {
             out.major_faults = super::parse::parse_stat(&self.buf).map(|s| s.majflt);
         }
-        match &self.cpu_stat {
-            Some(CpuStat::V2(f)) if read_kept(f, &mut self.buf).is_some() => {
-                out.throttled_ns = stat_value(&self.buf, "throttled_usec").map(|u| u * 1000);
-            }
-            Some(CpuStat::V1(f)) if read_kept(f, &mut self.buf).is_some() => {
-                out.throttled_ns = stat_value(&self.buf, "throttled_time");
-            }
-            _ => {}
-        }
+        out.throttled_ns = self.throttled_total();
         out
+    }
+
+    /// The running throttled total (ns), or `None` when no cgroup the
+    /// monitor is in reports one. A move to another cgroup between two
+    /// readings counts the one left up to now and starts the new one from
+    /// here, so two totals' difference is throttling the monitor was under.
+    fn throttled_total(&mut self) -> Option<u64> {
+        let mut measured = self.add_throttled();
+        if self.follow_cgroup() {
+            measured |= self.add_throttled();
+        }
+        let [total] = self.throttled.finish();
+        measured.then_some(total)
+    }
+
+    /// Add the current cgroup's throttled time to the reading under way.
+    fn add_throttled(&mut self) -> bool {
+        let Some((id, stat)) = &self.cpu_stat else {
+            return false;
+        };
+        let ns = match stat {
+            CpuStat::V2(f) => read_kept(f, &mut self.buf)
+                .and_then(|()| stat_value(&self.buf, "throttled_usec"))
+                .map(|u| u.saturating_mul(1000)),
+            CpuStat::V1(f) => {
+                read_kept(f, &mut self.buf).and_then(|()| stat_value(&self.buf, "throttled_time"))
+            }
+        };
+        let Some(ns) = ns else {
+            return false;
+        };
+        self.throttled.add(*id, [ns]);
+        true
+    }
+
+    /// Re-read `/proc/self/cgroup`; when it changed, open the new cgroup's
+    /// `cpu.stat`. Whether it changed.
+    fn follow_cgroup(&mut self) -> bool {
+        let Some(f) = &self.self_cgroup else {
+            return false;
+        };
+        if read_kept(f, &mut self.buf).is_none() || self.buf == self.cgroup_text {
+            return false;
+        }
+        std::mem::swap(&mut self.cgroup_text, &mut self.buf);
+        self.cpu_stat = std::str::from_utf8(&self.cgroup_text)
+            .ok()
+            .and_then(cpu_stat_of);
+        true
     }
 }
 
@@ -145,11 +215,10 @@ fn stat_value(buf: &[u8], key: &str) -> Option<u64> {
     })
 }
 
-/// The monitor's cgroup `cpu.stat`: v2 (unified) when the cpu controller is
-/// there, else the v1 cpu controller's.
-#[cfg(target_os = "linux")]
-fn own_cpu_stat() -> Option<CpuStat> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+/// The `cpu.stat` of the cgroup named in `text` (`/proc/self/cgroup`), keyed
+/// by its path: v2 (unified) when the cpu controller is there, else the v1
+/// cpu controller's.
+fn cpu_stat_of(text: &str) -> Option<(u64, CpuStat)> {
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
@@ -158,21 +227,22 @@ fn own_cpu_stat() -> Option<CpuStat> {
         };
         if controllers.split(',').any(|c| c == "cpu") {
             for root in ["/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"] {
-                if let Ok(f) = File::open(format!("{root}{path}/cpu.stat")) {
-                    return Some(CpuStat::V1(f));
+                let file = format!("{root}{path}/cpu.stat");
+                if let Ok(f) = File::open(&file) {
+                    return Some((device_id(file.as_bytes()), CpuStat::V1(f)));
                 }
             }
         }
         if controllers.is_empty() {
-            let f = File::open(format!("/sys/fs/cgroup{path}/cpu.stat")).ok();
-            if let Some(f) = f
+            let file = format!("/sys/fs/cgroup{path}/cpu.stat");
+            if let Ok(f) = File::open(&file)
                 && let Ok(meta) = f.metadata()
                 && meta.is_file()
             {
                 let mut buf = Vec::new();
                 if read_kept(&f, &mut buf).is_some() && stat_value(&buf, "throttled_usec").is_some()
                 {
-                    return Some(CpuStat::V2(f));
+                    return Some((device_id(file.as_bytes()), CpuStat::V2(f)));
                 }
             }
         }
