@@ -391,7 +391,6 @@ fn four_spinners_from_one_parent_are_one_tree_event_with_a_capture_of_its_member
     let _m = machine();
     let sb = Sandbox::new();
     sb.write_config(EVENTS_CONFIG);
-    let d = Daemon::start_quiet(&sb);
     let session = hog_in_session("spawn4");
     // The program (the session shell's child) and its four spinners.
     let (program, spinners) = poll(Duration::from_secs(10), Duration::from_millis(100), || {
@@ -400,6 +399,10 @@ fn four_spinners_from_one_parent_are_one_tree_event_with_a_capture_of_its_member
         (kids.len() == 4).then_some((program, kids))
     })
     .expect("spawn4 started four spinners");
+    // Started once all four run: a sample that caught the first spinner
+    // alone (the rest too young to rate) would open its own event before
+    // the tree's.
+    let d = Daemon::start_quiet(&sb);
     let spinner_pids: Vec<u64> = spinners.iter().map(|&p| u64::from(p)).collect();
     let tree = poll(Duration::from_secs(30), Duration::from_millis(300), || {
         recorded_events(&sb).into_iter().find(|e| {

@@ -1089,9 +1089,10 @@ fn replay_steps_across_a_spinners_start_jumps_to_its_event_and_goes_live() {
             .count();
         let mut c = sb.cmd();
         c.args(["events", "--json"]);
-        let events = String::from_utf8(c.output().ok()?.stdout).ok()?;
-        let has_event = events.contains(&format!("\"pid\":{pid}"))
-            || events.contains(&format!("\"pid\": {pid}"));
+        let events = crate::common::json_list(&c.output().ok()?.stdout, "events");
+        let has_event = events
+            .iter()
+            .any(|e| crate::common::event_is_about(e, hog.pid()));
         (firsts >= 3 && has_event).then_some(now)
     });
     assert!(
