@@ -632,7 +632,7 @@ impl MachineReader {
         let stats = self.block_stats();
         m.disk = darwin::disk_counters(stats, &mut self.disk_totals);
         // The list borrows the reader: its totals are taken out meanwhile.
-        let mut net_totals = std::mem::replace(&mut self.net_totals, DeviceTotals::new());
+        let mut net_totals = std::mem::take(&mut self.net_totals);
         m.net = self
             .interface_list()
             .and_then(|list| darwin::parse_iflist2(list, &mut net_totals));

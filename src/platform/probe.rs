@@ -45,9 +45,7 @@ fn read_kept(f: &File, buf: &mut Vec<u8>) -> Option<()> {
 }
 
 /// Where the monitor's cgroup keeps its CPU-quota throttling, and in what unit.
-/// (Only Linux has cgroups to find.)
 #[derive(Debug)]
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 enum CpuStat {
     /// cgroup v2 `cpu.stat` `throttled_usec`.
     V2(File),
@@ -56,7 +54,7 @@ enum CpuStat {
 }
 
 /// Kept files for the stall detectors' per-sample readings.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StallProbe {
     /// `/proc/pressure/{cpu,memory,io}`.
     psi: [Option<File>; 3],
@@ -74,21 +72,6 @@ pub struct StallProbe {
     /// it leaves is read a last time, the one it enters adds nothing).
     throttled: DeviceTotals<1>,
     buf: Vec<u8>,
-}
-
-impl Default for StallProbe {
-    fn default() -> StallProbe {
-        StallProbe {
-            psi: [None, None, None],
-            schedstat: None,
-            stat: None,
-            self_cgroup: None,
-            cgroup_text: Vec::new(),
-            cpu_stat: None,
-            throttled: DeviceTotals::new(),
-            buf: Vec::new(),
-        }
-    }
 }
 
 impl StallProbe {

@@ -229,6 +229,12 @@ impl<const N: usize> DeviceTotals<N> {
     }
 }
 
+impl<const N: usize> Default for DeviceTotals<N> {
+    fn default() -> DeviceTotals<N> {
+        DeviceTotals::new()
+    }
+}
+
 /// A device's identity from its name (FNV-1a).
 pub(crate) fn device_id(name: &[u8]) -> u64 {
     name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
