@@ -157,28 +157,35 @@ fn a_daemon_starved_by_a_cpu_quota_records_a_scheduling_stall() {
         eprintln!("SKIP: needs root and the cgroup v1 cpu controller");
         return;
     };
-    // 10 ms of CPU per second for everything in the group, and a spinner in
-    // it that takes that 10 ms whenever it can. Both run on one core, so
-    // they draw on one core's share of the quota and the spinner drains it
-    // each period whatever the number of cores.
+    // A spinner in the group and, once the monitor has moved in, a quota of
+    // 10 ms of CPU per second for everything in it, which the spinner drains
+    // each period. Both run on one core, so they draw on one core's share of
+    // the quota whatever the number of cores.
     cg.set("cpu.cfs_period_us", "1000000");
-    cg.set("cpu.cfs_quota_us", "10000");
     let sb = Sandbox::new();
     sb.write_config("[stalls]\nmin_seconds = 0.3\n");
     let hog = spawn_hog_with("cpu", |c| pin_to_core(c, 0));
     cg.add(hog.pid());
     let daemon = Daemon::start_with(&sb, |c| pin_to_core(c, 0));
     std::thread::sleep(Duration::from_secs(1));
-    // Moved in while it runs: the monitor follows its cgroup.
+    // Moved in while it runs: the monitor follows its cgroup. It reads the
+    // new cgroup at its next sample, before the quota starves it (a monitor
+    // that got no sample in before it would have one gap across the move,
+    // whose throttling before that first reading is not its to count).
+    let moved_in = rogue_hunter::unix_now();
     cg.add(daemon.pid());
-    // Starved for 8 s (a sample every second or two), then let go: its
-    // writer shares the same 10 ms, and the stalls it saw are stored once it
-    // has CPU again. The gaps the two moves cut across may name another
-    // cause (the throttle before the move in was the old cgroup's to count,
-    // and `cpu.stat` counts a throttle when it ends, for the last gap after
-    // the monitor left); one wholly inside the quota is blamed on it.
-    std::thread::sleep(Duration::from_secs(8));
-    cg.remove(daemon.pid());
+    poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        let o = sb.cmd().args(["status", "--json"]).output().ok()?;
+        let v: Value = serde_json::from_slice(&o.stdout).ok()?;
+        (v["last_sample_at_s"].as_f64()? > moved_in + 0.4).then_some(())
+    })
+    .expect("the daemon took no sample in its new cgroup");
+    cg.set("cpu.cfs_quota_us", "10000");
+    // Starved for 6 s (a sample every second or two, or none at all), then
+    // let go by lifting the quota, which ends the throttle under way and adds
+    // it to `cpu.stat`: the stalls it saw are stored once it has CPU again.
+    std::thread::sleep(Duration::from_secs(6));
+    cg.set("cpu.cfs_quota_us", "-1");
     poll(Duration::from_secs(20), Duration::from_millis(300), || {
         stalls(&sb)
             .into_iter()
@@ -186,7 +193,7 @@ fn a_daemon_starved_by_a_cpu_quota_records_a_scheduling_stall() {
     })
     .unwrap_or_else(|| {
         panic!(
-            "no scheduling stall blamed on the CPU quota after 8 s of it exhausted: {:#?}",
+            "no scheduling stall blamed on the CPU quota after 6 s of it exhausted: {:#?}",
             stalls(&sb)
         )
     });
